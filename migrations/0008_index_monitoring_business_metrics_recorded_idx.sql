@@ -1,0 +1,5 @@
+-- no-transaction
+-- One statement per file: CREATE INDEX CONCURRENTLY cannot run in a transaction
+-- (nor in a multi-statement query), and must not block the platform's writers
+-- on a large existing table.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS monitoring_business_metrics_recorded_idx ON monitoring_business_metrics (recorded_at);

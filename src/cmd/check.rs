@@ -1,0 +1,218 @@
+//! `jfmon check`: the status check for cron and monitoring agents. Exit codes
+//! follow the Nagios convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Outcome, connect_settings, poller, require_url};
+use crate::cli::CheckArgs;
+use crate::config::Config;
+use crate::db::connect::pool;
+use crate::db::schema::{self, missing_message};
+use crate::model::{Health, Update};
+use crate::store::State;
+use crate::user_error::describe_db_error;
+
+/// Newest API call older than this: warning; older than twice this: critical.
+const STALE_AFTER_SECS: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Level {
+    fn code(self) -> u8 {
+        match self {
+            Level::Ok => 0,
+            Level::Warning => 1,
+            Level::Critical => 2,
+            Level::Unknown => 3,
+        }
+    }
+    fn word(self) -> &'static str {
+        match self {
+            Level::Ok => "OK",
+            Level::Warning => "WARNING",
+            Level::Critical => "CRITICAL",
+            Level::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub level: Level,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub status: Level,
+    pub exit_code: u8,
+    pub summary: String,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub findings: Vec<Finding>,
+}
+
+pub async fn run(cfg: &Config, a: &CheckArgs) -> Outcome {
+    let report = match require_url(cfg) {
+        Err(f) => unknown(f.message),
+        Ok(url) => match pool(&connect_settings(cfg, url), true).await {
+            Err(e) => unknown(describe_db_error(&e, url)),
+            Ok(p) => match findings(cfg, p).await {
+                Ok((at, f)) => report(Some(at), f),
+                Err(e) => unknown(describe_db_error(&e, url)),
+            },
+        },
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!("JFMON {} - {}", report.status.word(), report.summary);
+        for f in report.findings.iter().filter(|f| f.level != Level::Ok) {
+            println!("  {}: {} ({})", f.level.word(), f.message, f.check);
+        }
+    }
+    Ok(ExitCode::from(report.exit_code))
+}
+
+fn unknown(message: String) -> Report {
+    report(
+        None,
+        vec![Finding {
+            check: "database",
+            level: Level::Unknown,
+            message,
+        }],
+    )
+}
+
+fn report(checked_at: Option<DateTime<Utc>>, findings: Vec<Finding>) -> Report {
+    let status = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
+    let bad: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.level == status && status != Level::Ok)
+        .map(|f| f.message.as_str())
+        .collect();
+    let summary = if bad.is_empty() {
+        "database reachable, all tables present, integrations healthy".to_owned()
+    } else {
+        bad.join("; ")
+    };
+    Report {
+        status,
+        exit_code: status.code(),
+        summary,
+        checked_at,
+        findings,
+    }
+}
+
+async fn findings(
+    cfg: &Config,
+    pool: sqlx::PgPool,
+) -> Result<(DateTime<Utc>, Vec<Finding>), sqlx::Error> {
+    let mut out = vec![Finding {
+        check: "database",
+        level: Level::Ok,
+        message: "database reachable".into(),
+    }];
+    let missing = schema::missing_tables(&pool).await?;
+    for t in &missing {
+        out.push(Finding {
+            check: "tables",
+            level: Level::Warning,
+            message: missing_message(t),
+        });
+    }
+    let pending = schema::pending_migrations(&pool).await?;
+    if !pending.is_empty() && missing.is_empty() {
+        out.push(Finding {
+            check: "migrations",
+            level: Level::Warning,
+            message: format!("{} pending migration(s) — run `jfmon migrate`", pending.len()),
+        });
+    }
+    if !missing.iter().any(|t| t == schema::API_CALLS) {
+        let age: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM now() - timestamp::timestamptz)::float8 \
+             FROM monitoring_api_calls ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&pool)
+        .await?
+        .flatten();
+        let (level, message) = match age {
+            None => (Level::Warning, "no API calls recorded yet".to_owned()),
+            Some(s) if s > (2 * STALE_AFTER_SECS) as f64 => (
+                Level::Critical,
+                format!("newest API call is {:.0} s old — is the platform recording?", s),
+            ),
+            Some(s) if s > STALE_AFTER_SECS as f64 => (
+                Level::Warning,
+                format!("newest API call is {:.0} s old", s),
+            ),
+            Some(s) => (Level::Ok, format!("newest API call {:.0} s old", s.max(0.0))),
+        };
+        out.push(Finding {
+            check: "freshness",
+            level,
+            message,
+        });
+    }
+    let mut p = poller(cfg, pool);
+    let batch = p.poll().await?;
+    let at = batch.now;
+    let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
+    state.apply(Update::Batch(Box::new(batch)));
+    let down: Vec<&str> = state
+        .integrations()
+        .iter()
+        .filter(|i| i.status == Health::Down)
+        .map(|i| i.name.as_str())
+        .collect();
+    let degraded: Vec<&str> = state
+        .integrations()
+        .iter()
+        .filter(|i| i.status == Health::Degraded)
+        .map(|i| i.name.as_str())
+        .collect();
+    if !down.is_empty() {
+        out.push(Finding {
+            check: "integrations",
+            level: Level::Critical,
+            message: format!("{} integration(s) down: {}", down.len(), down.join(", ")),
+        });
+    }
+    if !degraded.is_empty() {
+        out.push(Finding {
+            check: "integrations",
+            level: Level::Warning,
+            message: format!(
+                "{} integration(s) degraded: {}",
+                degraded.len(),
+                degraded.join(", ")
+            ),
+        });
+    }
+    let critical = state
+        .open_alerts_by_severity()
+        .get("critical")
+        .copied()
+        .unwrap_or(0);
+    if critical > 0 {
+        out.push(Finding {
+            check: "alerts",
+            level: Level::Critical,
+            message: format!("{critical} unacknowledged critical alert(s)"),
+        });
+    }
+    Ok((at, out))
+}

@@ -1,0 +1,108 @@
+//! The subcommands: each takes the validated [`Config`] and returns an exit
+//! code, or a [`Fail`] holding the one line the user sees.
+
+pub mod check;
+pub mod migrate;
+pub mod simulate;
+pub mod snapshot;
+
+use std::process::ExitCode;
+
+use sqlx::PgPool;
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config};
+use crate::db::connect::{ConnectSettings, pool};
+use crate::db::poller::{PollSettings, Poller};
+use crate::user_error::describe_db_error;
+
+/// A failure to report: one line on stderr, then exit with `code`.
+#[derive(Debug)]
+pub struct Fail {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Fail {
+    pub fn new(message: impl Into<String>) -> Self {
+        Fail {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type Outcome = Result<ExitCode, Fail>;
+
+/// Run what the command line asks for.
+pub async fn run(cli: Cli) -> Outcome {
+    let cfg = config::load(&cli.global).map_err(|e| Fail {
+        message: e.to_string(),
+        code: 2,
+    })?;
+    match cli.command {
+        Some(Command::Migrate) => migrate::run(&cfg).await,
+        Some(Command::Simulate(a)) => simulate::run(&cfg, &a).await,
+        Some(Command::Check(a)) => check::run(&cfg, &a).await,
+        Some(Command::Snapshot(a)) => snapshot::run(&cfg, &a).await,
+        Some(Command::Demo(_)) | Some(Command::Serve(_)) | None => Err(Fail::new(
+            "this build has no dashboard yet — use `jfmon snapshot` or `jfmon check`",
+        )),
+    }
+}
+
+/// The database URL, or the line telling the user how to give one.
+pub fn require_url(cfg: &Config) -> Result<&str, Fail> {
+    cfg.database_url.as_deref().ok_or_else(|| Fail {
+        message: "no database given — pass --database-url postgres://user:password@host:5432/dbname \
+                  or set DATABASE_URL (or try `jfmon demo`, which needs none)"
+            .into(),
+        code: 2,
+    })
+}
+
+pub fn connect_settings(cfg: &Config, url: &str) -> ConnectSettings {
+    ConnectSettings {
+        url: url.to_owned(),
+        statement_timeout: cfg.statement_timeout,
+        connect_timeout: std::time::Duration::from_secs(5),
+        db_timezone: cfg.db_timezone.clone(),
+        max_connections: 4,
+    }
+}
+
+/// Connect now, turning any failure into the user's one line.
+pub async fn connect(cfg: &Config) -> Result<(PgPool, String), Fail> {
+    let url = require_url(cfg)?.to_owned();
+    let p = pool(&connect_settings(cfg, &url), true)
+        .await
+        .map_err(|e| Fail::new(describe_db_error(&e, &url)))?;
+    Ok((p, url))
+}
+
+pub fn poller(cfg: &Config, pool: PgPool) -> Poller {
+    Poller::new(
+        pool,
+        PollSettings {
+            window: cfg.window,
+            idle_timeout: cfg.idle_timeout,
+        },
+    )
+}
+
+/// Refuse a write when the configuration says read-only.
+pub fn refuse_if_read_only(cfg: &Config, what: &str) -> Result<(), Fail> {
+    if cfg.read_only {
+        return Err(Fail {
+            message: format!("{what} writes to the database, and jfmon is in read-only mode (--read-only / read_only in the config)"),
+            code: 2,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! `jfmon snapshot`: one poll printed as a readable summary or JSON, or with
+//! `--follow` one JSON object per poll (NDJSON) until interrupted. While
+//! following, a lost database is reported in `sources` and retried; the last
+//! known data keeps being printed.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use tokio::sync::mpsc;
+
+use super::{Fail, Outcome, connect, poller};
+use crate::cli::SnapshotArgs;
+use crate::config::{Config, format_duration};
+use crate::db::schema::missing_message;
+use crate::model::{SourceId, SourceStatus, Update};
+use crate::redact::db_display;
+use crate::source::{self, SourceLink};
+use crate::store::State;
+use crate::user_error::describe_db_error;
+
+pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
+    let (pool, url) = connect(cfg).await?;
+    if a.follow {
+        return follow(cfg, pool, url).await;
+    }
+    let mut p = poller(cfg, pool);
+    let started = std::time::Instant::now();
+    let batch = p.poll().await.map_err(|e| Fail::new(describe_db_error(&e, &url)))?;
+    let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
+    let mut status = SourceStatus::new(SourceId::Postgres, db_display(&url));
+    status.up = true;
+    status.last_ok = Some(batch.now);
+    status.poll_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    state.apply(Update::Batch(Box::new(batch)));
+    state.apply(Update::Source(status));
+    let out = if a.json {
+        serde_json::to_string_pretty(&state.snapshot()).unwrap_or_default() + "\n"
+    } else {
+        summary(&state)
+    };
+    print_or_quit(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn follow(cfg: &Config, pool: sqlx::PgPool, url: String) -> Outcome {
+    let (tx, mut rx) = mpsc::channel(source::UPDATE_CHANNEL);
+    let (_cmd_tx, cmd_rx) = mpsc::channel(1);
+    let target = db_display(&url);
+    let task = tokio::spawn(source::postgres::run(
+        poller(cfg, pool),
+        url,
+        target,
+        cfg.interval,
+        SourceLink {
+            updates: tx,
+            commands: cmd_rx,
+        },
+    ));
+    let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
+    loop {
+        tokio::select! {
+            u = rx.recv() => {
+                let Some(u) = u else { break };
+                // The source reports its status after every poll, good or bad.
+                let polled = matches!(u, Update::Source(_));
+                state.apply(u);
+                if polled {
+                    let line = serde_json::to_string(&state.snapshot()).unwrap_or_default();
+                    print_or_quit(&(line + "\n"));
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    task.abort();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print; a closed stdout (`| head`) ends the program quietly.
+fn print_or_quit(s: &str) {
+    let mut out = std::io::stdout().lock();
+    if out.write_all(s.as_bytes()).and_then(|_| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v >= 10_000.0 => format!("{:.0}s", v / 1000.0),
+        Some(v) if v >= 1000.0 => format!("{:.1}s", v / 1000.0),
+        Some(v) => format!("{v:.0}ms"),
+    }
+}
+
+/// The human-readable summary.
+pub fn summary(state: &State) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "jfmon snapshot at {} — window {}",
+        state.now().format("%Y-%m-%d %H:%M:%S UTC"),
+        format_duration(std::time::Duration::from_secs(state.window_secs()))
+    );
+    for src in state.sources() {
+        let _ = writeln!(
+            s,
+            "source {} ({}): {}{}",
+            src.id.label(),
+            src.target,
+            if src.up { "up" } else { "DOWN" },
+            src.poll_ms.map(|m| format!(", poll {m:.0} ms")).unwrap_or_default()
+        );
+    }
+    for t in state.tables_missing() {
+        let _ = writeln!(s, "! {}", missing_message(t));
+    }
+    let _ = writeln!(s, "\nAPI ENDPOINTS");
+    let _ = writeln!(
+        s,
+        "  {:<40} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "endpoint", "requests", "req/s", "err%", "p50", "p95", "p99"
+    );
+    for e in state.endpoints() {
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>8} {:>7.2} {:>6.1}% {:>7} {:>7} {:>7}",
+            format!("{} {}", e.method, e.endpoint),
+            e.requests,
+            e.rps,
+            e.error_rate * 100.0,
+            ms(e.p50_ms),
+            ms(e.p95_ms),
+            ms(e.p99_ms)
+        );
+    }
+    let _ = writeln!(s, "\nINTEGRATIONS");
+    for i in state.integrations() {
+        let _ = writeln!(
+            s,
+            "  {:<10} {:<9} success {:>6}  p95 {:>7}  {:>6.1}/min  {}",
+            i.name,
+            i.status.word().to_uppercase(),
+            i.success_rate
+                .map(|r| format!("{:.1}%", r * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            ms(i.p95_ms),
+            i.calls_per_min,
+            i.last_error
+                .as_deref()
+                .map(|e| format!("last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    let sessions = state.sessions();
+    let _ = writeln!(s, "\nSESSIONS  {} active", sessions.active);
+    let open: u64 = state.open_alerts_by_severity().values().sum();
+    let _ = writeln!(s, "\nALERTS  {open} open");
+    for a in state.alerts().iter().take(10) {
+        let _ = writeln!(
+            s,
+            "  #{:<6} {:<8} {:<5} {}",
+            a.id,
+            a.severity.word(),
+            if a.acknowledged { "ack" } else { "OPEN" },
+            a.title
+        );
+    }
+    let b = state.business();
+    let fmt_totals = |m: &std::collections::BTreeMap<String, f64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(s, "\nBUSINESS  window: {}", fmt_totals(&b.window));
+    let _ = writeln!(s, "          today:  {}", fmt_totals(&b.today));
+    s
+}

@@ -1,0 +1,84 @@
+//! Opening a connection pool the way every jfmon query expects it:
+//! `application_name = jfmon`, a `statement_timeout` on every statement, and the
+//! session time zone set to the database's own zone, so the platform's legacy
+//! `timestamp without time zone` columns (written with `NOW()` in that zone)
+//! compare and convert correctly. sqlx forces `TimeZone=UTC` at start-up; we
+//! undo that with the zone the server logs in (`log_timezone`, which initdb sets
+//! to the server's zone) unless the configuration names one (`db_timezone`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection};
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectSettings {
+    pub url: String,
+    pub statement_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Time zone the platform writes legacy timestamps in; `None` = detect.
+    pub db_timezone: Option<String>,
+    pub max_connections: u32,
+}
+
+impl ConnectSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            statement_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            db_timezone: None,
+            max_connections: 4,
+        }
+    }
+}
+
+/// Parse the URL into options carrying jfmon's session settings.
+pub fn connect_options(s: &ConnectSettings) -> Result<PgConnectOptions, sqlx::Error> {
+    let timeout_ms = s.statement_timeout.as_millis().max(1).to_string();
+    Ok(PgConnectOptions::from_str(&s.url)?
+        .application_name("jfmon")
+        .options([("statement_timeout", timeout_ms.as_str())]))
+}
+
+/// Build a pool. Connects lazily unless `eager`; an eager pool fails fast with
+/// the real reason (unreachable, bad password, missing database).
+pub async fn pool(s: &ConnectSettings, eager: bool) -> Result<PgPool, sqlx::Error> {
+    let opts = connect_options(s)?;
+    let tz = s.db_timezone.clone();
+    let builder = PgPoolOptions::new()
+        .max_connections(s.max_connections)
+        .min_connections(0)
+        .acquire_timeout(s.connect_timeout)
+        .after_connect(move |conn, _meta| {
+            let tz = tz.clone();
+            Box::pin(async move {
+                match tz {
+                    Some(tz) => {
+                        sqlx::query("SELECT set_config('TimeZone', $1, false)")
+                            .bind(tz)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    None => {
+                        conn.execute(
+                            "SELECT set_config('TimeZone', current_setting('log_timezone'), false)",
+                        )
+                        .await?;
+                    }
+                }
+                Ok(())
+            })
+        });
+    if eager {
+        // One direct connection first: a pool would report a refused or
+        // rejected connection only as a time-out, hiding the real reason.
+        let direct = tokio::time::timeout(s.connect_timeout, PgConnection::connect_with(&opts))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        direct.close().await?;
+    }
+    Ok(builder.connect_lazy_with(opts))
+}

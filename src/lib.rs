@@ -1,0 +1,18 @@
+//! jfmon: a terminal live monitor for the JyotiFlow.ai platform.
+//!
+//! Data flows one way: sources ([`source`]: PostgreSQL poller, simulator,
+//! stream) send [`model::Update`]s over a bounded channel; the [`store`]
+//! applies them and keeps bounded history; views render `&State`.
+
+pub mod aggregate;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod db;
+pub mod hist;
+pub mod model;
+pub mod source;
+pub mod redact;
+pub mod sim;
+pub mod store;
+pub mod user_error;

@@ -1,0 +1,250 @@
+//! What sources send to the state store over the bounded channel. A source is
+//! a PostgreSQL poller, a hub stream or the built-in simulator; the store cannot
+//! tell them apart. Time series travel as per-minute buckets, so a batch of new
+//! rows and a whole window's baseline have the same shape and merge the same way.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::events::{AlertRow, ApiCall, HealthReport, IntegrationCall, Session};
+use crate::hist::SparseHist;
+
+/// Minutes since the Unix epoch (`timestamp / 60`).
+pub type Minute = i64;
+
+pub fn minute_of(t: DateTime<Utc>) -> Minute {
+    t.timestamp().div_euclid(60)
+}
+
+pub fn minute_start(m: Minute) -> DateTime<Utc> {
+    DateTime::from_timestamp(m * 60, 0).unwrap_or_default()
+}
+
+/// An API endpoint as the platform records it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EndpointKey {
+    pub endpoint: String,
+    pub method: String,
+}
+
+/// One minute of one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiMinute {
+    pub requests: u64,
+    /// status >= 500 or a non-empty error
+    pub errors: u64,
+    /// 4xx
+    pub client_errors: u64,
+    /// Requests by status code; 0 stands for NULL (the handler raised).
+    pub status: BTreeMap<u16, u64>,
+    pub latency: SparseHist,
+}
+
+impl ApiMinute {
+    pub fn record(&mut self, c: &ApiCall) {
+        self.requests += 1;
+        self.errors += c.is_error() as u64;
+        self.client_errors += c.is_client_error() as u64;
+        let code = c.status_code.unwrap_or(0).clamp(0, u16::MAX as i32) as u16;
+        *self.status.entry(code).or_default() += 1;
+        if let Some(ms) = c.response_ms {
+            self.latency.record(ms as i64);
+        }
+    }
+
+    pub fn merge(&mut self, o: &ApiMinute) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.client_errors += o.client_errors;
+        for (k, v) in &o.status {
+            *self.status.entry(*k).or_default() += v;
+        }
+        self.latency.merge(&o.latency);
+    }
+}
+
+/// One minute of one integration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationMinute {
+    pub calls: u64,
+    pub failures: u64,
+    pub latency: SparseHist,
+}
+
+impl IntegrationMinute {
+    pub fn record(&mut self, c: &IntegrationCall) {
+        self.calls += 1;
+        self.failures += (!c.success) as u64;
+        if let Some(ms) = c.duration_ms {
+            self.latency.record(ms as i64);
+        }
+    }
+
+    pub fn merge(&mut self, o: &IntegrationMinute) {
+        self.calls += o.calls;
+        self.failures += o.failures;
+        self.latency.merge(&o.latency);
+    }
+}
+
+/// The latest calls of one integration, summarised so that a newer tail merges
+/// onto an older one: `older.then(newer)`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationTail {
+    pub last_error: Option<(DateTime<Utc>, String)>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Failures after the last success in this tail.
+    pub trailing_failures: u32,
+    /// Whether the tail holds any success (if not, failures add up across tails).
+    pub any_success: bool,
+}
+
+impl IntegrationTail {
+    /// Fold one call (in commit order) into the tail.
+    pub fn record(&mut self, c: &IntegrationCall) {
+        if c.success {
+            self.any_success = true;
+            self.trailing_failures = 0;
+            self.last_success = self.last_success.max(Some(c.at));
+        } else {
+            self.trailing_failures += 1;
+            let msg = c
+                .error
+                .clone()
+                .filter(|e| !e.trim().is_empty())
+                .unwrap_or_else(|| match c.status_code {
+                    Some(s) => format!("HTTP {s}"),
+                    None => "failed (no error text)".into(),
+                });
+            if self.last_error.as_ref().is_none_or(|(t, _)| c.at >= *t) {
+                self.last_error = Some((c.at, msg));
+            }
+        }
+    }
+
+    /// Append a newer tail.
+    pub fn then(&mut self, newer: &IntegrationTail) {
+        if newer.any_success {
+            self.trailing_failures = newer.trailing_failures;
+            self.any_success = true;
+        } else {
+            self.trailing_failures += newer.trailing_failures;
+        }
+        self.last_success = self.last_success.max(newer.last_success);
+        if let Some((t, m)) = &newer.last_error
+            && self.last_error.as_ref().is_none_or(|(old, _)| t >= old)
+        {
+            self.last_error = Some((*t, m.clone()));
+        }
+    }
+}
+
+/// Active sessions, replaced wholesale on every poll (a small table).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionsView {
+    /// Sessions active and seen within the idle timeout.
+    pub active: u64,
+    /// The newest active sessions (bounded).
+    pub items: Vec<Session>,
+    /// Sessions started per minute over the window.
+    pub started_per_minute: Vec<(Minute, u64)>,
+}
+
+/// Alerts, replaced wholesale on every poll: unacknowledged first, then by
+/// severity and age (bounded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertsView {
+    pub items: Vec<AlertRow>,
+    /// Unacknowledged alerts by normalised severity (all of them, not just `items`).
+    pub open_by_severity: BTreeMap<String, u64>,
+}
+
+/// Business totals since the start of the current day (database clock, UTC).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Today {
+    pub day_start: DateTime<Utc>,
+    pub totals: BTreeMap<String, f64>,
+}
+
+/// Which source a batch or status belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceId {
+    Postgres,
+    Stream,
+    Demo,
+}
+
+impl SourceId {
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceId::Postgres => "postgres",
+            SourceId::Stream => "stream",
+            SourceId::Demo => "demo",
+        }
+    }
+}
+
+/// A source's health as it reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub id: SourceId,
+    pub up: bool,
+    /// When the source last delivered data (its own clock).
+    pub last_ok: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub poll_ms: Option<f64>,
+    /// Where it reads from, for the header ("db.example:5432/jyoti"); never a password.
+    pub target: String,
+    /// Frames or rows skipped as malformed, oversized or unknown.
+    pub skipped: u64,
+}
+
+impl SourceStatus {
+    pub fn new(id: SourceId, target: impl Into<String>) -> Self {
+        Self {
+            id,
+            up: false,
+            last_ok: None,
+            last_error: None,
+            poll_ms: None,
+            target: target.into(),
+            skipped: 0,
+        }
+    }
+}
+
+/// One delivery of data. With `reset` it replaces everything the store holds
+/// (start-up, window change, resynchronisation); without, the minute buckets
+/// merge into what is there and the `Option` parts replace theirs when present.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub reset: bool,
+    /// The source's clock when the batch was taken (database `now()`).
+    pub now: DateTime<Utc>,
+    pub window_secs: u64,
+    pub api: Vec<(Minute, EndpointKey, ApiMinute)>,
+    pub integrations: Vec<(Minute, String, IntegrationMinute)>,
+    pub integration_tails: Vec<(String, IntegrationTail)>,
+    /// Recent failing integration calls (for the drill-down), oldest first.
+    pub integration_errors: Vec<IntegrationCall>,
+    /// Recent failing API calls, oldest first.
+    pub api_errors: Vec<ApiCall>,
+    /// Recent slow API calls (the slowest of each batch), oldest first.
+    pub api_slow: Vec<ApiCall>,
+    pub business: Vec<(Minute, String, f64)>,
+    pub today: Option<Today>,
+    pub sessions: Option<SessionsView>,
+    pub alerts: Option<AlertsView>,
+    pub health_reports: Option<Vec<HealthReport>>,
+    pub tables_missing: Option<Vec<String>>,
+}
+
+/// A message from a source to the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Update {
+    Batch(Box<Batch>),
+    Source(SourceStatus),
+}

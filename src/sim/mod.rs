@@ -1,0 +1,12 @@
+//! The traffic simulator: synthetic but realistic JyotiFlow.ai platform traffic
+//! for demos, load tests and development without a production database.
+//!
+//! [`generator`] is the pure, deterministic part (seeded, no I/O): it turns
+//! simulated time into monitoring records (API calls, integration calls,
+//! sessions, alerts, business observations, session context, health reports),
+//! including injected integration incidents. [`writer`] writes those records
+//! into the platform's PostgreSQL monitoring tables, either as a fast bulk
+//! backfill (COPY) or live at a steady request rate.
+
+pub mod generator;
+pub mod writer;

@@ -1,0 +1,203 @@
+//! The demo source: the traffic simulator run in memory, no database. It fills
+//! the window with simulated history at start, then advances once a second,
+//! sending the same batches a PostgreSQL poller would. An `openai` outage is
+//! in progress when the demo starts, so a first look shows what failure looks
+//! like; later incidents come at random.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Command, SourceLink, wait_or_command};
+use crate::aggregate;
+use crate::model::*;
+use crate::sim::generator::{Generator, IncidentKind, SimConfig, SimEvent};
+
+/// Sessions listed, alerts kept (as the poller's LIMITs).
+const SESSIONS_LIMIT: usize = 100;
+const ALERTS_LIMIT: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    pub seed: u64,
+    pub rate: f64,
+    pub window: Duration,
+    pub idle_timeout: Duration,
+    pub tick: Duration,
+}
+
+/// In-memory copies of the small tables, as the simulator writes them.
+pub struct Demo {
+    settings: DemoSettings,
+    generator: Generator,
+    sessions: HashMap<String, Session>,
+    started: BTreeMap<Minute, u64>,
+    alerts: Vec<AlertRow>,
+    health: BTreeMap<String, HealthReport>,
+}
+
+impl Demo {
+    /// A demo whose simulated history starts one window before `now`.
+    pub fn new(settings: DemoSettings, now: DateTime<Utc>) -> Self {
+        let window = TimeDelta::from_std(settings.window).unwrap_or(TimeDelta::minutes(15));
+        let cfg = SimConfig {
+            seed: settings.seed,
+            rate: settings.rate,
+            incidents: true,
+        };
+        let mut generator = Generator::new(cfg, now - window);
+        generator.force_incident(
+            "openai",
+            IncidentKind::Down,
+            now - TimeDelta::minutes(3),
+            now + TimeDelta::minutes(5),
+        );
+        Demo {
+            settings,
+            generator,
+            sessions: HashMap::new(),
+            started: BTreeMap::new(),
+            alerts: Vec::new(),
+            health: BTreeMap::new(),
+        }
+    }
+
+    /// Advance the simulation to `now`; the first call returns the full window.
+    pub fn step(&mut self, now: DateTime<Utc>, reset: bool) -> Batch {
+        let events = self.generator.advance_to(now);
+        let mut api = Vec::new();
+        let mut integrations = Vec::new();
+        let mut business = Vec::new();
+        for e in events {
+            match e {
+                SimEvent::Api(c) => api.push(c),
+                SimEvent::Integration(c) => integrations.push(c),
+                SimEvent::Business(o) => business.push(o),
+                SimEvent::Session(s) => self.session(s),
+                SimEvent::Alert(a) => self.alerts.push(a),
+                SimEvent::Health(h) => {
+                    self.health.insert(h.integration.clone(), h);
+                }
+                SimEvent::Context(_) => {}
+            }
+        }
+        let window_secs = self.settings.window.as_secs().max(60);
+        let first = minute_of(now) - window_secs.div_ceil(60) as i64 + 1;
+        self.started = self.started.split_off(&first);
+        let mut b = Batch {
+            reset,
+            now,
+            window_secs,
+            sessions: Some(self.sessions_view(now)),
+            alerts: Some(self.alerts_view()),
+            health_reports: Some(self.health.values().cloned().collect()),
+            tables_missing: Some(Vec::new()),
+            ..Default::default()
+        };
+        if reset {
+            let day_start = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            let mut totals = BTreeMap::new();
+            for o in business.iter().filter(|o| o.at >= day_start) {
+                *totals.entry(o.metric.clone()).or_default() += o.value;
+            }
+            b.today = Some(Today { day_start, totals });
+        }
+        aggregate::add_api_calls(&mut b, &api);
+        aggregate::add_integration_calls(&mut b, &integrations);
+        aggregate::add_business(&mut b, &business);
+        b
+    }
+
+    fn session(&mut self, s: Session) {
+        if s.status == "active" {
+            if !self.sessions.contains_key(&s.session_id) {
+                *self.started.entry(minute_of(s.started_at)).or_default() += 1;
+            }
+            self.sessions.insert(s.session_id.clone(), s);
+        } else {
+            self.sessions.remove(&s.session_id);
+        }
+    }
+
+    fn sessions_view(&mut self, now: DateTime<Utc>) -> SessionsView {
+        let idle = TimeDelta::from_std(self.settings.idle_timeout).unwrap_or(TimeDelta::minutes(30));
+        self.sessions.retain(|_, s| s.last_activity_at >= now - idle);
+        let mut items: Vec<Session> = self.sessions.values().cloned().collect();
+        items.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.session_id.cmp(&b.session_id)));
+        items.truncate(SESSIONS_LIMIT);
+        SessionsView {
+            active: self.sessions.len() as u64,
+            items,
+            started_per_minute: self.started.iter().map(|(m, n)| (*m, *n)).collect(),
+        }
+    }
+
+    fn alerts_view(&mut self) -> AlertsView {
+        self.alerts.sort_by(|a, b| {
+            (a.acknowledged, Severity::from_raw(a.severity_raw.as_deref()))
+                .cmp(&(b.acknowledged, Severity::from_raw(b.severity_raw.as_deref())))
+                .then(b.created_at.cmp(&a.created_at))
+        });
+        self.alerts.truncate(ALERTS_LIMIT);
+        let mut open_by_severity = BTreeMap::new();
+        for a in self.alerts.iter().filter(|a| !a.acknowledged) {
+            *open_by_severity
+                .entry(Severity::from_raw(a.severity_raw.as_deref()).word().to_owned())
+                .or_default() += 1;
+        }
+        AlertsView {
+            items: self.alerts.clone(),
+            open_by_severity,
+        }
+    }
+
+    fn acknowledge(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), String> {
+        let a = self
+            .alerts
+            .iter_mut()
+            .find(|a| a.id == id)
+            .ok_or_else(|| format!("alert {id} not found"))?;
+        a.acknowledged = true;
+        a.acknowledged_at = Some(now);
+        Ok(())
+    }
+}
+
+/// Run the demo until the update channel closes.
+pub async fn run(settings: DemoSettings, link: SourceLink) {
+    let SourceLink { updates, commands } = link;
+    let mut commands = Some(commands);
+    let tick = settings.tick;
+    let mut demo = Demo::new(settings, Utc::now());
+    let mut reset = true;
+    let mut status = SourceStatus::new(SourceId::Demo, "built-in simulator");
+    status.up = true;
+    loop {
+        let now = Utc::now();
+        let batch = demo.step(now, reset);
+        reset = false;
+        status.last_ok = Some(now);
+        if updates.send(Update::Batch(Box::new(batch))).await.is_err()
+            || updates.send(Update::Source(status.clone())).await.is_err()
+        {
+            return;
+        }
+        let mut next = wait_or_command(tick, &mut commands).await;
+        while let Some(cmd) = next.take() {
+            match cmd {
+                Command::RefreshNow => {}
+                Command::SetWindow(w) => {
+                    let mut s = demo.settings.clone();
+                    s.window = w;
+                    demo = Demo::new(s, Utc::now());
+                    reset = true;
+                }
+                Command::Acknowledge { id, reply } => {
+                    let _ = reply.send(demo.acknowledge(id, Utc::now()));
+                }
+            }
+            next = commands.as_mut().and_then(|c| c.try_recv().ok());
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Sources: tasks that produce [`Update`]s for the state store over a bounded
+//! channel and take [`Command`]s back (refresh, window change, acknowledge).
+//! The PostgreSQL poller ([`postgres`]) and the in-memory simulator ([`demo`])
+//! send identical shapes; the store cannot tell them apart.
+
+pub mod demo;
+pub mod postgres;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::model::Update;
+
+/// Capacity of the update channel: a slow consumer makes sources wait rather
+/// than queue without bound.
+pub const UPDATE_CHANNEL: usize = 64;
+
+/// What the dashboard asks of a source.
+#[derive(Debug)]
+pub enum Command {
+    /// Poll now instead of at the next tick.
+    RefreshNow,
+    /// Reload with another window.
+    SetWindow(Duration),
+    /// Mark an alert acknowledged; the outcome comes back on `reply`.
+    Acknowledge {
+        id: i64,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// The two ends a source task holds.
+pub struct SourceLink {
+    pub updates: mpsc::Sender<Update>,
+    pub commands: mpsc::Receiver<Command>,
+}
+
+/// Delay before retry `failures` (1, 2, ...): doubling from the poll interval,
+/// capped at 30 s, with up to 20 % jitter so many screens do not retry in step.
+pub fn backoff(failures: u32, interval: Duration) -> Duration {
+    let base = interval.max(Duration::from_millis(500));
+    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(10));
+    let capped = exp.min(Duration::from_secs(30));
+    let jitter = rand::random::<f64>() * 0.2;
+    capped.mul_f64(1.0 - jitter)
+}
+
+/// Wait `delay`, or less if a command arrives; returns the command, if any.
+/// A closed command channel is dropped so it cannot spin the loop.
+pub async fn wait_or_command(
+    delay: Duration,
+    commands: &mut Option<mpsc::Receiver<Command>>,
+) -> Option<Command> {
+    let sleep = tokio::time::sleep(delay);
+    match commands {
+        Some(rx) => tokio::select! {
+            _ = sleep => None,
+            cmd = rx.recv() => {
+                if cmd.is_none() {
+                    *commands = None;
+                }
+                cmd
+            }
+        },
+        None => {
+            sleep.await;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let i = Duration::from_secs(2);
+        let b1 = backoff(1, i);
+        assert!(b1 <= i && b1 >= i.mul_f64(0.8));
+        let b3 = backoff(3, i);
+        assert!(b3 <= Duration::from_secs(8) && b3 >= Duration::from_secs(6));
+        assert!(backoff(30, i) <= Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,76 @@
+//! The PostgreSQL source: runs the [`Poller`] every interval, reports its
+//! state, and on failure keeps its position (nothing is lost or counted twice
+//! when the database returns), retrying with capped exponential backoff.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use super::{Command, SourceLink, backoff, wait_or_command};
+use crate::db::poller::Poller;
+use crate::model::{SourceId, SourceStatus, Update};
+use crate::user_error::describe_db_error;
+
+/// Write an acknowledgement (`acknowledged`, `acknowledged_at`).
+pub async fn acknowledge(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE monitoring_alerts SET acknowledged = true, acknowledged_at = now()::timestamp \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Poll until the update channel closes.
+pub async fn run(mut poller: Poller, url: String, target: String, interval: Duration, link: SourceLink) {
+    let SourceLink { updates, commands } = link;
+    let mut commands = Some(commands);
+    let mut status = SourceStatus::new(SourceId::Postgres, target);
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        match poller.poll().await {
+            Ok(batch) => {
+                failures = 0;
+                status.up = true;
+                status.last_ok = Some(batch.now);
+                status.last_error = None;
+                status.poll_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+                if updates.send(Update::Batch(Box::new(batch))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                status.up = false;
+                status.last_error = Some(describe_db_error(&e, &url));
+                tracing::warn!(error = %status.last_error.as_deref().unwrap_or(""), "poll failed");
+            }
+        }
+        if updates.send(Update::Source(status.clone())).await.is_err() {
+            return;
+        }
+        let delay = if failures == 0 {
+            interval.saturating_sub(started.elapsed())
+        } else {
+            backoff(failures, interval)
+        };
+        let mut next = wait_or_command(delay, &mut commands).await;
+        // Handle every command that is queued, then poll.
+        while let Some(cmd) = next.take() {
+            match cmd {
+                Command::RefreshNow => {}
+                Command::SetWindow(w) => poller.set_window(w),
+                Command::Acknowledge { id, reply } => {
+                    let r = acknowledge(poller.pool(), id)
+                        .await
+                        .map_err(|e| describe_db_error(&e, &url));
+                    let _ = reply.send(r);
+                }
+            }
+            next = commands.as_mut().and_then(|c| c.try_recv().ok());
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Business KPIs: per-minute sums by metric over the window, and today's totals.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{BusinessStats, Minute, Today, minute_of, minute_start};
+
+use super::MAX_KEYS;
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct BusinessSeries {
+    minutes: BTreeMap<Minute, BTreeMap<String, f64>>,
+    today: Option<Today>,
+}
+
+fn day_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+impl BusinessSeries {
+    pub fn clear(&mut self) {
+        self.minutes.clear();
+        self.today = None;
+    }
+
+    pub fn set_today(&mut self, t: Today) {
+        self.today = Some(t);
+    }
+
+    /// Add an observation; `count_today` when the batch did not carry today's totals.
+    pub fn add(&mut self, m: Minute, metric: String, v: f64, count_today: bool) {
+        if count_today
+            && let Some(t) = &mut self.today
+            && minute_start(m) >= t.day_start
+        {
+            *t.totals.entry(metric.clone()).or_default() += v;
+        }
+        let slot = self.minutes.entry(m).or_default();
+        if slot.len() < MAX_KEYS || slot.contains_key(&metric) {
+            *slot.entry(metric).or_default() += v;
+        }
+    }
+
+    pub fn expire_before(&mut self, first: Minute, now: DateTime<Utc>) {
+        self.minutes = self.minutes.split_off(&first);
+        // A new day: today's totals restart from the minutes since midnight.
+        let start = day_start(now);
+        if let Some(t) = &mut self.today
+            && t.day_start < start
+        {
+            t.day_start = start;
+            t.totals.clear();
+            for (_, metrics) in self.minutes.range(minute_of(start)..) {
+                for (k, v) in metrics {
+                    *t.totals.entry(k.clone()).or_default() += v;
+                }
+            }
+        }
+    }
+
+    pub fn stats(&self) -> BusinessStats {
+        let mut s = BusinessStats::default();
+        for (m, metrics) in &self.minutes {
+            for (k, v) in metrics {
+                *s.window.entry(k.clone()).or_default() += v;
+                s.series.entry(k.clone()).or_default().push((*m, *v));
+            }
+        }
+        if let Some(t) = &self.today {
+            s.today = t.totals.clone();
+        }
+        s
+    }
+
+    pub fn retained(&self) -> usize {
+        self.minutes.values().map(BTreeMap::len).sum()
+    }
+}

@@ -1,0 +1,284 @@
+//! The state store: a pure, synchronous structure that applies [`Update`]s from
+//! any source, keeps bounded history (one window of per-minute buckets, capped
+//! key counts, capped recent-call rings) and recomputes the statistics views
+//! read. Nothing here does I/O or drawing.
+
+mod api;
+mod business;
+mod integrations;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+pub use self::integrations::judge;
+use crate::config::Thresholds;
+use crate::model::*;
+
+/// Recent calls kept for drill-downs, per kind.
+pub const RECENT_CAP: usize = 300;
+/// Distinct endpoints tracked; more are folded into one "(other)" row, so an
+/// endpoint column full of raw ids cannot grow memory without bound.
+pub const MAX_ENDPOINTS: usize = 300;
+/// Distinct integrations and business metrics tracked.
+pub const MAX_KEYS: usize = 100;
+
+/// Everything the dashboard knows.
+#[derive(Debug, Clone)]
+pub struct State {
+    window_secs: u64,
+    now: DateTime<Utc>,
+    thresholds: Thresholds,
+    api: api::ApiSeries,
+    integrations: integrations::IntegrationSeries,
+    business: business::BusinessSeries,
+    sessions: SessionsView,
+    alerts: Vec<AlertView>,
+    open_by_severity: BTreeMap<String, u64>,
+    reports: BTreeMap<String, HealthReport>,
+    tables_missing: Vec<String>,
+    sources: BTreeMap<SourceId, SourceStatus>,
+    api_errors: VecDeque<ApiCall>,
+    api_slow: VecDeque<ApiCall>,
+    integration_errors: VecDeque<IntegrationCall>,
+    /// Whether any data batch arrived yet.
+    has_data: bool,
+    /// Bumped whenever anything visible changes (the UI redraws on change).
+    version: u64,
+    // Derived on every batch:
+    endpoints: Vec<EndpointStats>,
+    integration_stats: Vec<IntegrationStats>,
+    business_stats: BusinessStats,
+}
+
+impl State {
+    pub fn new(window_secs: u64, thresholds: Thresholds) -> Self {
+        State {
+            window_secs: window_secs.max(60),
+            now: DateTime::<Utc>::UNIX_EPOCH,
+            thresholds,
+            api: Default::default(),
+            integrations: Default::default(),
+            business: Default::default(),
+            sessions: Default::default(),
+            alerts: Vec::new(),
+            open_by_severity: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            tables_missing: Vec::new(),
+            sources: BTreeMap::new(),
+            api_errors: VecDeque::new(),
+            api_slow: VecDeque::new(),
+            integration_errors: VecDeque::new(),
+            has_data: false,
+            version: 0,
+            endpoints: Vec::new(),
+            integration_stats: Vec::new(),
+            business_stats: Default::default(),
+        }
+    }
+
+    /// Apply one update. Returns whether anything changed.
+    pub fn apply(&mut self, update: Update) -> bool {
+        match update {
+            Update::Source(s) => {
+                if self.sources.get(&s.id) == Some(&s) {
+                    return false;
+                }
+                self.sources.insert(s.id, s);
+            }
+            Update::Batch(b) => self.apply_batch(*b),
+        }
+        self.version += 1;
+        true
+    }
+
+    fn apply_batch(&mut self, b: Batch) {
+        if b.reset {
+            self.api.clear();
+            self.integrations.clear();
+            self.business.clear();
+            self.api_errors.clear();
+            self.api_slow.clear();
+            self.integration_errors.clear();
+        }
+        if b.window_secs > 0 {
+            self.window_secs = b.window_secs.max(60);
+        }
+        self.now = self.now.max(b.now);
+        self.has_data = true;
+        let first = self.first_minute();
+
+        for (m, key, data) in b.api {
+            if m >= first {
+                self.api.merge(m, key, &data);
+            }
+        }
+        for (m, name, data) in b.integrations {
+            if m >= first {
+                self.integrations.merge_minute(m, name, &data);
+            }
+        }
+        for (name, tail) in &b.integration_tails {
+            self.integrations.merge_tail(name, tail);
+        }
+        let today_given = b.today.is_some();
+        if let Some(t) = b.today {
+            self.business.set_today(t);
+        }
+        for (m, metric, v) in b.business {
+            if m >= first {
+                self.business.add(m, metric, v, !today_given);
+            }
+        }
+        push_bounded(&mut self.api_errors, b.api_errors);
+        push_bounded(&mut self.api_slow, b.api_slow);
+        push_bounded(&mut self.integration_errors, b.integration_errors);
+        if let Some(s) = b.sessions {
+            self.sessions = s;
+        }
+        if let Some(a) = b.alerts {
+            self.alerts = a.items.iter().map(AlertView::from_row).collect();
+            self.open_by_severity = a.open_by_severity;
+        }
+        if let Some(r) = b.health_reports {
+            self.reports = r.into_iter().map(|r| (r.integration.clone(), r)).collect();
+        }
+        if let Some(t) = b.tables_missing {
+            self.tables_missing = t;
+        }
+        self.expire();
+        self.recompute();
+    }
+
+    /// The first minute inside the window ending at `now`.
+    fn first_minute(&self) -> Minute {
+        let span = self.window_secs.div_ceil(60) as i64;
+        minute_of(self.now) - span + 1
+    }
+
+    fn expire(&mut self) {
+        let first = self.first_minute();
+        self.api.expire_before(first);
+        self.integrations.expire_before(first);
+        self.business.expire_before(first, self.now);
+        let cutoff = minute_start(first);
+        self.api_errors.retain(|c| c.at >= cutoff);
+        self.api_slow.retain(|c| c.at >= cutoff);
+        self.integration_errors.retain(|c| c.at >= cutoff);
+    }
+
+    fn recompute(&mut self) {
+        let first = self.first_minute();
+        let last = minute_of(self.now);
+        self.endpoints = self.api.stats(self.window_secs, first, last);
+        self.integration_stats = self.integrations.stats(
+            &self.thresholds,
+            &self.reports,
+            self.window_secs,
+            first,
+            last,
+        );
+        self.business_stats = self.business.stats();
+    }
+
+    // ---- read side ------------------------------------------------------
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+    pub fn has_data(&self) -> bool {
+        self.has_data
+    }
+    pub fn window_secs(&self) -> u64 {
+        self.window_secs
+    }
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+    /// Endpoints, worst error rate first, then busiest.
+    pub fn endpoints(&self) -> &[EndpointStats] {
+        &self.endpoints
+    }
+    /// Integrations, failing first.
+    pub fn integrations(&self) -> &[IntegrationStats] {
+        &self.integration_stats
+    }
+    pub fn integration(&self, name: &str) -> Option<&IntegrationStats> {
+        self.integration_stats.iter().find(|i| i.name == name)
+    }
+    pub fn sessions(&self) -> &SessionsView {
+        &self.sessions
+    }
+    pub fn alerts(&self) -> &[AlertView] {
+        &self.alerts
+    }
+    pub fn open_alerts_by_severity(&self) -> &BTreeMap<String, u64> {
+        &self.open_by_severity
+    }
+    pub fn business(&self) -> &BusinessStats {
+        &self.business_stats
+    }
+    pub fn tables_missing(&self) -> &[String] {
+        &self.tables_missing
+    }
+    pub fn sources(&self) -> impl Iterator<Item = &SourceStatus> {
+        self.sources.values()
+    }
+    pub fn source(&self, id: SourceId) -> Option<&SourceStatus> {
+        self.sources.get(&id)
+    }
+    /// Recent failing API calls, newest first.
+    pub fn api_errors(&self) -> impl Iterator<Item = &ApiCall> {
+        self.api_errors.iter().rev()
+    }
+    /// Recent slow API calls, newest first.
+    pub fn api_slow(&self) -> impl Iterator<Item = &ApiCall> {
+        self.api_slow.iter().rev()
+    }
+    /// Recent failing integration calls, newest first.
+    pub fn integration_errors(&self) -> impl Iterator<Item = &IntegrationCall> {
+        self.integration_errors.iter().rev()
+    }
+
+    /// Everything, in the `snapshot --json` shape.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            taken_at: self.now,
+            window_secs: self.window_secs,
+            sources: self.sources.values().cloned().collect(),
+            endpoints: self.endpoints.clone(),
+            integrations: self.integration_stats.clone(),
+            sessions: SessionsSnapshot {
+                active: self.sessions.active,
+                items: self.sessions.items.clone(),
+                started_per_minute: self.sessions.started_per_minute.clone(),
+            },
+            alerts: self.alerts.clone(),
+            open_alerts_by_severity: self.open_by_severity.clone(),
+            business: self.business_stats.clone(),
+            tables_missing: self.tables_missing.clone(),
+        }
+    }
+
+    /// Rough count of retained records, for the memory-bound tests.
+    pub fn retained(&self) -> usize {
+        self.api.retained()
+            + self.integrations.retained()
+            + self.business.retained()
+            + self.api_errors.len()
+            + self.api_slow.len()
+            + self.integration_errors.len()
+    }
+}
+
+fn push_bounded<T>(ring: &mut VecDeque<T>, new: Vec<T>) {
+    for item in new {
+        if ring.len() == RECENT_CAP {
+            ring.pop_front();
+        }
+        ring.push_back(item);
+    }
+}
