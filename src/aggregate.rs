@@ -33,7 +33,9 @@ pub fn add_api_calls(batch: &mut Batch, calls: &[ApiCall]) {
     batch.api.extend(api);
     let errors: Vec<&ApiCall> = calls.iter().filter(|c| c.is_error()).collect();
     let skip = errors.len().saturating_sub(ERRORS_PER_BATCH);
-    batch.api_errors.extend(errors.into_iter().skip(skip).cloned());
+    batch
+        .api_errors
+        .extend(errors.into_iter().skip(skip).cloned());
     let mut slow: Vec<ApiCall> = slow.into_values().flatten().cloned().collect();
     slow.sort_by_key(|c| (c.at, c.id));
     batch.api_slow.extend(slow);
@@ -70,7 +72,9 @@ pub fn add_integration_calls(batch: &mut Batch, calls: &[IntegrationCall]) {
 pub fn add_business(batch: &mut Batch, obs: &[BusinessObs]) {
     let mut sums: BTreeMap<(Minute, &str), f64> = BTreeMap::new();
     for o in obs {
-        *sums.entry((minute_of(o.at), o.metric.as_str())).or_default() += o.value;
+        *sums
+            .entry((minute_of(o.at), o.metric.as_str()))
+            .or_default() += o.value;
     }
     batch
         .business

@@ -46,10 +46,8 @@ pub enum Command {
     /// Write realistic simulated traffic into the database
     Simulate(SimulateArgs),
     /// One status check for cron and monitoring agents
-    #[command(
-        long_about = "One status check for cron and monitoring agents.\n\n\
-            Exit code: 0 OK, 1 warning, 2 critical, 3 unknown (e.g. database unreachable)."
-    )]
+    #[command(long_about = "One status check for cron and monitoring agents.\n\n\
+            Exit code: 0 OK, 1 warning, 2 critical, 3 unknown (e.g. database unreachable).")]
     Check(CheckArgs),
     /// Poll once and print the result
     Snapshot(SnapshotArgs),
@@ -130,7 +128,13 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
     /// PostgreSQL URL, e.g. postgres://user:password@host:5432/dbname
-    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Config file [default: $XDG_CONFIG_HOME/jfmon/config.toml]
@@ -214,7 +218,13 @@ pub struct GlobalArgs {
     pub ws: Option<String>,
 
     /// Token for the hub given by --ws
-    #[arg(long, global = true, env = "JFMON_WS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "JFMON_WS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub ws_token: Option<String>,
 
     /// Write diagnostics to this file (the terminal belongs to the dashboard)
@@ -222,7 +232,12 @@ pub struct GlobalArgs {
     pub log_file: Option<PathBuf>,
 
     /// Cancel any single query running longer than this [default: 5s]
-    #[arg(long, global = true, env = "JFMON_STATEMENT_TIMEOUT", value_name = "DUR")]
+    #[arg(
+        long,
+        global = true,
+        env = "JFMON_STATEMENT_TIMEOUT",
+        value_name = "DUR"
+    )]
     pub statement_timeout: Option<String>,
 
     /// Time zone the platform writes its timestamps in, e.g. Asia/Kolkata
@@ -230,7 +245,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "JFMON_DB_TIMEZONE", value_name = "TZ")]
     pub db_timezone: Option<String>,
 
-    /// Quit the dashboard after this long without a key press; 0 = never [default: 30m]
+    /// A session counts as active while it was seen within this (1m..30d) [default: 30m]
     #[arg(long, global = true, env = "JFMON_IDLE_TIMEOUT", value_name = "DUR")]
     pub idle_timeout: Option<String>,
 }
@@ -253,7 +268,9 @@ fn parse_no_color_env(s: &str) -> Result<bool, String> {
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 && r <= 100_000.0 => Ok(r),
-        Ok(_) => Err(format!("\"{s}\" is out of range (use a rate above 0 and at most 100000)")),
+        Ok(_) => Err(format!(
+            "\"{s}\" is out of range (use a rate above 0 and at most 100000)"
+        )),
         Err(_) => Err(format!("\"{s}\" is not a number (use e.g. 20 or 0.5)")),
     }
 }
@@ -274,7 +291,10 @@ mod tests {
         let b = Cli::try_parse_from(["jfmon", "check", "--json", "--window", "1h"]).unwrap();
         assert_eq!(a.global.window.as_deref(), Some("1h"));
         assert_eq!(b.global.window.as_deref(), Some("1h"));
-        assert!(matches!(a.command, Some(Command::Check(CheckArgs { json: true }))));
+        assert!(matches!(
+            a.command,
+            Some(Command::Check(CheckArgs { json: true }))
+        ));
     }
 
     #[test]
@@ -291,13 +311,17 @@ mod tests {
     #[test]
     fn subcommand_defaults() {
         let c = Cli::try_parse_from(["jfmon", "simulate", "--backfill", "1h"]).unwrap();
-        let Some(Command::Simulate(s)) = c.command else { panic!() };
+        let Some(Command::Simulate(s)) = c.command else {
+            panic!()
+        };
         assert_eq!(s.rate, 20.0);
         assert_eq!(s.seed, 42);
         assert_eq!(s.backfill, Some(Duration::from_secs(3600)));
         assert_eq!(s.duration, None);
         let c = Cli::try_parse_from(["jfmon", "serve"]).unwrap();
-        let Some(Command::Serve(s)) = c.command else { panic!() };
+        let Some(Command::Serve(s)) = c.command else {
+            panic!()
+        };
         assert_eq!(s.listen, "127.0.0.1:10000".parse().unwrap());
         assert!(Cli::try_parse_from(["jfmon", "demo", "--rate", "-1"]).is_err());
         assert!(Cli::try_parse_from(["jfmon", "simulate", "--duration", "soon"]).is_err());

@@ -39,13 +39,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total_ms: u128 = 0;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let n: u128 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = rest[..unit_len].trim();
         rest = &rest[unit_len..];
         let factor: u128 = match unit.to_ascii_lowercase().as_str() {
@@ -74,7 +78,12 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".to_string();
     }
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
@@ -124,7 +133,7 @@ pub struct Config {
     pub statement_timeout: Duration,
     /// Zone the platform writes timestamps in; `None` = the server's own.
     pub db_timezone: Option<String>,
-    /// Quit the dashboard after this long without input; zero = never.
+    /// A session counts as active while seen within this (sessions pane).
     pub idle_timeout: Duration,
     pub thresholds: Thresholds,
     pub read_only: bool,
@@ -145,7 +154,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 /// Default statement timeout.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default idle timeout.
+/// Default session idle timeout.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Default environment label.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -176,7 +185,10 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("environment", &self.environment)
             .field("window", &self.window)
             .field("interval", &self.interval)
@@ -205,7 +217,10 @@ pub enum Source {
     /// The config file at this path.
     File(PathBuf),
     /// A command-line flag or its environment variable.
-    Flag { flag: &'static str, env: Option<&'static str> },
+    Flag {
+        flag: &'static str,
+        env: Option<&'static str>,
+    },
 }
 
 /// Why the configuration could not be built. `Display` is one line and never
@@ -215,43 +230,84 @@ pub enum ConfigError {
     /// The config file could not be read (missing, unreadable).
     Read { path: PathBuf, message: String },
     /// The file is not valid TOML.
-    Syntax { path: PathBuf, line: Option<usize>, message: String },
+    Syntax {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
     /// The file has a key jfmon does not know.
-    UnknownKey { path: PathBuf, line: Option<usize>, key: String, expected: String },
+    UnknownKey {
+        path: PathBuf,
+        line: Option<usize>,
+        key: String,
+        expected: String,
+    },
     /// A value is malformed or out of range.
-    Invalid { key: String, source: Source, message: String },
+    Invalid {
+        key: String,
+        source: Source,
+        message: String,
+    },
     /// Values that are each valid but contradict each other.
     Conflict { message: String },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let line_suffix = |line: &Option<usize>| line.map(|l| format!(" line {l}")).unwrap_or_default();
+        let line_suffix =
+            |line: &Option<usize>| line.map(|l| format!(" line {l}")).unwrap_or_default();
         match self {
             ConfigError::Read { path, message } => {
-                write!(f, "cannot read config file {}: {}", path.display(), one_line(message))
+                write!(
+                    f,
+                    "cannot read config file {}: {}",
+                    path.display(),
+                    one_line(message)
+                )
             }
-            ConfigError::Syntax { path, line, message } => write!(
+            ConfigError::Syntax {
+                path,
+                line,
+                message,
+            } => write!(
                 f,
                 "invalid TOML in {}{}: {}",
                 path.display(),
                 line_suffix(line),
                 one_line(message)
             ),
-            ConfigError::UnknownKey { path, line, key, expected } => {
-                write!(f, "unknown key \"{key}\" in {}{}", path.display(), line_suffix(line))?;
+            ConfigError::UnknownKey {
+                path,
+                line,
+                key,
+                expected,
+            } => {
+                write!(
+                    f,
+                    "unknown key \"{key}\" in {}{}",
+                    path.display(),
+                    line_suffix(line)
+                )?;
                 if !expected.is_empty() {
                     write!(f, " (known keys here: {expected})")?;
                 }
                 Ok(())
             }
-            ConfigError::Invalid { key, source: Source::File(path), message } => write!(
+            ConfigError::Invalid {
+                key,
+                source: Source::File(path),
+                message,
+            } => write!(
                 f,
                 "invalid value for \"{key}\" in {}: {}",
                 path.display(),
                 one_line(message)
             ),
-            ConfigError::Invalid { source: Source::Flag { flag, env }, message, .. } => {
+            ConfigError::Invalid {
+                source: Source::Flag { flag, env },
+                message,
+                ..
+            } => {
                 write!(f, "invalid value for {flag}")?;
                 if let Some(env) = env {
                     write!(f, " (or ${env})")?;
@@ -266,7 +322,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn one_line(s: &str) -> String {
-    s.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+    s.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 // ---------------------------------------------------------------------------
@@ -316,7 +376,12 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// The `[table]` in effect at `offset`, if any.
 fn table_at(text: &str, offset: usize) -> Option<String> {
-    text[..offset.min(text.len())]
+    let off = offset.min(text.len());
+    let line_start = text[..off].rfind('\n').map_or(0, |i| i + 1);
+    if text[line_start..].trim_start().starts_with('[') {
+        return None; // the offset is on a table header: a top-level key
+    }
+    text[..line_start]
         .lines()
         .rev()
         .map(str::trim)
@@ -360,7 +425,12 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                         .replace(" or ", ", ")
                 })
                 .unwrap_or_default();
-            return ConfigError::UnknownKey { path: path.to_path_buf(), line, key, expected };
+            return ConfigError::UnknownKey {
+                path: path.to_path_buf(),
+                line,
+                key,
+                expected,
+            };
         }
         let key = span.as_ref().and_then(|s| key_at(text, s.start));
         match key {
@@ -373,9 +443,17 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 if key == "database_url" {
                     message = redact_url(&message);
                 }
-                ConfigError::Invalid { key, source: Source::File(path.to_path_buf()), message }
+                ConfigError::Invalid {
+                    key,
+                    source: Source::File(path.to_path_buf()),
+                    message,
+                }
             }
-            _ => ConfigError::Syntax { path: path.to_path_buf(), line, message: msg },
+            _ => ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                message: msg,
+            },
         }
     })
 }
@@ -409,15 +487,26 @@ pub fn load(global: &GlobalArgs) -> Result<Config, ConfigError> {
                     message: "no such file (given by --config / $JFMON_CONFIG)".to_string(),
                 });
             }
-            Err(e) => return Err(ConfigError::Read { path: p, message: e.to_string() }),
+            Err(e) => {
+                return Err(ConfigError::Read {
+                    path: p,
+                    message: e.to_string(),
+                });
+            }
         },
     };
-    load_from(global, file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())))
+    load_from(
+        global,
+        file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())),
+    )
 }
 
 /// Like [`load`], with the file's path and text supplied (or no file): no
 /// file-system access, for tests.
-pub fn load_from(global: &GlobalArgs, file_text: Option<(&Path, &str)>) -> Result<Config, ConfigError> {
+pub fn load_from(
+    global: &GlobalArgs,
+    file_text: Option<(&Path, &str)>,
+) -> Result<Config, ConfigError> {
     let (file, path) = match file_text {
         Some((path, text)) => (parse_file(path, text)?, Some(path)),
         None => (FileConfig::default(), None),
@@ -427,32 +516,64 @@ pub fn load_from(global: &GlobalArgs, file_text: Option<(&Path, &str)>) -> Resul
     let stream = file.stream.unwrap_or_default();
 
     let database_url = layer
-        .pick(global.database_url.as_deref(), flag("--database-url", "DATABASE_URL"), "database_url", file.database_url.as_deref())
+        .pick(
+            global.database_url.as_deref(),
+            flag("--database-url", "DATABASE_URL"),
+            "database_url",
+            file.database_url.as_deref(),
+        )
         .map(|(v, src)| validate_db_url(v, src))
         .transpose()?;
 
-    let environment = match layer.pick(global.env_name.as_deref(), flag("--env-name", "JFMON_ENV"), "environment", file.environment.as_deref()) {
+    let environment = match layer.pick(
+        global.env_name.as_deref(),
+        flag("--env-name", "JFMON_ENV"),
+        "environment",
+        file.environment.as_deref(),
+    ) {
         Some((v, src)) => validate_label(v, 64, "environment", src)?,
         None => DEFAULT_ENVIRONMENT.to_string(),
     };
 
     let window = layer.duration(
-        global.window.as_deref(), flag("--window", "JFMON_WINDOW"), "window", file.window.as_deref(),
-        DEFAULT_WINDOW, Duration::from_secs(60), Duration::from_secs(7 * 86_400), false,
+        global.window.as_deref(),
+        flag("--window", "JFMON_WINDOW"),
+        "window",
+        file.window.as_deref(),
+        DEFAULT_WINDOW,
+        Duration::from_secs(60),
+        Duration::from_secs(7 * 86_400),
+        false,
     )?;
     let interval = layer.duration(
-        global.interval.as_deref(), flag("--interval", "JFMON_INTERVAL"), "interval", file.interval.as_deref(),
-        DEFAULT_INTERVAL, Duration::from_millis(200), Duration::from_secs(300), false,
+        global.interval.as_deref(),
+        flag("--interval", "JFMON_INTERVAL"),
+        "interval",
+        file.interval.as_deref(),
+        DEFAULT_INTERVAL,
+        Duration::from_millis(200),
+        Duration::from_secs(300),
+        false,
     )?;
     let statement_timeout = layer.duration(
-        global.statement_timeout.as_deref(), flag("--statement-timeout", "JFMON_STATEMENT_TIMEOUT"),
-        "statement_timeout", file.statement_timeout.as_deref(),
-        DEFAULT_STATEMENT_TIMEOUT, Duration::from_millis(100), Duration::from_secs(600), false,
+        global.statement_timeout.as_deref(),
+        flag("--statement-timeout", "JFMON_STATEMENT_TIMEOUT"),
+        "statement_timeout",
+        file.statement_timeout.as_deref(),
+        DEFAULT_STATEMENT_TIMEOUT,
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+        false,
     )?;
     let idle_timeout = layer.duration(
-        global.idle_timeout.as_deref(), flag("--idle-timeout", "JFMON_IDLE_TIMEOUT"), "idle_timeout",
+        global.idle_timeout.as_deref(),
+        flag("--idle-timeout", "JFMON_IDLE_TIMEOUT"),
+        "idle_timeout",
         file.idle_timeout.as_deref(),
-        DEFAULT_IDLE_TIMEOUT, Duration::from_secs(60), Duration::from_secs(30 * 86_400), true,
+        DEFAULT_IDLE_TIMEOUT,
+        Duration::from_secs(60),
+        Duration::from_secs(30 * 86_400),
+        false,
     )?;
     if interval >= window {
         return Err(ConfigError::Conflict {
@@ -466,7 +587,12 @@ pub fn load_from(global: &GlobalArgs, file_text: Option<(&Path, &str)>) -> Resul
     }
 
     let db_timezone = layer
-        .pick(global.db_timezone.as_deref(), flag("--db-timezone", "JFMON_DB_TIMEZONE"), "db_timezone", file.db_timezone.as_deref())
+        .pick(
+            global.db_timezone.as_deref(),
+            flag("--db-timezone", "JFMON_DB_TIMEZONE"),
+            "db_timezone",
+            file.db_timezone.as_deref(),
+        )
         .map(|(v, src)| validate_timezone(v, src))
         .transpose()?;
 
@@ -481,14 +607,28 @@ pub fn load_from(global: &GlobalArgs, file_text: Option<(&Path, &str)>) -> Resul
     };
 
     let ws_url = layer
-        .pick(global.ws.as_deref(), flag("--ws", "JFMON_WS"), "stream.url", stream.url.as_deref())
+        .pick(
+            global.ws.as_deref(),
+            flag("--ws", "JFMON_WS"),
+            "stream.url",
+            stream.url.as_deref(),
+        )
         .map(|(v, src)| validate_ws_url(v, src))
         .transpose()?;
     let ws_token = layer
-        .pick(global.ws_token.as_deref(), flag("--ws-token", "JFMON_WS_TOKEN"), "stream.token", stream.token.as_deref())
+        .pick(
+            global.ws_token.as_deref(),
+            flag("--ws-token", "JFMON_WS_TOKEN"),
+            "stream.token",
+            stream.token.as_deref(),
+        )
         .map(|(v, src)| {
             if v.chars().any(char::is_control) || v.contains(' ') {
-                Err(invalid("stream.token", src, "the token contains spaces or control characters".to_string()))
+                Err(invalid(
+                    "stream.token",
+                    src,
+                    "the token contains spaces or control characters".to_string(),
+                ))
             } else {
                 Ok(v.to_string())
             }
@@ -524,11 +664,18 @@ pub fn load_from(global: &GlobalArgs, file_text: Option<(&Path, &str)>) -> Resul
 }
 
 fn flag(flag: &'static str, env: &'static str) -> Source {
-    Source::Flag { flag, env: Some(env) }
+    Source::Flag {
+        flag,
+        env: Some(env),
+    }
 }
 
 fn invalid(key: &str, source: Source, message: String) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), source, message }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        source,
+        message,
+    }
 }
 
 /// Layering helpers; `path` is the file read, if any.
@@ -542,7 +689,9 @@ impl Layer<'_> {
     }
 
     fn in_file(&self) -> String {
-        self.path.map(|p| format!(" (config file {})", p.display())).unwrap_or_default()
+        self.path
+            .map(|p| format!(" (config file {})", p.display()))
+            .unwrap_or_default()
     }
 
     /// The highest non-empty layer of a string setting and its source.
@@ -553,7 +702,10 @@ impl Layer<'_> {
         _key: &str,
         file: Option<&'v str>,
     ) -> Option<(&'v str, Source)> {
-        match (cli.map(str::trim).filter(|v| !v.is_empty()), file.map(str::trim).filter(|v| !v.is_empty())) {
+        match (
+            cli.map(str::trim).filter(|v| !v.is_empty()),
+            file.map(str::trim).filter(|v| !v.is_empty()),
+        ) {
             (Some(v), _) => Some((v, cli_source)),
             (None, Some(v)) => Some((v, self.file_source())),
             (None, None) => None,
@@ -610,7 +762,11 @@ impl Layer<'_> {
                 )),
             }
         };
-        let healthy_success = ratio("thresholds.healthy_success", th.healthy_success, d.healthy_success)?;
+        let healthy_success = ratio(
+            "thresholds.healthy_success",
+            th.healthy_success,
+            d.healthy_success,
+        )?;
         let down_success = ratio("thresholds.down_success", th.down_success, d.down_success)?;
         if down_success >= healthy_success {
             return Err(ConfigError::Conflict {
@@ -638,11 +794,18 @@ impl Layer<'_> {
                 return Err(invalid(
                     "thresholds.latency_degraded_p95_ms",
                     self.file_source(),
-                    format!("{v} is not a positive number of milliseconds (omit the key to disable)"),
+                    format!(
+                        "{v} is not a positive number of milliseconds (omit the key to disable)"
+                    ),
                 ));
             }
         };
-        Ok(Thresholds { healthy_success, down_success, down_consecutive_failures, latency_degraded_p95_ms })
+        Ok(Thresholds {
+            healthy_success,
+            down_success,
+            down_consecutive_failures,
+            latency_degraded_p95_ms,
+        })
     }
 }
 
@@ -653,7 +816,11 @@ fn validate_db_url(v: &str, src: Source) -> Result<String, ConfigError> {
         Ok(u) => Err(invalid(
             "database_url",
             src,
-            format!("\"{}\" has scheme \"{}\" ({HINT})", redact_url(v), u.scheme()),
+            format!(
+                "\"{}\" has scheme \"{}\" ({HINT})",
+                redact_url(v),
+                u.scheme()
+            ),
         )),
         Err(e) => Err(invalid(
             "database_url",
@@ -665,30 +832,50 @@ fn validate_db_url(v: &str, src: Source) -> Result<String, ConfigError> {
 
 fn validate_ws_url(v: &str, src: Source) -> Result<String, ConfigError> {
     match url::Url::parse(v) {
-        Ok(u) if matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+        Ok(u)
+            if matches!(u.scheme(), "ws" | "wss")
+                && u.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
             Ok(v.to_string())
         }
-        Ok(u) if matches!(u.scheme(), "ws" | "wss") => {
-            Err(invalid("stream.url", src, format!("\"{}\" has no host", redact_url(v))))
-        }
+        Ok(u) if matches!(u.scheme(), "ws" | "wss") => Err(invalid(
+            "stream.url",
+            src,
+            format!("\"{}\" has no host", redact_url(v)),
+        )),
         Ok(u) => Err(invalid(
             "stream.url",
             src,
-            format!("\"{}\" has scheme \"{}\" (use ws:// or wss://)", redact_url(v), u.scheme()),
+            format!(
+                "\"{}\" has scheme \"{}\" (use ws:// or wss://)",
+                redact_url(v),
+                u.scheme()
+            ),
         )),
         Err(e) => Err(invalid(
             "stream.url",
             src,
-            format!("\"{}\" is not a valid URL: {e} (e.g. wss://hub.example.com:10000)", redact_url(v)),
+            format!(
+                "\"{}\" is not a valid URL: {e} (e.g. wss://hub.example.com:10000)",
+                redact_url(v)
+            ),
         )),
     }
 }
 
 fn validate_label(v: &str, max: usize, key: &str, src: Source) -> Result<String, ConfigError> {
     if v.chars().count() > max {
-        Err(invalid(key, src, format!("\"{v}\" is longer than {max} characters")))
+        Err(invalid(
+            key,
+            src,
+            format!("\"{v}\" is longer than {max} characters"),
+        ))
     } else if v.chars().any(char::is_control) {
-        Err(invalid(key, src, "the value contains control characters".to_string()))
+        Err(invalid(
+            key,
+            src,
+            "the value contains control characters".to_string(),
+        ))
     } else {
         Ok(v.to_string())
     }
@@ -696,7 +883,8 @@ fn validate_label(v: &str, max: usize, key: &str, src: Source) -> Result<String,
 
 fn validate_timezone(v: &str, src: Source) -> Result<String, ConfigError> {
     let ok = v.len() <= 64
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+' | ':' | '.'));
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+' | ':' | '.'));
     if ok {
         Ok(v.to_string())
     } else {
@@ -737,7 +925,16 @@ mod tests {
         ] {
             assert_eq!(parse_duration(s), Ok(d), "{s}");
         }
-        for s in ["", "abc", "15", "m", "1x", "-1s", "1.5h", "99999999999999999999d"] {
+        for s in [
+            "",
+            "abc",
+            "15",
+            "m",
+            "1x",
+            "-1s",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(s).is_err(), "{s}");
         }
         assert_eq!(
@@ -776,20 +973,38 @@ mod tests {
 
     #[test]
     fn error_display_is_one_line() {
-        let e = ConfigError::Syntax { path: "/x.toml".into(), line: Some(2), message: "a\nb".into() };
+        let e = ConfigError::Syntax {
+            path: "/x.toml".into(),
+            line: Some(2),
+            message: "a\nb".into(),
+        };
         assert_eq!(e.to_string(), "invalid TOML in /x.toml line 2: a; b");
     }
 
     #[test]
     fn type_error_names_key() {
-        let e = load_from(&GlobalArgs::default(), Some((Path::new("/c.toml"), "window = 15\n"))).unwrap_err();
-        let s = e.to_string();
-        assert!(s.starts_with("invalid value for \"window\" in /c.toml:"), "{s}");
         let e = load_from(
             &GlobalArgs::default(),
-            Some((Path::new("/c.toml"), "[thresholds]\ndown_consecutive_failures = -1\n")),
+            Some((Path::new("/c.toml"), "window = 15\n")),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("\"thresholds.down_consecutive_failures\""), "{e}");
+        let s = e.to_string();
+        assert!(
+            s.starts_with("invalid value for \"window\" in /c.toml:"),
+            "{s}"
+        );
+        let e = load_from(
+            &GlobalArgs::default(),
+            Some((
+                Path::new("/c.toml"),
+                "[thresholds]\ndown_consecutive_failures = -1\n",
+            )),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"thresholds.down_consecutive_failures\""),
+            "{e}"
+        );
     }
 }

@@ -41,7 +41,8 @@ pub fn bucket_high(bucket: u32) -> u32 {
 /// The SQL expression that buckets an integer column exactly like [`bucket_of`],
 /// so the start-up aggregate can group by it server-side.
 pub fn sql_bucket_expr(col: &str) -> String {
-    let mut s = format!("CASE WHEN {col} IS NULL THEN NULL WHEN {col} < 256 THEN greatest({col}, 0)");
+    let mut s =
+        format!("CASE WHEN {col} IS NULL THEN NULL WHEN {col} < 256 THEN greatest({col}, 0)");
     let mut lo: u64 = 256;
     let mut shift = 1;
     while lo <= MAX_MS {
@@ -173,7 +174,11 @@ mod tests {
     fn buckets_match_hdrhistogram() {
         let h = Histogram::<u64>::new_with_bounds(1, MAX_MS, SIGFIG).unwrap();
         for v in (0..5000).chain([65_535, 65_536, 1_000_003, 3_599_999]) {
-            assert_eq!(bucket_of(v) as u64, h.lowest_equivalent(v as u64), "value {v}");
+            assert_eq!(
+                bucket_of(v) as u64,
+                h.lowest_equivalent(v as u64),
+                "value {v}"
+            );
             assert_eq!(
                 bucket_high(bucket_of(v)) as u64,
                 h.highest_equivalent(v as u64),

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
     // color-eyre's panic hook (installed first, so the dashboard can wrap it to
@@ -11,7 +12,10 @@ fn main() -> ExitCode {
     let _ = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
         .install();
-    let cli = jfmon::cli::Cli::parse();
+    let cli = match jfmon::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -33,4 +37,23 @@ fn main() -> ExitCode {
             ExitCode::from(fail.code)
         }
     }
+}
+
+/// Help and version print as usual; a usage mistake is one line. `check`
+/// exits 3 (UNKNOWN) so a broken cron line is not mistaken for an outage.
+fn usage_error(e: clap::Error) -> ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("jfmon: {first} — see `jfmon --help`");
+    let is_check = std::env::args().skip(1).any(|a| a == "check");
+    ExitCode::from(if is_check { 3 } else { 2 })
 }

@@ -86,7 +86,11 @@ fn redact_parsed(mut u: Url) -> String {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let v = if is_secret_key(&k) { MASK.to_string() } else { v.into_owned() };
+                let v = if is_secret_key(&k) {
+                    MASK.to_string()
+                } else {
+                    v.into_owned()
+                };
                 (k.into_owned(), v)
             })
             .collect();
@@ -126,7 +130,11 @@ fn mask_key_values(s: &str) -> String {
         }
         // Key: identifier characters immediately before '='.
         let mut k = i;
-        while k > 0 && (bytes[k - 1].is_ascii_alphanumeric() || bytes[k - 1] == b'_' || bytes[k - 1] == b'-') {
+        while k > 0
+            && (bytes[k - 1].is_ascii_alphanumeric()
+                || bytes[k - 1] == b'_'
+                || bytes[k - 1] == b'-')
+        {
             k -= 1;
         }
         if k == i || !is_secret_key(&s[k..i]) {
@@ -143,7 +151,8 @@ fn mask_key_values(s: &str) -> String {
             (j + 1).min(bytes.len())
         } else {
             let mut j = vstart;
-            while j < bytes.len() && !matches!(bytes[j], b'&' | b';' | b' ' | b'\t' | b'\n' | b'\r') {
+            while j < bytes.len() && !matches!(bytes[j], b'&' | b';' | b' ' | b'\t' | b'\n' | b'\r')
+            {
                 j += 1;
             }
             j
@@ -179,7 +188,8 @@ pub fn mask_json(v: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, val)| {
-                    let masked = if is_secret_key(k) && !(val.is_number() && is_token_count_key(k)) {
+                    let masked = if is_secret_key(k) && !(val.is_number() && is_token_count_key(k))
+                    {
                         Value::String(MASK.to_string())
                     } else {
                         mask_json(val)
@@ -318,7 +328,9 @@ pub fn db_user(url: &str) -> Option<String> {
     let u = parse_trusted(url)?;
     let user = u.username();
     if user.is_empty() {
-        u.query_pairs().find(|(k, _)| k == "user").map(|(_, v)| v.into_owned())
+        u.query_pairs()
+            .find(|(k, _)| k == "user")
+            .map(|(_, v)| v.into_owned())
     } else {
         Some(percent_decode(user).unwrap_or_else(|_| user.to_string()))
     }
@@ -348,9 +360,18 @@ mod tests {
 
     #[test]
     fn url_without_password_is_unchanged() {
-        assert_eq!(redact_url("postgres://user@host/db"), "postgres://user@host/db");
-        assert_eq!(redact_url("postgres://host:5432/db"), "postgres://host:5432/db");
-        assert_eq!(redact_url("wss://hub.example.com/ws"), "wss://hub.example.com/ws");
+        assert_eq!(
+            redact_url("postgres://user@host/db"),
+            "postgres://user@host/db"
+        );
+        assert_eq!(
+            redact_url("postgres://host:5432/db"),
+            "postgres://host:5432/db"
+        );
+        assert_eq!(
+            redact_url("wss://hub.example.com/ws"),
+            "wss://hub.example.com/ws"
+        );
     }
 
     #[test]
@@ -397,9 +418,21 @@ mod tests {
     #[test]
     fn secret_keys() {
         for k in [
-            "password", "DB_PASSWORD", "passwd", "client_secret", "token", "X-Auth-Token",
-            "Authorization", "api_key", "ApiKey", "aws_access_key_id", "private_key",
-            "credentials", "Cookie", "set-cookie", "session_key",
+            "password",
+            "DB_PASSWORD",
+            "passwd",
+            "client_secret",
+            "token",
+            "X-Auth-Token",
+            "Authorization",
+            "api_key",
+            "ApiKey",
+            "aws_access_key_id",
+            "private_key",
+            "credentials",
+            "Cookie",
+            "set-cookie",
+            "session_key",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
@@ -435,8 +468,14 @@ mod tests {
 
     #[test]
     fn display_forms() {
-        assert_eq!(db_display("postgres://bob:hunter2@db.example.com:6432/app"), "db.example.com:6432/app");
-        assert_eq!(db_display("postgres://bob:hunter2@localhost/app"), "localhost:5432/app");
+        assert_eq!(
+            db_display("postgres://bob:hunter2@db.example.com:6432/app"),
+            "db.example.com:6432/app"
+        );
+        assert_eq!(
+            db_display("postgres://bob:hunter2@localhost/app"),
+            "localhost:5432/app"
+        );
         assert_eq!(db_display("postgres://bob@localhost"), "localhost:5432/bob");
         assert_eq!(
             db_display("postgresql:///app?host=/var/run/postgresql"),
@@ -446,14 +485,20 @@ mod tests {
         assert!(!d.contains("cr#et") && !d.contains("se/"), "{d}");
         let d = db_display("postgres://bob:12/ab@host/db");
         assert!(!d.contains("12") && !d.contains("ab@"), "{d}");
-        assert_eq!(db_host_port("postgres://u:p@127.0.0.1:5999/x"), "127.0.0.1:5999");
+        assert_eq!(
+            db_host_port("postgres://u:p@127.0.0.1:5999/x"),
+            "127.0.0.1:5999"
+        );
         assert_eq!(db_user("postgres://bob:p@h/d").as_deref(), Some("bob"));
         assert_eq!(db_name("postgres://bob:p@h/no_such_db"), "no_such_db");
     }
 
     #[test]
     fn secrets_of_url() {
-        assert_eq!(url_secrets("postgres://u:p%40ss@h/d"), vec!["p%40ss", "p@ss"]);
+        assert_eq!(
+            url_secrets("postgres://u:p%40ss@h/d"),
+            vec!["p%40ss", "p@ss"]
+        );
         assert!(url_secrets("postgres://u@h/d").is_empty());
         assert_eq!(url_secrets("postgres://u:se/cr#et@h/d").len(), 1);
     }

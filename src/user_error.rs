@@ -26,9 +26,13 @@ pub fn describe_db_error(err: &sqlx::Error, url: &str) -> String {
             source_chain(e.as_ref())
         ),
         sqlx::Error::PoolTimedOut => {
-            format!("timed out connecting to PostgreSQL at {at} — check the host, port and firewall")
+            format!(
+                "timed out connecting to PostgreSQL at {at} — check the host, port and firewall"
+            )
         }
-        sqlx::Error::PoolClosed => "the database connection pool was closed — jfmon is shutting down".to_string(),
+        sqlx::Error::PoolClosed => {
+            "the database connection pool was closed — jfmon is shutting down".to_string()
+        }
         sqlx::Error::Tls(e) => format!(
             "the TLS handshake with PostgreSQL at {at} failed: {} — check sslmode in the database URL",
             source_chain(e.as_ref())
@@ -55,15 +59,19 @@ fn describe_io(e: &io::Error, at: &str) -> String {
             format!("cannot reach PostgreSQL at {at}: connection refused — {hint}")
         }
         io::ErrorKind::TimedOut => {
-            format!("timed out connecting to PostgreSQL at {at} — check the host, port and firewall")
+            format!(
+                "timed out connecting to PostgreSQL at {at} — check the host, port and firewall"
+            )
         }
-        io::ErrorKind::NotFound => format!(
-            "cannot reach PostgreSQL at {at}: no such socket or host — {hint}"
-        ),
+        io::ErrorKind::NotFound => {
+            format!("cannot reach PostgreSQL at {at}: no such socket or host — {hint}")
+        }
         io::ErrorKind::PermissionDenied => format!(
             "cannot reach PostgreSQL at {at}: permission denied — check the socket's permissions or firewall"
         ),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::UnexpectedEof => {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::UnexpectedEof => {
             format!(
                 "PostgreSQL at {at} closed the connection: {} — check the server log, max_connections and sslmode",
                 plain_io(e)
@@ -72,7 +80,9 @@ fn describe_io(e: &io::Error, at: &str) -> String {
         _ => {
             let msg = plain_io(e);
             if msg.contains("lookup address") || msg.contains("Name or service not known") {
-                format!("cannot resolve the database host in {at} — check the host name in the database URL")
+                format!(
+                    "cannot resolve the database host in {at} — check the host name in the database URL"
+                )
             } else {
                 format!("cannot reach PostgreSQL at {at}: {msg} — {hint}")
             }
@@ -125,9 +135,13 @@ fn describe_sqlstate(code: &str, message: &str, url: &str, at: &str) -> String {
             "PostgreSQL at {at} has too many connections — close idle clients or raise max_connections"
         ),
         // cannot_connect_now
-        "57P03" => format!("PostgreSQL at {at} is starting up or shutting down — try again shortly"),
+        "57P03" => {
+            format!("PostgreSQL at {at} is starting up or shutting down — try again shortly")
+        }
         // admin_shutdown, crash_shutdown
-        "57P01" | "57P02" => format!("PostgreSQL at {at} shut down the connection — is the server restarting?"),
+        "57P01" | "57P02" => {
+            format!("PostgreSQL at {at} shut down the connection — is the server restarting?")
+        }
         // read_only_sql_transaction
         "25006" => format!(
             "PostgreSQL at {at} is read-only (a standby?): {message} — run with --read-only or point at the primary"
@@ -167,7 +181,11 @@ fn io_error_in(err: &sqlx::Error) -> Option<&io::Error> {
 /// case this makes one direct connection attempt (bounded by `timeout`) and
 /// describes *its* failure (connection refused, bad password, ...). Other
 /// errors are described as by [`describe_db_error`].
-pub async fn describe_pool_error(err: &sqlx::Error, url: &str, timeout: std::time::Duration) -> String {
+pub async fn describe_pool_error(
+    err: &sqlx::Error,
+    url: &str,
+    timeout: std::time::Duration,
+) -> String {
     use sqlx::Connection as _;
     if !matches!(err, sqlx::Error::PoolTimedOut) {
         return describe_db_error(err, url);
@@ -197,7 +215,11 @@ fn scrub(line: &str, url: &str) -> String {
     let secrets = url_secrets(url);
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let out = redact_text(&out, &refs);
-    out.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    out.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -243,7 +265,10 @@ mod tests {
     }
 
     fn db_err(code: &'static str, message: &str) -> sqlx::Error {
-        sqlx::Error::Database(Box::new(FakeDbError { code, message: message.to_string() }))
+        sqlx::Error::Database(Box::new(FakeDbError {
+            code,
+            message: message.to_string(),
+        }))
     }
 
     const URL: &str = "postgres://bob:hunter2@db.example.com:6432/app";
@@ -298,7 +323,10 @@ mod tests {
         let e = sqlx::Error::Configuration(Box::new(inner));
         let s = describe_db_error(&e, url);
         assert!(s.starts_with("the database URL is malformed: "), "{s}");
-        assert!(s.ends_with("— expected postgres://user:password@host:5432/dbname"), "{s}");
+        assert!(
+            s.ends_with("— expected postgres://user:password@host:5432/dbname"),
+            "{s}"
+        );
         assert!(!s.contains("hunter2"), "{s}");
     }
 

@@ -53,8 +53,14 @@ fn in_clean_env(test: &str, env: &[(&str, &str)], body: impl FnOnce()) {
     let out = cmd.output().expect("re-run the test binary");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child test {test} failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("1 passed"), "child did not run {test}:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "child test {test} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "child did not run {test}:\n{stdout}\n{stderr}"
+    );
 }
 
 fn args(argv: &[&str]) -> GlobalArgs {
@@ -76,7 +82,7 @@ window = "30m"
 interval = "5s"
 statement_timeout = "10s"
 db_timezone = "Asia/Kolkata"
-idle_timeout = "0"
+idle_timeout = "45m"
 read_only = true
 local_time = true
 ascii = true
@@ -117,13 +123,16 @@ fn defaults_only() {
 fn file_overrides_defaults() {
     in_clean_env("file_overrides_defaults", &[], || {
         let c = with_file(&args(&[]), SAMPLE).unwrap();
-        assert_eq!(c.database_url.as_deref(), Some("postgres://bob:hunter2@db.internal:5432/jyotiflow"));
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://bob:hunter2@db.internal:5432/jyotiflow")
+        );
         assert_eq!(c.environment, "staging");
         assert_eq!(c.window, Duration::from_secs(1800));
         assert_eq!(c.interval, Duration::from_secs(5));
         assert_eq!(c.statement_timeout, Duration::from_secs(10));
         assert_eq!(c.db_timezone.as_deref(), Some("Asia/Kolkata"));
-        assert_eq!(c.idle_timeout, Duration::ZERO);
+        assert_eq!(c.idle_timeout, Duration::from_secs(2700));
         assert!(c.read_only && c.local_time && c.ascii && !c.no_color);
         assert_eq!(c.log_file, Some(PathBuf::from("/var/log/jfmon.log")));
         assert_eq!(
@@ -140,7 +149,10 @@ fn file_overrides_defaults() {
         assert_eq!(c.config_path, Some(PathBuf::from(FILE)));
         // Debug output never shows the secrets.
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("hunter2") && !dbg.contains("file-token"), "{dbg}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("file-token"),
+            "{dbg}"
+        );
     });
 }
 
@@ -172,7 +184,10 @@ fn env_overrides_file() {
             assert_eq!(c.window, Duration::from_secs(3600));
             assert_eq!(c.environment, "canary");
             assert!(!c.read_only);
-            assert_eq!(c.database_url.as_deref(), Some("postgres://env@envhost/envdb"));
+            assert_eq!(
+                c.database_url.as_deref(),
+                Some("postgres://env@envhost/envdb")
+            );
             assert_eq!(c.ws_token.as_deref(), Some("env-token"));
             // Untouched keys still come from the file.
             assert_eq!(c.interval, Duration::from_secs(5));
@@ -184,10 +199,21 @@ fn env_overrides_file() {
 fn flag_overrides_env_and_file() {
     in_clean_env(
         "flag_overrides_env_and_file",
-        &[("JFMON_WINDOW", "1h"), ("JFMON_INTERVAL", "10s"), ("JFMON_READ_ONLY", "true")],
+        &[
+            ("JFMON_WINDOW", "1h"),
+            ("JFMON_INTERVAL", "10s"),
+            ("JFMON_READ_ONLY", "true"),
+        ],
         || {
             let c = with_file(
-                &args(&["snapshot", "--window", "2h", "--env-name", "flagged", "--read-only=false"]),
+                &args(&[
+                    "snapshot",
+                    "--window",
+                    "2h",
+                    "--env-name",
+                    "flagged",
+                    "--read-only=false",
+                ]),
                 SAMPLE,
             )
             .unwrap();
@@ -209,16 +235,37 @@ fn invalid_file_value_names_key_and_path() {
             "invalid value for \"window\" in /etc/jfmon/config.toml: \"abc\" is not a duration (use e.g. 15m, 1h)"
         );
         let e = with_file(&args(&[]), "interval = \"10m\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("invalid value for \"interval\" in /etc/jfmon/config.toml: 10m is out of range"), "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "invalid value for \"interval\" in /etc/jfmon/config.toml: 10m is out of range"
+            ),
+            "{e}"
+        );
         let e = with_file(&args(&[]), "[thresholds]\nhealthy_success = 1.5\n").unwrap_err();
-        assert!(e.to_string().starts_with("invalid value for \"thresholds.healthy_success\" in /etc/jfmon/config.toml"), "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "invalid value for \"thresholds.healthy_success\" in /etc/jfmon/config.toml"
+            ),
+            "{e}"
+        );
         let e = with_file(&args(&[]), "[stream]\nurl = \"https://hub\"\n").unwrap_err();
         assert!(e.to_string().contains("\"stream.url\""), "{e}");
-        let e = with_file(&args(&[]), "[thresholds]\nhealthy_success = 0.8\ndown_success = 0.9\n").unwrap_err();
-        assert!(e.to_string().contains("down_success") && e.to_string().contains("healthy_success"), "{e}");
+        let e = with_file(
+            &args(&[]),
+            "[thresholds]\nhealthy_success = 0.8\ndown_success = 0.9\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("down_success") && e.to_string().contains("healthy_success"),
+            "{e}"
+        );
         // Wrong TOML type: still names the key.
         let e = with_file(&args(&[]), "read_only = \"yes\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("invalid value for \"read_only\" in /etc/jfmon/config.toml"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid value for \"read_only\" in /etc/jfmon/config.toml"),
+            "{e}"
+        );
         assert!(!e.to_string().contains('\n'));
     });
 }
@@ -252,7 +299,11 @@ fn database_url_errors_hide_the_password() {
             assert!(!s.contains("hunter2"), "{s}");
         }
         let e = with_file(&args(&[]), "database_url = \"mysql://bob:hunter2@h/d\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("invalid value for \"database_url\" in /etc/jfmon/config.toml"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid value for \"database_url\" in /etc/jfmon/config.toml"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("hunter2"));
         let c = load_from(&args(&["--database-url", "postgresql://u@h/d"]), None).unwrap();
         assert_eq!(c.database_url.as_deref(), Some("postgresql://u@h/d"));
@@ -265,9 +316,16 @@ fn unknown_key_rejected() {
         let e = with_file(&args(&[]), "environment = \"x\"\nwindw = \"15m\"\n").unwrap_err();
         assert!(matches!(e, ConfigError::UnknownKey { .. }), "{e:?}");
         let s = e.to_string();
-        assert!(s.starts_with("unknown key \"windw\" in /etc/jfmon/config.toml line 2"), "{s}");
+        assert!(
+            s.starts_with("unknown key \"windw\" in /etc/jfmon/config.toml line 2"),
+            "{s}"
+        );
         let e = with_file(&args(&[]), "[thresholds]\nhealthy = 0.9\n").unwrap_err();
-        assert!(e.to_string().starts_with("unknown key \"thresholds.healthy\""), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("unknown key \"thresholds.healthy\""),
+            "{e}"
+        );
         let e = with_file(&args(&[]), "[streams]\nurl = \"wss://x\"\n").unwrap_err();
         assert!(e.to_string().starts_with("unknown key \"streams\""), "{e}");
     });
@@ -309,7 +367,11 @@ fn load_reads_files() {
     } else {
         let d = temp_dir("load");
         std::fs::create_dir_all(d.join("xdg/jfmon")).unwrap();
-        std::fs::write(d.join("xdg/jfmon/config.toml"), "environment = \"from-default-path\"\n").unwrap();
+        std::fs::write(
+            d.join("xdg/jfmon/config.toml"),
+            "environment = \"from-default-path\"\n",
+        )
+        .unwrap();
         std::fs::write(d.join("explicit.toml"), "environment = \"from-explicit\"\n").unwrap();
         std::fs::create_dir_all(d.join("empty-xdg")).unwrap();
         d
@@ -346,10 +408,14 @@ fn load_reads_files() {
 fn missing_default_file_is_skipped() {
     let dir = temp_dir("nofile");
     let dir_s = dir.to_string_lossy().into_owned();
-    in_clean_env("missing_default_file_is_skipped", &[("XDG_CONFIG_HOME", &dir_s)], || {
-        let c = load(&args(&[])).unwrap();
-        assert_eq!(c, Config::default());
-    });
+    in_clean_env(
+        "missing_default_file_is_skipped",
+        &[("XDG_CONFIG_HOME", &dir_s)],
+        || {
+            let c = load(&args(&[])).unwrap();
+            assert_eq!(c, Config::default());
+        },
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -359,7 +425,13 @@ fn missing_default_file_is_skipped() {
 fn example_file_documents_the_defaults() {
     in_clean_env("example_file_documents_the_defaults", &[], || {
         let text = include_str!("../assets/jfmon.example.toml");
-        assert_eq!(with_file(&args(&[]), text).unwrap(), Config { config_path: Some(FILE.into()), ..Config::default() });
+        assert_eq!(
+            with_file(&args(&[]), text).unwrap(),
+            Config {
+                config_path: Some(FILE.into()),
+                ..Config::default()
+            }
+        );
         let uncommented: String = text
             .lines()
             .map(|l| match l.strip_prefix("# ") {
@@ -375,13 +447,20 @@ fn example_file_documents_the_defaults() {
             log_file: c.log_file.clone(),
             ws_url: c.ws_url.clone(),
             ws_token: c.ws_token.clone(),
-            thresholds: Thresholds { latency_degraded_p95_ms: c.thresholds.latency_degraded_p95_ms, ..Thresholds::default() },
+            thresholds: Thresholds {
+                latency_degraded_p95_ms: c.thresholds.latency_degraded_p95_ms,
+                ..Thresholds::default()
+            },
             config_path: Some(FILE.into()),
             ..Config::default()
         };
         assert_eq!(c, expected);
         // Every key really was uncommented.
         assert!(c.database_url.is_some() && c.db_timezone.is_some() && c.log_file.is_some());
-        assert!(c.ws_url.is_some() && c.ws_token.is_some() && c.thresholds.latency_degraded_p95_ms.is_some());
+        assert!(
+            c.ws_url.is_some()
+                && c.ws_token.is_some()
+                && c.thresholds.latency_degraded_p95_ms.is_some()
+        );
     });
 }

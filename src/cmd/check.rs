@@ -138,7 +138,10 @@ async fn findings(
         out.push(Finding {
             check: "migrations",
             level: Level::Warning,
-            message: format!("{} pending migration(s) — run `jfmon migrate`", pending.len()),
+            message: format!(
+                "{} pending migration(s) — run `jfmon migrate`",
+                pending.len()
+            ),
         });
     }
     if !missing.iter().any(|t| t == schema::API_CALLS) {
@@ -153,13 +156,18 @@ async fn findings(
             None => (Level::Warning, "no API calls recorded yet".to_owned()),
             Some(s) if s > (2 * STALE_AFTER_SECS) as f64 => (
                 Level::Critical,
-                format!("newest API call is {:.0} s old — is the platform recording?", s),
+                format!(
+                    "newest API call is {:.0} s old — is the platform recording?",
+                    s
+                ),
             ),
-            Some(s) if s > STALE_AFTER_SECS as f64 => (
-                Level::Warning,
-                format!("newest API call is {:.0} s old", s),
+            Some(s) if s > STALE_AFTER_SECS as f64 => {
+                (Level::Warning, format!("newest API call is {:.0} s old", s))
+            }
+            Some(s) => (
+                Level::Ok,
+                format!("newest API call {:.0} s old", s.max(0.0)),
             ),
-            Some(s) => (Level::Ok, format!("newest API call {:.0} s old", s.max(0.0))),
         };
         out.push(Finding {
             check: "freshness",

@@ -42,9 +42,11 @@ pub type Outcome = Result<ExitCode, Fail>;
 
 /// Run what the command line asks for.
 pub async fn run(cli: Cli) -> Outcome {
+    let is_check = matches!(cli.command, Some(Command::Check(_)));
     let cfg = config::load(&cli.global).map_err(|e| Fail {
         message: e.to_string(),
-        code: 2,
+        // For `check`, a broken configuration is UNKNOWN, not CRITICAL.
+        code: if is_check { 3 } else { 2 },
     })?;
     match cli.command {
         Some(Command::Migrate) => migrate::run(&cfg).await,
@@ -60,9 +62,10 @@ pub async fn run(cli: Cli) -> Outcome {
 /// The database URL, or the line telling the user how to give one.
 pub fn require_url(cfg: &Config) -> Result<&str, Fail> {
     cfg.database_url.as_deref().ok_or_else(|| Fail {
-        message: "no database given — pass --database-url postgres://user:password@host:5432/dbname \
+        message:
+            "no database given — pass --database-url postgres://user:password@host:5432/dbname \
                   or set DATABASE_URL (or try `jfmon demo`, which needs none)"
-            .into(),
+                .into(),
         code: 2,
     })
 }
@@ -100,7 +103,9 @@ pub fn poller(cfg: &Config, pool: PgPool) -> Poller {
 pub fn refuse_if_read_only(cfg: &Config, what: &str) -> Result<(), Fail> {
     if cfg.read_only {
         return Err(Fail {
-            message: format!("{what} writes to the database, and jfmon is in read-only mode (--read-only / read_only in the config)"),
+            message: format!(
+                "{what} writes to the database, and jfmon is in read-only mode (--read-only / read_only in the config)"
+            ),
             code: 2,
         });
     }

@@ -33,7 +33,11 @@ pub async fn run(cfg: &Config, a: &SimulateArgs) -> Outcome {
     };
     eprintln!(
         "wrote {} api calls, {} integration calls, {} session updates, {} alerts, {} business rows",
-        summary.api_calls, summary.integration_calls, summary.sessions, summary.alerts, summary.business
+        summary.api_calls,
+        summary.integration_calls,
+        summary.sessions,
+        summary.alerts,
+        summary.business
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,10 @@ pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
     }
     let mut p = poller(cfg, pool);
     let started = std::time::Instant::now();
-    let batch = p.poll().await.map_err(|e| Fail::new(describe_db_error(&e, &url)))?;
+    let batch = p
+        .poll()
+        .await
+        .map_err(|e| Fail::new(describe_db_error(&e, &url)))?;
     let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
     let mut status = SourceStatus::new(SourceId::Postgres, db_display(&url));
     status.up = true;
@@ -80,7 +83,11 @@ async fn follow(cfg: &Config, pool: sqlx::PgPool, url: String) -> Outcome {
 /// Print; a closed stdout (`| head`) ends the program quietly.
 fn print_or_quit(s: &str) {
     let mut out = std::io::stdout().lock();
-    if out.write_all(s.as_bytes()).and_then(|_| out.flush()).is_err() {
+    if out
+        .write_all(s.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
         std::process::exit(0);
     }
 }
@@ -110,7 +117,9 @@ pub fn summary(state: &State) -> String {
             src.id.label(),
             src.target,
             if src.up { "up" } else { "DOWN" },
-            src.poll_ms.map(|m| format!(", poll {m:.0} ms")).unwrap_or_default()
+            src.poll_ms
+                .map(|m| format!(", poll {m:.0} ms"))
+                .unwrap_or_default()
         );
     }
     for t in state.tables_missing() {

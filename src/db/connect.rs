@@ -35,18 +35,28 @@ impl ConnectSettings {
     }
 }
 
-/// Parse the URL into options carrying jfmon's session settings.
+/// Parse the URL.
 pub fn connect_options(s: &ConnectSettings) -> Result<PgConnectOptions, sqlx::Error> {
-    let timeout_ms = s.statement_timeout.as_millis().max(1).to_string();
-    Ok(PgConnectOptions::from_str(&s.url)?
-        .application_name("jfmon")
-        .options([("statement_timeout", timeout_ms.as_str())]))
+    PgConnectOptions::from_str(&s.url)
 }
 
 /// Build a pool. Connects lazily unless `eager`; an eager pool fails fast with
 /// the real reason (unreachable, bad password, missing database).
 pub async fn pool(s: &ConnectSettings, eager: bool) -> Result<PgPool, sqlx::Error> {
-    let opts = connect_options(s)?;
+    pool_with(connect_options(s)?, s, eager).await
+}
+
+/// Like [`pool`], from already parsed options (jfmon's session settings are
+/// added here).
+pub async fn pool_with(
+    opts: PgConnectOptions,
+    s: &ConnectSettings,
+    eager: bool,
+) -> Result<PgPool, sqlx::Error> {
+    let timeout_ms = s.statement_timeout.as_millis().max(1).to_string();
+    let opts = opts
+        .application_name("jfmon")
+        .options([("statement_timeout", timeout_ms.as_str())]);
     let tz = s.db_timezone.clone();
     let builder = PgPoolOptions::new()
         .max_connections(s.max_connections)

@@ -2,6 +2,6 @@
 //! discovery and migrations ([`schema`]), and the incremental poller ([`poller`]).
 
 pub mod connect;
-pub mod schema;
 pub mod poller;
+pub mod schema;
 pub mod tail;

@@ -16,7 +16,9 @@ use sqlx::postgres::PgRow;
 // column names), never from input: hence `AssertSqlSafe`.
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 
-use super::schema::{self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS};
+use super::schema::{
+    self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
+};
 use super::tail::Tail;
 use crate::aggregate;
 use crate::hist::sql_bucket_expr;
@@ -91,11 +93,17 @@ impl Poller {
 
     /// Remembered gap ranges per tailed table (api, integrations, business).
     pub fn gap_counts(&self) -> [usize; 3] {
-        [self.api.gap_count(), self.integrations.gap_count(), self.business.gap_count()]
+        [
+            self.api.gap_count(),
+            self.integrations.gap_count(),
+            self.business.gap_count(),
+        ]
     }
 
     fn has(&self, table: &str) -> bool {
-        self.missing.as_ref().is_some_and(|m| !m.iter().any(|t| t == table))
+        self.missing
+            .as_ref()
+            .is_some_and(|m| !m.iter().any(|t| t == table))
     }
 
     fn window_secs(&self) -> u64 {
@@ -121,7 +129,11 @@ impl Poller {
         }
         // On error, restore the position: the rows of a failed poll are read
         // again by the next one, never skipped.
-        let saved = (self.api.clone(), self.integrations.clone(), self.business.clone());
+        let saved = (
+            self.api.clone(),
+            self.integrations.clone(),
+            self.business.clone(),
+        );
         let batch = self.incremental().await;
         if batch.is_err() {
             (self.api, self.integrations, self.business) = saved;
@@ -136,7 +148,9 @@ impl Poller {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
+            .await?;
         let start = self.window_start(now);
         let mut b = Batch {
             reset: true,
@@ -164,7 +178,9 @@ impl Poller {
 
     async fn incremental(&mut self) -> Result<Batch, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
+            .await?;
         let start = self.window_start(now);
         let mut b = Batch {
             now,
@@ -227,7 +243,10 @@ impl Poller {
     }
 }
 
-fn to_rows<T>(rows: Vec<PgRow>, f: fn(&PgRow) -> Result<T, sqlx::Error>) -> Result<Vec<T>, sqlx::Error> {
+fn to_rows<T>(
+    rows: Vec<PgRow>,
+    f: fn(&PgRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, sqlx::Error> {
     rows.iter().map(f).collect()
 }
 
@@ -247,7 +266,14 @@ async fn read_new<T: HasId>(
             "SELECT {cols} FROM {table} AS t JOIN unnest($1::int8[], $2::int8[]) AS g(lo, hi) \
              ON t.id BETWEEN g.lo AND g.hi ORDER BY t.id"
         );
-        let rows = to_rows(sqlx::query(AssertSqlSafe(sql.as_str())).bind(lo).bind(hi).fetch_all(&mut **tx).await?, f)?;
+        let rows = to_rows(
+            sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut **tx)
+                .await?,
+            f,
+        )?;
         let ids: Vec<i64> = rows.iter().map(HasId::id).collect();
         tail.fill(&ids);
         out.extend(rows);
@@ -255,7 +281,11 @@ async fn read_new<T: HasId>(
     let sql = format!("SELECT {cols} FROM {table} WHERE id > $1 ORDER BY id LIMIT $2");
     for _ in 0..MAX_PAGES {
         let rows = to_rows(
-            sqlx::query(AssertSqlSafe(sql.as_str())).bind(tail.hwm).bind(PAGE).fetch_all(&mut **tx).await?,
+            sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(tail.hwm)
+                .bind(PAGE)
+                .fetch_all(&mut **tx)
+                .await?,
             f,
         )?;
         let n = rows.len() as i64;
@@ -275,15 +305,18 @@ async fn load_tail(
     table: &str,
     now: DateTime<Utc>,
 ) -> Result<Tail, sqlx::Error> {
-    let hwm: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT coalesce(max(id), 0)::int8 FROM {table}")))
-        .fetch_one(&mut **tx)
-        .await?;
+    let hwm: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT coalesce(max(id), 0)::int8 FROM {table}"
+    )))
+    .fetch_one(&mut **tx)
+    .await?;
     let floor = (hwm - STARTUP_GAP_SCAN).max(0);
-    let ids: Vec<i64> =
-        sqlx::query_scalar(AssertSqlSafe(format!("SELECT id::int8 FROM {table} WHERE id > $1 ORDER BY id")))
-            .bind(floor)
-            .fetch_all(&mut **tx)
-            .await?;
+    let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id::int8 FROM {table} WHERE id > $1 ORDER BY id"
+    )))
+    .bind(floor)
+    .fetch_all(&mut **tx)
+    .await?;
     let mut tail = Tail::new(floor);
     tail.advance(&ids, now);
     Ok(tail)
@@ -306,7 +339,11 @@ async fn load_api(
         sql_bucket_expr("response_time")
     );
     let mut buckets: HashMap<(Minute, EndpointKey), ApiMinute> = HashMap::new();
-    let rows = sqlx::query(AssertSqlSafe(sql.as_str())).bind(start).bind(hwm).fetch_all(&mut **tx).await?;
+    let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(start)
+        .bind(hwm)
+        .fetch_all(&mut **tx)
+        .await?;
     for r in rows {
         let key = EndpointKey {
             endpoint: r.try_get("endpoint")?,
@@ -323,7 +360,9 @@ async fn load_api(
         if (400..500).contains(&status) {
             m.client_errors += n - errors;
         }
-        *m.status.entry(status.clamp(0, u16::MAX as i32) as u16).or_default() += n;
+        *m.status
+            .entry(status.clamp(0, u16::MAX as i32) as u16)
+            .or_default() += n;
         if let Some(bk) = bucket {
             m.latency.record_bucket(bk.max(0) as u32, n);
         }
@@ -341,7 +380,12 @@ async fn load_api(
          ORDER BY id DESC LIMIT 100"
     );
     let mut errors = to_rows(
-        sqlx::query(AssertSqlSafe(sql.as_str())).bind(floor).bind(hwm).bind(start).fetch_all(&mut **tx).await?,
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(floor)
+            .bind(hwm)
+            .bind(start)
+            .fetch_all(&mut **tx)
+            .await?,
         api_call,
     )?;
     errors.reverse();
@@ -353,7 +397,12 @@ async fn load_api(
          ORDER BY response_time DESC LIMIT 50"
     );
     let mut slow = to_rows(
-        sqlx::query(AssertSqlSafe(sql.as_str())).bind(floor).bind(hwm).bind(start).fetch_all(&mut **tx).await?,
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(floor)
+            .bind(hwm)
+            .bind(start)
+            .fetch_all(&mut **tx)
+            .await?,
         api_call,
     )?;
     slow.sort_by_key(|c| (c.at, c.id));
@@ -375,7 +424,12 @@ async fn load_integrations(
         sql_bucket_expr("duration_ms")
     );
     let mut buckets: HashMap<(Minute, String), IntegrationMinute> = HashMap::new();
-    for r in sqlx::query(AssertSqlSafe(sql.as_str())).bind(start).bind(hwm).fetch_all(&mut **tx).await? {
+    for r in sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(start)
+        .bind(hwm)
+        .fetch_all(&mut **tx)
+        .await?
+    {
         let n = r.try_get::<i64, _>("n")? as u64;
         let m = buckets
             .entry((r.try_get("minute")?, r.try_get("integration")?))
@@ -430,7 +484,11 @@ async fn load_integrations(
          WHERE created_at >= $1 AND id <= $2 AND NOT success ORDER BY id DESC LIMIT 100"
     );
     let mut errors = to_rows(
-        sqlx::query(AssertSqlSafe(sql.as_str())).bind(start).bind(hwm).fetch_all(&mut **tx).await?,
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(hwm)
+            .fetch_all(&mut **tx)
+            .await?,
         integration_call,
     )?;
     errors.reverse();
@@ -458,7 +516,11 @@ async fn load_business(
         b.business
             .push((r.try_get("minute")?, r.try_get("metric")?, r.try_get("v")?));
     }
-    let day_start = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let day_start = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
     let rows = sqlx::query(
         "SELECT metric, sum(value) AS v FROM monitoring_business_metrics \
          WHERE recorded_at >= $1 AND id <= $2 GROUP BY 1",
@@ -481,7 +543,8 @@ async fn read_sessions(
     idle: Duration,
 ) -> Result<SessionsView, sqlx::Error> {
     let idle_secs = idle.as_secs_f64();
-    let active_where = "status = 'active' AND last_activity_at >= now() - make_interval(secs => $1)";
+    let active_where =
+        "status = 'active' AND last_activity_at >= now() - make_interval(secs => $1)";
     let active: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT count(*) FROM monitoring_sessions WHERE {active_where}"
     )))

@@ -46,10 +46,9 @@ pub async fn missing_tables(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
 
 /// Migrations embedded in this binary that the database has not applied.
 pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
-    let has_table: bool =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-            .fetch_one(pool)
-            .await?;
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
     let applied: BTreeSet<i64> = if has_table {
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(pool)

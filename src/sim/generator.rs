@@ -120,11 +120,46 @@ const DID: usize = 3;
 const RAG: usize = 4;
 
 const INTEGRATIONS: [IntegrationSpec; 5] = [
-    IntegrationSpec { name: "prokerala", display: "Prokerala", median_ms: 260.0, sigma: 0.45, base_fail: 0.004, incident_weight: 0.2 },
-    IntegrationSpec { name: "openai", display: "OpenAI", median_ms: 600.0, sigma: 0.55, base_fail: 0.006, incident_weight: 0.35 },
-    IntegrationSpec { name: "elevenlabs", display: "ElevenLabs", median_ms: 850.0, sigma: 0.5, base_fail: 0.005, incident_weight: 0.2 },
-    IntegrationSpec { name: "did", display: "D-ID", median_ms: 2400.0, sigma: 0.5, base_fail: 0.008, incident_weight: 0.15 },
-    IntegrationSpec { name: "rag", display: "RAG", median_ms: 55.0, sigma: 0.5, base_fail: 0.002, incident_weight: 0.1 },
+    IntegrationSpec {
+        name: "prokerala",
+        display: "Prokerala",
+        median_ms: 260.0,
+        sigma: 0.45,
+        base_fail: 0.004,
+        incident_weight: 0.2,
+    },
+    IntegrationSpec {
+        name: "openai",
+        display: "OpenAI",
+        median_ms: 600.0,
+        sigma: 0.55,
+        base_fail: 0.006,
+        incident_weight: 0.35,
+    },
+    IntegrationSpec {
+        name: "elevenlabs",
+        display: "ElevenLabs",
+        median_ms: 850.0,
+        sigma: 0.5,
+        base_fail: 0.005,
+        incident_weight: 0.2,
+    },
+    IntegrationSpec {
+        name: "did",
+        display: "D-ID",
+        median_ms: 2400.0,
+        sigma: 0.5,
+        base_fail: 0.008,
+        incident_weight: 0.15,
+    },
+    IntegrationSpec {
+        name: "rag",
+        display: "RAG",
+        median_ms: 55.0,
+        sigma: 0.5,
+        base_fail: 0.002,
+        incident_weight: 0.1,
+    },
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -155,16 +190,106 @@ struct EndpointSpec {
 }
 
 const ENDPOINTS: [EndpointSpec; 10] = [
-    EndpointSpec { method: "POST", path: "/api/spiritual/guidance", weight: 22.0, median_ms: 45.0, sigma: 0.5, kind: Kind::Guidance, authed: true, ok_status: 200 },
-    EndpointSpec { method: "POST", path: "/api/sessions/start", weight: 6.0, median_ms: 110.0, sigma: 0.5, kind: Kind::SessionStart, authed: true, ok_status: 201 },
-    EndpointSpec { method: "POST", path: "/api/credits/purchase", weight: 3.0, median_ms: 380.0, sigma: 0.45, kind: Kind::Purchase, authed: true, ok_status: 200 },
-    EndpointSpec { method: "POST", path: "/api/auth/login", weight: 10.0, median_ms: 80.0, sigma: 0.4, kind: Kind::Login, authed: false, ok_status: 200 },
-    EndpointSpec { method: "POST", path: "/api/auth/register", weight: 1.5, median_ms: 160.0, sigma: 0.4, kind: Kind::Signup, authed: false, ok_status: 201 },
-    EndpointSpec { method: "GET", path: "/api/user/profile", weight: 15.0, median_ms: 35.0, sigma: 0.45, kind: Kind::Profile, authed: true, ok_status: 200 },
-    EndpointSpec { method: "GET", path: "/api/credits/balance", weight: 18.0, median_ms: 22.0, sigma: 0.45, kind: Kind::Balance, authed: true, ok_status: 200 },
-    EndpointSpec { method: "GET", path: "/api/sessions/history", weight: 6.0, median_ms: 65.0, sigma: 0.5, kind: Kind::History, authed: true, ok_status: 200 },
-    EndpointSpec { method: "POST", path: "/api/avatar/generate", weight: 2.0, median_ms: 150.0, sigma: 0.5, kind: Kind::Avatar, authed: true, ok_status: 202 },
-    EndpointSpec { method: "GET", path: "/api/health", weight: 12.0, median_ms: 5.0, sigma: 0.35, kind: Kind::Health, authed: false, ok_status: 200 },
+    EndpointSpec {
+        method: "POST",
+        path: "/api/spiritual/guidance",
+        weight: 22.0,
+        median_ms: 45.0,
+        sigma: 0.5,
+        kind: Kind::Guidance,
+        authed: true,
+        ok_status: 200,
+    },
+    EndpointSpec {
+        method: "POST",
+        path: "/api/sessions/start",
+        weight: 6.0,
+        median_ms: 110.0,
+        sigma: 0.5,
+        kind: Kind::SessionStart,
+        authed: true,
+        ok_status: 201,
+    },
+    EndpointSpec {
+        method: "POST",
+        path: "/api/credits/purchase",
+        weight: 3.0,
+        median_ms: 380.0,
+        sigma: 0.45,
+        kind: Kind::Purchase,
+        authed: true,
+        ok_status: 200,
+    },
+    EndpointSpec {
+        method: "POST",
+        path: "/api/auth/login",
+        weight: 10.0,
+        median_ms: 80.0,
+        sigma: 0.4,
+        kind: Kind::Login,
+        authed: false,
+        ok_status: 200,
+    },
+    EndpointSpec {
+        method: "POST",
+        path: "/api/auth/register",
+        weight: 1.5,
+        median_ms: 160.0,
+        sigma: 0.4,
+        kind: Kind::Signup,
+        authed: false,
+        ok_status: 201,
+    },
+    EndpointSpec {
+        method: "GET",
+        path: "/api/user/profile",
+        weight: 15.0,
+        median_ms: 35.0,
+        sigma: 0.45,
+        kind: Kind::Profile,
+        authed: true,
+        ok_status: 200,
+    },
+    EndpointSpec {
+        method: "GET",
+        path: "/api/credits/balance",
+        weight: 18.0,
+        median_ms: 22.0,
+        sigma: 0.45,
+        kind: Kind::Balance,
+        authed: true,
+        ok_status: 200,
+    },
+    EndpointSpec {
+        method: "GET",
+        path: "/api/sessions/history",
+        weight: 6.0,
+        median_ms: 65.0,
+        sigma: 0.5,
+        kind: Kind::History,
+        authed: true,
+        ok_status: 200,
+    },
+    EndpointSpec {
+        method: "POST",
+        path: "/api/avatar/generate",
+        weight: 2.0,
+        median_ms: 150.0,
+        sigma: 0.5,
+        kind: Kind::Avatar,
+        authed: true,
+        ok_status: 202,
+    },
+    EndpointSpec {
+        method: "GET",
+        path: "/api/health",
+        weight: 12.0,
+        median_ms: 5.0,
+        sigma: 0.35,
+        kind: Kind::Health,
+        authed: false,
+        ok_status: 200,
+    },
 ];
 
 const GUIDANCE_CHAIN: [(usize, &str); 3] = [
@@ -337,8 +462,14 @@ impl Generator {
             next_alert_id: 1,
             next_business_id: 1,
             ep_cum,
-            ep_latency: ENDPOINTS.iter().map(|e| lognormal(e.median_ms, e.sigma)).collect(),
-            int_latency: INTEGRATIONS.iter().map(|i| lognormal(i.median_ms, i.sigma)).collect(),
+            ep_latency: ENDPOINTS
+                .iter()
+                .map(|e| lognormal(e.median_ms, e.sigma))
+                .collect(),
+            int_latency: INTEGRATIONS
+                .iter()
+                .map(|i| lognormal(i.median_ms, i.sigma))
+                .collect(),
             session_life: lognormal(240.0, 0.6),
             users: INITIAL_USERS,
             purchased: vec![false; INITIAL_USERS as usize + 1],
@@ -451,7 +582,11 @@ impl Generator {
 
     fn schedule(&mut self, at: i64, item: Item) {
         self.seq += 1;
-        self.heap.push(Scheduled { at, seq: self.seq, item });
+        self.heap.push(Scheduled {
+            at,
+            seq: self.seq,
+            item,
+        });
     }
 
     fn emit_later(&mut self, at: i64, e: SimEvent) {
@@ -486,7 +621,10 @@ impl Generator {
     fn pick_endpoint(&mut self) -> usize {
         let total = self.ep_cum[ENDPOINTS.len() - 1];
         let x = self.rng.random::<f64>() * total;
-        self.ep_cum.iter().position(|&c| x < c).unwrap_or(ENDPOINTS.len() - 1)
+        self.ep_cum
+            .iter()
+            .position(|&c| x < c)
+            .unwrap_or(ENDPOINTS.len() - 1)
     }
 
     fn business(&mut self, at: i64, metric: &str, value: f64, unit: &str) {
@@ -565,7 +703,12 @@ impl Generator {
                 }
             }
         }
-        CallOutcome { dur_us: (ms * 1000.0) as i64 + 1, ok, timeout, error }
+        CallOutcome {
+            dur_us: (ms * 1000.0) as i64 + 1,
+            ok,
+            timeout,
+            error,
+        }
     }
 
     fn pick_active_session(&mut self) -> Option<u32> {
@@ -592,7 +735,9 @@ impl Generator {
             None
         };
         let session_id = slot.and_then(|s| {
-            self.sessions[s as usize].as_ref().map(|st| st.session.session_id.clone())
+            self.sessions[s as usize]
+                .as_ref()
+                .map(|st| st.session.session_id.clone())
         });
         let session_user = slot
             .and_then(|s| self.sessions[s as usize].as_ref())
@@ -621,7 +766,11 @@ impl Generator {
         let mut cursor = t + own_us / 3;
         let mut failed: Option<(usize, CallOutcome)> = None;
         let tts = ep.kind == Kind::Guidance && self.chance(0.2);
-        let extra: &[(usize, &str)] = if tts { &[(ELEVENLABS, "text_to_speech")] } else { &[] };
+        let extra: &[(usize, &str)] = if tts {
+            &[(ELEVENLABS, "text_to_speech")]
+        } else {
+            &[]
+        };
         for &(i, op) in chain.iter().chain(extra.iter()) {
             let out = self.integration_call(i, cursor);
             let end = cursor + out.dur_us;
@@ -630,7 +779,11 @@ impl Generator {
             } else if out.timeout {
                 None
             } else {
-                out.error.as_deref().and_then(|e| e.split(": ").nth(1)).and_then(|s| s.get(..3)).and_then(|s| s.parse().ok())
+                out.error
+                    .as_deref()
+                    .and_then(|e| e.split(": ").nth(1))
+                    .and_then(|s| s.get(..3))
+                    .and_then(|s| s.parse().ok())
             };
             let call = SimEvent::Integration(IntegrationCall {
                 id: 0,
@@ -659,7 +812,10 @@ impl Generator {
         let (status, error): (Option<i32>, Option<String>) = match failed {
             Some((i, out)) if out.timeout => (
                 None,
-                Some(format!("TimeoutError: {} did not respond within 30 s", INTEGRATIONS[i].name)),
+                Some(format!(
+                    "TimeoutError: {} did not respond within 30 s",
+                    INTEGRATIONS[i].name
+                )),
             ),
             Some((i, out)) => (
                 Some(if self.chance(0.5) { 502 } else { 503 }),
@@ -672,7 +828,10 @@ impl Generator {
             None => {
                 let r = self.rng.random::<f64>();
                 if r < 0.001 {
-                    (None, Some(format!("TimeoutError: handler for {} timed out", ep.path)))
+                    (
+                        None,
+                        Some(format!("TimeoutError: handler for {} timed out", ep.path)),
+                    )
                 } else if r < 0.006 {
                     let code = [500, 500, 502, 503][self.rng.random_range(0..4)];
                     let msg = match code {
@@ -819,11 +978,19 @@ impl Generator {
         }
         let slot = match self.free_slots.pop() {
             Some(s) => {
-                self.sessions[s as usize] = Some(SessionState { serial, session, end_us });
+                self.sessions[s as usize] = Some(SessionState {
+                    serial,
+                    session,
+                    end_us,
+                });
                 s
             }
             None => {
-                self.sessions.push(Some(SessionState { serial, session, end_us }));
+                self.sessions.push(Some(SessionState {
+                    serial,
+                    session,
+                    end_us,
+                }));
                 (self.sessions.len() - 1) as u32
             }
         };
@@ -857,7 +1024,11 @@ impl Generator {
                 break;
             }
         }
-        let kind = if self.chance(0.4) { IncidentKind::Down } else { IncidentKind::Degraded };
+        let kind = if self.chance(0.4) {
+            IncidentKind::Down
+        } else {
+            IncidentKind::Degraded
+        };
         let fail_rate = match kind {
             IncidentKind::Down => self.rng.random_range(0.9..1.0),
             IncidentKind::Degraded => self.rng.random_range(0.2..0.3),
@@ -904,7 +1075,11 @@ impl Generator {
         let x = self.incidents.iter().find(|x| x.serial == serial)?;
         let spec = &INTEGRATIONS[x.integration];
         let observed = x.calls >= 5;
-        let rate = if observed { x.failures as f64 / x.calls as f64 } else { x.fail_rate };
+        let rate = if observed {
+            x.failures as f64 / x.calls as f64
+        } else {
+            x.fail_rate
+        };
         let rate = (rate * 100.0).round() / 100.0;
         let secs = ((t - x.start_us).max(0) / SEC) as u64;
         let (alert_type, severity, title, what) = match x.public.kind {
@@ -961,7 +1136,9 @@ impl Generator {
             Item::SessionActivity { slot, serial } => {
                 let ts = self.time(t);
                 let gap = self.rng.random_range(20 * SEC..60 * SEC);
-                let Some(st) = self.session_mut(slot, serial) else { return };
+                let Some(st) = self.session_mut(slot, serial) else {
+                    return;
+                };
                 st.session.last_activity_at = ts;
                 let e = SimEvent::Session(st.session.clone());
                 let end_us = st.end_us;
@@ -980,7 +1157,9 @@ impl Generator {
                 } else {
                     "failed"
                 };
-                let Some(st) = self.session_mut(slot, serial) else { return };
+                let Some(st) = self.session_mut(slot, serial) else {
+                    return;
+                };
                 st.session.status = status.to_string();
                 st.session.last_activity_at = ts;
                 st.session.ended_at = Some(ts);
@@ -1014,12 +1193,14 @@ impl Generator {
                 let name = INTEGRATIONS[i].name;
                 let (status, message) = match state {
                     None => ("healthy", "OK".to_string()),
-                    Some(IncidentKind::Degraded) => {
-                        ("degraded", format!("{name}: elevated error rate and latency"))
-                    }
-                    Some(IncidentKind::Down) => {
-                        ("down", format!("{name}: 503 Service Unavailable / ConnectTimeout after 30000 ms"))
-                    }
+                    Some(IncidentKind::Degraded) => (
+                        "degraded",
+                        format!("{name}: elevated error rate and latency"),
+                    ),
+                    Some(IncidentKind::Down) => (
+                        "down",
+                        format!("{name}: 503 Service Unavailable / ConnectTimeout after 30000 ms"),
+                    ),
                 };
                 let e = SimEvent::Health(HealthReport {
                     integration: name.to_string(),
@@ -1094,11 +1275,17 @@ mod tests {
     use super::*;
 
     fn t0() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2025-03-01T10:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2025-03-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn cfg(seed: u64, rate: f64, incidents: bool) -> SimConfig {
-        SimConfig { seed, rate, incidents }
+        SimConfig {
+            seed,
+            rate,
+            incidents,
+        }
     }
 
     #[test]
@@ -1121,8 +1308,16 @@ mod tests {
         assert_eq!(a, run(6_000));
         // Time order and ids increasing.
         assert!(a.windows(2).all(|w| w[0].at() <= w[1].at()));
-        let ids: Vec<i64> =
-            a.iter().filter_map(|e| if let SimEvent::Api(x) = e { Some(x.id) } else { None }).collect();
+        let ids: Vec<i64> = a
+            .iter()
+            .filter_map(|e| {
+                if let SimEvent::Api(x) = e {
+                    Some(x.id)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(ids, (1..=ids.len() as i64).collect::<Vec<_>>());
         // A different seed differs.
         let mut g = Generator::new(cfg(8, 40.0, true), t0());
@@ -1137,7 +1332,10 @@ mod tests {
         let ev = g.advance_to(end);
         assert!(ev.iter().all(|e| e.at() > start && e.at() <= end));
         for (name, pred) in [
-            ("api", (|e: &SimEvent| matches!(e, SimEvent::Api(_))) as fn(&SimEvent) -> bool),
+            (
+                "api",
+                (|e: &SimEvent| matches!(e, SimEvent::Api(_))) as fn(&SimEvent) -> bool,
+            ),
             ("integration", |e| matches!(e, SimEvent::Integration(_))),
             ("session", |e| matches!(e, SimEvent::Session(_))),
             ("alert", |e| matches!(e, SimEvent::Alert(_))),
@@ -1153,8 +1351,13 @@ mod tests {
                 SimEvent::Session(s) => {
                     started.insert(s.session_id.clone());
                 }
-                SimEvent::Context(c) => assert!(started.contains(&c.session_id), "{c:?} before its session"),
-                SimEvent::Integration(IntegrationCall { session_id: Some(id), .. }) => {
+                SimEvent::Context(c) => {
+                    assert!(started.contains(&c.session_id), "{c:?} before its session")
+                }
+                SimEvent::Integration(IntegrationCall {
+                    session_id: Some(id),
+                    ..
+                }) => {
                     assert!(started.contains(id))
                 }
                 _ => {}
@@ -1165,10 +1368,13 @@ mod tests {
             .filter(|e| matches!(e, SimEvent::Session(s) if s.ended_at.is_some()))
             .count();
         assert!(sessions_ended > 0);
-        let secret = ev.iter().any(|e| {
-            matches!(e, SimEvent::Context(c) if c.data.get("api_key").is_some())
-        });
-        assert!(secret, "some context should carry an api_key for masking tests");
+        let secret = ev
+            .iter()
+            .any(|e| matches!(e, SimEvent::Context(c) if c.data.get("api_key").is_some()));
+        assert!(
+            secret,
+            "some context should carry an api_key for masking tests"
+        );
     }
 
     #[test]
@@ -1176,12 +1382,18 @@ mod tests {
         let mut g = Generator::new(cfg(42, 50.0, false), t0());
         let ev = g.advance_to(t0() + TimeDelta::seconds(60));
         let n = ev.iter().filter(|e| matches!(e, SimEvent::Api(_))).count() as f64;
-        assert!((2400.0..=3600.0).contains(&n), "{n} api calls in 60 s at rate 50");
+        assert!(
+            (2400.0..=3600.0).contains(&n),
+            "{n} api calls in 60 s at rate 50"
+        );
         let errors = ev
             .iter()
             .filter(|e| matches!(e, SimEvent::Api(a) if a.is_error()))
             .count() as f64;
-        assert!(errors / n < 0.05, "baseline error rate too high: {errors}/{n}");
+        assert!(
+            errors / n < 0.05,
+            "baseline error rate too high: {errors}/{n}"
+        );
     }
 
     #[test]
@@ -1213,7 +1425,11 @@ mod tests {
             .collect();
         assert!(openai.len() > 50);
         let failed = openai.iter().filter(|c| !c.success).count() as f64;
-        assert!(failed / openai.len() as f64 > 0.8, "{failed} of {}", openai.len());
+        assert!(
+            failed / openai.len() as f64 > 0.8,
+            "{failed} of {}",
+            openai.len()
+        );
         // Other integrations stay healthy.
         let others = ev
             .iter()
@@ -1225,17 +1441,28 @@ mod tests {
             .count();
         assert!((others_failed as f64) < 0.05 * others as f64);
         // Critical alert, then recovery.
-        let alerts: Vec<&AlertRow> =
-            ev.iter().filter_map(|e| if let SimEvent::Alert(a) = e { Some(a) } else { None }).collect();
+        let alerts: Vec<&AlertRow> = ev
+            .iter()
+            .filter_map(|e| {
+                if let SimEvent::Alert(a) = e {
+                    Some(a)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(alerts.len(), 2);
         assert_eq!(alerts[0].severity_raw.as_deref(), Some("critical"));
         assert_eq!(alerts[0].title.as_deref(), Some("OpenAI integration down"));
-        assert!(alerts[0].context.as_ref().unwrap()["error_rate"].as_f64().unwrap() > 0.8);
+        assert!(
+            alerts[0].context.as_ref().unwrap()["error_rate"]
+                .as_f64()
+                .unwrap()
+                > 0.8
+        );
         assert_eq!(alerts[1].severity_raw.as_deref(), Some("info"));
         // Health reported down during, healthy after.
-        let health = |e: &&SimEvent, st: &str| {
-            matches!(e, SimEvent::Health(h) if h.integration == "openai" && h.status == st)
-        };
+        let health = |e: &&SimEvent, st: &str| matches!(e, SimEvent::Health(h) if h.integration == "openai" && h.status == st);
         assert!(ev.iter().any(|e| health(&e, "down")));
         assert!(ev.iter().any(|e| health(&e, "healthy") && e.at() > until));
         // Guidance requests failed with 5xx / timeouts during the incident.

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::Connection;
+use sqlx::postgres::{PgConnection, PgPool};
 
 use super::generator::{Generator, SimConfig, SimEvent};
 use crate::model::events::{
@@ -70,7 +70,11 @@ pub async fn run(pool: &PgPool, opts: &SimulateOptions) -> Result<SimulateSummar
         .backfill
         .and_then(|d| TimeDelta::from_std(d).ok())
         .unwrap_or_else(TimeDelta::zero);
-    let cfg = SimConfig { seed: opts.seed, rate: opts.rate, incidents: true };
+    let cfg = SimConfig {
+        seed: opts.seed,
+        rate: opts.rate,
+        incidents: true,
+    };
     let mut generator = Generator::new(cfg, now - span);
     let mut summary = Summer::default();
     if opts.backfill.is_some() {
@@ -134,10 +138,12 @@ impl Batch {
                 SimEvent::Alert(x) => b.alerts.push(x),
                 SimEvent::Business(x) => b.business.push(x),
                 SimEvent::Context(x) => b.context.push(x),
-                SimEvent::Health(x) => match b.health.iter_mut().find(|h| h.integration == x.integration) {
-                    Some(h) => *h = x,
-                    None => b.health.push(x),
-                },
+                SimEvent::Health(x) => {
+                    match b.health.iter_mut().find(|h| h.integration == x.integration) {
+                        Some(h) => *h = x,
+                        None => b.health.push(x),
+                    }
+                }
             }
         }
         b
@@ -209,14 +215,18 @@ async fn backfill(
         bar.inc(batch.api.len() as u64);
     }
     bar.finish_and_clear();
-    sqlx::query("DROP TABLE IF EXISTS jfmon_sim_api_stage").execute(&mut *conn).await?;
+    sqlx::query("DROP TABLE IF EXISTS jfmon_sim_api_stage")
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 async fn write_bulk(conn: &mut PgConnection, b: &Batch) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     // Bulk statements may outlive jfmon's interactive statement_timeout.
-    sqlx::query("SELECT set_config('statement_timeout', '0', true)").execute(&mut *tx).await?;
+    sqlx::query("SELECT set_config('statement_timeout', '0', true)")
+        .execute(&mut *tx)
+        .await?;
     let mut buf = Vec::with_capacity(8 << 20);
 
     if !b.api.is_empty() {
@@ -245,7 +255,9 @@ async fn write_bulk(conn: &mut PgConnection, b: &Batch) -> Result<(), sqlx::Erro
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query("TRUNCATE jfmon_sim_api_stage").execute(&mut *tx).await?;
+        sqlx::query("TRUNCATE jfmon_sim_api_stage")
+            .execute(&mut *tx)
+            .await?;
     }
 
     if !b.integration.is_empty() {
@@ -323,7 +335,11 @@ async fn write_bulk(conn: &mut PgConnection, b: &Batch) -> Result<(), sqlx::Erro
     tx.commit().await
 }
 
-async fn copy(conn: &mut PgConnection, statement: &str, buf: &mut Vec<u8>) -> Result<(), sqlx::Error> {
+async fn copy(
+    conn: &mut PgConnection,
+    statement: &str,
+    buf: &mut Vec<u8>,
+) -> Result<(), sqlx::Error> {
     let mut c = conn.copy_in_raw(statement).await?;
     if let Err(e) = c.send(buf.as_slice()).await {
         let _ = c.abort("jfmon simulate: send failed").await;
@@ -341,7 +357,10 @@ fn tab(buf: &mut Vec<u8>) {
 
 /// COPY text format: escape backslash, tab, newline and carriage return.
 fn put_text(buf: &mut Vec<u8>, s: &str) {
-    if !s.bytes().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
         buf.extend_from_slice(s.as_bytes());
         return;
     }
@@ -463,7 +482,10 @@ async fn insert_api(conn: &mut PgConnection, rows: &[ApiCall]) -> Result<(), sql
     Ok(())
 }
 
-async fn insert_integration(conn: &mut PgConnection, rows: &[IntegrationCall]) -> Result<(), sqlx::Error> {
+async fn insert_integration(
+    conn: &mut PgConnection,
+    rows: &[IntegrationCall],
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -494,9 +516,17 @@ async fn insert_context(conn: &mut PgConnection, rows: &[ContextEvent]) -> Resul
         "INSERT INTO monitoring_context (session_id, user_id, context_type, data, created_at)
          SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::jsonb[], $5::timestamptz[])",
     )
-    .bind(rows.iter().map(|r| r.session_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.session_id.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.user_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.context_type.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.context_type.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.data.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
     .execute(conn)
@@ -566,9 +596,17 @@ async fn upsert_health(conn: &mut PgConnection, rows: &[HealthReport]) -> Result
              message = EXCLUDED.message,
              checked_at = EXCLUDED.checked_at",
     )
-    .bind(rows.iter().map(|r| r.integration.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.integration.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.message.as_deref()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.message.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.checked_at).collect::<Vec<_>>())
     .execute(conn)
     .await?;
@@ -588,13 +626,29 @@ async fn insert_alerts(conn: &mut PgConnection, rows: &[AlertRow]) -> Result<(),
                      $6::bool[], $7::int4[], $8::timestamptz[], $9::timestamptz[])
               AS x(ty, sev, ti, d, c, ack, ab, aa, ca)",
     )
-    .bind(rows.iter().map(|r| r.alert_type.as_deref()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.severity_raw.as_deref()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.alert_type.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.severity_raw.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.title.as_deref()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.description.as_deref()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.description.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.context.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.acknowledged).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.acknowledged_by.map(|v| v as i32)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.acknowledged_by.map(|v| v as i32))
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.acknowledged_at).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
     .execute(conn)
@@ -615,7 +669,9 @@ mod tests {
         put_opt_text(&mut b, None);
         assert_eq!(b, b"\\N");
         b.clear();
-        let t = DateTime::parse_from_rfc3339("2025-03-01T10:00:05.000042Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2025-03-01T10:00:05.000042Z")
+            .unwrap()
+            .with_timezone(&Utc);
         put_ts(&mut b, t);
         assert_eq!(b, b"2025-03-01 10:00:05.000042+00");
     }

@@ -96,7 +96,11 @@ impl Demo {
             ..Default::default()
         };
         if reset {
-            let day_start = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            let day_start = now
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc();
             let mut totals = BTreeMap::new();
             for o in business.iter().filter(|o| o.at >= day_start) {
                 *totals.entry(o.metric.clone()).or_default() += o.value;
@@ -121,10 +125,16 @@ impl Demo {
     }
 
     fn sessions_view(&mut self, now: DateTime<Utc>) -> SessionsView {
-        let idle = TimeDelta::from_std(self.settings.idle_timeout).unwrap_or(TimeDelta::minutes(30));
-        self.sessions.retain(|_, s| s.last_activity_at >= now - idle);
+        let idle =
+            TimeDelta::from_std(self.settings.idle_timeout).unwrap_or(TimeDelta::minutes(30));
+        self.sessions
+            .retain(|_, s| s.last_activity_at >= now - idle);
         let mut items: Vec<Session> = self.sessions.values().cloned().collect();
-        items.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.session_id.cmp(&b.session_id)));
+        items.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then(a.session_id.cmp(&b.session_id))
+        });
         items.truncate(SESSIONS_LIMIT);
         SessionsView {
             active: self.sessions.len() as u64,
@@ -135,15 +145,25 @@ impl Demo {
 
     fn alerts_view(&mut self) -> AlertsView {
         self.alerts.sort_by(|a, b| {
-            (a.acknowledged, Severity::from_raw(a.severity_raw.as_deref()))
-                .cmp(&(b.acknowledged, Severity::from_raw(b.severity_raw.as_deref())))
+            (
+                a.acknowledged,
+                Severity::from_raw(a.severity_raw.as_deref()),
+            )
+                .cmp(&(
+                    b.acknowledged,
+                    Severity::from_raw(b.severity_raw.as_deref()),
+                ))
                 .then(b.created_at.cmp(&a.created_at))
         });
         self.alerts.truncate(ALERTS_LIMIT);
         let mut open_by_severity = BTreeMap::new();
         for a in self.alerts.iter().filter(|a| !a.acknowledged) {
             *open_by_severity
-                .entry(Severity::from_raw(a.severity_raw.as_deref()).word().to_owned())
+                .entry(
+                    Severity::from_raw(a.severity_raw.as_deref())
+                        .word()
+                        .to_owned(),
+                )
                 .or_default() += 1;
         }
         AlertsView {

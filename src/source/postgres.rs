@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use super::{Command, SourceLink, backoff, wait_or_command};
 use crate::db::poller::Poller;
 use crate::model::{SourceId, SourceStatus, Update};
-use crate::user_error::describe_db_error;
+use crate::user_error::{describe_db_error, describe_pool_error};
 
 /// Write an acknowledgement (`acknowledged`, `acknowledged_at`).
 pub async fn acknowledge(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
@@ -24,7 +24,13 @@ pub async fn acknowledge(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
 }
 
 /// Poll until the update channel closes.
-pub async fn run(mut poller: Poller, url: String, target: String, interval: Duration, link: SourceLink) {
+pub async fn run(
+    mut poller: Poller,
+    url: String,
+    target: String,
+    interval: Duration,
+    link: SourceLink,
+) {
     let SourceLink { updates, commands } = link;
     let mut commands = Some(commands);
     let mut status = SourceStatus::new(SourceId::Postgres, target);
@@ -45,7 +51,8 @@ pub async fn run(mut poller: Poller, url: String, target: String, interval: Dura
             Err(e) => {
                 failures += 1;
                 status.up = false;
-                status.last_error = Some(describe_db_error(&e, &url));
+                status.last_error =
+                    Some(describe_pool_error(&e, &url, Duration::from_secs(3)).await);
                 tracing::warn!(error = %status.last_error.as_deref().unwrap_or(""), "poll failed");
             }
         }

@@ -115,13 +115,22 @@ impl ApiSeries {
     pub fn retained(&self) -> usize {
         self.endpoints
             .values()
-            .map(|e| e.minutes.values().map(|m| 1 + m.data.latency.0.len()).sum::<usize>())
+            .map(|e| {
+                e.minutes
+                    .values()
+                    .map(|m| 1 + m.data.latency.0.len())
+                    .sum::<usize>()
+            })
             .sum()
     }
 }
 
 pub(super) fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 /// Totals only (the latency lives in the window histogram).

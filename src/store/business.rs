@@ -15,7 +15,10 @@ pub(super) struct BusinessSeries {
 }
 
 fn day_start(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+    t.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
 }
 
 impl BusinessSeries {

@@ -59,10 +59,7 @@ pub fn judge(
     if let (Some(limit), Some(p95)) = (t.latency_degraded_p95_ms, p95_ms)
         && p95 > limit
     {
-        return (
-            Health::Degraded,
-            format!("p95 {p95:.0} ms > {limit:.0} ms"),
-        );
+        return (Health::Degraded, format!("p95 {p95:.0} ms > {limit:.0} ms"));
     }
     (Health::Healthy, format!("success {}", pct(success)))
 }
@@ -112,7 +109,10 @@ impl IntegrationSeries {
         self.by_name.retain(|_, i| {
             !i.minutes.is_empty()
                 || i.tail.last_success.is_some_and(|t| t >= cutoff)
-                || i.tail.last_error.as_ref().is_some_and(|(t, _)| *t >= cutoff)
+                || i.tail
+                    .last_error
+                    .as_ref()
+                    .is_some_and(|(t, _)| *t >= cutoff)
         });
     }
 
@@ -179,7 +179,12 @@ impl IntegrationSeries {
     pub fn retained(&self) -> usize {
         self.by_name
             .values()
-            .map(|i| i.minutes.values().map(|m| 1 + m.latency.0.len()).sum::<usize>())
+            .map(|i| {
+                i.minutes
+                    .values()
+                    .map(|m| 1 + m.latency.0.len())
+                    .sum::<usize>()
+            })
             .sum()
     }
 }
