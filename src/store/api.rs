@@ -112,6 +112,16 @@ impl ApiSeries {
         out
     }
 
+    pub fn export(&self) -> Vec<(Minute, EndpointKey, ApiMinute)> {
+        let mut out: Vec<_> = self
+            .endpoints
+            .iter()
+            .flat_map(|(k, ep)| ep.minutes.iter().map(|(m, e)| (*m, k.clone(), e.data.clone())))
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        out
+    }
+
     pub fn retained(&self) -> usize {
         self.endpoints
             .values()

@@ -76,6 +76,17 @@ impl BusinessSeries {
         s
     }
 
+    pub fn export_minutes(&self) -> Vec<(Minute, String, f64)> {
+        self.minutes
+            .iter()
+            .flat_map(|(m, metrics)| metrics.iter().map(|(k, v)| (*m, k.clone(), *v)))
+            .collect()
+    }
+
+    pub fn today(&self) -> Option<&Today> {
+        self.today.as_ref()
+    }
+
     pub fn retained(&self) -> usize {
         self.minutes.values().map(BTreeMap::len).sum()
     }

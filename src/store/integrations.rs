@@ -176,6 +176,26 @@ impl IntegrationSeries {
         out
     }
 
+    pub fn export_minutes(&self) -> Vec<(Minute, String, IntegrationMinute)> {
+        let mut out: Vec<_> = self
+            .by_name
+            .iter()
+            .flat_map(|(k, i)| i.minutes.iter().map(|(m, d)| (*m, k.clone(), d.clone())))
+            .collect();
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        out
+    }
+
+    pub fn export_tails(&self) -> Vec<(String, IntegrationTail)> {
+        let mut out: Vec<_> = self
+            .by_name
+            .iter()
+            .map(|(k, i)| (k.clone(), i.tail.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     pub fn retained(&self) -> usize {
         self.by_name
             .values()

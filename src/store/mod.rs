@@ -34,6 +34,8 @@ pub struct State {
     business: business::BusinessSeries,
     sessions: SessionsView,
     alerts: Vec<AlertView>,
+    /// The rows behind `alerts`, as received (for re-export to hub clients).
+    alert_rows: AlertsView,
     open_by_severity: BTreeMap<String, u64>,
     reports: BTreeMap<String, HealthReport>,
     tables_missing: Vec<String>,
@@ -62,6 +64,7 @@ impl State {
             business: Default::default(),
             sessions: Default::default(),
             alerts: Vec::new(),
+            alert_rows: AlertsView::default(),
             open_by_severity: BTreeMap::new(),
             reports: BTreeMap::new(),
             tables_missing: Vec::new(),
@@ -138,7 +141,8 @@ impl State {
         }
         if let Some(a) = b.alerts {
             self.alerts = a.items.iter().map(AlertView::from_row).collect();
-            self.open_by_severity = a.open_by_severity;
+            self.open_by_severity = a.open_by_severity.clone();
+            self.alert_rows = a;
         }
         if let Some(r) = b.health_reports {
             self.reports = r.into_iter().map(|r| (r.integration.clone(), r)).collect();
@@ -260,6 +264,28 @@ impl State {
             open_alerts_by_severity: self.open_by_severity.clone(),
             business: self.business_stats.clone(),
             tables_missing: self.tables_missing.clone(),
+        }
+    }
+
+    /// Everything held, as one reset batch: applied to an empty store it
+    /// reproduces this one (the hub sends it to each client on connect).
+    pub fn to_batch(&self) -> Batch {
+        Batch {
+            reset: true,
+            now: self.now,
+            window_secs: self.window_secs,
+            api: self.api.export(),
+            integrations: self.integrations.export_minutes(),
+            integration_tails: self.integrations.export_tails(),
+            integration_errors: self.integration_errors.iter().cloned().collect(),
+            api_errors: self.api_errors.iter().cloned().collect(),
+            api_slow: self.api_slow.iter().cloned().collect(),
+            business: self.business.export_minutes(),
+            today: self.business.today().cloned(),
+            sessions: Some(self.sessions.clone()),
+            alerts: Some(self.alert_rows.clone()),
+            health_reports: Some(self.reports.values().cloned().collect()),
+            tables_missing: Some(self.tables_missing.clone()),
         }
     }
 
