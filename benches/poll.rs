@@ -56,7 +56,11 @@ fn median(v: &mut [f64]) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn pct(v: &mut [f64], q: f64) -> f64 {
@@ -77,13 +81,16 @@ async fn main() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/jfmon_bench".into());
     let mut cs = ConnectSettings::new(url.clone());
     cs.statement_timeout = Duration::from_secs(600);
-    let p = pool(&cs, true).await.expect("connect (is DATABASE_URL right?)");
+    let p = pool(&cs, true)
+        .await
+        .expect("connect (is DATABASE_URL right?)");
     jfmon::db::schema::migrate(&p).await.expect("migrate");
 
-    let have: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0)::int8 FROM monitoring_api_calls")
-        .fetch_one(&p)
-        .await
-        .unwrap();
+    let have: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(id), 0)::int8 FROM monitoring_api_calls")
+            .fetch_one(&p)
+            .await
+            .unwrap();
     if have < a.rows {
         let rate = a.rows as f64 / 86_400.0;
         eprintln!("filling monitoring_api_calls: 24 h at {rate:.1} req/s (have {have} rows)");
@@ -100,7 +107,10 @@ async fn main() {
         )
         .await
         .expect("backfill");
-        sqlx::query("VACUUM ANALYZE monitoring_api_calls").execute(&p).await.unwrap();
+        sqlx::query("VACUUM ANALYZE monitoring_api_calls")
+            .execute(&p)
+            .await
+            .unwrap();
         eprintln!("backfill took {:.0} s", t.elapsed().as_secs_f64());
     }
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM monitoring_api_calls")
