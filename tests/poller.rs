@@ -438,3 +438,35 @@ async fn legacy_timestamps_in_another_zone(pool: PgPool) {
         "timestamps converted from Asia/Kolkata, off by {skew} s"
     );
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn every_query_carries_timeout_and_application_name(pool: PgPool) {
+    let jp = jfmon_pool(&pool).await;
+    let (app, timeout): (String, String) = sqlx::query_as(
+        "SELECT current_setting('application_name'), current_setting('statement_timeout')",
+    )
+    .fetch_one(&jp)
+    .await
+    .unwrap();
+    assert_eq!(app, "jfmon");
+    assert_eq!(timeout, "5s");
+    // The timeout really cancels.
+    let err = sqlx::query("SELECT pg_sleep(0.2)")
+        .execute(
+            &jfmon::db::connect::pool_with(
+                (*pool.connect_options()).clone(),
+                &{
+                    let mut s = settings();
+                    s.statement_timeout = std::time::Duration::from_millis(100);
+                    s
+                },
+                true,
+            )
+            .await
+            .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    let line = jfmon::user_error::describe_db_error(&err, "postgres://x@127.0.0.1/db");
+    assert!(line.contains("statement timeout"), "{line}");
+}
