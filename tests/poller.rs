@@ -268,6 +268,21 @@ async fn sessions_alerts_business_match_sql(pool: PgPool) {
     .unwrap();
     assert_eq!(b.today.get("revenue"), Some(&today));
 
+    // Sessions started per minute: loaded for the window, then kept up to
+    // date from the last minutes only.
+    let started = |s: &jfmon::store::State| -> u64 {
+        s.sessions().started_per_minute.iter().map(|(_, n)| n).sum()
+    };
+    assert_eq!(started(&s), 3, "s1, s2, s4 started within the window");
+    sqlx::query("INSERT INTO monitoring_sessions (session_id, service) VALUES ('s5', 'voice')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    poll_into(&mut p, &mut s).await;
+    poll_into(&mut p, &mut s).await;
+    assert_eq!(started(&s), 4);
+    assert_eq!(s.sessions().active, 3);
+
     // Incremental business rows add to window and today.
     sqlx::query("INSERT INTO monitoring_business_metrics (metric, value) VALUES ('revenue', 5)")
         .execute(&pool)

@@ -1,5 +1,6 @@
 //! Opening a connection pool the way every jfmon query expects it:
-//! `application_name = jfmon`, a `statement_timeout` on every statement, and the
+//! `application_name = jfmon`, a `statement_timeout` on every statement, JIT
+//! off, and the
 //! session time zone set to the database's own zone, so the platform's legacy
 //! `timestamp without time zone` columns (written with `NOW()` in that zone)
 //! compare and convert correctly. sqlx forces `TimeZone=UTC` at start-up; we
@@ -56,7 +57,10 @@ pub async fn pool_with(
     let timeout_ms = s.statement_timeout.as_millis().max(1).to_string();
     let opts = opts
         .application_name("jfmon")
-        .options([("statement_timeout", timeout_ms.as_str())]);
+        // JIT compilation costs milliseconds and is triggered by the
+        // planner's (often wrong) row estimates: never worth it for jfmon's
+        // short queries.
+        .options([("statement_timeout", timeout_ms.as_str()), ("jit", "off")]);
     let tz = s.db_timezone.clone();
     let builder = PgPoolOptions::new()
         .max_connections(s.max_connections)

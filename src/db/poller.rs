@@ -28,6 +28,8 @@ use crate::model::*;
 const PAGE: i64 = 20_000;
 /// Pages read per table per poll before yielding the batch.
 const MAX_PAGES: usize = 10;
+/// Gap ids probed one by one per poll; wider gaps are read as ranges.
+const GAP_IDS: usize = 20_000;
 /// How far below the newest id the start-up load looks for uncommitted rows.
 const STARTUP_GAP_SCAN: i64 = 200_000;
 /// Active sessions listed.
@@ -51,6 +53,8 @@ pub struct Poller {
     /// Tables missing at the last poll; `None` until the first load.
     missing: Option<Vec<String>>,
     needs_reset: bool,
+    /// Sessions started per minute over the window.
+    session_starts: BTreeMap<Minute, u64>,
 }
 
 const API_COLS: &str = "id::int8 AS id, timestamp::timestamptz AS at, endpoint, method, status_code, \
@@ -69,6 +73,7 @@ impl Poller {
             business: Tail::default(),
             missing: None,
             needs_reset: true,
+            session_starts: BTreeMap::new(),
         }
     }
 
@@ -171,7 +176,7 @@ impl Poller {
             self.business = load_tail(&mut tx, BUSINESS_METRICS, now).await?;
             load_business(&mut tx, &mut b, start, now, self.business.hwm).await?;
         }
-        self.small_tables(&mut tx, &mut b, start).await?;
+        self.small_tables(&mut tx, &mut b, start, true).await?;
         tx.commit().await?;
         Ok(b)
     }
@@ -218,20 +223,27 @@ impl Poller {
         for tail in [&mut self.api, &mut self.integrations, &mut self.business] {
             tail.expire(start);
         }
-        self.small_tables(&mut tx, &mut b, start).await?;
+        self.small_tables(&mut tx, &mut b, start, false).await?;
         tx.commit().await?;
         Ok(b)
     }
 
-    /// Sessions, alerts and health reports: small, read whole every poll.
+    /// Sessions, alerts and health reports: small tables, bounded reads.
     async fn small_tables(
-        &self,
+        &mut self,
         tx: &mut Transaction<'_, Postgres>,
         b: &mut Batch,
         start: DateTime<Utc>,
+        load: bool,
     ) -> Result<(), sqlx::Error> {
         if self.has(SESSIONS) {
-            b.sessions = Some(read_sessions(tx, start, self.settings.idle_timeout).await?);
+            let starts = if load {
+                SessionStarts::Load(&mut self.session_starts)
+            } else {
+                SessionStarts::Recent(&mut self.session_starts)
+            };
+            b.sessions =
+                Some(read_sessions(tx, start, b.now, self.settings.idle_timeout, starts).await?);
         }
         if self.has(ALERTS) {
             b.alerts = Some(read_alerts(tx, start).await?);
@@ -261,22 +273,36 @@ async fn read_new<T: HasId>(
 ) -> Result<Vec<T>, sqlx::Error> {
     let mut out = Vec::new();
     if tail.has_gaps() {
-        let (lo, hi) = tail.gap_arrays();
+        // Narrow gaps as an explicit id list (`= ANY` is estimated exactly and
+        // probes the primary key); wide ones (a sequence jump) range by range.
+        let (ids, wide) = tail.gap_probe(GAP_IDS);
+        if !ids.is_empty() {
+            let sql = format!("SELECT {cols} FROM {table} WHERE id = ANY($1::int8[]) ORDER BY id");
+            let rows = to_rows(
+                sqlx::query(AssertSqlSafe(sql.as_str()))
+                    .bind(ids)
+                    .fetch_all(&mut **tx)
+                    .await?,
+                f,
+            )?;
+            out.extend(rows);
+        }
         let sql = format!(
-            "SELECT {cols} FROM {table} AS t JOIN unnest($1::int8[], $2::int8[]) AS g(lo, hi) \
-             ON t.id BETWEEN g.lo AND g.hi ORDER BY t.id"
+            "SELECT {cols} FROM {table} WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT {PAGE}"
         );
-        let rows = to_rows(
-            sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(lo)
-                .bind(hi)
-                .fetch_all(&mut **tx)
-                .await?,
-            f,
-        )?;
-        let ids: Vec<i64> = rows.iter().map(HasId::id).collect();
-        tail.fill(&ids);
-        out.extend(rows);
+        for (lo, hi) in wide {
+            let rows = to_rows(
+                sqlx::query(AssertSqlSafe(sql.as_str()))
+                    .bind(lo)
+                    .bind(hi)
+                    .fetch_all(&mut **tx)
+                    .await?,
+                f,
+            )?;
+            out.extend(rows);
+        }
+        let found: Vec<i64> = out.iter().map(HasId::id).collect();
+        tail.fill(&found);
     }
     let sql = format!("SELECT {cols} FROM {table} WHERE id > $1 ORDER BY id LIMIT $2");
     for _ in 0..MAX_PAGES {
@@ -540,7 +566,9 @@ async fn load_business(
 async fn read_sessions(
     tx: &mut Transaction<'_, Postgres>,
     start: DateTime<Utc>,
+    now: DateTime<Utc>,
     idle: Duration,
+    starts: SessionStarts<'_>,
 ) -> Result<SessionsView, sqlx::Error> {
     let idle_secs = idle.as_secs_f64();
     let active_where =
@@ -575,18 +603,43 @@ async fn read_sessions(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let started: Vec<(i64, i64)> = sqlx::query_as(
+    // Sessions started per minute: the whole window at a load, afterwards only
+    // the last few minutes (sessions are inserted as they start), so the cost
+    // does not grow with the window.
+    let from = match starts {
+        SessionStarts::Load(_) => start,
+        SessionStarts::Recent(_) => minute_start(minute_of(now) - STARTS_REFRESH_MINUTES),
+    };
+    let counts: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT floor(extract(epoch FROM started_at) / 60)::int8, count(*) \
          FROM monitoring_sessions WHERE started_at >= $1 GROUP BY 1 ORDER BY 1",
     )
-    .bind(start)
+    .bind(from)
     .fetch_all(&mut **tx)
     .await?;
+    let map = match starts {
+        SessionStarts::Load(m) | SessionStarts::Recent(m) => m,
+    };
+    if from == start {
+        map.clear();
+    } else {
+        map.retain(|m, _| *m >= minute_of(start) && *m < minute_of(from));
+    }
+    map.extend(counts.into_iter().map(|(m, n)| (m, n as u64)));
     Ok(SessionsView {
         active: active as u64,
         items,
-        started_per_minute: started.into_iter().map(|(m, n)| (m, n as u64)).collect(),
+        started_per_minute: map.iter().map(|(m, n)| (*m, *n)).collect(),
     })
+}
+
+/// Minutes of session starts re-read by each incremental poll.
+const STARTS_REFRESH_MINUTES: i64 = 2;
+
+/// Whether to reload all session starts of the window or only recent minutes.
+enum SessionStarts<'a> {
+    Load(&'a mut BTreeMap<Minute, u64>),
+    Recent(&'a mut BTreeMap<Minute, u64>),
 }
 
 async fn read_alerts(

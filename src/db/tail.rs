@@ -47,6 +47,24 @@ impl Tail {
         self.gaps.iter().map(|(lo, (hi, _))| (*lo, *hi)).unzip()
     }
 
+    /// The gaps to probe: every id of the narrow gaps (up to `max_ids` in
+    /// all, newest gaps first), and the remaining gaps as `(lo, hi)` ranges.
+    pub fn gap_probe(&self, max_ids: usize) -> (Vec<i64>, Vec<(i64, i64)>) {
+        let mut ids = Vec::new();
+        let mut ranges = Vec::new();
+        for (lo, (hi, _)) in self.gaps.iter().rev() {
+            let width = (hi - lo + 1) as usize;
+            if width <= 64 && ids.len() + width <= max_ids {
+                ids.extend(*lo..=*hi);
+            } else {
+                ranges.push((*lo, *hi));
+            }
+        }
+        ids.sort_unstable();
+        ranges.reverse();
+        (ids, ranges)
+    }
+
     /// Record ids read above `hwm` (ascending); the holes become gaps.
     pub fn advance(&mut self, ids: &[i64], now: DateTime<Utc>) {
         let mut expect = self.hwm + 1;
@@ -122,6 +140,19 @@ mod tests {
         assert!(t.in_gap(13) && !t.in_gap(12) && !t.in_gap(17) && t.in_gap(19));
         t.fill(&[13, 16, 18, 19]);
         assert!(!t.has_gaps());
+    }
+
+    #[test]
+    fn gap_probe_splits_narrow_and_wide() {
+        let mut t = Tail::new(0);
+        t.advance(&[2, 5, 200, 202], t0());
+        // gaps: 1, 3-4, 6-199, 201
+        let (ids, wide) = t.gap_probe(100);
+        assert_eq!(ids, vec![1, 3, 4, 201]);
+        assert_eq!(wide, vec![(6, 199)]);
+        let (ids, wide) = t.gap_probe(2);
+        assert_eq!(ids, vec![1, 201]);
+        assert_eq!(wide, vec![(3, 4), (6, 199)]);
     }
 
     #[test]
