@@ -107,10 +107,7 @@ async fn main() {
         )
         .await
         .expect("backfill");
-        sqlx::query("VACUUM ANALYZE monitoring_api_calls")
-            .execute(&p)
-            .await
-            .unwrap();
+        sqlx::query("VACUUM ANALYZE").execute(&p).await.unwrap();
         eprintln!("backfill took {:.0} s", t.elapsed().as_secs_f64());
     }
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM monitoring_api_calls")
@@ -118,23 +115,34 @@ async fn main() {
         .await
         .unwrap();
 
-    // The live writer: `--insert-rate` API calls per second (plus the other
-    // tables' traffic), on its own pool, for the whole measurement.
-    let writer_pool = pool(&cs, true).await.unwrap();
+    // Sessions left "active" by an earlier, interrupted run of this bench
+    // would never end (their writer is gone) and inflate the active set; end
+    // them, as the platform would have.
+    sqlx::query(
+        "UPDATE monitoring_sessions SET status = 'abandoned', ended_at = now() \
+         WHERE status = 'active'",
+    )
+    .execute(&p)
+    .await
+    .unwrap();
+
+    // The live writer: `jfmon simulate --rate N` in its own process (as the
+    // platform is), writing all seven tables for the whole measurement.
     let rate = a.insert_rate;
-    let live = tokio::spawn(async move {
-        writer::run(
-            &writer_pool,
-            &SimulateOptions {
-                rate,
-                duration: Some(Duration::from_secs(3600)),
-                backfill: None,
-                seed: 7,
-                progress: false,
-            },
-        )
-        .await
-    });
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
+        .args([
+            "simulate",
+            "--rate",
+            &rate.to_string(),
+            "--seed",
+            "7",
+            "--duration",
+            "1h",
+        ])
+        .env("DATABASE_URL", &url)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start jfmon simulate");
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     println!("rows in monitoring_api_calls: {total}; live insert rate: {rate} req/s");
@@ -188,5 +196,14 @@ async fn main() {
             nm / pm
         );
     }
-    live.abort();
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM monitoring_sessions WHERE status = 'active' \
+         AND last_activity_at >= now() - interval '30 minutes'",
+    )
+    .fetch_one(&p)
+    .await
+    .unwrap();
+    println!("active sessions at the end: {active}");
+    let _ = live.kill();
+    let _ = live.wait();
 }

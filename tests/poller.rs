@@ -344,7 +344,10 @@ async fn missing_tables_are_reported_and_the_rest_works(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    poll_into(&mut p, &mut s).await;
+    // Checked every few polls: within TABLE_CHECK_EVERY polls it is seen.
+    for _ in 0..jfmon::db::poller::TABLE_CHECK_EVERY {
+        poll_into(&mut p, &mut s).await;
+    }
     assert_eq!(s.tables_missing().len(), 4);
     assert_eq!(s.sessions().active, 1);
     assert_eq!(total_requests(&s), 500, "reload does not double count");

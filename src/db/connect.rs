@@ -1,6 +1,6 @@
 //! Opening a connection pool the way every jfmon query expects it:
 //! `application_name = jfmon`, a `statement_timeout` on every statement, JIT
-//! off, and the
+//! off, custom plans for prepared statements, and the
 //! session time zone set to the database's own zone, so the platform's legacy
 //! `timestamp without time zone` columns (written with `NOW()` in that zone)
 //! compare and convert correctly. sqlx forces `TimeZone=UTC` at start-up; we
@@ -31,7 +31,7 @@ impl ConnectSettings {
             statement_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             db_timezone: None,
-            max_connections: 4,
+            max_connections: 8,
         }
     }
 }
@@ -59,12 +59,21 @@ pub async fn pool_with(
         .application_name("jfmon")
         // JIT compilation costs milliseconds and is triggered by the
         // planner's (often wrong) row estimates: never worth it for jfmon's
-        // short queries.
-        .options([("statement_timeout", timeout_ms.as_str()), ("jit", "off")]);
+        // short queries. Custom plans: the same statement runs with a window
+        // start one time and "two minutes ago" the next; a generic plan made
+        // for one is a sequential scan for the other.
+        .options([
+            ("statement_timeout", timeout_ms.as_str()),
+            ("jit", "off"),
+            ("plan_cache_mode", "force_custom_plan"),
+        ]);
     let tz = s.db_timezone.clone();
     let builder = PgPoolOptions::new()
         .max_connections(s.max_connections)
         .min_connections(0)
+        // No ping before every acquire: a poll takes several connections, and a
+        // broken one fails the poll, which is retried (sqlx drops it).
+        .test_before_acquire(false)
         .acquire_timeout(s.connect_timeout)
         .after_connect(move |conn, _meta| {
             let tz = tz.clone();

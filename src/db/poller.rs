@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 // All dynamic SQL below is assembled from constants in this file (table and
 // column names), never from input: hence `AssertSqlSafe`.
-use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 
 use super::schema::{
     self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
@@ -32,8 +32,12 @@ const MAX_PAGES: usize = 10;
 const GAP_IDS: usize = 20_000;
 /// How far below the newest id the start-up load looks for uncommitted rows.
 const STARTUP_GAP_SCAN: i64 = 200_000;
+/// Polls between checks for tables appearing or disappearing.
+pub const TABLE_CHECK_EVERY: u32 = 10;
 /// Active sessions listed.
 const SESSIONS_LIMIT: i64 = 100;
+/// Newest sessions searched first for the active ones listed.
+const SESSIONS_SCAN: i64 = 1000;
 /// Alerts listed.
 const ALERTS_LIMIT: i64 = 200;
 
@@ -55,6 +59,7 @@ pub struct Poller {
     needs_reset: bool,
     /// Sessions started per minute over the window.
     session_starts: BTreeMap<Minute, u64>,
+    polls_since_check: u32,
 }
 
 const API_COLS: &str = "id::int8 AS id, timestamp::timestamptz AS at, endpoint, method, status_code, \
@@ -74,6 +79,7 @@ impl Poller {
             missing: None,
             needs_reset: true,
             session_starts: BTreeMap::new(),
+            polls_since_check: 0,
         }
     }
 
@@ -123,12 +129,31 @@ impl Poller {
 
     /// One poll: a full load when needed, otherwise only what is new.
     pub async fn poll(&mut self) -> Result<Batch, sqlx::Error> {
-        let missing = schema::missing_tables(&self.pool).await?;
-        if self.needs_reset || self.missing.as_ref() != Some(&missing) {
-            self.missing = Some(missing);
+        // Which tables exist is checked at a load, every few polls, and
+        // after any error (a dropped table makes a query fail).
+        self.polls_since_check += 1;
+        let check = self.needs_reset || self.polls_since_check >= TABLE_CHECK_EVERY;
+        let (now, missing): (DateTime<Utc>, Option<Vec<String>>) = sqlx::query_as(
+            "SELECT now(), CASE WHEN $2 THEN coalesce(array(SELECT t FROM unnest($1::text[]) AS t \
+                    WHERE to_regclass(quote_ident(t)) IS NULL ORDER BY t), '{}') END",
+        )
+        .bind(schema::TABLES.as_slice())
+        .bind(check)
+        .fetch_one(&self.pool)
+        .await?;
+        if let Some(missing) = missing {
+            self.polls_since_check = 0;
+            if self.missing.as_ref() != Some(&missing) {
+                self.missing = Some(missing);
+                self.needs_reset = true;
+            }
+        }
+        if self.needs_reset {
             let batch = self.load().await;
             if batch.is_ok() {
                 self.needs_reset = false;
+            } else {
+                self.polls_since_check = TABLE_CHECK_EVERY;
             }
             return batch;
         }
@@ -139,9 +164,10 @@ impl Poller {
             self.integrations.clone(),
             self.business.clone(),
         );
-        let batch = self.incremental().await;
+        let batch = self.incremental(now).await;
         if batch.is_err() {
             (self.api, self.integrations, self.business) = saved;
+            self.polls_since_check = TABLE_CHECK_EVERY;
         }
         batch
     }
@@ -176,82 +202,108 @@ impl Poller {
             self.business = load_tail(&mut tx, BUSINESS_METRICS, now).await?;
             load_business(&mut tx, &mut b, start, now, self.business.hwm).await?;
         }
-        self.small_tables(&mut tx, &mut b, start, true).await?;
+        let has = self.has_small();
+        small_tables(
+            &mut tx,
+            &mut b,
+            start,
+            has,
+            self.settings.idle_timeout,
+            SessionStarts::Load(&mut self.session_starts),
+        )
+        .await?;
         tx.commit().await?;
         Ok(b)
     }
 
-    async fn incremental(&mut self) -> Result<Batch, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
-            .fetch_one(&mut *tx)
-            .await?;
+    /// Rows added since the last poll, each table on its own connection, in
+    /// parallel: the poll takes as long as its slowest read, not their sum.
+    async fn incremental(&mut self, now: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
         let start = self.window_start(now);
+        let has_small = self.has_small();
+        let idle = self.settings.idle_timeout;
+        let (has_api, has_int, has_biz) = (
+            self.has(API_CALLS),
+            self.has(INTEGRATION_METRICS),
+            self.has(BUSINESS_METRICS),
+        );
+        let pool = self.pool.clone();
+        let mut small = Batch::default();
+        let (api, integrations, business, ()) = tokio::try_join!(
+            async {
+                if !has_api {
+                    return Ok(Vec::new());
+                }
+                let mut c = pool.acquire().await?;
+                read_new(&mut c, &mut self.api, API_CALLS, API_COLS, now, api_call).await
+            },
+            async {
+                if !has_int {
+                    return Ok(Vec::new());
+                }
+                let mut c = pool.acquire().await?;
+                read_new(
+                    &mut c,
+                    &mut self.integrations,
+                    INTEGRATION_METRICS,
+                    INTEGRATION_COLS,
+                    now,
+                    integration_call,
+                )
+                .await
+            },
+            async {
+                if !has_biz {
+                    return Ok(Vec::new());
+                }
+                let mut c = pool.acquire().await?;
+                read_new(
+                    &mut c,
+                    &mut self.business,
+                    BUSINESS_METRICS,
+                    BUSINESS_COLS,
+                    now,
+                    business_obs,
+                )
+                .await
+            },
+            async {
+                small.now = now;
+                small_tables_parallel(
+                    &pool,
+                    &mut small,
+                    start,
+                    has_small,
+                    idle,
+                    SessionStarts::Recent(&mut self.session_starts),
+                )
+                .await
+            },
+        )?;
         let mut b = Batch {
             now,
             window_secs: self.window_secs(),
+            sessions: small.sessions,
+            alerts: small.alerts,
+            health_reports: small.health_reports,
             ..Default::default()
         };
-        if self.has(API_CALLS) {
-            let rows = read_new(&mut tx, &mut self.api, API_CALLS, API_COLS, now, api_call).await?;
-            aggregate::add_api_calls(&mut b, &rows);
-        }
-        if self.has(INTEGRATION_METRICS) {
-            let rows = read_new(
-                &mut tx,
-                &mut self.integrations,
-                INTEGRATION_METRICS,
-                INTEGRATION_COLS,
-                now,
-                integration_call,
-            )
-            .await?;
-            aggregate::add_integration_calls(&mut b, &rows);
-        }
-        if self.has(BUSINESS_METRICS) {
-            let rows = read_new(
-                &mut tx,
-                &mut self.business,
-                BUSINESS_METRICS,
-                BUSINESS_COLS,
-                now,
-                business_obs,
-            )
-            .await?;
-            aggregate::add_business(&mut b, &rows);
-        }
+        aggregate::add_api_calls(&mut b, &api);
+        aggregate::add_integration_calls(&mut b, &integrations);
+        aggregate::add_business(&mut b, &business);
         for tail in [&mut self.api, &mut self.integrations, &mut self.business] {
             tail.expire(start);
         }
-        self.small_tables(&mut tx, &mut b, start, false).await?;
-        tx.commit().await?;
         Ok(b)
     }
 
-    /// Sessions, alerts and health reports: small tables, bounded reads.
-    async fn small_tables(
-        &mut self,
-        tx: &mut Transaction<'_, Postgres>,
-        b: &mut Batch,
-        start: DateTime<Utc>,
-        load: bool,
-    ) -> Result<(), sqlx::Error> {
-        if self.has(SESSIONS) {
-            let starts = if load {
-                SessionStarts::Load(&mut self.session_starts)
-            } else {
-                SessionStarts::Recent(&mut self.session_starts)
-            };
-            b.sessions =
-                Some(read_sessions(tx, start, b.now, self.settings.idle_timeout, starts).await?);
-        }
-        if self.has(ALERTS) {
-            b.alerts = Some(read_alerts(tx, start).await?);
-        }
-        if self.has(INTEGRATION_HEALTH) {
-            b.health_reports = Some(read_health(tx).await?);
-        }
-        Ok(())
+    /// Which of the small tables exist: sessions, alerts, health.
+    fn has_small(&self) -> [bool; 3] {
+        [
+            self.has(SESSIONS),
+            self.has(ALERTS),
+            self.has(INTEGRATION_HEALTH),
+        ]
     }
 }
 
@@ -264,7 +316,7 @@ fn to_rows<T>(
 
 /// Rows added since the last poll: above the high-water mark, and inside gaps.
 async fn read_new<T: HasId>(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     tail: &mut Tail,
     table: &str,
     cols: &str,
@@ -281,7 +333,7 @@ async fn read_new<T: HasId>(
             let rows = to_rows(
                 sqlx::query(AssertSqlSafe(sql.as_str()))
                     .bind(ids)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut *conn)
                     .await?,
                 f,
             )?;
@@ -295,7 +347,7 @@ async fn read_new<T: HasId>(
                 sqlx::query(AssertSqlSafe(sql.as_str()))
                     .bind(lo)
                     .bind(hi)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut *conn)
                     .await?,
                 f,
             )?;
@@ -310,7 +362,7 @@ async fn read_new<T: HasId>(
             sqlx::query(AssertSqlSafe(sql.as_str()))
                 .bind(tail.hwm)
                 .bind(PAGE)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *conn)
                 .await?,
             f,
         )?;
@@ -327,21 +379,21 @@ async fn read_new<T: HasId>(
 
 /// The high-water mark and the gaps below it, as seen by the load's snapshot.
 async fn load_tail(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     table: &str,
     now: DateTime<Utc>,
 ) -> Result<Tail, sqlx::Error> {
     let hwm: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT coalesce(max(id), 0)::int8 FROM {table}"
     )))
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await?;
     let floor = (hwm - STARTUP_GAP_SCAN).max(0);
     let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT id::int8 FROM {table} WHERE id > $1 ORDER BY id"
     )))
     .bind(floor)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut tail = Tail::new(floor);
     tail.advance(&ids, now);
@@ -349,7 +401,7 @@ async fn load_tail(
 }
 
 async fn load_api(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     b: &mut Batch,
     start: DateTime<Utc>,
     hwm: i64,
@@ -368,7 +420,7 @@ async fn load_api(
     let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(start)
         .bind(hwm)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
     for r in rows {
         let key = EndpointKey {
@@ -410,7 +462,7 @@ async fn load_api(
             .bind(floor)
             .bind(hwm)
             .bind(start)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await?,
         api_call,
     )?;
@@ -427,7 +479,7 @@ async fn load_api(
             .bind(floor)
             .bind(hwm)
             .bind(start)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await?,
         api_call,
     )?;
@@ -437,7 +489,7 @@ async fn load_api(
 }
 
 async fn load_integrations(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     b: &mut Batch,
     start: DateTime<Utc>,
     hwm: i64,
@@ -453,7 +505,7 @@ async fn load_integrations(
     for r in sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(start)
         .bind(hwm)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?
     {
         let n = r.try_get::<i64, _>("n")? as u64;
@@ -489,7 +541,7 @@ async fn load_integrations(
     )
     .bind(start)
     .bind(hwm)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         let last_success: Option<DateTime<Utc>> = r.try_get("last_success")?;
@@ -513,7 +565,7 @@ async fn load_integrations(
         sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(start)
             .bind(hwm)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await?,
         integration_call,
     )?;
@@ -523,7 +575,7 @@ async fn load_integrations(
 }
 
 async fn load_business(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     b: &mut Batch,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -536,7 +588,7 @@ async fn load_business(
     )
     .bind(start)
     .bind(hwm)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         b.business
@@ -553,7 +605,7 @@ async fn load_business(
     )
     .bind(day_start)
     .bind(hwm)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut totals = BTreeMap::new();
     for r in rows {
@@ -563,33 +615,48 @@ async fn load_business(
     Ok(())
 }
 
-async fn read_sessions(
-    tx: &mut Transaction<'_, Postgres>,
-    start: DateTime<Utc>,
-    now: DateTime<Utc>,
+const ACTIVE_WHERE: &str =
+    "status = 'active' AND last_activity_at >= now() - make_interval(secs => $1)";
+const SESSION_COLS: &str = "session_id, user_id, service, status, started_at, last_activity_at, \
+     ended_at, credits_used";
+
+async fn read_active_count(conn: &mut PgConnection, idle: Duration) -> Result<u64, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM monitoring_sessions WHERE {ACTIVE_WHERE}"
+    )))
+    .bind(idle.as_secs_f64())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n as u64)
+}
+
+/// The newest active sessions, looked for among the newest sessions first (a
+/// short backward index scan however many are active); only if too few are
+/// found there, among all active ones (cheap then: there are few).
+async fn read_session_list(
+    conn: &mut PgConnection,
     idle: Duration,
-    starts: SessionStarts<'_>,
-) -> Result<SessionsView, sqlx::Error> {
-    let idle_secs = idle.as_secs_f64();
-    let active_where =
-        "status = 'active' AND last_activity_at >= now() - make_interval(secs => $1)";
-    let active: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT count(*) FROM monitoring_sessions WHERE {active_where}"
+) -> Result<Vec<Session>, sqlx::Error> {
+    let mut rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SESSION_COLS} FROM (SELECT {SESSION_COLS} FROM monitoring_sessions \
+                ORDER BY started_at DESC LIMIT {SESSIONS_SCAN}) AS newest \
+         WHERE {ACTIVE_WHERE} ORDER BY started_at DESC LIMIT $2"
     )))
-    .bind(idle_secs)
-    .fetch_one(&mut **tx)
-    .await?;
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT session_id, user_id, service, status, started_at, last_activity_at, ended_at, \
-                credits_used FROM monitoring_sessions WHERE {active_where} \
-         ORDER BY started_at DESC LIMIT $2"
-    )))
-    .bind(idle_secs)
+    .bind(idle.as_secs_f64())
     .bind(SESSIONS_LIMIT)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
-    let items = rows
-        .iter()
+    if (rows.len() as i64) < SESSIONS_LIMIT {
+        rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLS} FROM monitoring_sessions WHERE {ACTIVE_WHERE} \
+             ORDER BY started_at DESC LIMIT $2"
+        )))
+        .bind(idle.as_secs_f64())
+        .bind(SESSIONS_LIMIT)
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    rows.iter()
         .map(|r| {
             Ok(Session {
                 session_id: r.try_get("session_id")?,
@@ -602,20 +669,30 @@ async fn read_sessions(
                 credits_used: r.try_get("credits_used")?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    // Sessions started per minute: the whole window at a load, afterwards only
-    // the last few minutes (sessions are inserted as they start), so the cost
-    // does not grow with the window.
+        .collect()
+}
+
+/// Sessions started per minute: the whole window at a load, afterwards only
+/// the last few minutes (sessions are inserted as they start), so the cost
+/// does not grow with the window.
+async fn read_session_starts(
+    conn: &mut PgConnection,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    starts: SessionStarts<'_>,
+) -> Result<Vec<(Minute, u64)>, sqlx::Error> {
     let from = match starts {
         SessionStarts::Load(_) => start,
-        SessionStarts::Recent(_) => minute_start(minute_of(now) - STARTS_REFRESH_MINUTES),
+        SessionStarts::Recent(_) => {
+            minute_start(minute_of(now) - STARTS_REFRESH_MINUTES).max(start)
+        }
     };
     let counts: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT floor(extract(epoch FROM started_at) / 60)::int8, count(*) \
          FROM monitoring_sessions WHERE started_at >= $1 GROUP BY 1 ORDER BY 1",
     )
     .bind(from)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let map = match starts {
         SessionStarts::Load(m) | SessionStarts::Recent(m) => m,
@@ -626,11 +703,84 @@ async fn read_sessions(
         map.retain(|m, _| *m >= minute_of(start) && *m < minute_of(from));
     }
     map.extend(counts.into_iter().map(|(m, n)| (m, n as u64)));
-    Ok(SessionsView {
-        active: active as u64,
+    Ok(map.iter().map(|(m, n)| (*m, *n)).collect())
+}
+
+/// Sessions, alerts and health reports (`has`: which of them exist) on one
+/// connection, in order: the load's snapshot.
+async fn small_tables(
+    conn: &mut PgConnection,
+    b: &mut Batch,
+    start: DateTime<Utc>,
+    has: [bool; 3],
+    idle: Duration,
+    starts: SessionStarts<'_>,
+) -> Result<(), sqlx::Error> {
+    if has[0] {
+        b.sessions = Some(SessionsView {
+            active: read_active_count(conn, idle).await?,
+            items: read_session_list(conn, idle).await?,
+            started_per_minute: read_session_starts(conn, start, b.now, starts).await?,
+        });
+    }
+    if has[1] {
+        b.alerts = Some(read_alerts(conn, start).await?);
+    }
+    if has[2] {
+        b.health_reports = Some(read_health(conn).await?);
+    }
+    Ok(())
+}
+
+/// The same reads on four pooled connections in parallel (incremental polls).
+async fn small_tables_parallel(
+    pool: &PgPool,
+    b: &mut Batch,
+    start: DateTime<Utc>,
+    has: [bool; 3],
+    idle: Duration,
+    starts: SessionStarts<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = b.now;
+    let (count, list_and_starts, alerts_and_health) = tokio::try_join!(
+        async {
+            if !has[0] {
+                return Ok(0);
+            }
+            read_active_count(&mut *pool.acquire().await?, idle).await
+        },
+        async {
+            if !has[0] {
+                return Ok(None);
+            }
+            let (items, started) = tokio::try_join!(
+                async { read_session_list(&mut *pool.acquire().await?, idle).await },
+                async {
+                    read_session_starts(&mut *pool.acquire().await?, start, now, starts).await
+                },
+            )?;
+            Ok(Some((items, started)))
+        },
+        async {
+            let mut c = pool.acquire().await?;
+            let alerts = match has[1] {
+                true => Some(read_alerts(&mut c, start).await?),
+                false => None,
+            };
+            let health = match has[2] {
+                true => Some(read_health(&mut c).await?),
+                false => None,
+            };
+            Ok::<_, sqlx::Error>((alerts, health))
+        },
+    )?;
+    b.sessions = list_and_starts.map(|(items, started_per_minute)| SessionsView {
+        active: count,
         items,
-        started_per_minute: map.iter().map(|(m, n)| (*m, *n)).collect(),
-    })
+        started_per_minute,
+    });
+    (b.alerts, b.health_reports) = alerts_and_health;
+    Ok(())
 }
 
 /// Minutes of session starts re-read by each incremental poll.
@@ -643,7 +793,7 @@ enum SessionStarts<'a> {
 }
 
 async fn read_alerts(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     start: DateTime<Utc>,
 ) -> Result<AlertsView, sqlx::Error> {
     // Open alerts of any age, acknowledged ones from the window.
@@ -664,7 +814,7 @@ async fn read_alerts(
     )
     .bind(start)
     .bind(ALERTS_LIMIT)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let items = rows
         .iter()
@@ -687,7 +837,7 @@ async fn read_alerts(
         "SELECT severity, count(*) FROM monitoring_alerts \
          WHERE NOT coalesce(acknowledged, false) GROUP BY 1",
     )
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut open_by_severity = BTreeMap::new();
     for (sev, n) in counts {
@@ -701,12 +851,12 @@ async fn read_alerts(
     })
 }
 
-async fn read_health(tx: &mut Transaction<'_, Postgres>) -> Result<Vec<HealthReport>, sqlx::Error> {
+async fn read_health(conn: &mut PgConnection) -> Result<Vec<HealthReport>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT integration, status, message, checked_at FROM monitoring_integration_health \
          ORDER BY integration LIMIT 100",
     )
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter()
         .map(|r| {
