@@ -2,10 +2,16 @@
 //! `--follow` one JSON object per poll (NDJSON) until interrupted. While
 //! following, a lost database is reported in `sources` and retried; the last
 //! known data keeps being printed.
+//!
+//! With `--ws URL` (or `stream.url` in the config) and no database URL, the
+//! snapshot comes from the stream (a `jfmon serve` hub or the platform's own
+//! stream); with both and `--follow`, the stream and the poller are combined
+//! ([`source::stream::run_with_database`]).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -15,11 +21,42 @@ use crate::config::{Config, format_duration};
 use crate::db::schema::missing_message;
 use crate::model::{SourceId, SourceStatus, Update};
 use crate::redact::db_display;
+use crate::source::stream::{StreamSettings, link_pair};
 use crate::source::{self, SourceLink};
 use crate::store::State;
 use crate::user_error::describe_db_error;
 
 pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
+    if let Some(stream) = StreamSettings::from_config(cfg) {
+        if cfg.database_url.is_none() {
+            return if a.follow {
+                let (link, peer) = link_pair();
+                let task = tokio::spawn(source::stream::run(stream, link));
+                follow_updates(cfg, peer.updates, task).await
+            } else {
+                once_from_stream(cfg, a, stream).await
+            };
+        }
+        if a.follow {
+            let (pool, url) = connect(cfg).await?;
+            let (db_link, db_peer) = link_pair();
+            let target = db_display(&url);
+            let db_task = tokio::spawn(source::postgres::run(
+                poller(cfg, pool),
+                url,
+                target,
+                cfg.interval,
+                db_link,
+            ));
+            let (link, peer) = link_pair();
+            let task = tokio::spawn(source::stream::run_with_database(
+                stream, db_peer, cfg.window, link,
+            ));
+            let out = follow_updates(cfg, peer.updates, task).await;
+            db_task.abort();
+            return out;
+        }
+    }
     let (pool, url) = connect(cfg).await?;
     if a.follow {
         return follow(cfg, pool, url).await;
@@ -47,7 +84,7 @@ pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
 }
 
 async fn follow(cfg: &Config, pool: sqlx::PgPool, url: String) -> Outcome {
-    let (tx, mut rx) = mpsc::channel(source::UPDATE_CHANNEL);
+    let (tx, rx) = mpsc::channel(source::UPDATE_CHANNEL);
     let (_cmd_tx, cmd_rx) = mpsc::channel(1);
     let target = db_display(&url);
     let task = tokio::spawn(source::postgres::run(
@@ -60,14 +97,27 @@ async fn follow(cfg: &Config, pool: sqlx::PgPool, url: String) -> Outcome {
             commands: cmd_rx,
         },
     ));
+    follow_updates(cfg, rx, task).await
+}
+
+/// Print one NDJSON snapshot whenever a source reports its status (after
+/// every poll, good or bad), having applied everything already queued.
+async fn follow_updates(
+    cfg: &Config,
+    mut rx: mpsc::Receiver<Update>,
+    task: tokio::task::JoinHandle<()>,
+) -> Outcome {
     let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
     loop {
         tokio::select! {
             u = rx.recv() => {
                 let Some(u) = u else { break };
-                // The source reports its status after every poll, good or bad.
-                let polled = matches!(u, Update::Source(_));
+                let mut polled = matches!(u, Update::Source(_));
                 state.apply(u);
+                while let Ok(u) = rx.try_recv() {
+                    polled |= matches!(u, Update::Source(_));
+                    state.apply(u);
+                }
                 if polled {
                     let line = serde_json::to_string(&state.snapshot()).unwrap_or_default();
                     print_or_quit(&(line + "\n"));
@@ -77,6 +127,54 @@ async fn follow(cfg: &Config, pool: sqlx::PgPool, url: String) -> Outcome {
         }
     }
     task.abort();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One snapshot from the stream: wait for the first data, then for the
+/// status that follows it (a hub sends its sources after the full state,
+/// which may come in parts), or a quiet second, whichever is first.
+async fn once_from_stream(cfg: &Config, a: &SnapshotArgs, stream: StreamSettings) -> Outcome {
+    let limit = stream.connect_timeout + Duration::from_secs(5);
+    let (link, mut peer) = link_pair();
+    let task = tokio::spawn(source::stream::run(stream, link));
+    let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
+    let start = tokio::time::Instant::now();
+    let mut got_data = false;
+    loop {
+        let wait = if got_data {
+            Duration::from_secs(1)
+        } else {
+            (start + limit).saturating_duration_since(tokio::time::Instant::now())
+        };
+        match tokio::time::timeout(wait, peer.updates.recv()).await {
+            Ok(Some(u)) => {
+                let is_status = matches!(u, Update::Source(_));
+                got_data |= matches!(u, Update::Batch(_));
+                state.apply(u);
+                if got_data && is_status {
+                    break;
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
+        if start.elapsed() > limit + Duration::from_secs(5) {
+            break;
+        }
+    }
+    task.abort();
+    if !got_data {
+        let why = state
+            .source(SourceId::Stream)
+            .and_then(|s| s.last_error.clone())
+            .unwrap_or_else(|| "nothing arrived in time".into());
+        return Err(Fail::new(format!("no data from the stream: {why}")));
+    }
+    let out = if a.json {
+        serde_json::to_string_pretty(&state.snapshot()).unwrap_or_default() + "\n"
+    } else {
+        summary(&state)
+    };
+    print_or_quit(&out);
     Ok(ExitCode::SUCCESS)
 }
 

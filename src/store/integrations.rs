@@ -133,8 +133,21 @@ impl IntegrationSeries {
             .map(|name| {
                 let i = self.by_name.get(name).unwrap_or(&empty);
                 let p95 = i.hist.quantile(0.95);
-                let (status, reason) =
+                let (mut status, mut reason) =
                     judge(th, i.calls, i.failures, i.tail.trailing_failures, p95);
+                // A report from within the window that is worse (down or
+                // degraded) than the calls show wins: the platform's own
+                // checks, or the stream of a platform whose calls we cannot see.
+                if let Some(r) = reports
+                    .get(name)
+                    .filter(|r| r.checked_at >= minute_start(first))
+                {
+                    let said = Health::from_word(&r.status);
+                    if matches!(said, Health::Down | Health::Degraded) && said < status {
+                        status = said;
+                        reason = format!("reported {}", r.status);
+                    }
+                }
                 let series: Vec<IntegrationPoint> = (first..=last)
                     .map(|m| {
                         let d = i.minutes.get(&m);

@@ -1,0 +1,195 @@
+//! `jfmon serve`: the hub. One incremental PostgreSQL poller feeds the hub's
+//! store; any number of dashboards follow it over WebSocket at
+//! `/monitoring/ws` (`jfmon --ws ws://host:10000/monitoring/ws`), and the same
+//! state is served as the monitoring JSON API and Prometheus metrics.
+//! SIGTERM or SIGINT closes every stream with a close frame and exits 0.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+
+use super::{Fail, Outcome, connect, poller};
+use crate::cli::ServeArgs;
+use crate::config::{Config, format_duration};
+use crate::hub::{Hub, HubSettings, http};
+use crate::redact::db_display;
+use crate::source::{self, stream::link_pair};
+
+/// Read the token: the first line of the file, trimmed.
+pub fn read_token(path: &Path) -> Result<String, Fail> {
+    let text = std::fs::read_to_string(path).map_err(|e| Fail {
+        message: format!("cannot read the token file {}: {e}", path.display()),
+        code: 2,
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        return Err(Fail {
+            message: format!(
+                "the token file {} is empty — put the token on its first line",
+                path.display()
+            ),
+            code: 2,
+        });
+    }
+    if token.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(Fail {
+            message: format!(
+                "the token in {} contains spaces or control characters",
+                path.display()
+            ),
+            code: 2,
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            eprintln!(
+                "jfmon: warning: the token file {} is readable by other users (chmod 600 it)",
+                path.display()
+            );
+        }
+    }
+    Ok(token)
+}
+
+/// The warning for a hub reachable from other machines without a token.
+pub fn exposure_warning(addr: &SocketAddr, has_token: bool) -> Option<String> {
+    if has_token || addr.ip().is_loopback() {
+        return None;
+    }
+    let bar = "!".repeat(72);
+    Some(format!(
+        "{bar}\n!! WARNING: jfmon serve listens on {addr} WITHOUT A TOKEN.\n\
+         !! Anyone who can reach this address can read your monitoring data\n\
+         !! (endpoints, errors, sessions, alerts). Use --token-file, or listen\n\
+         !! on 127.0.0.1 behind an authenticating proxy.\n{bar}"
+    ))
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("JFMON_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let file = cfg.log_file.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
+    let _ = match file {
+        Some(f) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let int = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = int => {}
+        _ = term => {}
+    }
+}
+
+pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
+    let token = a.token_file.as_deref().map(read_token).transpose()?;
+    init_logging(cfg);
+    let (pool, url) = connect(cfg).await?;
+    let listener = TcpListener::bind(a.listen).await.map_err(|e| Fail {
+        message: format!(
+            "cannot listen on {}: {e}{}",
+            a.listen,
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (is another jfmon serve running? choose another with --listen)"
+            } else {
+                ""
+            }
+        ),
+        code: 2,
+    })?;
+    let addr = listener.local_addr().unwrap_or(a.listen);
+    if let Some(w) = exposure_warning(&addr, token.is_some()) {
+        eprintln!("{w}");
+    }
+
+    let mut settings = HubSettings::new(cfg.window.as_secs(), cfg.thresholds.clone());
+    settings.token = token;
+    let hub = Hub::new(settings);
+
+    let (link, peer) = link_pair();
+    let target = db_display(&url);
+    let source_task = tokio::spawn(source::postgres::run(
+        poller(cfg, pool),
+        url,
+        target.clone(),
+        cfg.interval,
+        link,
+    ));
+    let feeder = hub.clone();
+    let _commands = peer.commands;
+    let feed_task = tokio::spawn(async move { feeder.feed(peer.updates).await });
+
+    eprintln!(
+        "jfmon serve: polling {target} every {}, window {}; listening on http://{addr} \
+         (stream: ws://{addr}/monitoring/ws){}",
+        format_duration(cfg.interval),
+        format_duration(cfg.window),
+        if hub.settings().token.is_some() {
+            ", token required"
+        } else {
+            ""
+        }
+    );
+    tracing::info!(%addr, "hub listening");
+    let served = http::serve(hub.clone(), listener, shutdown_signal()).await;
+    source_task.abort();
+    feed_task.abort();
+    match served {
+        Ok(()) => {
+            eprintln!("jfmon serve: stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(Fail::new(format!("the hub failed: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_only_when_exposed_without_token() {
+        let lo: SocketAddr = "127.0.0.1:10000".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:10000".parse().unwrap();
+        assert!(exposure_warning(&lo, false).is_none());
+        assert!(exposure_warning(&any, true).is_none());
+        assert!(
+            exposure_warning(&any, false)
+                .unwrap()
+                .contains("WITHOUT A TOKEN")
+        );
+    }
+}

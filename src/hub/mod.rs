@@ -1,0 +1,291 @@
+//! The hub behind `jfmon serve`: one source (the incremental PostgreSQL
+//! poller) feeds one [`State`], and every update it produces is encoded once
+//! and fanned out to any number of WebSocket clients, each of which first
+//! receives the hub's whole state as a reset. A client applying these to its
+//! own store ends up with exactly the hub's state (see `docs/PROTOCOL.md`).
+//!
+//! Fan-out never waits for a client: each has a bounded queue, and a client
+//! whose queue is full (or whose socket stays blocked past the send timeout)
+//! is dropped with a close frame saying why. Memory per client is therefore
+//! bounded by its queue of shared, reference-counted frames.
+
+pub mod http;
+pub mod metrics;
+pub mod platform;
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::Thresholds;
+use crate::model::Update;
+use crate::store::State;
+
+/// How the hub treats its clients.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub window_secs: u64,
+    pub thresholds: Thresholds,
+    /// Frames queued per client before it counts as too slow.
+    pub client_queue: usize,
+    /// Longest a single frame may take to write before the client counts as stuck.
+    pub send_timeout: Duration,
+    /// Ping idle clients this often (keeps proxies open, detects dead peers).
+    pub ping_interval: Duration,
+    /// Largest message accepted from a client (clients have nothing to say).
+    pub max_incoming: usize,
+    /// Approximate size of each part of a full-state reset.
+    pub reset_chunk_bytes: usize,
+    /// Bearer token required on everything but `/healthz`.
+    pub token: Option<String>,
+}
+
+impl HubSettings {
+    pub fn new(window_secs: u64, thresholds: Thresholds) -> Self {
+        HubSettings {
+            window_secs,
+            thresholds,
+            client_queue: 256,
+            send_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(15),
+            max_incoming: 64 * 1024,
+            reset_chunk_bytes: 1 << 20,
+            token: None,
+        }
+    }
+}
+
+/// Counters for `/metrics` and the benchmark.
+#[derive(Debug, Default)]
+pub struct HubCounters {
+    pub updates: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub clients_accepted: AtomicU64,
+    pub clients_dropped_slow: AtomicU64,
+}
+
+struct Client {
+    queue: mpsc::Sender<Utf8Bytes>,
+    kick: Option<oneshot::Sender<String>>,
+}
+
+/// A full-state reset, encoded, for the state version it was taken at.
+struct ResetCache {
+    version: u64,
+    frames: Arc<Vec<Utf8Bytes>>,
+}
+
+struct Inner {
+    state: State,
+    clients: HashMap<u64, Client>,
+    next_id: u64,
+    reset: Option<ResetCache>,
+}
+
+pub(crate) struct Shared {
+    settings: HubSettings,
+    inner: Mutex<Inner>,
+    counters: HubCounters,
+    /// `true` once the hub is shutting down (clients get close frames).
+    closing: watch::Sender<bool>,
+}
+
+/// A handle on the hub; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+/// What a newly connected client is sent before the live updates.
+pub(crate) struct Subscription {
+    pub id: u64,
+    pub hello: Utf8Bytes,
+    pub reset: Arc<Vec<Utf8Bytes>>,
+    pub statuses: Vec<Utf8Bytes>,
+    pub queue: mpsc::Receiver<Utf8Bytes>,
+    pub kicked: oneshot::Receiver<String>,
+}
+
+impl Hub {
+    pub fn new(settings: HubSettings) -> Hub {
+        let state = State::new(settings.window_secs, settings.thresholds.clone());
+        let (closing, _) = watch::channel(false);
+        Hub {
+            shared: Arc::new(Shared {
+                settings,
+                inner: Mutex::new(Inner {
+                    state,
+                    clients: HashMap::new(),
+                    next_id: 1,
+                    reset: None,
+                }),
+                counters: HubCounters::default(),
+                closing,
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &HubSettings {
+        &self.shared.settings
+    }
+
+    pub fn counters(&self) -> &HubCounters {
+        &self.shared.counters
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the state half-applied
+        // in a way that matters more than stopping the hub would.
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Read the hub's state.
+    pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.lock().state)
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.lock().clients.len()
+    }
+
+    /// Apply one update and send it to every client.
+    pub fn publish(&self, mut update: Update) {
+        protocol::make_finite(&mut update);
+        let frame: Utf8Bytes = protocol::encode_update(&update).into();
+        let len = frame.len() as u64;
+        let mut g = self.lock();
+        if !g.state.apply(update) {
+            return; // a repeated status: nothing changed, nothing to send
+        }
+        self.shared.counters.updates.fetch_add(1, Ordering::Relaxed);
+        let mut sent = 0u64;
+        g.clients
+            .retain(|id, c| match c.queue.try_send(frame.clone()) {
+                Ok(()) => {
+                    sent += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(client = id, "client fell behind; disconnecting it");
+                    self.shared
+                        .counters
+                        .clients_dropped_slow
+                        .fetch_add(1, Ordering::Relaxed);
+                    if let Some(k) = c.kick.take() {
+                        let _ = k.send(format!(
+                            "too slow: {} updates queued unread",
+                            self.shared.settings.client_queue
+                        ));
+                    }
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+        drop(g);
+        let c = &self.shared.counters;
+        c.frames_sent.fetch_add(sent, Ordering::Relaxed);
+        c.bytes_sent.fetch_add(sent * len, Ordering::Relaxed);
+    }
+
+    /// Publish everything a source sends until its channel closes.
+    pub async fn feed(&self, mut updates: mpsc::Receiver<Update>) {
+        while let Some(u) = updates.recv().await {
+            self.publish(u);
+        }
+    }
+
+    /// Register a client: it gets the state as of now, then every later update.
+    pub(crate) fn subscribe(&self) -> Subscription {
+        let (tx, queue) = mpsc::channel(self.shared.settings.client_queue.max(1));
+        let (kick, kicked) = oneshot::channel();
+        let mut g = self.lock();
+        let id = g.next_id;
+        g.next_id += 1;
+        g.clients.insert(
+            id,
+            Client {
+                queue: tx,
+                kick: Some(kick),
+            },
+        );
+        let version = g.state.version();
+        let reset = match &g.reset {
+            Some(c) if c.version == version => c.frames.clone(),
+            _ => {
+                // Encoded under the lock so that no update can slip between
+                // the reset and the queue; cached for the next client.
+                let parts = protocol::split_reset(
+                    g.state.to_batch(),
+                    self.shared.settings.reset_chunk_bytes,
+                );
+                let frames: Arc<Vec<Utf8Bytes>> = Arc::new(
+                    parts
+                        .into_iter()
+                        .map(|b| protocol::encode_update(&Update::Batch(Box::new(b))).into())
+                        .collect(),
+                );
+                g.reset = Some(ResetCache {
+                    version,
+                    frames: frames.clone(),
+                });
+                frames
+            }
+        };
+        let statuses = g
+            .state
+            .sources()
+            .map(|s| protocol::encode_update(&Update::Source(s.clone())).into())
+            .collect();
+        let hello = protocol::encode_hello(g.state.window_secs()).into();
+        drop(g);
+        self.shared
+            .counters
+            .clients_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            id,
+            hello,
+            reset,
+            statuses,
+            queue,
+            kicked,
+        }
+    }
+
+    pub(crate) fn unsubscribe(&self, id: u64) {
+        self.lock().clients.remove(&id);
+    }
+
+    /// Ask every client to close (close frame "hub shutting down").
+    pub fn shutdown(&self) {
+        let _ = self.shared.closing.send(true);
+    }
+
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.shared.closing.subscribe()
+    }
+
+    /// Wait until every client is gone, at most `limit`.
+    pub async fn drained(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.clients() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the data is stale: no source is up (the database went away,
+    /// or the hub has not loaded anything yet).
+    pub fn stale(state: &State) -> bool {
+        !state.sources().any(|s| s.up) || !state.has_data()
+    }
+}
