@@ -2,7 +2,9 @@
 //! code, or a [`Fail`] holding the one line the user sees.
 
 pub mod check;
+pub mod dashboard;
 pub mod migrate;
+pub mod serve;
 pub mod simulate;
 pub mod snapshot;
 
@@ -53,9 +55,9 @@ pub async fn run(cli: Cli) -> Outcome {
         Some(Command::Simulate(a)) => simulate::run(&cfg, &a).await,
         Some(Command::Check(a)) => check::run(&cfg, &a).await,
         Some(Command::Snapshot(a)) => snapshot::run(&cfg, &a).await,
-        Some(Command::Demo(_)) | Some(Command::Serve(_)) | None => Err(Fail::new(
-            "this build has no dashboard yet — use `jfmon snapshot` or `jfmon check`",
-        )),
+        Some(Command::Serve(a)) => serve::run(&cfg, &a).await,
+        Some(Command::Demo(a)) => dashboard::run(&cfg, Some(&a)).await,
+        None => dashboard::run(&cfg, None).await,
     }
 }
 
@@ -76,7 +78,7 @@ pub fn connect_settings(cfg: &Config, url: &str) -> ConnectSettings {
         statement_timeout: cfg.statement_timeout,
         connect_timeout: std::time::Duration::from_secs(5),
         db_timezone: cfg.db_timezone.clone(),
-        max_connections: 4,
+        max_connections: 8,
     }
 }
 

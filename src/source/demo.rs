@@ -4,19 +4,33 @@
 //! in progress when the demo starts, so a first look shows what failure looks
 //! like; later incidents come at random.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Command, SourceLink, wait_or_command};
+use super::{Command, SESSION_CONTEXT_LIMIT, SourceLink, wait_or_command};
 use crate::aggregate;
 use crate::model::*;
+use crate::redact::mask_json;
 use crate::sim::generator::{Generator, IncidentKind, SimConfig, SimEvent};
+use crate::store::RECENT_CAP;
 
 /// Sessions listed, alerts kept (as the poller's LIMITs).
 const SESSIONS_LIMIT: usize = 100;
 const ALERTS_LIMIT: usize = 200;
+/// Minutes of simulated time generated at once.
+const SLICE_MINUTES: i64 = 5;
+
+/// Keep the newest `n` items.
+fn keep_last<T>(v: &mut Vec<T>, n: usize) {
+    if v.len() > n {
+        v.drain(..v.len() - n);
+    }
+}
+
+/// Sessions whose context timeline is kept (oldest evicted first).
+const CONTEXT_SESSIONS: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct DemoSettings {
@@ -35,6 +49,10 @@ pub struct Demo {
     started: BTreeMap<Minute, u64>,
     alerts: Vec<AlertRow>,
     health: BTreeMap<String, HealthReport>,
+    /// Context timelines by session, bounded in sessions and records.
+    context: HashMap<String, VecDeque<ContextEvent>>,
+    /// Sessions in `context`, in the order they first appeared.
+    context_order: VecDeque<String>,
 }
 
 impl Demo {
@@ -60,56 +78,76 @@ impl Demo {
             started: BTreeMap::new(),
             alerts: Vec::new(),
             health: BTreeMap::new(),
+            context: HashMap::new(),
+            context_order: VecDeque::new(),
         }
     }
 
     /// Advance the simulation to `now`; the first call returns the full window.
+    /// The simulation runs in slices of [`SLICE_MINUTES`] so that a long
+    /// window (24 h) never holds more than a slice of raw events in memory.
     pub fn step(&mut self, now: DateTime<Utc>, reset: bool) -> Batch {
-        let events = self.generator.advance_to(now);
-        let mut api = Vec::new();
-        let mut integrations = Vec::new();
-        let mut business = Vec::new();
-        for e in events {
-            match e {
-                SimEvent::Api(c) => api.push(c),
-                SimEvent::Integration(c) => integrations.push(c),
-                SimEvent::Business(o) => business.push(o),
-                SimEvent::Session(s) => self.session(s),
-                SimEvent::Alert(a) => self.alerts.push(a),
-                SimEvent::Health(h) => {
-                    self.health.insert(h.integration.clone(), h);
-                }
-                SimEvent::Context(_) => {}
-            }
-        }
         let window_secs = self.settings.window.as_secs().max(60);
-        let first = minute_of(now) - window_secs.div_ceil(60) as i64 + 1;
-        self.started = self.started.split_off(&first);
+        let day_start = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc();
+        let mut today: BTreeMap<String, f64> = BTreeMap::new();
         let mut b = Batch {
             reset,
             now,
             window_secs,
-            sessions: Some(self.sessions_view(now)),
-            alerts: Some(self.alerts_view()),
-            health_reports: Some(self.health.values().cloned().collect()),
             tables_missing: Some(Vec::new()),
             ..Default::default()
         };
-        if reset {
-            let day_start = now
-                .date_naive()
-                .and_hms_opt(0, 0, 0)
-                .unwrap_or_default()
-                .and_utc();
-            let mut totals = BTreeMap::new();
-            for o in business.iter().filter(|o| o.at >= day_start) {
-                *totals.entry(o.metric.clone()).or_default() += o.value;
+        loop {
+            let from = self.generator.now();
+            let until = minute_start(minute_of(from) + SLICE_MINUTES).min(now);
+            let events = self.generator.advance_to(until);
+            let mut api = Vec::new();
+            let mut integrations = Vec::new();
+            let mut business = Vec::new();
+            for e in events {
+                match e {
+                    SimEvent::Api(c) => api.push(c),
+                    SimEvent::Integration(c) => integrations.push(c),
+                    SimEvent::Business(o) => business.push(o),
+                    SimEvent::Session(s) => self.session(s),
+                    SimEvent::Alert(a) => self.alerts.push(a),
+                    SimEvent::Health(h) => {
+                        self.health.insert(h.integration.clone(), h);
+                    }
+                    SimEvent::Context(c) => self.remember_context(c),
+                }
             }
-            b.today = Some(Today { day_start, totals });
+            if reset {
+                for o in business.iter().filter(|o| o.at >= day_start) {
+                    *today.entry(o.metric.clone()).or_default() += o.value;
+                }
+            }
+            aggregate::add_api_calls(&mut b, &api);
+            aggregate::add_integration_calls(&mut b, &integrations);
+            aggregate::add_business(&mut b, &business);
+            // The store keeps only the newest of these anyway.
+            keep_last(&mut b.api_errors, RECENT_CAP);
+            keep_last(&mut b.api_slow, RECENT_CAP);
+            keep_last(&mut b.integration_errors, RECENT_CAP);
+            if until >= now || self.generator.now() <= from {
+                break;
+            }
         }
-        aggregate::add_api_calls(&mut b, &api);
-        aggregate::add_integration_calls(&mut b, &integrations);
-        aggregate::add_business(&mut b, &business);
+        let first = minute_of(now) - window_secs.div_ceil(60) as i64 + 1;
+        self.started = self.started.split_off(&first);
+        b.sessions = Some(self.sessions_view(now));
+        b.alerts = Some(self.alerts_view());
+        b.health_reports = Some(self.health.values().cloned().collect());
+        if reset {
+            b.today = Some(Today {
+                day_start,
+                totals: today,
+            });
+        }
         b
     }
 
@@ -172,6 +210,36 @@ impl Demo {
         }
     }
 
+    fn remember_context(&mut self, c: ContextEvent) {
+        if !self.context.contains_key(&c.session_id) {
+            if self.context_order.len() >= CONTEXT_SESSIONS
+                && let Some(old) = self.context_order.pop_front()
+            {
+                self.context.remove(&old);
+            }
+            self.context_order.push_back(c.session_id.clone());
+        }
+        let events = self.context.entry(c.session_id.clone()).or_default();
+        if events.len() >= SESSION_CONTEXT_LIMIT {
+            events.pop_front();
+        }
+        events.push_back(c);
+    }
+
+    /// One session's context timeline, oldest first, secrets masked.
+    pub fn session_context(&self, session_id: &str) -> Result<Vec<ContextEvent>, String> {
+        let events = self.context.get(session_id).ok_or_else(|| {
+            format!("no context recorded for session {session_id} (the demo keeps the last {CONTEXT_SESSIONS} sessions)")
+        })?;
+        Ok(events
+            .iter()
+            .map(|e| ContextEvent {
+                data: mask_json(&e.data),
+                ..e.clone()
+            })
+            .collect())
+    }
+
     fn acknowledge(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), String> {
         let a = self
             .alerts
@@ -215,6 +283,9 @@ pub async fn run(settings: DemoSettings, link: SourceLink) {
                 }
                 Command::Acknowledge { id, reply } => {
                     let _ = reply.send(demo.acknowledge(id, Utc::now()));
+                }
+                Command::SessionContext { session_id, reply } => {
+                    let _ = reply.send(demo.session_context(&session_id));
                 }
             }
             next = commands.as_mut().and_then(|c| c.try_recv().ok());

@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod postgres;
+pub mod stream;
 
 use std::time::Duration;
 
@@ -28,7 +29,16 @@ pub enum Command {
         id: i64,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// The timeline of one session (`monitoring_context`), oldest first, at
+    /// most [`SESSION_CONTEXT_LIMIT`] records, secrets already masked.
+    SessionContext {
+        session_id: String,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<crate::model::ContextEvent>, String>>,
+    },
 }
+
+/// Context records returned for one session (the newest ones).
+pub const SESSION_CONTEXT_LIMIT: usize = 200;
 
 /// The two ends a source task holds.
 pub struct SourceLink {

@@ -6,9 +6,13 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use super::{Command, SourceLink, backoff, wait_or_command};
+use chrono::{DateTime, Utc};
+
+use super::{Command, SESSION_CONTEXT_LIMIT, SourceLink, backoff, wait_or_command};
 use crate::db::poller::Poller;
-use crate::model::{SourceId, SourceStatus, Update};
+use crate::db::schema::{CONTEXT, missing_message};
+use crate::model::{ContextEvent, SourceId, SourceStatus, Update};
+use crate::redact::mask_json;
 use crate::user_error::{describe_db_error, describe_pool_error};
 
 /// Write an acknowledgement (`acknowledged`, `acknowledged_at`).
@@ -21,6 +25,55 @@ pub async fn acknowledge(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// session_id, user_id, context_type, data, created_at
+type ContextRow = (
+    String,
+    Option<i64>,
+    String,
+    Option<serde_json::Value>,
+    DateTime<Utc>,
+);
+
+/// The newest [`SESSION_CONTEXT_LIMIT`] context records of one session,
+/// oldest first, with secret-looking values masked.
+/// Errors are one line for the user (`url` only to keep its password out).
+pub async fn session_context(
+    pool: &PgPool,
+    url: &str,
+    session_id: &str,
+) -> Result<Vec<ContextEvent>, String> {
+    let err = |e: sqlx::Error| describe_db_error(&e, url);
+    let present: bool = sqlx::query_scalar("SELECT to_regclass('monitoring_context') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(err)?;
+    if !present {
+        return Err(missing_message(CONTEXT));
+    }
+    let rows: Vec<ContextRow> = sqlx::query_as(
+        "SELECT session_id, user_id, context_type, data, created_at FROM monitoring_context \
+             WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(session_id)
+    .bind(SESSION_CONTEXT_LIMIT as i64)
+    .fetch_all(pool)
+    .await
+    .map_err(err)?;
+    Ok(rows
+        .into_iter()
+        .rev()
+        .map(
+            |(session_id, user_id, context_type, data, at)| ContextEvent {
+                session_id,
+                user_id,
+                context_type,
+                data: mask_json(&data.unwrap_or(serde_json::Value::Null)),
+                at,
+            },
+        )
+        .collect())
 }
 
 /// Poll until the update channel closes.
@@ -74,6 +127,13 @@ pub async fn run(
                     let r = acknowledge(poller.pool(), id)
                         .await
                         .map_err(|e| describe_db_error(&e, &url));
+                    let _ = reply.send(r);
+                }
+                Command::SessionContext { session_id, reply } => {
+                    let r = session_context(poller.pool(), &url, &session_id).await;
+                    if let Err(e) = &r {
+                        tracing::warn!(error = %e, "session context query failed");
+                    }
                     let _ = reply.send(r);
                 }
             }

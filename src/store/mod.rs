@@ -5,12 +5,14 @@
 
 mod api;
 mod business;
+pub mod correlate;
 mod integrations;
 
 use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+pub use self::correlate::EndpointRise;
 pub use self::integrations::judge;
 use crate::config::Thresholds;
 use crate::model::*;
@@ -51,6 +53,8 @@ pub struct State {
     endpoints: Vec<EndpointStats>,
     integration_stats: Vec<IntegrationStats>,
     business_stats: BusinessStats,
+    /// Per failing integration: endpoints whose errors rose with it.
+    rises: BTreeMap<String, Vec<EndpointRise>>,
 }
 
 impl State {
@@ -77,6 +81,7 @@ impl State {
             endpoints: Vec::new(),
             integration_stats: Vec::new(),
             business_stats: Default::default(),
+            rises: BTreeMap::new(),
         }
     }
 
@@ -183,6 +188,13 @@ impl State {
             last,
         );
         self.business_stats = self.business.stats();
+        self.rises = self
+            .integration_stats
+            .iter()
+            .filter(|i| correlate::is_failing(i.status))
+            .map(|i| (i.name.clone(), correlate::rises(i, &self.endpoints)))
+            .filter(|(_, r)| !r.is_empty())
+            .collect();
     }
 
     // ---- read side ------------------------------------------------------
@@ -212,6 +224,11 @@ impl State {
     }
     pub fn integration(&self, name: &str) -> Option<&IntegrationStats> {
         self.integration_stats.iter().find(|i| i.name == name)
+    }
+    /// Endpoints whose errors rose while `integration` was failing (empty
+    /// when it is not failing), biggest rise first.
+    pub fn endpoint_rises(&self, integration: &str) -> &[EndpointRise] {
+        self.rises.get(integration).map_or(&[], Vec::as_slice)
     }
     pub fn sessions(&self) -> &SessionsView {
         &self.sessions

@@ -1,0 +1,220 @@
+//! `jfmon` and `jfmon demo`: the live dashboard. Starts the source (the
+//! PostgreSQL poller, or the simulator for the demo), sends logs to a file
+//! (the terminal belongs to the dashboard), takes over the terminal and runs
+//! the [`crate::ui::event_loop`] until the user quits, a signal arrives or the
+//! terminal goes away; the terminal is restored on every way out.
+
+use std::fs::{self, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{Fail, Outcome, connect, poller};
+use crate::cli::DemoArgs;
+use crate::config::Config;
+use crate::redact::db_display;
+use crate::source::demo::DemoSettings;
+use crate::source::stream::{self, StreamSettings};
+use crate::source::{self, SourceLink};
+use crate::store::State;
+use crate::ui::event_loop::{self, Exit, SourceHandle};
+use crate::ui::terminal;
+use crate::ui::theme::Theme;
+use crate::ui::{UiSettings, app::App};
+
+/// Rotate the log file beyond this size (keeping one old file).
+const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// Commands queued for the source before `try_send` reports it busy.
+const COMMAND_QUEUE: usize = 16;
+/// The demo advances this often.
+const DEMO_TICK: Duration = Duration::from_secs(1);
+
+pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
+    if demo.is_none() && cfg.ws_url.is_none() {
+        super::require_url(cfg)?;
+    }
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(Fail {
+            message: "the dashboard needs a terminal (stdin and stdout must be a TTY) — \
+                      for scripts use `jfmon snapshot` or `jfmon check`"
+                .into(),
+            code: 2,
+        });
+    }
+    let log = init_logging(cfg);
+    let (updates_tx, updates_rx) = mpsc::channel(source::UPDATE_CHANNEL);
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let link = SourceLink {
+        updates: updates_tx,
+        commands: commands_rx,
+    };
+    let mut settings = UiSettings {
+        environment: cfg.environment.clone(),
+        read_only: cfg.read_only,
+        local_time: cfg.local_time,
+        theme: Theme::new(!cfg.no_color, cfg.ascii),
+        ..UiSettings::default()
+    };
+    let task = if let Some(d) = demo {
+        settings.demo = true;
+        settings.target = "built-in simulator".into();
+        settings.poll_interval = DEMO_TICK;
+        let demo_settings = DemoSettings {
+            seed: d.seed.unwrap_or_else(rand::random),
+            rate: d.rate,
+            window: cfg.window,
+            idle_timeout: cfg.idle_timeout,
+            tick: DEMO_TICK,
+        };
+        tracing::info!(
+            seed = demo_settings.seed,
+            rate = d.rate,
+            "dashboard on the simulator"
+        );
+        tokio::spawn(source::demo::run(demo_settings, link))
+    } else if let Some(stream) = StreamSettings::from_config(cfg) {
+        // Following a hub (the stream source is the hub work's): alone, or
+        // together with the database when a URL is given too.
+        settings.target = stream::target_of(&stream.url);
+        settings.poll_interval = cfg.interval;
+        tracing::info!(target = %settings.target, "dashboard on a stream");
+        if cfg.database_url.is_some() {
+            let (pool, url) = connect(cfg).await?;
+            let target = db_display(&url);
+            settings.target = format!("{} + {target}", settings.target);
+            let (db_link, db_peer) = stream::link_pair();
+            let db_task = tokio::spawn(source::postgres::run(
+                poller(cfg, pool),
+                url,
+                target,
+                cfg.interval,
+                db_link,
+            ));
+            let window = cfg.window;
+            tokio::spawn(async move {
+                stream::run_with_database(stream, db_peer, window, link).await;
+                db_task.abort();
+            })
+        } else {
+            tokio::spawn(stream::run(stream, link))
+        }
+    } else {
+        // Connect first: a wrong URL or password is one line on the shell,
+        // not a dashboard that never fills.
+        let (pool, url) = connect(cfg).await?;
+        let target = db_display(&url);
+        settings.target = target.clone();
+        settings.poll_interval = cfg.interval;
+        tracing::info!(%target, "dashboard on PostgreSQL");
+        tokio::spawn(source::postgres::run(
+            poller(cfg, pool),
+            url,
+            target,
+            cfg.interval,
+            link,
+        ))
+    };
+
+    let app = App::new(settings, cfg.window);
+    let state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
+    terminal::install_panic_hook();
+    let mut term = match terminal::enter(cfg.no_color) {
+        Ok(t) => t,
+        Err(e) => {
+            task.abort();
+            return Err(Fail::new(format!("cannot set up the terminal: {e}")));
+        }
+    };
+    let guard = terminal::RestoreGuard;
+    let events = terminal::spawn_input();
+    let handle = SourceHandle {
+        updates: updates_rx,
+        commands: commands_tx,
+    };
+    let exit = event_loop::run(&mut term, app, state, handle, events, shutdown_signal()).await;
+    // Not dropped: ratatui's Drop shows the cursor and, when the terminal is
+    // gone, reports that failure with `eprintln!`, which panics on a dead
+    // stderr. The guard restores the terminal instead, ignoring errors.
+    std::mem::forget(term);
+    drop(guard);
+    task.abort();
+    tracing::info!(?exit, "dashboard closed");
+    match exit {
+        Exit::Quit => Ok(ExitCode::SUCCESS),
+        Exit::Signal(n) => Ok(ExitCode::from(128u8.saturating_add(n as u8))),
+        Exit::TerminalGone(why) => {
+            tracing::warn!(%why, "terminal gone");
+            let hint = log
+                .map(|p| format!(" (log: {})", p.display()))
+                .unwrap_or_default();
+            // Most likely nobody is there to read this: never panic on it.
+            let _ = writeln!(
+                std::io::stderr(),
+                "jfmon: the terminal went away: {why}{hint}"
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Resolves on SIGTERM, SIGHUP (the SSH session dropped) or SIGINT. Each
+/// signal also arms a watchdog that exits the process if the orderly way
+/// out takes more than a few seconds.
+async fn shutdown_signal() -> Exit {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for signals");
+        return std::future::pending().await;
+    };
+    let n = tokio::select! {
+        _ = term.recv() => 15,
+        _ = hup.recv() => 1,
+        _ = int.recv() => 2,
+    };
+    tracing::info!(signal = n, "signal received");
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        terminal::restore();
+        std::process::exit(128 + n);
+    });
+    Exit::Signal(n)
+}
+
+/// Send tracing output to the log file (`--log-file`, else
+/// `$XDG_STATE_HOME/jfmon/jfmon.log` or the cache directory); never to the
+/// terminal. Returns the file used, if any.
+fn init_logging(cfg: &Config) -> Option<PathBuf> {
+    let path = cfg.log_file.clone().or_else(|| {
+        dirs::state_dir()
+            .or_else(dirs::cache_dir)
+            .map(|d| d.join("jfmon").join("jfmon.log"))
+    })?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).ok()?;
+    }
+    if fs::metadata(&path).is_ok_and(|m| m.len() > LOG_MAX_BYTES) {
+        let _ = fs::rename(&path, path.with_extension("log.1"));
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("JFMON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_writer(Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(path)
+}

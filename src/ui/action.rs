@@ -1,0 +1,63 @@
+//! What a key can ask for ([`Action`]) and what applying an action asks of
+//! the outside world ([`Effect`]): applying is a pure function of the app
+//! state, so keyboard flows are tested without a terminal or a source.
+
+use std::time::Duration;
+
+use super::pane::PaneId;
+
+/// Everything the user can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    NextPane,
+    PrevPane,
+    FocusPane(PaneId),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Back,
+    /// Jump to the (next) failing integration's detail view.
+    JumpToFailing,
+    StartFilter,
+    FilterChar(char),
+    FilterBackspace,
+    FilterAccept,
+    FilterCancel,
+    SortNext,
+    SortReverse,
+    WindowShrink,
+    WindowGrow,
+    TogglePause,
+    Refresh,
+    Acknowledge,
+    ConfirmYes,
+    ConfirmNo,
+    ToggleHelp,
+}
+
+/// A request for the data source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    RefreshNow,
+    SetWindow(Duration),
+    Acknowledge(i64),
+    SessionContext(String),
+}
+
+/// What the event loop must do after an action.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Effect {
+    #[default]
+    None,
+    Quit,
+    Request(Request),
+    /// Keep showing the data as it is now (pause).
+    Freeze,
+    /// Show live data again.
+    Unfreeze,
+}

@@ -1,0 +1,601 @@
+//! The dashboard's UI state and the pure function that applies an
+//! [`Action`] to it. The state is split into small pieces: focus and one
+//! [`ListState`] per overview pane, the [`ViewStack`] (breadcrumbs), the
+//! input [`Mode`], the footer [`Notices`], the pause marker, the requested
+//! window and the one session timeline fetched on demand. Nothing here does
+//! I/O: effects (source requests, quit, freeze) are returned to the event
+//! loop, so keyboard flows are tested without a terminal.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::action::{Action, Effect, Request};
+use super::list::ListState;
+use super::mode::{FilterTarget, Mode};
+use super::nav::{View, ViewStack};
+use super::notice::{Level, Notices};
+use super::pane::PaneId;
+use super::theme::Theme;
+use super::{panes, views};
+use crate::config::format_duration;
+use crate::model::{ContextEvent, EndpointKey, Health, IntegrationStats};
+use crate::redact::mask_json;
+use crate::store::State;
+
+/// The window steps `[` and `]` move through.
+pub const WINDOW_STEPS: [Duration; 6] = [
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(3600),
+    Duration::from_secs(6 * 3600),
+    Duration::from_secs(24 * 3600),
+];
+
+/// Rows moved by PageUp / PageDown.
+const PAGE: isize = 10;
+
+/// What does not change while the dashboard runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UiSettings {
+    /// Environment label (`production`, `staging`).
+    pub environment: String,
+    /// Where the data comes from, for the header: `host:port/db` or the simulator.
+    pub target: String,
+    /// Running on the built-in simulator.
+    pub demo: bool,
+    pub read_only: bool,
+    pub local_time: bool,
+    /// The source's poll interval: data older than three of them is stale.
+    pub poll_interval: Duration,
+    pub theme: Theme,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            environment: "production".into(),
+            target: String::new(),
+            demo: false,
+            read_only: false,
+            local_time: false,
+            poll_interval: Duration::from_secs(2),
+            theme: Theme::new(true, false),
+        }
+    }
+}
+
+/// A session timeline being shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Timeline {
+    Loading,
+    Loaded(Vec<ContextEvent>),
+    Failed(String),
+}
+
+/// The UI state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub settings: UiSettings,
+    /// The focused overview pane.
+    pub focus: PaneId,
+    /// Per overview pane (indexed by [`PaneId::index`]).
+    pub lists: [ListState; 5],
+    pub nav: ViewStack,
+    pub mode: Mode,
+    pub notices: Notices,
+    /// Since when the display is paused.
+    pub paused: Option<DateTime<Utc>>,
+    /// The window last asked for.
+    pub window: Duration,
+    /// The timeline of the session last opened.
+    pub session: Option<(String, Timeline)>,
+}
+
+impl App {
+    pub fn new(settings: UiSettings, window: Duration) -> Self {
+        App {
+            settings,
+            focus: PaneId::Integrations,
+            lists: Default::default(),
+            nav: ViewStack::default(),
+            mode: Mode::Normal,
+            notices: Notices::default(),
+            paused: None,
+            window,
+            session: None,
+        }
+    }
+
+    pub fn theme(&self) -> &Theme {
+        &self.settings.theme
+    }
+
+    pub fn list(&self, p: PaneId) -> &ListState {
+        &self.lists[p.index()]
+    }
+
+    fn list_mut(&mut self, p: PaneId) -> &mut ListState {
+        &mut self.lists[p.index()]
+    }
+
+    pub fn view(&self) -> &View {
+        self.nav.current()
+    }
+
+    /// The selected alert: in the alerts pane, or the alert shown.
+    pub fn selected_alert(&self, state: &State) -> Option<i64> {
+        match self.view() {
+            View::Alert(id) => Some(*id),
+            View::Overview if self.focus == PaneId::Alerts => {
+                let keys = panes::keys(PaneId::Alerts, state, self.list(PaneId::Alerts));
+                self.list(PaneId::Alerts)
+                    .selected_key(&keys)
+                    .and_then(|k| k.parse().ok())
+            }
+            View::Integration(_) if self.nav.top().detail.section == 1 => {
+                let keys = views::section_keys(self, state);
+                self.nav
+                    .top()
+                    .detail
+                    .list()
+                    .selected_key(&keys)
+                    .and_then(|k| k.parse().ok())
+            }
+            _ => None,
+        }
+    }
+
+    fn note(&mut self, level: Level, text: impl Into<String>, now: DateTime<Utc>) {
+        self.notices.post(level, text, now);
+    }
+
+    /// Apply one action; returns what the event loop must do.
+    pub fn apply(&mut self, state: &State, action: Action, now: DateTime<Utc>) -> Effect {
+        if action == Action::Quit {
+            return Effect::Quit;
+        }
+        match self.mode.clone() {
+            Mode::Help { scroll } => {
+                match action {
+                    Action::ToggleHelp => self.mode = Mode::Normal,
+                    Action::Down => {
+                        self.mode = Mode::Help {
+                            scroll: scroll.saturating_add(1),
+                        }
+                    }
+                    Action::Up => {
+                        self.mode = Mode::Help {
+                            scroll: scroll.saturating_sub(1),
+                        }
+                    }
+                    _ => {}
+                }
+                Effect::None
+            }
+            Mode::ConfirmAck { id, .. } => match action {
+                Action::ConfirmYes => {
+                    self.mode = Mode::Normal;
+                    self.note(Level::Info, format!("acknowledging alert #{id}…"), now);
+                    Effect::Request(Request::Acknowledge(id))
+                }
+                Action::ConfirmNo => {
+                    self.mode = Mode::Normal;
+                    self.note(Level::Info, "not acknowledged", now);
+                    Effect::None
+                }
+                _ => Effect::None,
+            },
+            Mode::Filter { target } => {
+                match action {
+                    Action::FilterChar(c) => {
+                        let l = self.filter_list(target);
+                        l.filter.push(c);
+                        l.cursor = 0;
+                        l.selected = None;
+                    }
+                    Action::FilterBackspace => {
+                        let l = self.filter_list(target);
+                        l.filter.pop();
+                        l.cursor = 0;
+                        l.selected = None;
+                    }
+                    Action::FilterAccept => self.mode = Mode::Normal,
+                    Action::FilterCancel => {
+                        self.filter_list(target).filter.clear();
+                        self.mode = Mode::Normal;
+                    }
+                    Action::Up => self.move_selection(state, -1),
+                    Action::Down => self.move_selection(state, 1),
+                    _ => {}
+                }
+                Effect::None
+            }
+            Mode::Normal => self.apply_normal(state, action, now),
+        }
+    }
+
+    fn filter_list(&mut self, target: FilterTarget) -> &mut ListState {
+        match target {
+            FilterTarget::Pane(p) => self.list_mut(p),
+            FilterTarget::Section(i) => {
+                let d = &mut self.nav.top_mut().detail;
+                &mut d.lists[i.min(2)]
+            }
+        }
+    }
+
+    fn apply_normal(&mut self, state: &State, action: Action, now: DateTime<Utc>) -> Effect {
+        let overview = self.nav.is_overview();
+        match action {
+            Action::Quit => return Effect::Quit,
+            Action::NextPane | Action::PrevPane => {
+                let fwd = action == Action::NextPane;
+                if overview {
+                    self.focus = if fwd {
+                        self.focus.next()
+                    } else {
+                        self.focus.prev()
+                    };
+                } else {
+                    let n = self.view().sections().len();
+                    if n > 1 {
+                        let d = &mut self.nav.top_mut().detail;
+                        d.section = if fwd {
+                            (d.section + 1) % n
+                        } else {
+                            (d.section + n - 1) % n
+                        };
+                    }
+                }
+            }
+            Action::FocusPane(p) => self.focus = p,
+            Action::Up => self.move_selection(state, -1),
+            Action::Down => self.move_selection(state, 1),
+            Action::PageUp => self.move_selection(state, -PAGE),
+            Action::PageDown => self.move_selection(state, PAGE),
+            Action::Top => self.move_selection(state, isize::MIN / 2),
+            Action::Bottom => self.move_selection(state, isize::MAX / 2),
+            Action::Open => return self.open(state, now),
+            Action::Back => return self.back(now),
+            Action::JumpToFailing => return self.jump_to_failing(state, now),
+            Action::StartFilter => {
+                if overview {
+                    if panes::filterable(self.focus) {
+                        self.mode = Mode::Filter {
+                            target: FilterTarget::Pane(self.focus),
+                        };
+                    } else {
+                        self.note(Level::Info, "nothing to filter in this pane", now);
+                    }
+                } else if !self.view().sections().is_empty() {
+                    let s = self.nav.top().detail.section;
+                    self.mode = Mode::Filter {
+                        target: FilterTarget::Section(s),
+                    };
+                } else {
+                    self.note(Level::Info, "nothing to filter in this view", now);
+                }
+            }
+            Action::SortNext | Action::SortReverse => {
+                let sorts = panes::sorts(self.focus);
+                if !overview || sorts.is_empty() {
+                    self.note(Level::Info, "this list has a fixed order", now);
+                } else {
+                    let l = self.list_mut(self.focus);
+                    if action == Action::SortNext {
+                        l.cycle_sort(sorts.len());
+                    } else {
+                        l.reversed = !l.reversed;
+                    }
+                    let (col, rev) = (sorts[l.sort], l.reversed);
+                    let dir = if rev { "reversed" } else { "default order" };
+                    self.note(Level::Info, format!("sorted by {col} ({dir})"), now);
+                }
+            }
+            Action::WindowShrink | Action::WindowGrow => {
+                let next = step_window(self.window, action == Action::WindowGrow);
+                if next == self.window {
+                    let edge = if action == Action::WindowGrow {
+                        "longest"
+                    } else {
+                        "shortest"
+                    };
+                    self.note(
+                        Level::Info,
+                        format!("the window is at its {edge} ({})", format_duration(next)),
+                        now,
+                    );
+                } else {
+                    self.window = next;
+                    self.note(
+                        Level::Info,
+                        format!("window {} — reloading…", format_duration(next)),
+                        now,
+                    );
+                    return Effect::Request(Request::SetWindow(next));
+                }
+            }
+            Action::TogglePause => {
+                return if self.paused.is_some() {
+                    self.paused = None;
+                    self.note(Level::Info, "resumed", now);
+                    Effect::Unfreeze
+                } else {
+                    self.paused = Some(now);
+                    self.note(
+                        Level::Info,
+                        "display paused — data collection goes on; p resumes",
+                        now,
+                    );
+                    Effect::Freeze
+                };
+            }
+            Action::Refresh => {
+                if let View::Session(id) = self.view().clone() {
+                    self.session = Some((id.clone(), Timeline::Loading));
+                    return Effect::Request(Request::SessionContext(id));
+                }
+                self.note(Level::Info, "refreshing…", now);
+                return Effect::Request(Request::RefreshNow);
+            }
+            Action::Acknowledge => return self.acknowledge(state, now),
+            Action::ToggleHelp => self.mode = Mode::Help { scroll: 0 },
+            Action::ConfirmYes
+            | Action::ConfirmNo
+            | Action::FilterChar(_)
+            | Action::FilterBackspace
+            | Action::FilterAccept
+            | Action::FilterCancel => {}
+        }
+        Effect::None
+    }
+
+    fn move_selection(&mut self, state: &State, delta: isize) {
+        if self.nav.is_overview() {
+            let keys = panes::keys(self.focus, state, self.list(self.focus));
+            let l = self.list_mut(self.focus);
+            match delta {
+                d if d <= isize::MIN / 4 => l.top(&keys),
+                d if d >= isize::MAX / 4 => l.bottom(&keys),
+                d => l.move_by(&keys, d),
+            }
+        } else if self.view().sections().is_empty() {
+            let d = &self.nav.top().detail;
+            let cur = d.scroll.get() as isize;
+            let next = (cur + delta).clamp(0, u16::MAX as isize) as u16;
+            d.scroll.set(next);
+        } else {
+            let keys = views::section_keys(self, state);
+            let l = self.nav.top_mut().detail.list_mut();
+            match delta {
+                d if d <= isize::MIN / 4 => l.top(&keys),
+                d if d >= isize::MAX / 4 => l.bottom(&keys),
+                d => l.move_by(&keys, d),
+            }
+        }
+    }
+
+    fn push(&mut self, view: View) -> Effect {
+        let effect = self.fetch_for(&view);
+        self.nav.push(view);
+        effect
+    }
+
+    /// A session view needs its timeline from the source.
+    fn fetch_for(&mut self, view: &View) -> Effect {
+        if let View::Session(id) = view
+            && self.session.as_ref().is_none_or(|(s, _)| s != id)
+        {
+            self.session = Some((id.clone(), Timeline::Loading));
+            return Effect::Request(Request::SessionContext(id.clone()));
+        }
+        Effect::None
+    }
+
+    fn open(&mut self, state: &State, now: DateTime<Utc>) -> Effect {
+        if self.nav.is_overview() {
+            let p = self.focus;
+            let keys = panes::keys(p, state, self.list(p));
+            let Some(key) = self.list(p).selected_key(&keys).cloned() else {
+                self.note(Level::Info, "nothing selected", now);
+                return Effect::None;
+            };
+            let view = match p {
+                PaneId::Latency => View::Endpoint(parse_endpoint_key(&key)),
+                PaneId::Integrations => View::Integration(key),
+                PaneId::Sessions => View::Session(key),
+                PaneId::Alerts => match key.parse() {
+                    Ok(id) => View::Alert(id),
+                    Err(_) => return Effect::None,
+                },
+                PaneId::Business => {
+                    self.note(Level::Info, "business metrics have no detail view", now);
+                    return Effect::None;
+                }
+            };
+            return self.push(view);
+        }
+        match views::open_selected(self, state) {
+            Some(view) => self.push(view),
+            None => Effect::None,
+        }
+    }
+
+    fn back(&mut self, _now: DateTime<Utc>) -> Effect {
+        if self.nav.is_overview() {
+            self.list_mut(self.focus).filter.clear();
+            return Effect::None;
+        }
+        self.nav.pop();
+        let view = self.view().clone();
+        self.fetch_for(&view)
+    }
+
+    fn jump_to_failing(&mut self, state: &State, now: DateTime<Utc>) -> Effect {
+        let failing: Vec<&IntegrationStats> = failing(state).collect();
+        if failing.is_empty() {
+            self.note(Level::Success, "no integration is failing", now);
+            return Effect::None;
+        }
+        // Again on a failing integration: the next one.
+        let target = match self.view() {
+            View::Integration(cur) => failing
+                .iter()
+                .position(|i| &i.name == cur)
+                .map_or(0, |p| (p + 1) % failing.len()),
+            _ => 0,
+        };
+        let name = failing[target].name.clone();
+        // Going back lands on that row of the integrations pane.
+        self.focus = PaneId::Integrations;
+        let keys = panes::keys(PaneId::Integrations, state, self.list(PaneId::Integrations));
+        if let Some(i) = keys.iter().position(|k| *k == name) {
+            self.list_mut(PaneId::Integrations).select_index(&keys, i);
+        }
+        self.nav.reset();
+        self.nav.push(View::Integration(name));
+        Effect::None
+    }
+
+    fn acknowledge(&mut self, state: &State, now: DateTime<Utc>) -> Effect {
+        if self.settings.read_only {
+            self.note(
+                Level::Warning,
+                "read-only mode (--read-only / read_only in the config): acknowledging is disabled",
+                now,
+            );
+            return Effect::None;
+        }
+        let Some(id) = self.selected_alert(state) else {
+            self.note(
+                Level::Info,
+                "select an alert first (press 4 for the alerts pane)",
+                now,
+            );
+            return Effect::None;
+        };
+        let Some(alert) = state.alerts().iter().find(|a| a.id == id) else {
+            self.note(
+                Level::Warning,
+                format!("alert #{id} is no longer listed"),
+                now,
+            );
+            return Effect::None;
+        };
+        if alert.acknowledged {
+            self.note(
+                Level::Info,
+                format!("alert #{id} is already acknowledged"),
+                now,
+            );
+            return Effect::None;
+        }
+        self.mode = Mode::ConfirmAck {
+            id,
+            title: alert.title.clone(),
+        };
+        Effect::None
+    }
+
+    // ---- replies from the source ---------------------------------------
+
+    /// The outcome of an acknowledgement.
+    pub fn on_acknowledged(&mut self, id: i64, result: Result<(), String>, now: DateTime<Utc>) {
+        match result {
+            Ok(()) => self.note(Level::Success, format!("alert #{id} acknowledged"), now),
+            Err(e) => self.note(
+                Level::Error,
+                format!("could not acknowledge alert #{id}: {e}"),
+                now,
+            ),
+        }
+    }
+
+    /// A session timeline arrived (ignored if another session is shown now).
+    pub fn on_session_context(&mut self, id: &str, result: Result<Vec<ContextEvent>, String>) {
+        if let Some((shown, t)) = &mut self.session
+            && shown == id
+        {
+            *t = match result {
+                Ok(events) => Timeline::Loaded(
+                    events
+                        .into_iter()
+                        .map(|e| ContextEvent {
+                            data: mask_json(&e.data),
+                            ..e
+                        })
+                        .collect(),
+                ),
+                Err(e) => Timeline::Failed(e),
+            };
+        }
+    }
+
+    /// A request could not be handed to the source.
+    pub fn on_request_failed(&mut self, what: &str, why: &str, now: DateTime<Utc>) {
+        self.note(Level::Error, format!("{what}: {why}"), now);
+    }
+}
+
+/// Failing integrations, down first.
+pub fn failing(state: &State) -> impl Iterator<Item = &IntegrationStats> {
+    state
+        .integrations()
+        .iter()
+        .filter(|i| matches!(i.status, Health::Down | Health::Degraded))
+}
+
+/// The next window step up or down from `w`.
+pub fn step_window(w: Duration, grow: bool) -> Duration {
+    if grow {
+        WINDOW_STEPS
+            .iter()
+            .copied()
+            .find(|s| *s > w)
+            .unwrap_or(WINDOW_STEPS[WINDOW_STEPS.len() - 1].max(w))
+    } else {
+        WINDOW_STEPS
+            .iter()
+            .rev()
+            .copied()
+            .find(|s| *s < w)
+            .unwrap_or(WINDOW_STEPS[0].min(w))
+    }
+}
+
+/// `POST /api/x` back into its key.
+pub fn parse_endpoint_key(key: &str) -> EndpointKey {
+    match key.split_once(' ') {
+        Some((m, e)) => EndpointKey {
+            method: m.to_string(),
+            endpoint: e.to_string(),
+        },
+        None => EndpointKey {
+            method: String::new(),
+            endpoint: key.to_string(),
+        },
+    }
+}
+
+/// The key of an endpoint row.
+pub fn endpoint_key(method: &str, endpoint: &str) -> String {
+    format!("{method} {endpoint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_steps() {
+        let m = |n: u64| Duration::from_secs(n * 60);
+        assert_eq!(step_window(m(15), true), m(60));
+        assert_eq!(step_window(m(15), false), m(5));
+        assert_eq!(step_window(m(1), false), m(1));
+        assert_eq!(step_window(m(1440), true), m(1440));
+        assert_eq!(step_window(m(30), true), m(60));
+        assert_eq!(step_window(m(30), false), m(15));
+    }
+}

@@ -1,0 +1,232 @@
+//! The event loop: one task that owns the state store and the UI state and
+//! waits on four things, the terminal's events, the source's updates, the
+//! replies to requests, and the clock. It redraws only when something
+//! visible changed (new data, a key, a resize, a reply) or once a second for
+//! the clock and ages, never more often than every [`MIN_FRAME`]; between
+//! those it sleeps. It stops on `q`, on a signal, when the terminal stops
+//! taking input or output (an SSH session that dropped), and returns why.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::Event;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+
+use super::action::{Effect, Request};
+use super::app::App;
+use super::bindings::lookup;
+use super::{Ctx, Screen};
+use crate::model::{ContextEvent, Update};
+use crate::source::Command;
+use crate::store::State;
+
+/// Shortest time between two frames.
+pub const MIN_FRAME: Duration = Duration::from_millis(50);
+/// How long a request may wait for the source's answer.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Updates applied before drawing, when they arrive faster than frames.
+const DRAIN: usize = 256;
+
+/// Why the loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The user quit.
+    Quit,
+    /// A signal asked us to stop (its number).
+    Signal(i32),
+    /// The terminal went away (input closed, output failing).
+    TerminalGone(String),
+}
+
+/// The dashboard's end of a source.
+pub struct SourceHandle {
+    pub updates: mpsc::Receiver<Update>,
+    pub commands: mpsc::Sender<Command>,
+}
+
+/// A source's answer, delivered back to the loop.
+enum Reply {
+    Acknowledged(i64, Result<(), String>),
+    Context(String, Result<Vec<ContextEvent>, String>),
+}
+
+/// Run until quit. `events` are terminal events, `shutdown` resolves when a
+/// signal arrives.
+pub async fn run<B>(
+    terminal: &mut Terminal<B>,
+    mut app: App,
+    mut state: State,
+    mut source: SourceHandle,
+    mut events: mpsc::Receiver<io::Result<Event>>,
+    shutdown: impl Future<Output = Exit>,
+) -> Exit
+where
+    B: Backend,
+    B::Error: Display,
+{
+    let (reply_tx, mut reply_rx) = mpsc::channel::<Reply>(16);
+    let mut frozen: Option<State> = None;
+    let mut source_open = true;
+    let mut dirty = true;
+    let mut last_frame: Option<Instant> = None;
+    tokio::pin!(shutdown);
+    loop {
+        if dirty && last_frame.is_none_or(|t| t.elapsed() >= MIN_FRAME) {
+            let now = Utc::now();
+            let shown = frozen.as_ref().unwrap_or(&state);
+            let ctx = Ctx {
+                app: &app,
+                state: shown,
+                live: &state,
+                now,
+            };
+            if let Err(e) = terminal.draw(|f| f.render_widget(Screen { ctx }, f.area())) {
+                return Exit::TerminalGone(format!("cannot draw: {e}"));
+            }
+            dirty = false;
+            last_frame = Some(Instant::now());
+        }
+        let frame_due = last_frame.map_or_else(Instant::now, |t| t + MIN_FRAME);
+        let tick = next_second();
+        tokio::select! {
+            biased;
+            exit = &mut shutdown => return exit,
+            ev = events.recv() => match ev {
+                None => return Exit::TerminalGone("the terminal input closed".into()),
+                Some(Err(e)) => return Exit::TerminalGone(format!("cannot read the terminal: {e}")),
+                Some(Ok(Event::Key(key))) => {
+                    let Some(action) = lookup(&app.mode, app.nav.is_overview(), &key) else {
+                        continue;
+                    };
+                    let shown = frozen.as_ref().unwrap_or(&state);
+                    let effect = app.apply(shown, action, Utc::now());
+                    dirty = true;
+                    match effect {
+                        Effect::None => {}
+                        Effect::Quit => return Exit::Quit,
+                        Effect::Freeze => frozen = Some(state.clone()),
+                        Effect::Unfreeze => frozen = None,
+                        Effect::Request(r) => request(&mut app, &source.commands, &reply_tx, r),
+                    }
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    // Redraw at once, at the new size.
+                    dirty = true;
+                    last_frame = None;
+                }
+                Some(Ok(_)) => {}
+            },
+            u = source.updates.recv(), if source_open => match u {
+                Some(u) => {
+                    let mut changed = state.apply(u);
+                    for _ in 0..DRAIN {
+                        match source.updates.try_recv() {
+                            Ok(u) => changed |= state.apply(u),
+                            Err(_) => break,
+                        }
+                    }
+                    // While paused the header still shows the live sources.
+                    dirty |= changed;
+                }
+                None => {
+                    source_open = false;
+                    tracing::error!("the data source stopped");
+                    app.on_request_failed(
+                        "the data source stopped",
+                        "the data shown is frozen; see the log file",
+                        Utc::now(),
+                    );
+                    dirty = true;
+                }
+            },
+            Some(r) = reply_rx.recv() => {
+                let now = Utc::now();
+                match r {
+                    Reply::Acknowledged(id, res) => app.on_acknowledged(id, res, now),
+                    Reply::Context(id, res) => app.on_session_context(&id, res),
+                }
+                dirty = true;
+            }
+            _ = sleep_until(tick) => {
+                // The clock and the ages on screen moved on.
+                dirty = true;
+            }
+            _ = sleep_until(frame_due), if dirty => {}
+        }
+    }
+}
+
+/// The instant the wall clock reaches its next whole second (plus a little,
+/// so the second shown has surely changed).
+fn next_second() -> Instant {
+    let now = Utc::now();
+    let into = now.timestamp_subsec_millis() as u64;
+    Instant::now() + Duration::from_millis(1000 - into.min(999) + 5)
+}
+
+/// Hand a request to the source; its answer comes back on `replies`.
+fn request(
+    app: &mut App,
+    commands: &mpsc::Sender<Command>,
+    replies: &mpsc::Sender<Reply>,
+    r: Request,
+) {
+    let now = Utc::now();
+    let (what, sent) = match r {
+        Request::RefreshNow => ("refresh", commands.try_send(Command::RefreshNow)),
+        Request::SetWindow(w) => ("window change", commands.try_send(Command::SetWindow(w))),
+        Request::Acknowledge(id) => {
+            let (tx, rx) = oneshot::channel();
+            let sent = commands.try_send(Command::Acknowledge { id, reply: tx });
+            if sent.is_ok() {
+                let replies = replies.clone();
+                tokio::spawn(async move {
+                    let res = await_reply(rx).await;
+                    let _ = replies.send(Reply::Acknowledged(id, res)).await;
+                });
+            }
+            ("acknowledge", sent)
+        }
+        Request::SessionContext(session_id) => {
+            let (tx, rx) = oneshot::channel();
+            let sent = commands.try_send(Command::SessionContext {
+                session_id: session_id.clone(),
+                reply: tx,
+            });
+            if sent.is_ok() {
+                let replies = replies.clone();
+                tokio::spawn(async move {
+                    let res = await_reply(rx).await;
+                    let _ = replies.send(Reply::Context(session_id, res)).await;
+                });
+            }
+            ("session timeline", sent)
+        }
+    };
+    match sent {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            app.on_request_failed(what, "the source is busy — try again in a moment", now)
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            app.on_request_failed(what, "the data source has stopped", now)
+        }
+    }
+}
+
+async fn await_reply<T>(rx: oneshot::Receiver<Result<T, String>>) -> Result<T, String> {
+    match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err("the source dropped the request".into()),
+        Err(_) => Err(format!(
+            "no answer within {}s — is the database reachable?",
+            REPLY_TIMEOUT.as_secs()
+        )),
+    }
+}

@@ -1,0 +1,140 @@
+//! Pane 4, Alerts: severity, age, acknowledged or not, and title; open
+//! alerts first, most severe first. `a` acknowledges the selected one.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::super::list::ListState;
+use super::super::pane::PaneId;
+use super::super::theme::Theme;
+use super::super::widgets::{self, Col};
+use super::super::{Ctx, fmt};
+use crate::db::schema::ALERTS;
+use crate::model::{AlertView, Severity};
+use crate::store::State;
+
+pub const SORTS: &[&str] = &["open first", "newest", "severity", "title"];
+
+/// Alerts passing the filter, in the chosen order.
+pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s AlertView> {
+    let mut v: Vec<&AlertView> = state
+        .alerts()
+        .iter()
+        .filter(|a| {
+            list.matches(&format!(
+                "{} {} {} {}",
+                a.title,
+                a.severity.word(),
+                a.integration.as_deref().unwrap_or(""),
+                a.alert_type.as_deref().unwrap_or("")
+            ))
+        })
+        .collect();
+    match SORTS.get(list.sort).copied().unwrap_or("open first") {
+        "newest" => v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id))),
+        "severity" => v.sort_by(|a, b| {
+            a.severity
+                .cmp(&b.severity)
+                .then(b.created_at.cmp(&a.created_at))
+        }),
+        "title" => v.sort_by(|a, b| a.title.cmp(&b.title)),
+        _ => {} // the source's order: open, most severe, newest
+    }
+    if list.reversed {
+        v.reverse();
+    }
+    v
+}
+
+/// A four-letter severity tag: `CRIT`, `HIGH`, `WARN`, `INFO`.
+pub fn severity_tag(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRIT",
+        Severity::High => "HIGH",
+        Severity::Warning => "WARN",
+        Severity::Info => "INFO",
+    }
+}
+
+pub fn severity_span(t: &Theme, s: Severity) -> Span<'static> {
+    Span::styled(severity_tag(s), t.severity(s))
+}
+
+pub struct AlertsPane<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl Widget for AlertsPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let list = ctx.app.list(PaneId::Alerts);
+        let rows = items(ctx.state, list);
+        let open: u64 = ctx.state.open_alerts_by_severity().values().sum();
+        let crit = ctx
+            .state
+            .open_alerts_by_severity()
+            .get("critical")
+            .copied()
+            .unwrap_or(0);
+        let mut extra = vec![Span::styled(
+            format!("{open} open"),
+            if open > 0 { t.warn() } else { t.muted() },
+        )];
+        if crit > 0 {
+            extra.push(Span::styled(format!(", {crit} critical"), t.bad()));
+        }
+        let block = super::frame(&ctx, PaneId::Alerts, extra, area.width);
+        let empty = if ctx.state.alerts().is_empty() {
+            Some("no alerts — all quiet".to_string())
+        } else if rows.is_empty() {
+            Some(format!("no alert matches /{}", list.filter))
+        } else {
+            None
+        };
+        let ph = super::placeholder(&ctx, &[ALERTS], empty);
+        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
+            let cols = vec![
+                Col::left("sev", Constraint::Length(4)),
+                Col::right("age", Constraint::Length(4)),
+                Col::left("ack", Constraint::Length(3)),
+                Col::left("title", Constraint::Fill(1)),
+            ];
+            let table_rows = rows
+                .iter()
+                .map(|a| {
+                    let style = if a.acknowledged {
+                        t.muted()
+                    } else {
+                        Style::new()
+                    };
+                    let cells = vec![
+                        Line::from(severity_span(t, a.severity)),
+                        Line::from(fmt::age(ctx.now, a.created_at)),
+                        Line::from(if a.acknowledged { "ack" } else { "" }),
+                        Line::from(fmt::one_line(&a.title)),
+                    ];
+                    (cells, style)
+                })
+                .collect();
+            let keys: Vec<String> = rows.iter().map(|a| a.id.to_string()).collect();
+            let sel = list.index_in(&keys);
+            let focused = ctx.app.focus == PaneId::Alerts;
+            widgets::table(
+                inner,
+                buf,
+                t,
+                &cols,
+                table_rows,
+                widgets::Selection {
+                    list,
+                    index: sel,
+                    focused,
+                },
+            );
+        });
+    }
+}

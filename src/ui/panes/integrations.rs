@@ -1,0 +1,174 @@
+//! Pane 2, Integrations: status (symbol, word and colour, so it reads on a
+//! monochrome screen), success rate, p95, calls per minute, since when the
+//! status holds and the last error. Failing integrations sort first.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::super::list::ListState;
+use super::super::pane::PaneId;
+use super::super::theme::Theme;
+use super::super::widgets::{self, Col};
+use super::super::{Ctx, fmt};
+use crate::db::schema::INTEGRATION_METRICS;
+use crate::model::{Health, IntegrationStats};
+use crate::store::State;
+
+pub const SORTS: &[&str] = &["status", "name", "success", "p95", "calls/min"];
+
+/// Integrations passing the filter, in the chosen order.
+pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s IntegrationStats> {
+    let mut v: Vec<&IntegrationStats> = state
+        .integrations()
+        .iter()
+        .filter(|i| list.matches(&format!("{} {}", i.name, Theme::health_word(i.status))))
+        .collect();
+    let q = |x: Option<f64>| x.unwrap_or(-1.0);
+    match SORTS.get(list.sort).copied().unwrap_or("status") {
+        "name" => v.sort_by(|a, b| a.name.cmp(&b.name)),
+        "success" => v.sort_by(|a, b| q(a.success_rate).total_cmp(&q(b.success_rate))),
+        "p95" => v.sort_by(|a, b| q(b.p95_ms).total_cmp(&q(a.p95_ms))),
+        "calls/min" => v.sort_by(|a, b| b.calls_per_min.total_cmp(&a.calls_per_min)),
+        _ => {} // the store's order: down, degraded, unknown, healthy
+    }
+    if list.reversed {
+        v.reverse();
+    }
+    v
+}
+
+/// The status cell: `✖ DOWN` in the status style.
+pub fn status_span(t: &Theme, h: Health) -> Span<'static> {
+    Span::styled(t.health_label(h), t.health(h))
+}
+
+pub struct IntegrationsPane<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl Widget for IntegrationsPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let list = ctx.app.list(PaneId::Integrations);
+        let rows = items(ctx.state, list);
+        let all = ctx.state.integrations();
+        let down = all.iter().filter(|i| i.status == Health::Down).count();
+        let degraded = all.iter().filter(|i| i.status == Health::Degraded).count();
+        let mut extra = vec![];
+        if down > 0 {
+            extra.push(Span::styled(
+                format!("{down} down "),
+                t.health(Health::Down),
+            ));
+        }
+        if degraded > 0 {
+            extra.push(Span::styled(
+                format!("{degraded} degraded "),
+                t.health(Health::Degraded),
+            ));
+        }
+        if down + degraded == 0 && !all.is_empty() {
+            extra.push(Span::styled(format!("all {} healthy", all.len()), t.ok()));
+        }
+        let block = super::frame(&ctx, PaneId::Integrations, extra, area.width);
+        let empty = if all.is_empty() {
+            Some(format!(
+                "no integration calls {}",
+                super::window_phrase(ctx.state)
+            ))
+        } else if rows.is_empty() {
+            Some(format!("no integration matches /{}", list.filter))
+        } else {
+            None
+        };
+        let ph = super::placeholder(&ctx, &[INTEGRATION_METRICS], empty);
+        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
+            let w = inner.width;
+            let full = w >= 70;
+            let mut cols = vec![
+                Col::left("status", Constraint::Length(10)),
+                Col::left("name", Constraint::Length(12)),
+                Col::right("success", Constraint::Length(7)),
+            ];
+            if full {
+                cols.push(Col::right("p95", Constraint::Length(6)));
+            }
+            cols.push(Col::right("calls/m", Constraint::Length(7)));
+            if full {
+                cols.push(Col::right("since", Constraint::Length(5)));
+            }
+            cols.push(Col::left("last error", Constraint::Fill(1)));
+            let local = ctx.app.settings.local_time;
+            let table_rows = rows
+                .iter()
+                .map(|i| {
+                    let failing = matches!(i.status, Health::Down | Health::Degraded);
+                    let name_style = if failing {
+                        t.health(i.status)
+                    } else {
+                        Style::new()
+                    };
+                    let success = i.success_rate.map_or("-".to_string(), fmt::pct);
+                    let mut cells = vec![
+                        Line::from(status_span(t, i.status)),
+                        Line::from(Span::styled(fmt::one_line(&i.name), name_style)),
+                        Line::from(Span::styled(
+                            success,
+                            if failing {
+                                t.health(i.status)
+                            } else {
+                                Style::new()
+                            },
+                        )),
+                    ];
+                    if full {
+                        cells.push(Line::from(fmt::ms(i.p95_ms)));
+                    }
+                    cells.push(Line::from(fmt::rate(i.calls_per_min)));
+                    if full {
+                        cells.push(Line::from(
+                            i.status_since
+                                .map_or("-".to_string(), |s| fmt::clock_hm(s, local)),
+                        ));
+                    }
+                    let err = match (&i.last_error, i.last_error_at) {
+                        (Some(e), Some(at)) => {
+                            let style = if failing { Style::new() } else { t.muted() };
+                            Line::from(vec![
+                                Span::styled(format!("{} ago ", fmt::age(ctx.now, at)), t.muted()),
+                                Span::styled(fmt::one_line(e), style),
+                            ])
+                        }
+                        _ => Line::styled("-", t.muted()),
+                    };
+                    cells.push(err);
+                    let row_style = if i.status == Health::Down {
+                        Style::new().add_modifier(Modifier::BOLD)
+                    } else {
+                        Style::new()
+                    };
+                    (cells, row_style)
+                })
+                .collect();
+            let keys: Vec<String> = rows.iter().map(|i| i.name.clone()).collect();
+            let sel = list.index_in(&keys);
+            let focused = ctx.app.focus == PaneId::Integrations;
+            widgets::table(
+                inner,
+                buf,
+                t,
+                &cols,
+                table_rows,
+                widgets::Selection {
+                    list,
+                    index: sel,
+                    focused,
+                },
+            );
+        });
+    }
+}

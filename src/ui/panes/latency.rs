@@ -1,0 +1,159 @@
+//! Pane 1, API latency: one row per endpoint with requests per second,
+//! error rate, p50/p95/p99 and a sparkline of p95 per minute over the
+//! window. Worst error rate first by default; `s` cycles the sort column.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::super::list::ListState;
+use super::super::pane::PaneId;
+use super::super::widgets::{self, Col};
+use super::super::{Ctx, app::endpoint_key, fmt};
+use crate::db::schema::API_CALLS;
+use crate::model::EndpointStats;
+use crate::store::State;
+
+pub const SORTS: &[&str] = &["errors", "req/s", "p50", "p95", "p99", "endpoint"];
+
+pub fn key(e: &EndpointStats) -> String {
+    endpoint_key(&e.method, &e.endpoint)
+}
+
+/// Endpoints passing the filter, in the chosen order.
+pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s EndpointStats> {
+    let mut v: Vec<&EndpointStats> = state
+        .endpoints()
+        .iter()
+        .filter(|e| list.matches(&key(e)))
+        .collect();
+    let q = |x: Option<f64>| x.unwrap_or(-1.0);
+    match SORTS.get(list.sort).copied().unwrap_or("errors") {
+        "req/s" => v.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then_with(|| key(a).cmp(&key(b)))
+        }),
+        "p50" => v.sort_by(|a, b| q(b.p50_ms).total_cmp(&q(a.p50_ms))),
+        "p95" => v.sort_by(|a, b| q(b.p95_ms).total_cmp(&q(a.p95_ms))),
+        "p99" => v.sort_by(|a, b| q(b.p99_ms).total_cmp(&q(a.p99_ms))),
+        "endpoint" => v.sort_by_key(|e| key(e)),
+        _ => {} // the store's order: worst error rate, then busiest
+    }
+    if list.reversed {
+        v.reverse();
+    }
+    v
+}
+
+/// Style of an error rate: red from 5 %, yellow from 1 %.
+pub fn error_style(ctx: &Ctx, rate: f64) -> Style {
+    let t = ctx.theme();
+    if rate >= 0.05 {
+        t.bad()
+    } else if rate >= 0.01 {
+        t.warn()
+    } else {
+        Style::new()
+    }
+}
+
+pub struct LatencyPane<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl Widget for LatencyPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let list = ctx.app.list(PaneId::Latency);
+        let rows = items(ctx.state, list);
+        let n = ctx.state.endpoints().len();
+        let extra = vec![Span::styled(format!("{n} endpoints"), t.muted())];
+        let block = super::frame(&ctx, PaneId::Latency, extra, area.width);
+        let empty = if n == 0 {
+            Some(format!(
+                "no API calls {} — is the platform writing to {API_CALLS}?",
+                super::window_phrase(ctx.state)
+            ))
+        } else if rows.is_empty() {
+            Some(format!("no endpoint matches /{}", list.filter))
+        } else {
+            None
+        };
+        let ph = super::placeholder(&ctx, &[API_CALLS], empty);
+        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
+            let w = inner.width;
+            let full = w >= 62;
+            let spark_w: u16 = if w >= 100 {
+                24
+            } else if w >= 52 {
+                12
+            } else {
+                0
+            };
+            let num = |title: &str| Col::right(title, Constraint::Length(6));
+            let mut cols = vec![
+                Col::left("endpoint", Constraint::Fill(1)),
+                num("req/s"),
+                num("err%"),
+            ];
+            if full {
+                cols.push(num("p50"));
+            }
+            cols.push(num("p95"));
+            if full {
+                cols.push(num("p99"));
+            }
+            if spark_w > 0 {
+                cols.push(Col::left("p95 trend", Constraint::Length(spark_w)));
+            }
+            let levels = t.spark_levels();
+            let table_rows = rows
+                .iter()
+                .map(|e| {
+                    let mut cells = vec![
+                        Line::from(fmt::one_line(&key(e))),
+                        Line::from(fmt::rate(e.rps)),
+                        Line::from(Span::styled(
+                            fmt::pct(e.error_rate),
+                            error_style(&ctx, e.error_rate),
+                        )),
+                    ];
+                    if full {
+                        cells.push(Line::from(fmt::ms(e.p50_ms)));
+                    }
+                    cells.push(Line::from(fmt::ms(e.p95_ms)));
+                    if full {
+                        cells.push(Line::from(fmt::ms(e.p99_ms)));
+                    }
+                    if spark_w > 0 {
+                        let vals: Vec<Option<f64>> = e.series.iter().map(|p| p.p95_ms).collect();
+                        cells.push(Line::styled(
+                            fmt::sparkline(&vals, spark_w as usize, levels),
+                            t.accent(),
+                        ));
+                    }
+                    (cells, Style::new())
+                })
+                .collect();
+            let keys: Vec<String> = rows.iter().map(|e| key(e)).collect();
+            let sel = list.index_in(&keys);
+            let focused = ctx.app.focus == PaneId::Latency;
+            widgets::table(
+                inner,
+                buf,
+                t,
+                &cols,
+                table_rows,
+                widgets::Selection {
+                    list,
+                    index: sel,
+                    focused,
+                },
+            );
+        });
+    }
+}

@@ -1,0 +1,152 @@
+//! The overview panes, one file each. Every pane module exposes its sort
+//! columns (`SORTS`), the ordered keys of its visible rows (`keys`, which
+//! the app uses to move the selection and open drill-downs, so what is
+//! selected is exactly what is drawn) and a widget that draws it.
+
+pub mod alerts;
+pub mod business;
+pub mod integrations;
+pub mod latency;
+pub mod sessions;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Widget};
+
+use super::list::ListState;
+use super::pane::PaneId;
+use super::widgets;
+use super::{Ctx, Freshness, fmt};
+use crate::config::format_duration;
+use crate::db::schema::missing_message;
+use crate::store::State;
+
+/// Keys of the rows `pane` shows, in display order.
+pub fn keys(pane: PaneId, state: &State, list: &ListState) -> Vec<String> {
+    match pane {
+        PaneId::Latency => latency::items(state, list)
+            .iter()
+            .map(|e| latency::key(e))
+            .collect(),
+        PaneId::Integrations => integrations::items(state, list)
+            .iter()
+            .map(|i| i.name.clone())
+            .collect(),
+        PaneId::Sessions => sessions::items(state, list)
+            .iter()
+            .map(|s| s.session_id.clone())
+            .collect(),
+        PaneId::Alerts => alerts::items(state, list)
+            .iter()
+            .map(|a| a.id.to_string())
+            .collect(),
+        PaneId::Business => Vec::new(),
+    }
+}
+
+/// The sort columns of a pane (empty: fixed order).
+pub fn sorts(pane: PaneId) -> &'static [&'static str] {
+    match pane {
+        PaneId::Latency => latency::SORTS,
+        PaneId::Integrations => integrations::SORTS,
+        PaneId::Sessions => sessions::SORTS,
+        PaneId::Alerts => alerts::SORTS,
+        PaneId::Business => &[],
+    }
+}
+
+pub fn filterable(pane: PaneId) -> bool {
+    pane != PaneId::Business
+}
+
+/// The frame of an overview pane: number, title, extras, filter and sort
+/// on the left, freshness on the right (when `width` leaves room for it).
+pub fn frame<'a>(ctx: &Ctx<'a>, pane: PaneId, extra: Vec<Span<'a>>, width: u16) -> Block<'a> {
+    let t = ctx.theme();
+    let focused = ctx.app.focus == pane;
+    let list = ctx.app.list(pane);
+    let mut title = widgets::pane_title(t, Some(pane.number()), pane.title(), focused, extra);
+    let sorts = sorts(pane);
+    if !sorts.is_empty() && (list.sort != 0 || list.reversed) {
+        title.push(Span::styled(
+            format!(
+                " {}{}",
+                t.sort_arrow(list.reversed),
+                sorts[list.sort.min(sorts.len() - 1)]
+            ),
+            t.accent(),
+        ));
+    }
+    if !list.filter.is_empty() {
+        title.push(Span::styled(format!(" /{}", list.filter), t.accent()));
+    }
+    title.push(Span::raw(" "));
+    let mut right = widgets::freshness_spans(ctx, &ctx.freshness());
+    let used: usize = title.iter().chain(&right).map(|s| s.width()).sum();
+    if used + 4 > width as usize {
+        right.clear();
+    }
+    widgets::frame(t, focused, title, right)
+}
+
+/// What to show instead of rows, if anything: a missing table, no data yet,
+/// or (with `empty`) the pane's empty state.
+pub fn placeholder(
+    ctx: &Ctx,
+    tables: &[&str],
+    empty: Option<String>,
+) -> Option<Vec<Line<'static>>> {
+    let t = ctx.theme();
+    let missing: Vec<&str> = tables
+        .iter()
+        .copied()
+        .filter(|tb| ctx.state.tables_missing().iter().any(|m| m == tb))
+        .collect();
+    if !missing.is_empty() {
+        return Some(
+            missing
+                .iter()
+                .map(|tb| Line::styled(missing_message(tb), t.warn()))
+                .collect(),
+        );
+    }
+    if !ctx.state.has_data() {
+        return Some(match ctx.freshness() {
+            Freshness::Down { reason, .. } => vec![
+                Line::styled("no data: the source is down", t.bad()),
+                Line::styled(fmt::one_line(&reason), t.muted()),
+            ],
+            _ => vec![Line::styled("waiting for the first poll…", t.muted())],
+        });
+    }
+    empty.map(|e| vec![Line::styled(e, t.muted())])
+}
+
+/// "in the last 15m" for empty states.
+pub fn window_phrase(state: &State) -> String {
+    format!(
+        "in the last {}",
+        format_duration(std::time::Duration::from_secs(state.window_secs()))
+    )
+}
+
+/// Render a pane frame, then its body (or a placeholder), dimmed when stale.
+pub fn render_framed(
+    ctx: &Ctx,
+    block: Block<'_>,
+    area: Rect,
+    buf: &mut Buffer,
+    placeholder: Option<Vec<Line<'static>>>,
+    body: impl FnOnce(Rect, &mut Buffer),
+) {
+    let inner = block.inner(area);
+    block.render(area, buf);
+    match placeholder {
+        Some(lines) => widgets::message(inner, buf, lines),
+        None => body(inner, buf),
+    }
+    if ctx.freshness().is_stale() {
+        widgets::dim(inner, buf);
+    }
+}

@@ -1,0 +1,158 @@
+//! Pane 3, Sessions: how many are active, a sparkline of sessions started
+//! per minute over the window, and the newest active sessions.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use super::super::list::ListState;
+use super::super::pane::PaneId;
+use super::super::widgets::{self, Col};
+use super::super::{Ctx, fmt};
+use crate::db::schema::SESSIONS;
+use crate::model::{Session, minute_of};
+use crate::store::State;
+
+pub const SORTS: &[&str] = &["started", "service", "credits", "user"];
+
+fn text(s: &Session) -> String {
+    format!(
+        "{} {} {}",
+        s.session_id,
+        s.service,
+        s.user_id.map(|u| u.to_string()).unwrap_or_default()
+    )
+}
+
+/// Active sessions passing the filter, in the chosen order.
+pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s Session> {
+    let mut v: Vec<&Session> = state
+        .sessions()
+        .items
+        .iter()
+        .filter(|s| list.matches(&text(s)))
+        .collect();
+    match SORTS.get(list.sort).copied().unwrap_or("started") {
+        "service" => v.sort_by(|a, b| {
+            a.service
+                .cmp(&b.service)
+                .then(b.started_at.cmp(&a.started_at))
+        }),
+        "credits" => v.sort_by_key(|s| std::cmp::Reverse(s.credits_used)),
+        "user" => v.sort_by_key(|s| s.user_id),
+        _ => {} // newest first, as the source lists them
+    }
+    if list.reversed {
+        v.reverse();
+    }
+    v
+}
+
+/// Sessions started per minute over the window, oldest first, with zero
+/// for minutes without starts.
+pub fn started_series(state: &State) -> Vec<Option<f64>> {
+    let last = minute_of(state.now());
+    let span = state.window_secs().div_ceil(60) as i64;
+    let per: std::collections::BTreeMap<i64, u64> = state
+        .sessions()
+        .started_per_minute
+        .iter()
+        .copied()
+        .collect();
+    (last - span + 1..=last)
+        .map(|m| Some(per.get(&m).copied().unwrap_or(0) as f64))
+        .collect()
+}
+
+pub struct SessionsPane<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl Widget for SessionsPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let list = ctx.app.list(PaneId::Sessions);
+        let rows = items(ctx.state, list);
+        let sv = ctx.state.sessions();
+        let extra = vec![Span::styled(
+            format!("{} active", fmt::count(sv.active)),
+            t.accent(),
+        )];
+        let block = super::frame(&ctx, PaneId::Sessions, extra, area.width);
+        let empty = if sv.items.is_empty() && sv.started_per_minute.is_empty() {
+            Some("no active sessions".to_string())
+        } else {
+            None
+        };
+        let ph = super::placeholder(&ctx, &[SESSIONS], empty);
+        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
+            if inner.height == 0 {
+                return;
+            }
+            // The sparkline of starts per minute.
+            let label = "started/min ";
+            let series = started_series(ctx.state);
+            let max = series.iter().flatten().copied().fold(0.0, f64::max);
+            let tail = format!(" max {max:.0}");
+            let spark_w = (inner.width as usize).saturating_sub(label.len() + tail.len());
+            let line = Line::from(vec![
+                Span::styled(label, t.muted()),
+                Span::styled(
+                    fmt::sparkline(&series, spark_w, t.spark_levels()),
+                    t.accent(),
+                ),
+                Span::styled(tail, t.muted()),
+            ]);
+            buf.set_line(inner.x, inner.y, &line, inner.width);
+            let body = Rect::new(inner.x, inner.y + 1, inner.width, inner.height - 1);
+            if rows.is_empty() {
+                let msg = if list.filter.is_empty() {
+                    "no active sessions".to_string()
+                } else {
+                    format!("no session matches /{}", list.filter)
+                };
+                widgets::message(body, buf, vec![Line::styled(msg, t.muted())]);
+                return;
+            }
+            let wide = inner.width >= 44;
+            let mut cols = vec![Col::left("service", Constraint::Fill(1))];
+            if wide {
+                cols.push(Col::right("user", Constraint::Length(7)));
+            }
+            cols.push(Col::right("age", Constraint::Length(4)));
+            cols.push(Col::right("credits", Constraint::Length(7)));
+            let table_rows = rows
+                .iter()
+                .map(|s| {
+                    let mut cells = vec![Line::from(fmt::one_line(&s.service))];
+                    if wide {
+                        cells.push(Line::from(
+                            s.user_id.map_or("-".to_string(), |u| u.to_string()),
+                        ));
+                    }
+                    cells.push(Line::from(fmt::age(ctx.now, s.started_at)));
+                    cells.push(Line::from(fmt::count(s.credits_used.max(0) as u64)));
+                    (cells, Style::new())
+                })
+                .collect();
+            let keys: Vec<String> = rows.iter().map(|s| s.session_id.clone()).collect();
+            let sel = list.index_in(&keys);
+            let focused = ctx.app.focus == PaneId::Sessions;
+            widgets::table(
+                body,
+                buf,
+                t,
+                &cols,
+                table_rows,
+                widgets::Selection {
+                    list,
+                    index: sel,
+                    focused,
+                },
+            );
+        });
+    }
+}

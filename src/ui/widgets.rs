@@ -1,0 +1,436 @@
+//! Small building blocks shared by panes and views: the pane frame with its
+//! title and freshness, a windowed table with a selection marker, a
+//! multi-series point chart, a bar chart, a status timeline and centred
+//! messages. All of them work in Unicode and in plain ASCII, and none relies
+//! on colour alone (series have distinct glyphs, bars have height).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget, Wrap};
+
+use super::fmt;
+use super::list::ListState;
+use super::theme::Theme;
+use super::{Ctx, Freshness};
+use crate::model::Health;
+
+/// A bordered frame with a title on the left and a status on the right.
+pub fn frame<'a>(
+    theme: &Theme,
+    focused: bool,
+    title: Vec<Span<'a>>,
+    right: Vec<Span<'a>>,
+) -> Block<'a> {
+    let mut b = Block::default()
+        .borders(Borders::ALL)
+        .border_set(theme.border(focused))
+        .border_style(theme.border_style(focused))
+        .title(Line::from(title));
+    if !right.is_empty() {
+        b = b.title(Line::from(right).right_aligned());
+    }
+    b
+}
+
+/// The standard title of a pane: ` 2 Integrations ` plus extras.
+pub fn pane_title<'a>(
+    theme: &Theme,
+    number: Option<usize>,
+    name: &str,
+    focused: bool,
+    extra: Vec<Span<'a>>,
+) -> Vec<Span<'a>> {
+    let text = match number {
+        Some(n) => format!(" {n} {name} "),
+        None => format!(" {name} "),
+    };
+    let mut v = vec![Span::styled(text, theme.title(focused))];
+    v.extend(extra);
+    v
+}
+
+/// The freshness marker for a pane's top-right corner.
+pub fn freshness_spans<'a>(ctx: &Ctx, f: &Freshness) -> Vec<Span<'a>> {
+    let t = ctx.theme();
+    if let Some(since) = ctx.app.paused {
+        return vec![Span::styled(
+            format!(
+                " paused {} ",
+                fmt::clock(since, ctx.app.settings.local_time)
+            ),
+            t.warn(),
+        )];
+    }
+    match f {
+        Freshness::Waiting => vec![Span::styled(" waiting for data ", t.muted())],
+        // Within three poll intervals: "live" (a counting age would redraw
+        // every pane every second for no information).
+        Freshness::Live { .. } => vec![Span::styled(" live ", t.muted())],
+        Freshness::Stale { age } => vec![Span::styled(
+            format!(" STALE {} ", fmt::age_secs(*age)),
+            t.warn(),
+        )],
+        Freshness::Down { age, .. } => vec![Span::styled(
+            match age {
+                Some(a) => format!(" STALE {} ", fmt::age_secs(*a)),
+                None => " source down ".to_string(),
+            },
+            t.bad(),
+        )],
+    }
+}
+
+/// Dim everything in `area` (data that is no longer current).
+pub fn dim(area: Rect, buf: &mut Buffer) {
+    buf.set_style(area, Style::new().add_modifier(Modifier::DIM));
+}
+
+/// A message in the middle of an area (empty states, missing tables).
+pub fn message(area: Rect, buf: &mut Buffer, lines: Vec<Line<'_>>) {
+    if area.is_empty() {
+        return;
+    }
+    let n = lines.len() as u16;
+    let y = area.y + area.height.saturating_sub(n) / 2;
+    let r = Rect::new(area.x, y, area.width, area.bottom().saturating_sub(y));
+    Paragraph::new(lines)
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true })
+        .render(r, buf);
+}
+
+/// One column of a [`table`].
+pub struct Col {
+    pub title: String,
+    pub width: Constraint,
+    pub right: bool,
+}
+
+impl Col {
+    pub fn left(title: impl Into<String>, width: Constraint) -> Col {
+        Col {
+            title: title.into(),
+            width,
+            right: false,
+        }
+    }
+    pub fn right(title: impl Into<String>, width: Constraint) -> Col {
+        Col {
+            title: title.into(),
+            width,
+            right: true,
+        }
+    }
+}
+
+/// Which row of a [`table`] is selected, and whether its list has the focus.
+pub struct Selection<'a> {
+    pub list: &'a ListState,
+    pub index: Option<usize>,
+    pub focused: bool,
+}
+
+/// Draw the rows of a list in `area` with a header line, scrolled to keep
+/// `selected` in view. The selected row gets a marker and reversed video
+/// when `focused`.
+pub fn table(
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    cols: &[Col],
+    rows: Vec<(Vec<Line<'_>>, Style)>,
+    sel: Selection,
+) {
+    let Selection {
+        list,
+        index: selected,
+        focused,
+    } = sel;
+    if area.is_empty() {
+        return;
+    }
+    let body = area.height.saturating_sub(1) as usize;
+    let offset = list.scroll_for(selected, rows.len(), body);
+    let mut widths = vec![Constraint::Length(1)];
+    widths.extend(cols.iter().map(|c| c.width));
+    let header = Row::new(
+        std::iter::once(Cell::from(""))
+            .chain(cols.iter().map(|c| {
+                let l = Line::from(c.title.clone());
+                Cell::from(if c.right { l.right_aligned() } else { l })
+            }))
+            .collect::<Vec<_>>(),
+    )
+    .style(theme.heading());
+    let n = rows.len();
+    let visible: Vec<Row> = rows
+        .into_iter()
+        .enumerate()
+        .skip(offset)
+        .take(body)
+        .map(|(i, (cells, style))| {
+            let sel = focused && Some(i) == selected;
+            let marker = if sel { theme.selected_marker() } else { " " };
+            let cells = std::iter::once(Cell::from(marker)).chain(
+                cells
+                    .into_iter()
+                    .zip(cols)
+                    .map(|(l, c)| Cell::from(if c.right { l.right_aligned() } else { l })),
+            );
+            let r = Row::new(cells.collect::<Vec<_>>()).style(style);
+            if sel {
+                r.style(style.patch(theme.selected()))
+            } else {
+                r
+            }
+        })
+        .collect();
+    Table::new(visible, widths)
+        .header(header)
+        .column_spacing(1)
+        .render(area, buf);
+    // When the rows overflow: the position, on the frame's bottom border.
+    if n > body && area.width > 10 {
+        let text = match selected {
+            Some(i) => format!(" {}/{n} ", i + 1),
+            None => format!(" +{} ", n.saturating_sub(offset + body)),
+        };
+        let x = area.right().saturating_sub(fmt::width(&text) as u16 + 1);
+        let y = area.bottom();
+        if y < buf.area.bottom() && x > area.x {
+            buf.set_string(x, y, text, theme.muted());
+        }
+    }
+}
+
+/// One series of a [`PointChart`].
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub glyph: &'a str,
+    pub style: Style,
+    pub values: Vec<Option<f64>>,
+}
+
+/// A chart of one point per column per series, with the value axis on the
+/// left. Series are told apart by glyph as well as colour.
+pub struct PointChart<'a> {
+    pub series: Vec<Series<'a>>,
+    pub y_label: fn(f64) -> String,
+    pub theme: &'a Theme,
+}
+
+impl Widget for PointChart<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width < 8 || area.height < 2 {
+            return;
+        }
+        let max = self
+            .series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten())
+            .copied()
+            .fold(0.0_f64, f64::max);
+        if max <= 0.0 {
+            message(
+                area,
+                buf,
+                vec![Line::styled("no data in the window", self.theme.muted())],
+            );
+            return;
+        }
+        let top = (self.y_label)(max);
+        let bottom = (self.y_label)(0.0);
+        let axis_w = (fmt::width(&top).max(fmt::width(&bottom)) + 1) as u16;
+        let plot = Rect::new(
+            area.x + axis_w,
+            area.y,
+            area.width.saturating_sub(axis_w),
+            area.height,
+        );
+        buf.set_string(area.x, area.y, &top, self.theme.muted());
+        buf.set_string(area.x, area.bottom() - 1, &bottom, self.theme.muted());
+        let h = plot.height as f64;
+        // Highest percentile first, so the lower ones stay visible where equal.
+        for s in self.series.iter().rev() {
+            let cols = fmt::resample(&s.values, plot.width as usize);
+            for (x, v) in cols.iter().enumerate() {
+                if let Some(v) = v {
+                    let level = ((v / max) * (h - 1.0)).round().clamp(0.0, h - 1.0) as u16;
+                    let y = plot.bottom() - 1 - level;
+                    buf.set_string(plot.x + x as u16, y, s.glyph, s.style);
+                }
+            }
+        }
+    }
+}
+
+/// Vertical bars, one per column (values resampled to the width).
+pub struct Bars<'a> {
+    pub values: Vec<Option<f64>>,
+    pub y_label: fn(f64) -> String,
+    pub style: Style,
+    pub theme: &'a Theme,
+}
+
+impl Widget for Bars<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width < 8 || area.height < 2 {
+            return;
+        }
+        let max = self
+            .values
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0_f64, f64::max);
+        let top = (self.y_label)(max);
+        let axis_w = (fmt::width(&top).max(2) + 1) as u16;
+        buf.set_string(area.x, area.y, &top, self.theme.muted());
+        buf.set_string(
+            area.x,
+            area.bottom() - 1,
+            (self.y_label)(0.0),
+            self.theme.muted(),
+        );
+        let plot = Rect::new(
+            area.x + axis_w,
+            area.y,
+            area.width.saturating_sub(axis_w),
+            area.height,
+        );
+        let cols = fmt::resample(&self.values, plot.width as usize);
+        let eighths = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇"];
+        for (x, v) in cols.iter().enumerate() {
+            let Some(v) = v else { continue };
+            if max <= 0.0 || *v <= 0.0 {
+                buf.set_string(
+                    plot.x + x as u16,
+                    plot.bottom() - 1,
+                    if self.theme.ascii { "_" } else { "▁" },
+                    self.theme.muted(),
+                );
+                continue;
+            }
+            let total = (v / max * plot.height as f64 * 8.0).round().max(1.0) as u32;
+            let (full, part) = (total / 8, total % 8);
+            for i in 0..full.min(plot.height as u32) {
+                buf.set_string(
+                    plot.x + x as u16,
+                    plot.bottom() - 1 - i as u16,
+                    self.theme.bar_full(),
+                    self.style,
+                );
+            }
+            if part > 0 && full < plot.height as u32 {
+                let g = if self.theme.ascii {
+                    "."
+                } else {
+                    eighths[part as usize]
+                };
+                buf.set_string(
+                    plot.x + x as u16,
+                    plot.bottom() - 1 - full as u16,
+                    g,
+                    self.style,
+                );
+            }
+        }
+    }
+}
+
+/// A one-line status timeline: each cell the worst status of its minutes.
+pub fn timeline<'a>(theme: &Theme, statuses: &[Option<Health>], width: usize) -> Line<'a> {
+    if width == 0 {
+        return Line::default();
+    }
+    let cells = fmt::fit(statuses, width, |group| {
+        let known = group.iter().flatten().copied();
+        // Minutes without calls do not hide the others.
+        known
+            .clone()
+            .filter(|h| *h != Health::Unknown)
+            .min()
+            .or_else(|| known.min())
+    });
+    Line::from(
+        cells
+            .into_iter()
+            .map(|h| {
+                let style = h.map_or(Style::new(), |h| theme.health(h));
+                Span::styled(theme.timeline_cell(h), style)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A `label value` pair for stat lines.
+pub fn stat<'a>(theme: &Theme, label: &str, value: String, style: Style) -> Vec<Span<'a>> {
+    vec![
+        Span::styled(format!("{label} "), theme.muted()),
+        Span::styled(value, style),
+        Span::raw("  "),
+    ]
+}
+
+/// Break lines into rows of at most `width` cells (by character, keeping
+/// styles), so the row count is known exactly for scrolling.
+pub fn hard_wrap(lines: Vec<Line<'_>>, width: usize) -> Vec<Line<'static>> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    for line in lines {
+        let mut row: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        for span in line.spans {
+            let style = span.style;
+            let mut chunk = String::new();
+            let mut buf = [0u8; 4];
+            for c in span.content.chars() {
+                let cw = fmt::width(c.encode_utf8(&mut buf));
+                if used + cw > width && used > 0 {
+                    if !chunk.is_empty() {
+                        row.push(Span::styled(std::mem::take(&mut chunk), style));
+                    }
+                    out.push(Line::from(std::mem::take(&mut row)).style(line.style));
+                    used = 0;
+                }
+                chunk.push(c);
+                used += cw;
+            }
+            if !chunk.is_empty() {
+                row.push(Span::styled(chunk, style));
+            }
+        }
+        out.push(Line::from(row).style(line.style));
+    }
+    out
+}
+
+/// Replace every non-ASCII symbol in `area` (`--ascii`): the dashboard's own
+/// glyphs are ASCII already in that mode; this catches punctuation in text
+/// and whatever the data holds.
+pub fn asciify(area: Rect, buf: &mut Buffer) {
+    let area = area.intersection(buf.area);
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &mut buf[(x, y)];
+            if cell.symbol().is_ascii() {
+                continue;
+            }
+            let sub = match cell.symbol() {
+                "—" | "–" | "─" | "━" => "-",
+                "…" | "·" | "•" => ".",
+                "›" | "→" | "▶" => ">",
+                "←" => "<",
+                "↑" => "^",
+                "↓" => "v",
+                "✔" => "+",
+                "│" | "┃" => "|",
+                "\u{a0}" => " ",
+                _ => "?",
+            };
+            cell.set_symbol(sub);
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Keyboard flows as sequences of key presses on the app state, through the
+//! real binding table and the pure `App::apply`: no terminal, no source.
+//! Each test checks the resulting view, mode, notices and the effects the
+//! event loop would carry out (requests to the source, quit, freeze).
+
+mod ui_support;
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use jfmon::store::State;
+use jfmon::ui::action::{Effect, Request};
+use jfmon::ui::app::App;
+use jfmon::ui::bindings::lookup;
+use jfmon::ui::mode::Mode;
+use jfmon::ui::nav::View;
+use jfmon::ui::notice::Level;
+use jfmon::ui::pane::PaneId;
+use jfmon::ui::panes;
+use ui_support::*;
+
+/// A key as written in the tests: single characters, or `<Enter>`,
+/// `<Esc>`, `<Tab>`, `<S-Tab>`, `<Down>`, `<Up>`, `<BS>`, `<C-c>`.
+fn key(k: &str) -> KeyEvent {
+    let code = match k {
+        "<Enter>" => KeyCode::Enter,
+        "<Esc>" => KeyCode::Esc,
+        "<Tab>" => KeyCode::Tab,
+        "<S-Tab>" => KeyCode::BackTab,
+        "<Down>" => KeyCode::Down,
+        "<Up>" => KeyCode::Up,
+        "<BS>" => KeyCode::Backspace,
+        "<C-c>" => return KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+        s => {
+            let c = s.chars().next().unwrap();
+            let m = if c.is_ascii_uppercase() || "!?".contains(c) {
+                KeyModifiers::SHIFT
+            } else {
+                KeyModifiers::NONE
+            };
+            return KeyEvent::new(KeyCode::Char(c), m);
+        }
+    };
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Press keys; returns the effects that were not `None`.
+fn press(app: &mut App, state: &State, keys: &[&str]) -> Vec<Effect> {
+    let mut out = vec![];
+    for k in keys {
+        let ev = key(k);
+        let Some(action) = lookup(&app.mode, app.nav.is_overview(), &ev) else {
+            continue;
+        };
+        let e = app.apply(state, action, now());
+        if e != Effect::None {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Type text (one key per character).
+fn typed(s: &str) -> Vec<String> {
+    s.chars().map(|c| c.to_string()).collect()
+}
+
+fn notice(app: &App) -> (Level, String) {
+    let n = app.notices.last().expect("a notice");
+    (n.level, n.text.clone())
+}
+
+#[test]
+fn drill_into_an_integration_and_back() {
+    let s = state();
+    let mut a = app();
+    assert_eq!(a.focus, PaneId::Integrations);
+    // Failing first: openai, then elevenlabs.
+    let keys = panes::keys(PaneId::Integrations, &s, a.list(PaneId::Integrations));
+    assert_eq!(&keys[..2], ["openai", "elevenlabs"]);
+    press(&mut a, &s, &["j", "<Enter>"]);
+    assert_eq!(a.view(), &View::Integration("elevenlabs".into()));
+    // Sections: errors → related alerts; Enter opens the alert.
+    press(&mut a, &s, &["<Tab>", "<Enter>"]);
+    assert_eq!(a.view(), &View::Alert(6));
+    assert_eq!(a.nav.depth(), 3);
+    press(&mut a, &s, &["<Esc>"]);
+    assert_eq!(a.view(), &View::Integration("elevenlabs".into()));
+    assert_eq!(
+        a.nav.top().detail.section,
+        1,
+        "the section focus is restored"
+    );
+    press(&mut a, &s, &["<BS>"]);
+    assert_eq!(a.view(), &View::Overview);
+    // The selection is where it was.
+    let keys = panes::keys(PaneId::Integrations, &s, a.list(PaneId::Integrations));
+    assert_eq!(
+        a.list(PaneId::Integrations).selected_key(&keys).unwrap(),
+        "elevenlabs"
+    );
+    // Esc at the overview does nothing harmful.
+    press(&mut a, &s, &["<Esc>", "<Esc>"]);
+    assert_eq!(a.view(), &View::Overview);
+}
+
+#[test]
+fn bang_jumps_to_the_failing_integration_and_cycles() {
+    let s = state();
+    let mut a = app();
+    press(&mut a, &s, &["1", "j"]);
+    assert_eq!(a.focus, PaneId::Latency);
+    press(&mut a, &s, &["!"]);
+    assert_eq!(a.view(), &View::Integration("openai".into()));
+    press(&mut a, &s, &["!"]);
+    assert_eq!(a.view(), &View::Integration("elevenlabs".into()));
+    press(&mut a, &s, &["!"]);
+    assert_eq!(a.view(), &View::Integration("openai".into()));
+    assert_eq!(a.nav.depth(), 2, "jumping replaces, it does not pile up");
+    press(&mut a, &s, &["<Esc>"]);
+    assert_eq!(
+        a.focus,
+        PaneId::Integrations,
+        "back lands on the integrations pane"
+    );
+    // From an endpoint view, too.
+    press(&mut a, &s, &["1", "<Enter>", "!"]);
+    assert_eq!(a.view(), &View::Integration("openai".into()));
+}
+
+#[test]
+fn nothing_failing_says_so() {
+    let s = state_from(Some(empty_batch()), Some(postgres(true, 1, None)));
+    let mut a = app();
+    assert!(press(&mut a, &s, &["!"]).is_empty());
+    assert_eq!(a.view(), &View::Overview);
+    assert_eq!(notice(&a).1, "no integration is failing");
+}
+
+#[test]
+fn pane_focus_keys() {
+    let s = state();
+    let mut a = app();
+    press(&mut a, &s, &["<Tab>"]);
+    assert_eq!(a.focus, PaneId::Sessions);
+    press(&mut a, &s, &["<S-Tab>", "<S-Tab>"]);
+    assert_eq!(a.focus, PaneId::Latency);
+    press(&mut a, &s, &["h"]);
+    assert_eq!(a.focus, PaneId::Business);
+    press(&mut a, &s, &["l", "4"]);
+    assert_eq!(a.focus, PaneId::Alerts);
+    press(&mut a, &s, &["G"]);
+    let keys = panes::keys(PaneId::Alerts, &s, a.list(PaneId::Alerts));
+    assert_eq!(a.list(PaneId::Alerts).index_in(&keys), Some(keys.len() - 1));
+    press(&mut a, &s, &["g"]);
+    assert_eq!(a.list(PaneId::Alerts).index_in(&keys), Some(0));
+}
+
+#[test]
+fn filter_the_focused_list() {
+    let s = state();
+    let mut a = app();
+    press(&mut a, &s, &["1", "/"]);
+    assert!(matches!(a.mode, Mode::Filter { .. }));
+    let t = typed("CREDITS");
+    let keys: Vec<&str> = t.iter().map(String::as_str).collect();
+    // While typing, letters are text (q does not quit, s does not sort).
+    press(&mut a, &s, &keys);
+    let visible = panes::keys(PaneId::Latency, &s, a.list(PaneId::Latency));
+    assert_eq!(
+        visible,
+        ["GET /api/credits/balance", "POST /api/credits/purchase"]
+    );
+    press(
+        &mut a,
+        &s,
+        &["<BS>", "<BS>", "<BS>", "<BS>", "<BS>", "<BS>", "<BS>"],
+    );
+    press(
+        &mut a,
+        &s,
+        &typed("q s").iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(a.list(PaneId::Latency).filter, "q s");
+    press(&mut a, &s, &["<Esc>"]);
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.list(PaneId::Latency).filter, "", "Esc clears");
+    // Enter keeps it; Esc in normal mode then clears it.
+    press(&mut a, &s, &["/", "p", "o", "s", "t", "<Enter>"]);
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(
+        panes::keys(PaneId::Latency, &s, a.list(PaneId::Latency)).len(),
+        3
+    );
+    press(&mut a, &s, &["<Esc>"]);
+    assert_eq!(
+        panes::keys(PaneId::Latency, &s, a.list(PaneId::Latency)).len(),
+        5
+    );
+}
+
+#[test]
+fn filter_a_drill_down_section() {
+    let s = state();
+    let mut a = app();
+    press(&mut a, &s, &["!", "/"]);
+    press(
+        &mut a,
+        &s,
+        &typed("503").iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    press(&mut a, &s, &["<Enter>"]);
+    let keys = jfmon::ui::views::section_keys(&a, &s);
+    assert_eq!(keys.len(), 16, "half of openai's 32 failures are 503s");
+}
+
+#[test]
+fn sort_columns() {
+    let s = state();
+    let mut a = app();
+    press(&mut a, &s, &["1"]);
+    let first = |a: &App| panes::keys(PaneId::Latency, &s, a.list(PaneId::Latency))[0].clone();
+    assert_eq!(
+        first(&a),
+        "POST /api/spiritual/guidance",
+        "worst error rate first"
+    );
+    press(&mut a, &s, &["s"]);
+    assert_eq!(first(&a), "GET /api/credits/balance", "busiest first");
+    press(&mut a, &s, &["S"]);
+    assert_eq!(
+        first(&a),
+        "POST /api/credits/purchase",
+        "reversed: quietest first"
+    );
+    press(&mut a, &s, &["s", "s", "s", "s", "s"]);
+    assert_eq!(
+        a.list(PaneId::Latency).sort,
+        0,
+        "cycles back to the default"
+    );
+    assert!(!a.list(PaneId::Latency).reversed);
+    // Integrations: by name.
+    press(&mut a, &s, &["2", "s"]);
+    assert_eq!(
+        panes::keys(PaneId::Integrations, &s, a.list(PaneId::Integrations))[0],
+        "did"
+    );
+}
+
+#[test]
+fn window_change_asks_the_source() {
+    let s = state();
+    let mut a = app();
+    assert_eq!(
+        press(&mut a, &s, &["]"]),
+        [Effect::Request(Request::SetWindow(Duration::from_secs(
+            3600
+        )))]
+    );
+    assert_eq!(
+        press(&mut a, &s, &["[", "[", "["]),
+        [
+            Effect::Request(Request::SetWindow(Duration::from_secs(900))),
+            Effect::Request(Request::SetWindow(Duration::from_secs(300))),
+            Effect::Request(Request::SetWindow(Duration::from_secs(60))),
+        ]
+    );
+    // At the shortest: nothing to ask, a word instead.
+    assert!(press(&mut a, &s, &["["]).is_empty());
+    assert!(notice(&a).1.contains("shortest"));
+    let grows: Vec<Effect> = press(&mut a, &s, &["]", "]", "]", "]", "]", "]"]);
+    assert_eq!(grows.len(), 5);
+    assert_eq!(a.window, Duration::from_secs(24 * 3600));
+}
+
+#[test]
+fn acknowledge_after_confirmation() {
+    let s = state();
+    let mut a = app();
+    // Nothing selected outside the alerts: a hint, no write.
+    assert!(press(&mut a, &s, &["a"]).is_empty());
+    assert!(notice(&a).1.contains("select an alert"));
+    press(&mut a, &s, &["4", "a"]);
+    assert_eq!(
+        a.mode,
+        Mode::ConfirmAck {
+            id: 7,
+            title: "OpenAI integration down".into()
+        }
+    );
+    // n cancels.
+    assert!(press(&mut a, &s, &["n"]).is_empty());
+    assert_eq!(a.mode, Mode::Normal);
+    // y writes.
+    let e = press(&mut a, &s, &["a", "y"]);
+    assert_eq!(e, [Effect::Request(Request::Acknowledge(7))]);
+    assert_eq!(a.mode, Mode::Normal);
+    a.on_acknowledged(7, Ok(()), now());
+    assert_eq!(notice(&a), (Level::Success, "alert #7 acknowledged".into()));
+    // A role without UPDATE: the source's one line, shown as an error.
+    press(&mut a, &s, &["a", "y"]);
+    a.on_acknowledged(
+        7,
+        Err("permission denied for table monitoring_alerts".into()),
+        now(),
+    );
+    let (level, text) = notice(&a);
+    assert_eq!(level, Level::Error);
+    assert!(
+        text.contains("permission denied for table monitoring_alerts"),
+        "{text}"
+    );
+    // Already acknowledged alerts are not asked about.
+    press(&mut a, &s, &["G", "a"]);
+    assert_eq!(a.mode, Mode::Normal);
+    assert!(notice(&a).1.contains("already acknowledged"));
+    // From the alert view.
+    let e = press(&mut a, &s, &["g", "<Enter>", "a", "<Enter>"]);
+    assert_eq!(e, [Effect::Request(Request::Acknowledge(7))]);
+}
+
+#[test]
+fn read_only_refuses_to_acknowledge() {
+    let s = state();
+    let mut settings = settings(true, false);
+    settings.read_only = true;
+    let mut a = App::new(settings, WINDOW);
+    let e = press(&mut a, &s, &["4", "a", "y"]);
+    assert!(e.is_empty(), "no write requested: {e:?}");
+    assert_eq!(a.mode, Mode::Normal);
+    let (level, text) = notice(&a);
+    assert_eq!(level, Level::Warning);
+    assert!(text.contains("read-only"), "{text}");
+    // The alert view says so too.
+    press(&mut a, &s, &["<Enter>"]);
+    let text = render(&a, &s, 120, 40);
+    assert!(
+        text.contains("read-only mode: acknowledging is disabled"),
+        "{text}"
+    );
+}
+
+#[test]
+fn pause_refresh_help_quit() {
+    let s = state();
+    let mut a = app();
+    assert_eq!(press(&mut a, &s, &["p"]), [Effect::Freeze]);
+    assert!(a.paused.is_some());
+    assert!(render(&a, &s, 80, 24).contains("PAUSED 12:00:30"));
+    assert_eq!(press(&mut a, &s, &["p"]), [Effect::Unfreeze]);
+    assert!(a.paused.is_none());
+    assert_eq!(
+        press(&mut a, &s, &["r"]),
+        [Effect::Request(Request::RefreshNow)]
+    );
+    press(&mut a, &s, &["?"]);
+    assert_eq!(a.mode, Mode::Help { scroll: 0 });
+    // Keys do not leak through the help.
+    assert!(press(&mut a, &s, &["]", "j", "j"]).is_empty());
+    assert_eq!(a.mode, Mode::Help { scroll: 2 });
+    press(&mut a, &s, &["?"]);
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(press(&mut a, &s, &["q"]), [Effect::Quit]);
+    let mut b = app();
+    press(&mut b, &s, &["/"]);
+    assert_eq!(
+        press(&mut b, &s, &["<C-c>"]),
+        [Effect::Quit],
+        "Ctrl-C quits even while typing"
+    );
+}
+
+#[test]
+fn session_timeline_is_fetched_and_masked() {
+    let s = state();
+    let mut a = app();
+    let e = press(&mut a, &s, &["3", "j", "<Enter>"]);
+    assert_eq!(
+        e,
+        [Effect::Request(Request::SessionContext("sess-9001".into()))]
+    );
+    assert_eq!(a.view(), &View::Session("sess-9001".into()));
+    // A late answer for another session is ignored.
+    a.on_session_context("sess-1234", Ok(vec![]));
+    let mut events = timeline();
+    // Even if a source forgot to mask, the view masks.
+    events[1].data = serde_json::json!({"token": "abc.def", "password": "hunter2"});
+    a.on_session_context("sess-9001", Ok(events));
+    let text = render(&a, &s, 160, 48);
+    assert!(
+        !text.contains("abc.def") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert!(text.contains("session_start"));
+    // r reloads the timeline.
+    assert_eq!(
+        press(&mut a, &s, &["r"]),
+        [Effect::Request(Request::SessionContext("sess-9001".into()))]
+    );
+    // An error is shown, not a crash.
+    a.on_session_context(
+        "sess-9001",
+        Err("table monitoring_context not found — run `jfmon migrate`".into()),
+    );
+    assert!(render(&a, &s, 120, 40).contains("table monitoring_context not found"));
+}
+
+#[test]
+fn selection_follows_the_row_when_data_reorders() {
+    let mut s = state();
+    let mut a = app();
+    press(&mut a, &s, &["j", "j", "j"]);
+    let keys = panes::keys(PaneId::Integrations, &s, a.list(PaneId::Integrations));
+    let chosen = a
+        .list(PaneId::Integrations)
+        .selected_key(&keys)
+        .unwrap()
+        .clone();
+    // New data arrives (a reset with the same rows) — the selection stays on the row.
+    s.apply(jfmon::model::Update::Batch(Box::new(full_batch())));
+    let keys = panes::keys(PaneId::Integrations, &s, a.list(PaneId::Integrations));
+    assert_eq!(
+        a.list(PaneId::Integrations).selected_key(&keys).unwrap(),
+        &chosen
+    );
+}

@@ -1,0 +1,308 @@
+//! Every view of the dashboard rendered with ratatui's `TestBackend` from a
+//! fixed state and a fixed clock, at 80x24 and 160x48, compared with the
+//! snapshots in `tests/snapshots/` (insta). Also: stale and down sources,
+//! missing tables, an empty database, a terminal too small, `--ascii`,
+//! no-colour, and no panic at any size.
+
+mod ui_support;
+
+use insta::assert_snapshot;
+use jfmon::store::State;
+use jfmon::ui::action::Action;
+use jfmon::ui::app::App;
+use jfmon::ui::pane::PaneId;
+use ratatui::style::Color;
+use ui_support::*;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn act(app: &mut App, state: &State, actions: &[Action]) {
+    for a in actions {
+        app.apply(state, *a, now());
+    }
+}
+
+fn snap_sizes(name: &str, app: &App, state: &State) {
+    for (w, h) in SIZES {
+        assert_snapshot!(format!("{name}_{w}x{h}"), render(app, state, w, h));
+    }
+}
+
+#[test]
+fn overview() {
+    snap_sizes("overview", &app(), &state());
+}
+
+#[test]
+fn integration_view_of_the_down_integration() {
+    let s = state();
+    let mut a = app();
+    act(&mut a, &s, &[Action::JumpToFailing]);
+    snap_sizes("integration_openai", &a, &s);
+}
+
+#[test]
+fn endpoint_view() {
+    let s = state();
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[Action::FocusPane(PaneId::Latency), Action::Open],
+    );
+    snap_sizes("endpoint_guidance", &a, &s);
+}
+
+#[test]
+fn alert_view() {
+    let s = state();
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[Action::FocusPane(PaneId::Alerts), Action::Open],
+    );
+    let text = render(&a, &s, 160, 48);
+    assert!(text.contains("\"api_key\": \"***\""), "{text}");
+    assert!(!text.contains("sk-live-SECRET"));
+    snap_sizes("alert_7", &a, &s);
+}
+
+#[test]
+fn session_view_with_masked_timeline() {
+    let s = state();
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[
+            Action::FocusPane(PaneId::Sessions),
+            Action::Down,
+            Action::Open,
+        ],
+    );
+    a.on_session_context("sess-9001", Ok(timeline()));
+    act(&mut a, &s, &[Action::Down]);
+    let text = render(&a, &s, 160, 48);
+    assert!(text.contains("***"), "{text}");
+    assert!(!text.contains("abc.def"));
+    snap_sizes("session_9001", &a, &s);
+}
+
+#[test]
+fn help_overlay() {
+    let s = state();
+    let mut a = app();
+    act(&mut a, &s, &[Action::ToggleHelp]);
+    snap_sizes("help", &a, &s);
+}
+
+#[test]
+fn confirm_acknowledge() {
+    let s = state();
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[Action::FocusPane(PaneId::Alerts), Action::Acknowledge],
+    );
+    assert_snapshot!("confirm_ack_80x24", render(&a, &s, 80, 24));
+}
+
+#[test]
+fn filtering_and_sorting() {
+    let s = state();
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[Action::FocusPane(PaneId::Latency), Action::StartFilter],
+    );
+    for c in "credits".chars() {
+        act(&mut a, &s, &[Action::FilterChar(c)]);
+    }
+    assert_snapshot!("filter_typing_80x24", render(&a, &s, 80, 24));
+    act(
+        &mut a,
+        &s,
+        &[Action::FilterAccept, Action::SortNext, Action::SortReverse],
+    );
+    assert_snapshot!("filter_sorted_80x24", render(&a, &s, 80, 24));
+}
+
+#[test]
+fn paused() {
+    let s = state();
+    let mut a = app();
+    act(&mut a, &s, &[Action::TogglePause]);
+    assert_snapshot!("paused_80x24", render(&a, &s, 80, 24));
+}
+
+#[test]
+fn stale_source() {
+    // The last poll was a minute ago: panes dimmed and marked stale.
+    let s = state_from(Some(full_batch()), Some(postgres(true, 60, None)));
+    let text = render(&app(), &s, 80, 24);
+    assert!(text.contains("stale for 1m00s"), "{text}");
+    assert!(text.contains("STALE 1m"));
+    snap_sizes("stale", &app(), &s);
+    let b = draw(&app(), &s, 80, 24);
+    let dimmed = b
+        .buffer()
+        .content
+        .iter()
+        .filter(|c| c.modifier.contains(ratatui::style::Modifier::DIM))
+        .count();
+    assert!(dimmed > 500, "stale panes are dimmed ({dimmed} cells)");
+}
+
+#[test]
+fn source_down_keeps_last_data() {
+    let s = state_from(
+        Some(full_batch()),
+        Some(postgres(
+            false,
+            125,
+            Some("cannot reach PostgreSQL at db.example.com:5432: connection refused"),
+        )),
+    );
+    let text = render(&app(), &s, 160, 48);
+    assert!(
+        text.contains("postgres down: cannot reach PostgreSQL"),
+        "{text}"
+    );
+    assert!(text.contains("openai"), "last data stays");
+    snap_sizes("down", &app(), &s);
+}
+
+#[test]
+fn missing_tables() {
+    let mut b = full_batch();
+    b.tables_missing = Some(vec![
+        "monitoring_sessions".into(),
+        "monitoring_business_metrics".into(),
+    ]);
+    b.sessions = None;
+    b.business.clear();
+    b.today = None;
+    let s = state_from(Some(b), Some(postgres(true, 1, None)));
+    let text = render(&app(), &s, 160, 48);
+    assert!(
+        text.contains("table monitoring_sessions not found — run `jfmon migrate`"),
+        "{text}"
+    );
+    snap_sizes("missing_tables", &app(), &s);
+}
+
+#[test]
+fn empty_database() {
+    let s = state_from(Some(empty_batch()), Some(postgres(true, 1, None)));
+    snap_sizes("empty_db", &app(), &s);
+}
+
+#[test]
+fn before_the_first_poll() {
+    let s = state_from(None, None);
+    assert_snapshot!("waiting_80x24", render(&app(), &s, 80, 24));
+}
+
+#[test]
+fn terminal_too_small() {
+    let s = state();
+    assert_snapshot!("too_small_30x8", render(&app(), &s, 30, 8));
+    assert_snapshot!("too_small_39x10", render(&app(), &s, 39, 10));
+    assert_snapshot!("too_small_1x1", render(&app(), &s, 1, 1));
+    assert_snapshot!("smallest_40x10", render(&app(), &s, 40, 10));
+}
+
+#[test]
+fn ascii_only() {
+    let s = state();
+    let ascii = App::new(settings(true, true), WINDOW);
+    snap_sizes("ascii_overview", &ascii, &s);
+    let mut a = ascii.clone();
+    act(&mut a, &s, &[Action::JumpToFailing]);
+    snap_sizes("ascii_integration", &a, &s);
+    let mut e = ascii.clone();
+    act(
+        &mut e,
+        &s,
+        &[Action::FocusPane(PaneId::Latency), Action::Open],
+    );
+    for app in [&ascii, &a, &e] {
+        for (w, h) in SIZES {
+            let b = draw(app, &s, w, h);
+            for c in &b.buffer().content {
+                assert!(
+                    c.symbol().is_ascii(),
+                    "non-ASCII {:?} at {w}x{h}",
+                    c.symbol()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn no_colour_sets_no_colour() {
+    let s = state();
+    let mono = App::new(settings(false, false), WINDOW);
+    let mut views = vec![mono.clone()];
+    for actions in [
+        vec![Action::JumpToFailing],
+        vec![Action::FocusPane(PaneId::Latency), Action::Open],
+        vec![Action::FocusPane(PaneId::Alerts), Action::Open],
+        vec![Action::ToggleHelp],
+    ] {
+        let mut a = mono.clone();
+        act(&mut a, &s, &actions);
+        views.push(a);
+    }
+    for a in &views {
+        for (w, h) in SIZES {
+            let b = draw(a, &s, w, h);
+            for c in &b.buffer().content {
+                assert_eq!((c.fg, c.bg), (Color::Reset, Color::Reset));
+            }
+        }
+    }
+    // The text is the same as with colour: nothing is said by colour alone.
+    assert_eq!(render(&mono, &s, 80, 24), render(&app(), &s, 80, 24));
+    assert_snapshot!("mono_overview_80x24", render(&mono, &s, 80, 24));
+}
+
+#[test]
+fn no_panic_at_any_size() {
+    let s = state();
+    let empty = state_from(None, None);
+    let mut apps = vec![app()];
+    for actions in [
+        vec![Action::JumpToFailing],
+        vec![Action::FocusPane(PaneId::Latency), Action::Open],
+        vec![Action::FocusPane(PaneId::Alerts), Action::Open],
+        vec![Action::FocusPane(PaneId::Sessions), Action::Open],
+        vec![Action::ToggleHelp],
+        vec![Action::FocusPane(PaneId::Alerts), Action::Acknowledge],
+        vec![Action::FocusPane(PaneId::Business)],
+    ] {
+        let mut a = app();
+        act(&mut a, &s, &actions);
+        apps.push(a);
+    }
+    let mut ascii = App::new(settings(false, true), WINDOW);
+    act(&mut ascii, &s, &[Action::JumpToFailing]);
+    apps.push(ascii);
+    let mut sizes = vec![];
+    for w in (1..=130).step_by(3) {
+        for h in (1..=52).step_by(3) {
+            sizes.push((w, h));
+        }
+    }
+    sizes.extend([(40, 10), (39, 9), (80, 24), (1, 100), (300, 1), (250, 80)]);
+    for a in &apps {
+        for &(w, h) in &sizes {
+            draw(a, &s, w, h);
+            draw(a, &empty, w, h);
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! A fixed, hand-made state for the dashboard tests: fifteen minutes of
+//! traffic ending at a fixed instant, with `openai` down for the last four
+//! minutes, `elevenlabs` degraded, alerts (one holding a secret in its
+//! context), sessions and business metrics. Everything is deterministic.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use jfmon::aggregate;
+use jfmon::config::Thresholds;
+use jfmon::model::*;
+use jfmon::store::State;
+use jfmon::ui::app::App;
+use jfmon::ui::theme::Theme;
+use jfmon::ui::{Ctx, Screen, UiSettings};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The fixed "now" of every test.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 14, 12, 0, 30).unwrap()
+}
+
+fn at(minute: i64, second: i64) -> DateTime<Utc> {
+    // minute 0 is the first minute of the window, 14 the current one.
+    minute_start(minute_of(now()) - 14 + minute) + TimeDelta::seconds(second)
+}
+
+/// Deterministic jitter in [0, 1).
+fn jitter(i: u64) -> f64 {
+    ((i.wrapping_mul(2_654_435_761) >> 7) % 1000) as f64 / 1000.0
+}
+
+const ENDPOINTS: [(&str, &str, u32, f64); 5] = [
+    ("/api/spiritual/guidance", "POST", 12, 900.0),
+    ("/api/auth/login", "POST", 20, 80.0),
+    ("/api/credits/balance", "GET", 30, 20.0),
+    ("/api/credits/purchase", "POST", 4, 300.0),
+    ("/api/health", "GET", 10, 4.0),
+];
+
+fn api_calls() -> Vec<ApiCall> {
+    let mut out = vec![];
+    let mut id: u64 = 1_000;
+    for minute in 0..15 {
+        for (e, (endpoint, method, per_min, base)) in ENDPOINTS.iter().enumerate() {
+            for j in 0..*per_min {
+                id += 1;
+                let outage = minute >= 11 && e == 0;
+                let mut ms = base * (0.6 + jitter(id) * 0.9);
+                let (status, error) = if outage && j % 3 != 2 {
+                    ms = 30_000.0 + jitter(id) * 200.0;
+                    (
+                        Some(502),
+                        Some("UpstreamError: openai timed out".to_string()),
+                    )
+                } else if e == 3 && j == 1 && minute % 4 == 0 {
+                    (Some(402), None)
+                } else if e == 1 && j == 0 && minute == 5 {
+                    (Some(500), Some("KeyError: 'user'".to_string()))
+                } else {
+                    (Some(200), None)
+                };
+                out.push(ApiCall {
+                    id: id as i64,
+                    at: at(minute, (j as i64 * 30) / *per_min as i64),
+                    endpoint: endpoint.to_string(),
+                    method: method.to_string(),
+                    status_code: status,
+                    response_ms: Some(ms as i32),
+                    user_id: Some(100 + (id % 50) as i32),
+                    error,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|c| (c.at, c.id));
+    out
+}
+
+fn integration_calls() -> Vec<IntegrationCall> {
+    let specs: [(&str, u32, f64); 4] = [
+        ("openai", 8, 600.0),
+        ("elevenlabs", 10, 850.0),
+        ("prokerala", 6, 260.0),
+        ("did", 2, 2400.0),
+    ];
+    let mut out = vec![];
+    let mut id: u64 = 50_000;
+    for minute in 0..15 {
+        for (name, per_min, base) in specs {
+            for j in 0..per_min {
+                id += 1;
+                let (success, status, error, ms) = match name {
+                    "openai" if minute >= 11 => {
+                        if j % 2 == 0 {
+                            (
+                                false,
+                                Some(503),
+                                Some("openai: 503 Service Unavailable"),
+                                40.0,
+                            )
+                        } else {
+                            (false, None, Some("ConnectTimeout after 30000 ms"), 30_000.0)
+                        }
+                    }
+                    "elevenlabs" if j == 3 => (
+                        false,
+                        Some(500),
+                        Some("elevenlabs: 500 Internal Server Error"),
+                        base,
+                    ),
+                    _ => (true, Some(200), None, base * (0.7 + jitter(id) * 0.8)),
+                };
+                out.push(IntegrationCall {
+                    id: id as i64,
+                    at: at(minute, (j as i64 * 30) / per_min as i64),
+                    integration: name.to_string(),
+                    operation: Some(
+                        match name {
+                            "openai" => "chat_completion",
+                            "elevenlabs" => "text_to_speech",
+                            "prokerala" => "birth_chart",
+                            _ => "avatar_video",
+                        }
+                        .to_string(),
+                    ),
+                    success,
+                    duration_ms: Some(ms as i32),
+                    status_code: status,
+                    error: error.map(str::to_string),
+                    session_id: None,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|c| (c.at, c.id));
+    out
+}
+
+fn business() -> Vec<BusinessObs> {
+    let mut out = vec![];
+    for minute in 0..15 {
+        let t = at(minute, 10);
+        out.push(BusinessObs {
+            id: minute * 3,
+            at: t,
+            metric: "revenue".into(),
+            value: 19.99 * (1 + minute % 3) as f64,
+            unit: Some("USD".into()),
+        });
+        out.push(BusinessObs {
+            id: minute * 3 + 1,
+            at: t,
+            metric: "credits_used".into(),
+            value: 40.0 + (minute * 7 % 11) as f64,
+            unit: Some("credits".into()),
+        });
+        if minute % 2 == 0 {
+            out.push(BusinessObs {
+                id: minute * 3 + 2,
+                at: t,
+                metric: "conversions".into(),
+                value: 1.0,
+                unit: Some("count".into()),
+            });
+        }
+    }
+    out
+}
+
+pub fn sessions() -> SessionsView {
+    let services = [
+        "spiritual_guidance",
+        "voice_guidance",
+        "avatar_video",
+        "live_chat",
+    ];
+    let items = (0..6)
+        .map(|i| Session {
+            session_id: format!("sess-{:04}", 9000 + i),
+            user_id: Some(2000 + i as i64 * 37),
+            service: services[i % services.len()].to_string(),
+            status: "active".into(),
+            started_at: now() - TimeDelta::seconds(20 + i as i64 * 95),
+            last_activity_at: now() - TimeDelta::seconds(5 + i as i64),
+            ended_at: None,
+            credits_used: (i as i32) * 15,
+        })
+        .collect();
+    let started_per_minute = (0..15)
+        .map(|m| (minute_of(at(m, 0)), (3 + (m * 5 % 7)) as u64))
+        .collect();
+    SessionsView {
+        active: 42,
+        items,
+        started_per_minute,
+    }
+}
+
+pub fn alerts() -> AlertsView {
+    let row =
+        |id: i64, sev: &str, title: &str, ago_min: i64, context: serde_json::Value, acked: bool| {
+            AlertRow {
+                id,
+                alert_type: Some(if title.contains("recovered") {
+                    "integration_recovered".into()
+                } else {
+                    "integration_down".into()
+                }),
+                severity_raw: Some(sev.into()),
+                title: Some(title.into()),
+                description: Some(format!(
+                    "{title}.\nDetected by the platform's integration monitor over the last 30 s."
+                )),
+                context: Some(context),
+                acknowledged: acked,
+                acknowledged_by: acked.then_some(3),
+                acknowledged_at: acked.then(|| now() - TimeDelta::minutes(2)),
+                created_at: now() - TimeDelta::minutes(ago_min),
+            }
+        };
+    let items = vec![
+        row(
+            7,
+            "critical",
+            "OpenAI integration down",
+            3,
+            json!({"integration": "openai", "error_rate": 0.93, "calls": 153,
+                   "request": {"api_key": "sk-live-SECRET", "model": "gpt-4o"}}),
+            false,
+        ),
+        row(
+            6,
+            "high",
+            "ElevenLabs integration degraded",
+            9,
+            json!({"integration": "elevenlabs", "error_rate": 0.1}),
+            false,
+        ),
+        row(
+            5,
+            "warning",
+            "Slow responses on /api/spiritual/guidance",
+            12,
+            json!({"endpoint": "/api/spiritual/guidance", "p95_ms": 30100}),
+            false,
+        ),
+        row(
+            4,
+            "info",
+            "Prokerala integration recovered",
+            40,
+            json!({"integration": "prokerala"}),
+            true,
+        ),
+    ];
+    let mut open_by_severity = BTreeMap::new();
+    open_by_severity.insert("critical".to_string(), 1);
+    open_by_severity.insert("high".to_string(), 1);
+    open_by_severity.insert("warning".to_string(), 1);
+    AlertsView {
+        items,
+        open_by_severity,
+    }
+}
+
+/// The whole window, as the poller's first load would deliver it.
+pub fn full_batch() -> Batch {
+    let mut b = Batch {
+        reset: true,
+        now: now(),
+        window_secs: WINDOW.as_secs(),
+        sessions: Some(sessions()),
+        alerts: Some(alerts()),
+        health_reports: Some(vec![
+            HealthReport {
+                integration: "openai".into(),
+                status: "down".into(),
+                message: Some("503 Service Unavailable".into()),
+                checked_at: now() - TimeDelta::seconds(10),
+            },
+            HealthReport {
+                integration: "rag".into(),
+                status: "healthy".into(),
+                message: None,
+                checked_at: now() - TimeDelta::seconds(30),
+            },
+        ]),
+        tables_missing: Some(vec![]),
+        today: Some(Today {
+            day_start: Utc.with_ymd_and_hms(2025, 3, 14, 0, 0, 0).unwrap(),
+            totals: [
+                ("revenue".to_string(), 5234.5),
+                ("credits_used".to_string(), 12034.0),
+                ("conversions".to_string(), 87.0),
+            ]
+            .into_iter()
+            .collect(),
+        }),
+        ..Default::default()
+    };
+    aggregate::add_api_calls(&mut b, &api_calls());
+    aggregate::add_integration_calls(&mut b, &integration_calls());
+    aggregate::add_business(&mut b, &business());
+    b
+}
+
+/// An empty database: every table there, no rows.
+pub fn empty_batch() -> Batch {
+    Batch {
+        reset: true,
+        now: now(),
+        window_secs: WINDOW.as_secs(),
+        sessions: Some(SessionsView::default()),
+        alerts: Some(AlertsView::default()),
+        health_reports: Some(vec![]),
+        tables_missing: Some(vec![]),
+        ..Default::default()
+    }
+}
+
+pub fn postgres(up: bool, last_ok_ago: i64, error: Option<&str>) -> SourceStatus {
+    SourceStatus {
+        id: SourceId::Postgres,
+        up,
+        last_ok: Some(now() - TimeDelta::seconds(last_ok_ago)),
+        last_error: error.map(str::to_string),
+        poll_ms: Some(12.0),
+        target: "db.example.com:5432/jyoti".into(),
+        skipped: 0,
+    }
+}
+
+/// A state from a batch (if any) and a source status (if any).
+pub fn state_from(batch: Option<Batch>, source: Option<SourceStatus>) -> State {
+    let mut s = State::new(WINDOW.as_secs(), Thresholds::default());
+    if let Some(b) = batch {
+        s.apply(Update::Batch(Box::new(b)));
+    }
+    if let Some(src) = source {
+        s.apply(Update::Source(src));
+    }
+    s
+}
+
+/// The usual: full data, PostgreSQL live (last poll a second ago).
+pub fn state() -> State {
+    state_from(Some(full_batch()), Some(postgres(true, 1, None)))
+}
+
+pub fn settings(color: bool, ascii: bool) -> UiSettings {
+    UiSettings {
+        environment: "production".into(),
+        target: "db.example.com:5432/jyoti".into(),
+        demo: false,
+        read_only: false,
+        local_time: false,
+        poll_interval: Duration::from_secs(2),
+        theme: Theme::new(color, ascii),
+    }
+}
+
+pub fn app() -> App {
+    App::new(settings(true, false), WINDOW)
+}
+
+/// Draw one frame of `w`×`h` and return the backend (buffer inside).
+pub fn draw(app: &App, state: &State, w: u16, h: u16) -> TestBackend {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let ctx = Ctx {
+        app,
+        state,
+        live: state,
+        now: now(),
+    };
+    t.draw(|f| f.render_widget(Screen { ctx }, f.area()))
+        .unwrap();
+    t.backend().clone()
+}
+
+/// The frame as text, one quoted line per row.
+pub fn render(app: &App, state: &State, w: u16, h: u16) -> String {
+    draw(app, state, w, h).to_string()
+}
+
+/// A session timeline with a secret in it.
+pub fn timeline() -> Vec<ContextEvent> {
+    let base = now() - TimeDelta::seconds(200);
+    vec![
+        ContextEvent {
+            session_id: "sess-9001".into(),
+            user_id: Some(2037),
+            context_type: "session_start".into(),
+            data: json!({"service": "voice_guidance", "language": "en"}),
+            at: base,
+        },
+        ContextEvent {
+            session_id: "sess-9001".into(),
+            user_id: Some(2037),
+            context_type: "integration_call".into(),
+            data: json!({"integration": "elevenlabs", "headers": {"Authorization": "Bearer abc.def"}, "voice": "calm"}),
+            at: base + TimeDelta::seconds(40),
+        },
+        ContextEvent {
+            session_id: "sess-9001".into(),
+            user_id: Some(2037),
+            context_type: "credits".into(),
+            data: json!({"credits_used": 15, "balance": 85}),
+            at: base + TimeDelta::seconds(90),
+        },
+    ]
+}
