@@ -2,6 +2,9 @@
 //! discovery and migrations ([`schema`]), and the incremental poller ([`poller`]).
 
 pub mod connect;
+mod load;
 pub mod poller;
+mod rows;
 pub mod schema;
+mod small_tables;
 pub mod tail;

@@ -1,0 +1,257 @@
+//! The start-up load: the window as server-side aggregates (counts per
+//! minute × key × latency bucket), integration tails, recent failing and slow
+//! calls, business totals, and each tailed table's high-water mark and gaps.
+//! Everything runs in the caller's `REPEATABLE READ` snapshot.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+// All dynamic SQL here is assembled from constants (table and column names),
+// never from input: hence `AssertSqlSafe`.
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+
+use super::rows::{API_COLS, INTEGRATION_COLS, api_call, integration_call, to_rows};
+use super::tail::Tail;
+use crate::hist::sql_bucket_expr;
+use crate::model::*;
+
+/// How far below the newest id the start-up load looks for uncommitted rows.
+const STARTUP_GAP_SCAN: i64 = 200_000;
+
+/// The high-water mark and the gaps below it, as seen by the load's snapshot.
+pub(super) async fn load_tail(
+    conn: &mut PgConnection,
+    table: &str,
+    now: DateTime<Utc>,
+) -> Result<Tail, sqlx::Error> {
+    let hwm: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT coalesce(max(id), 0)::int8 FROM {table}"
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    let floor = (hwm - STARTUP_GAP_SCAN).max(0);
+    let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id::int8 FROM {table} WHERE id > $1 ORDER BY id"
+    )))
+    .bind(floor)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tail = Tail::new(floor);
+    tail.advance(&ids, now);
+    Ok(tail)
+}
+
+pub(super) async fn load_api(
+    conn: &mut PgConnection,
+    b: &mut Batch,
+    start: DateTime<Utc>,
+    hwm: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "SELECT floor(extract(epoch FROM timestamp::timestamptz) / 60)::int8 AS minute, \
+                endpoint, method, coalesce(status_code, 0) AS status, {} AS bucket, \
+                count(*) AS n, \
+                count(*) FILTER (WHERE error IS NOT NULL AND btrim(error) <> '') AS with_error \
+         FROM monitoring_api_calls \
+         WHERE timestamp >= $1::timestamptz::timestamp AND id <= $2 \
+         GROUP BY 1, 2, 3, 4, 5",
+        sql_bucket_expr("response_time")
+    );
+    let mut buckets: HashMap<(Minute, EndpointKey), ApiMinute> = HashMap::new();
+    let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(start)
+        .bind(hwm)
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in rows {
+        let key = EndpointKey {
+            endpoint: r.try_get("endpoint")?,
+            method: r.try_get("method")?,
+        };
+        let status: i32 = r.try_get("status")?;
+        let bucket: Option<i32> = r.try_get("bucket")?;
+        let n = r.try_get::<i64, _>("n")? as u64;
+        let with_error = r.try_get::<i64, _>("with_error")? as u64;
+        let m = buckets.entry((r.try_get("minute")?, key)).or_default();
+        m.requests += n;
+        let errors = if status >= 500 { n } else { with_error };
+        m.errors += errors;
+        if (400..500).contains(&status) {
+            m.client_errors += n - errors;
+        }
+        *m.status
+            .entry(status.clamp(0, u16::MAX as i32) as u16)
+            .or_default() += n;
+        if let Some(bk) = bucket {
+            m.latency.record_bucket(bk.max(0) as u32, n);
+        }
+    }
+    let mut api: Vec<_> = buckets.into_iter().map(|((m, k), v)| (m, k, v)).collect();
+    api.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    b.api = api;
+
+    // Recent failing and slow calls, for the drill-downs.
+    let floor = hwm - STARTUP_GAP_SCAN;
+    let sql = format!(
+        "SELECT {API_COLS} FROM monitoring_api_calls \
+         WHERE id > $1 AND id <= $2 AND timestamp >= $3::timestamptz::timestamp \
+           AND (status_code >= 500 OR (error IS NOT NULL AND btrim(error) <> '')) \
+         ORDER BY id DESC LIMIT 100"
+    );
+    let mut errors = to_rows(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(floor)
+            .bind(hwm)
+            .bind(start)
+            .fetch_all(&mut *conn)
+            .await?,
+        api_call,
+    )?;
+    errors.reverse();
+    b.api_errors = errors;
+    let sql = format!(
+        "SELECT {API_COLS} FROM monitoring_api_calls \
+         WHERE id > $1 AND id <= $2 AND timestamp >= $3::timestamptz::timestamp \
+           AND response_time IS NOT NULL \
+         ORDER BY response_time DESC LIMIT 50"
+    );
+    let mut slow = to_rows(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(floor)
+            .bind(hwm)
+            .bind(start)
+            .fetch_all(&mut *conn)
+            .await?,
+        api_call,
+    )?;
+    slow.sort_by_key(|c| (c.at, c.id));
+    b.api_slow = slow;
+    Ok(())
+}
+
+pub(super) async fn load_integrations(
+    conn: &mut PgConnection,
+    b: &mut Batch,
+    start: DateTime<Utc>,
+    hwm: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "SELECT floor(extract(epoch FROM created_at) / 60)::int8 AS minute, integration, \
+                {} AS bucket, count(*) AS n, count(*) FILTER (WHERE NOT success) AS failures \
+         FROM monitoring_integration_metrics \
+         WHERE created_at >= $1 AND id <= $2 GROUP BY 1, 2, 3",
+        sql_bucket_expr("duration_ms")
+    );
+    let mut buckets: HashMap<(Minute, String), IntegrationMinute> = HashMap::new();
+    for r in sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(start)
+        .bind(hwm)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let n = r.try_get::<i64, _>("n")? as u64;
+        let m = buckets
+            .entry((r.try_get("minute")?, r.try_get("integration")?))
+            .or_default();
+        m.calls += n;
+        m.failures += r.try_get::<i64, _>("failures")? as u64;
+        if let Some(bk) = r.try_get::<Option<i32>, _>("bucket")? {
+            m.latency.record_bucket(bk.max(0) as u32, n);
+        }
+    }
+    let mut minutes: Vec<_> = buckets.into_iter().map(|((m, k), v)| (m, k, v)).collect();
+    minutes.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    b.integrations = minutes;
+
+    // Tails: last success, last error, failures since the last success.
+    let rows = sqlx::query(
+        "WITH w AS (SELECT * FROM monitoring_integration_metrics WHERE created_at >= $1 AND id <= $2), \
+              ls AS (SELECT DISTINCT ON (integration) integration, id, created_at \
+                     FROM w WHERE success ORDER BY integration, id DESC), \
+              le AS (SELECT DISTINCT ON (integration) integration, created_at, \
+                            coalesce(nullif(btrim(left(error, 500)), ''), \
+                                     'HTTP ' || status_code::text, 'failed (no error text)') AS error \
+                     FROM w WHERE NOT success ORDER BY integration, id DESC), \
+              tf AS (SELECT w.integration, count(*) AS n FROM w LEFT JOIN ls USING (integration) \
+                     WHERE NOT w.success AND w.id > coalesce(ls.id, 0) GROUP BY 1) \
+         SELECT i.integration, ls.created_at AS last_success, le.created_at AS last_error_at, \
+                le.error AS last_error, coalesce(tf.n, 0) AS trailing \
+         FROM (SELECT DISTINCT integration FROM w) i \
+         LEFT JOIN ls USING (integration) LEFT JOIN le USING (integration) \
+         LEFT JOIN tf USING (integration)",
+    )
+    .bind(start)
+    .bind(hwm)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let last_success: Option<DateTime<Utc>> = r.try_get("last_success")?;
+        let last_error_at: Option<DateTime<Utc>> = r.try_get("last_error_at")?;
+        let last_error: Option<String> = r.try_get("last_error")?;
+        b.integration_tails.push((
+            r.try_get("integration")?,
+            IntegrationTail {
+                last_error: last_error_at.zip(last_error),
+                last_success,
+                trailing_failures: r.try_get::<i64, _>("trailing")? as u32,
+                any_success: last_success.is_some(),
+            },
+        ));
+    }
+    let sql = format!(
+        "SELECT {INTEGRATION_COLS} FROM monitoring_integration_metrics \
+         WHERE created_at >= $1 AND id <= $2 AND NOT success ORDER BY id DESC LIMIT 100"
+    );
+    let mut errors = to_rows(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(hwm)
+            .fetch_all(&mut *conn)
+            .await?,
+        integration_call,
+    )?;
+    errors.reverse();
+    b.integration_errors = errors;
+    Ok(())
+}
+
+pub(super) async fn load_business(
+    conn: &mut PgConnection,
+    b: &mut Batch,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    hwm: i64,
+) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT floor(extract(epoch FROM recorded_at) / 60)::int8 AS minute, metric, sum(value) AS v \
+         FROM monitoring_business_metrics WHERE recorded_at >= $1 AND id <= $2 \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .bind(start)
+    .bind(hwm)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        b.business
+            .push((r.try_get("minute")?, r.try_get("metric")?, r.try_get("v")?));
+    }
+    let day_start = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let rows = sqlx::query(
+        "SELECT metric, sum(value) AS v FROM monitoring_business_metrics \
+         WHERE recorded_at >= $1 AND id <= $2 GROUP BY 1",
+    )
+    .bind(day_start)
+    .bind(hwm)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut totals = BTreeMap::new();
+    for r in rows {
+        totals.insert(r.try_get("metric")?, r.try_get("v")?);
+    }
+    b.today = Some(Today { day_start, totals });
+    Ok(())
+}

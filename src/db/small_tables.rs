@@ -1,0 +1,274 @@
+//! The small tables, read whole (bounded) on every poll: active sessions and
+//! their count, sessions started per minute, alerts, health reports.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+// All dynamic SQL here is assembled from constants, never from input: hence
+// `AssertSqlSafe`.
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
+
+use crate::model::*;
+
+/// Active sessions listed.
+const SESSIONS_LIMIT: i64 = 100;
+/// Newest sessions searched first for the active ones listed.
+const SESSIONS_SCAN: i64 = 1000;
+/// Alerts listed.
+const ALERTS_LIMIT: i64 = 200;
+
+const ACTIVE_WHERE: &str =
+    "status = 'active' AND last_activity_at >= now() - make_interval(secs => $1)";
+const SESSION_COLS: &str = "session_id, user_id, service, status, started_at, last_activity_at, \
+     ended_at, credits_used";
+
+async fn read_active_count(conn: &mut PgConnection, idle: Duration) -> Result<u64, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM monitoring_sessions WHERE {ACTIVE_WHERE}"
+    )))
+    .bind(idle.as_secs_f64())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n as u64)
+}
+
+/// The newest active sessions, looked for among the newest sessions first (a
+/// short backward index scan however many are active); only if too few are
+/// found there, among all active ones (cheap then: there are few).
+async fn read_session_list(
+    conn: &mut PgConnection,
+    idle: Duration,
+) -> Result<Vec<Session>, sqlx::Error> {
+    let mut rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SESSION_COLS} FROM (SELECT {SESSION_COLS} FROM monitoring_sessions \
+                ORDER BY started_at DESC LIMIT {SESSIONS_SCAN}) AS newest \
+         WHERE {ACTIVE_WHERE} ORDER BY started_at DESC LIMIT $2"
+    )))
+    .bind(idle.as_secs_f64())
+    .bind(SESSIONS_LIMIT)
+    .fetch_all(&mut *conn)
+    .await?;
+    if (rows.len() as i64) < SESSIONS_LIMIT {
+        rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLS} FROM monitoring_sessions WHERE {ACTIVE_WHERE} \
+             ORDER BY started_at DESC LIMIT $2"
+        )))
+        .bind(idle.as_secs_f64())
+        .bind(SESSIONS_LIMIT)
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    rows.iter()
+        .map(|r| {
+            Ok(Session {
+                session_id: r.try_get("session_id")?,
+                user_id: r.try_get("user_id")?,
+                service: r.try_get("service")?,
+                status: r.try_get("status")?,
+                started_at: r.try_get("started_at")?,
+                last_activity_at: r.try_get("last_activity_at")?,
+                ended_at: r.try_get("ended_at")?,
+                credits_used: r.try_get("credits_used")?,
+            })
+        })
+        .collect()
+}
+
+/// Sessions started per minute: the whole window at a load, afterwards only
+/// the last few minutes (sessions are inserted as they start), so the cost
+/// does not grow with the window.
+async fn read_session_starts(
+    conn: &mut PgConnection,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    starts: SessionStarts<'_>,
+) -> Result<Vec<(Minute, u64)>, sqlx::Error> {
+    let from = match starts {
+        SessionStarts::Load(_) => start,
+        SessionStarts::Recent(_) => {
+            minute_start(minute_of(now) - STARTS_REFRESH_MINUTES).max(start)
+        }
+    };
+    let counts: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT floor(extract(epoch FROM started_at) / 60)::int8, count(*) \
+         FROM monitoring_sessions WHERE started_at >= $1 GROUP BY 1 ORDER BY 1",
+    )
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?;
+    let map = match starts {
+        SessionStarts::Load(m) | SessionStarts::Recent(m) => m,
+    };
+    if from == start {
+        map.clear();
+    } else {
+        map.retain(|m, _| *m >= minute_of(start) && *m < minute_of(from));
+    }
+    map.extend(counts.into_iter().map(|(m, n)| (m, n as u64)));
+    Ok(map.iter().map(|(m, n)| (*m, *n)).collect())
+}
+
+/// Sessions, alerts and health reports (`has`: which of them exist) on one
+/// connection, in order: the load's snapshot.
+pub(super) async fn small_tables(
+    conn: &mut PgConnection,
+    b: &mut Batch,
+    start: DateTime<Utc>,
+    has: [bool; 3],
+    idle: Duration,
+    starts: SessionStarts<'_>,
+) -> Result<(), sqlx::Error> {
+    if has[0] {
+        b.sessions = Some(SessionsView {
+            active: read_active_count(conn, idle).await?,
+            items: read_session_list(conn, idle).await?,
+            started_per_minute: read_session_starts(conn, start, b.now, starts).await?,
+        });
+    }
+    if has[1] {
+        b.alerts = Some(read_alerts(conn, start).await?);
+    }
+    if has[2] {
+        b.health_reports = Some(read_health(conn).await?);
+    }
+    Ok(())
+}
+
+/// The same reads on four pooled connections in parallel (incremental polls).
+pub(super) async fn small_tables_parallel(
+    pool: &PgPool,
+    b: &mut Batch,
+    start: DateTime<Utc>,
+    has: [bool; 3],
+    idle: Duration,
+    starts: SessionStarts<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = b.now;
+    let (count, list_and_starts, alerts_and_health) = tokio::try_join!(
+        async {
+            if !has[0] {
+                return Ok(0);
+            }
+            read_active_count(&mut *pool.acquire().await?, idle).await
+        },
+        async {
+            if !has[0] {
+                return Ok(None);
+            }
+            let (items, started) = tokio::try_join!(
+                async { read_session_list(&mut *pool.acquire().await?, idle).await },
+                async {
+                    read_session_starts(&mut *pool.acquire().await?, start, now, starts).await
+                },
+            )?;
+            Ok(Some((items, started)))
+        },
+        async {
+            let mut c = pool.acquire().await?;
+            let alerts = match has[1] {
+                true => Some(read_alerts(&mut c, start).await?),
+                false => None,
+            };
+            let health = match has[2] {
+                true => Some(read_health(&mut c).await?),
+                false => None,
+            };
+            Ok::<_, sqlx::Error>((alerts, health))
+        },
+    )?;
+    b.sessions = list_and_starts.map(|(items, started_per_minute)| SessionsView {
+        active: count,
+        items,
+        started_per_minute,
+    });
+    (b.alerts, b.health_reports) = alerts_and_health;
+    Ok(())
+}
+
+/// Minutes of session starts re-read by each incremental poll.
+const STARTS_REFRESH_MINUTES: i64 = 2;
+
+/// Whether to reload all session starts of the window or only recent minutes.
+pub(super) enum SessionStarts<'a> {
+    Load(&'a mut BTreeMap<Minute, u64>),
+    Recent(&'a mut BTreeMap<Minute, u64>),
+}
+
+async fn read_alerts(
+    conn: &mut PgConnection,
+    start: DateTime<Utc>,
+) -> Result<AlertsView, sqlx::Error> {
+    // Open alerts of any age, acknowledged ones from the window.
+    let rows = sqlx::query(
+        "SELECT id::int8 AS id, alert_type, severity, title, left(description, 4000) AS description, \
+                context, coalesce(acknowledged, false) AS acknowledged, \
+                acknowledged_by::int8 AS acknowledged_by, \
+                acknowledged_at::timestamptz AS acknowledged_at, \
+                coalesce(created_at, now()::timestamp)::timestamptz AS created_at \
+         FROM monitoring_alerts \
+         WHERE NOT coalesce(acknowledged, false) OR created_at >= $1::timestamptz::timestamp \
+         ORDER BY coalesce(acknowledged, false), \
+                  CASE lower(btrim(severity)) WHEN 'critical' THEN 0 WHEN 'fatal' THEN 0 \
+                       WHEN 'high' THEN 1 WHEN 'error' THEN 1 \
+                       WHEN 'medium' THEN 2 WHEN 'warning' THEN 2 WHEN 'warn' THEN 2 ELSE 3 END, \
+                  created_at DESC NULLS LAST, id DESC \
+         LIMIT $2",
+    )
+    .bind(start)
+    .bind(ALERTS_LIMIT)
+    .fetch_all(&mut *conn)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(AlertRow {
+                id: r.try_get("id")?,
+                alert_type: r.try_get("alert_type")?,
+                severity_raw: r.try_get("severity")?,
+                title: r.try_get("title")?,
+                description: r.try_get("description")?,
+                context: r.try_get("context")?,
+                acknowledged: r.try_get("acknowledged")?,
+                acknowledged_by: r.try_get("acknowledged_by")?,
+                acknowledged_at: r.try_get("acknowledged_at")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let counts: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT severity, count(*) FROM monitoring_alerts \
+         WHERE NOT coalesce(acknowledged, false) GROUP BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut open_by_severity = BTreeMap::new();
+    for (sev, n) in counts {
+        *open_by_severity
+            .entry(Severity::from_raw(sev.as_deref()).word().to_owned())
+            .or_default() += n as u64;
+    }
+    Ok(AlertsView {
+        items,
+        open_by_severity,
+    })
+}
+
+async fn read_health(conn: &mut PgConnection) -> Result<Vec<HealthReport>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT integration, status, message, checked_at FROM monitoring_integration_health \
+         ORDER BY integration LIMIT 100",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(HealthReport {
+                integration: r.try_get("integration")?,
+                status: r.try_get("status")?,
+                message: r.try_get("message")?,
+                checked_at: r.try_get("checked_at")?,
+            })
+        })
+        .collect()
+}
