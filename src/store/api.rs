@@ -116,7 +116,11 @@ impl ApiSeries {
         let mut out: Vec<_> = self
             .endpoints
             .iter()
-            .flat_map(|(k, ep)| ep.minutes.iter().map(|(m, e)| (*m, k.clone(), e.data.clone())))
+            .flat_map(|(k, ep)| {
+                ep.minutes
+                    .iter()
+                    .map(|(m, e)| (*m, k.clone(), e.data.clone()))
+            })
             .collect();
         out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         out
