@@ -135,15 +135,15 @@ impl Default for WindowHist {
 impl WindowHist {
     pub fn add(&mut self, s: &SparseHist) {
         for &(b, n) in &s.0 {
-            // In range by construction (bucket_of clamps to MAX_MS).
-            let _ = self.h.record_n(b as u64, n);
+            // In range: bucket_of clamps to MAX_MS.
+            let _ = self.h.record_n(bucket_of(b as i64) as u64, n);
         }
     }
 
     pub fn subtract(&mut self, s: &SparseHist) {
         let mut tmp = Histogram::<u64>::new_from(&self.h);
         for &(b, n) in &s.0 {
-            let _ = tmp.record_n(b as u64, n);
+            let _ = tmp.record_n(bucket_of(b as i64) as u64, n);
         }
         // Never fails: every count subtracted was added before.
         let _ = self.h.subtract(&tmp);

@@ -35,6 +35,8 @@ const PAGE: i64 = 20_000;
 const MAX_PAGES: usize = 10;
 /// Gap ids probed one by one per poll; wider gaps are read as ranges.
 const GAP_IDS: usize = 20_000;
+/// Statement timeout inside the start-up load.
+const LOAD_STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Polls between checks for tables appearing or disappearing.
 pub const TABLE_CHECK_EVERY: u32 = 10;
 
@@ -114,8 +116,7 @@ impl Poller {
 
     /// Start of the first minute of the window ending at `now`.
     fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let span = self.window_secs().div_ceil(60) as i64;
-        minute_start(minute_of(now) - span + 1)
+        minute_start(window_first_minute(now, self.window_secs()))
     }
 
     /// One poll: a full load when needed, otherwise only what is new.
@@ -168,6 +169,12 @@ impl Poller {
     async fn load(&mut self) -> Result<Batch, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        // The load aggregates the whole window once; it may take longer than
+        // a poll's statement timeout (seconds for a 24 h window on 10 M rows).
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(format!("{}ms", LOAD_STATEMENT_TIMEOUT.as_millis()))
             .execute(&mut *tx)
             .await?;
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")

@@ -1,12 +1,15 @@
 //! Reading the tailed tables' rows into the domain records: the column lists
 //! and the row mappers shared by the start-up load and the incremental reads.
+//! A legacy row without a `timestamp` is dated at the epoch: outside every
+//! window, as the load's `timestamp >= …` excludes it, and never a decode
+//! error that would stop the poller.
 
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::model::{ApiCall, BusinessObs, IntegrationCall};
 
-pub(super) const API_COLS: &str = "id::int8 AS id, timestamp::timestamptz AS at, endpoint, method, status_code, \
+pub(super) const API_COLS: &str = "id::int8 AS id, coalesce(timestamp, 'epoch')::timestamptz AS at, endpoint, method, status_code, \
      response_time, user_id, left(error, 500) AS error";
 pub(super) const INTEGRATION_COLS: &str = "id, created_at AS at, integration, operation, success, duration_ms, \
      status_code, left(error, 500) AS error, session_id";

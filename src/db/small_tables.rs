@@ -228,7 +228,12 @@ async fn read_alerts(
                 severity_raw: r.try_get("severity")?,
                 title: r.try_get("title")?,
                 description: r.try_get("description")?,
-                context: r.try_get("context")?,
+                // Masked here, so raw secrets never enter a batch (the hub
+                // streams batches as they are).
+                context: r
+                    .try_get::<Option<serde_json::Value>, _>("context")?
+                    .as_ref()
+                    .map(crate::redact::mask_json),
                 acknowledged: r.try_get("acknowledged")?,
                 acknowledged_by: r.try_get("acknowledged_by")?,
                 acknowledged_at: r.try_get("acknowledged_at")?,

@@ -126,7 +126,7 @@ pub fn render(state: &State, counters: &HubCounters, clients: usize, now: DateTi
         o.sample(
             "jfmon_endpoint_error_rate",
             &l,
-            e.errors as f64 / state.window_secs().max(1) as f64,
+            e.errors as f64 / crate::model::window_coverage_secs(state.now(), state.window_secs()),
         );
     }
     o.family(

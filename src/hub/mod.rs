@@ -161,18 +161,36 @@ impl Hub {
     /// Apply one update and send it to every client.
     pub fn publish(&self, mut update: Update) {
         protocol::make_finite(&mut update);
-        let frame: Utf8Bytes = protocol::encode_update(&update).into();
-        let len = frame.len() as u64;
+        // A reset (start-up load, window change) can be as large as the whole
+        // window: sent in parts like a new client's, so no part exceeds what
+        // a client accepts.
+        let frames: Vec<Utf8Bytes> = match &update {
+            Update::Batch(b) if b.reset => {
+                protocol::split_reset((**b).clone(), self.shared.settings.reset_chunk_bytes)
+                    .into_iter()
+                    .map(|p| protocol::encode_update(&Update::Batch(Box::new(p))).into())
+                    .collect()
+            }
+            _ => vec![protocol::encode_update(&update).into()],
+        };
+        let len: u64 = frames.iter().map(|f| f.len() as u64).sum();
         let mut g = self.lock();
         if !g.state.apply(update) {
             return; // a repeated status: nothing changed, nothing to send
         }
         self.shared.counters.updates.fetch_add(1, Ordering::Relaxed);
         let mut sent = 0u64;
-        g.clients
-            .retain(|id, c| match c.queue.try_send(frame.clone()) {
+        g.clients.retain(|id, c| {
+            let mut result = Ok(());
+            for f in &frames {
+                result = c.queue.try_send(f.clone());
+                if result.is_err() {
+                    break;
+                }
+            }
+            match result {
                 Ok(()) => {
-                    sent += 1;
+                    sent += frames.len() as u64;
                     true
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -190,11 +208,14 @@ impl Hub {
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+            }
+        });
         drop(g);
         let c = &self.shared.counters;
+        let per_client = frames.len().max(1) as u64;
         c.frames_sent.fetch_add(sent, Ordering::Relaxed);
-        c.bytes_sent.fetch_add(sent * len, Ordering::Relaxed);
+        c.bytes_sent
+            .fetch_add(sent / per_client * len, Ordering::Relaxed);
     }
 
     /// Publish everything a source sends until its channel closes.

@@ -300,7 +300,7 @@ pub fn to_batch(h: &SystemHealth, now: DateTime<Utc>) -> Batch {
                         cut(&message, 200)
                     }),
                     description: (message.len() > 200).then_some(message),
-                    context: Some(Value::Object(ctx)),
+                    context: Some(crate::redact::mask_json(&Value::Object(ctx))),
                     acknowledged: false,
                     acknowledged_by: None,
                     acknowledged_at: None,

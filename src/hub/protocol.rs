@@ -208,6 +208,8 @@ pub fn make_finite(u: &mut Update) -> bool {
 
 /// Counts above this from a server are clamped (no real window holds more).
 const MAX_COUNT: u64 = 1 << 40;
+/// Rows of a list (sessions, alerts) kept from a server.
+const MAX_LIST: usize = 1_000;
 /// The longest window a server may claim (the configuration allows 7 days).
 const MAX_WINDOW_SECS: u64 = 31 * 86_400;
 
@@ -241,10 +243,14 @@ pub fn sanitize(u: &mut Update, client_now: chrono::DateTime<chrono::Utc>) -> bo
     b.integrations.retain(|(m, _, _)| ok(m));
     b.business.retain(|(m, _, v)| ok(m) && v.is_finite());
     let clamp = |x: &mut u64| *x = (*x).min(MAX_COUNT);
+    // Buckets re-normalised (sorted, merged, on bucket boundaries), so the
+    // window histogram's add and subtract see exactly the same values.
     let hist = |h: &mut crate::hist::SparseHist| {
-        for (_, n) in &mut h.0 {
-            clamp(n);
+        let mut clean = crate::hist::SparseHist::default();
+        for &(b, n) in &h.0 {
+            clean.record_bucket(b, n.min(MAX_COUNT));
         }
+        *h = clean;
     };
     for (_, _, a) in &mut b.api {
         clamp(&mut a.requests);
@@ -268,7 +274,28 @@ pub fn sanitize(u: &mut Update, client_now: chrono::DateTime<chrono::Utc>) -> bo
     }
     if let Some(a) = &mut b.alerts {
         a.open_by_severity.values_mut().for_each(clamp);
+        a.items.truncate(MAX_LIST);
+        for item in &mut a.items {
+            item.context = item.context.as_ref().map(crate::redact::mask_json);
+        }
     }
+    // Lists a store keeps are bounded here too, whatever a server sends.
+    if let Some(s) = &mut b.sessions {
+        s.items.truncate(MAX_LIST);
+    }
+    if let Some(r) = &mut b.health_reports {
+        r.truncate(crate::store::MAX_KEYS);
+    }
+    b.integration_tails.truncate(crate::store::MAX_KEYS);
+    for ring in [&mut b.api_errors, &mut b.api_slow] {
+        let extra = ring.len().saturating_sub(crate::store::RECENT_CAP);
+        ring.drain(..extra);
+    }
+    let extra = b
+        .integration_errors
+        .len()
+        .saturating_sub(crate::store::RECENT_CAP);
+    b.integration_errors.drain(..extra);
     if let Some(t) = &mut b.today {
         t.totals.retain(|_, v| v.is_finite());
     }

@@ -21,10 +21,15 @@ pub struct ApiCall {
 }
 
 impl ApiCall {
-    /// Server error: status >= 500, or a non-empty `error`.
+    /// Server error: status >= 500, or a non-empty `error` (blank means
+    /// spaces only, as SQL's `btrim` sees it, so the start-up load and the
+    /// incremental reads agree).
     pub fn is_error(&self) -> bool {
         self.status_code.is_some_and(|s| s >= 500)
-            || self.error.as_deref().is_some_and(|e| !e.trim().is_empty())
+            || self
+                .error
+                .as_deref()
+                .is_some_and(|e| !e.trim_matches(' ').is_empty())
     }
     /// Client error (4xx) that is not also a server error.
     pub fn is_client_error(&self) -> bool {

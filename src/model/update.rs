@@ -22,6 +22,21 @@ pub fn minute_start(m: Minute) -> DateTime<Utc> {
     DateTime::from_timestamp(m * 60, 0).unwrap_or_default()
 }
 
+/// The first minute of the window of `window_secs` ending at `now`: the
+/// window is that many whole minutes before the current one, plus the current
+/// (partial) minute, so it never holds less than `window_secs` of data. Every
+/// source and the store use this one definition.
+pub fn window_first_minute(now: DateTime<Utc>, window_secs: u64) -> Minute {
+    minute_of(now) - window_secs.max(60).div_ceil(60) as i64
+}
+
+/// How many seconds the window ending at `now` actually covers (what rates
+/// are divided by).
+pub fn window_coverage_secs(now: DateTime<Utc>, window_secs: u64) -> f64 {
+    let start = minute_start(window_first_minute(now, window_secs));
+    ((now - start).num_milliseconds() as f64 / 1000.0).max(1.0)
+}
+
 /// An API endpoint as the platform records it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EndpointKey {
@@ -109,11 +124,11 @@ impl IntegrationTail {
             self.trailing_failures = 0;
             self.last_success = self.last_success.max(Some(c.at));
         } else {
-            self.trailing_failures += 1;
+            self.trailing_failures = self.trailing_failures.saturating_add(1);
             let msg = c
                 .error
                 .clone()
-                .filter(|e| !e.trim().is_empty())
+                .filter(|e| !e.trim_matches(' ').is_empty())
                 .unwrap_or_else(|| match c.status_code {
                     Some(s) => format!("HTTP {s}"),
                     None => "failed (no error text)".into(),
@@ -130,7 +145,9 @@ impl IntegrationTail {
             self.trailing_failures = newer.trailing_failures;
             self.any_success = true;
         } else {
-            self.trailing_failures += newer.trailing_failures;
+            self.trailing_failures = self
+                .trailing_failures
+                .saturating_add(newer.trailing_failures);
         }
         self.last_success = self.last_success.max(newer.last_success);
         if let Some((t, m)) = &newer.last_error

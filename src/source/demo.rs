@@ -114,7 +114,10 @@ impl Demo {
                     SimEvent::Integration(c) => integrations.push(c),
                     SimEvent::Business(o) => business.push(o),
                     SimEvent::Session(s) => self.session(s),
-                    SimEvent::Alert(a) => self.alerts.push(a),
+                    SimEvent::Alert(mut a) => {
+                        a.context = a.context.as_ref().map(crate::redact::mask_json);
+                        self.alerts.push(a)
+                    }
                     SimEvent::Health(h) => {
                         self.health.insert(h.integration.clone(), h);
                     }
@@ -137,7 +140,7 @@ impl Demo {
                 break;
             }
         }
-        let first = minute_of(now) - window_secs.div_ceil(60) as i64 + 1;
+        let first = window_first_minute(now, window_secs);
         self.started = self.started.split_off(&first);
         b.sessions = Some(self.sessions_view(now));
         b.alerts = Some(self.alerts_view());

@@ -332,6 +332,15 @@ impl Client {
                 Message::Text(t) => {
                     if t.len() > self.settings.max_message_bytes {
                         self.skip("over the size limit");
+                        if self.kind == Kind::Hub {
+                            // A hub frame may have been an update: without it
+                            // the store would drift from the hub's. Resync.
+                            let _ = ws.close(None).await;
+                            return End::Lost(
+                                "a hub message over the size limit was skipped; resynchronising"
+                                    .into(),
+                            );
+                        }
                         true
                     } else {
                         match self.frame(protocol::parse(t.as_str())).await {
@@ -390,7 +399,11 @@ impl Client {
                         let now = Utc::now();
                         if !protocol::sanitize(&mut u, now) {
                             self.skip("update dated out of range");
-                            return Ok(true);
+                            // Applying later updates without this one would
+                            // drift from the hub's state: resynchronise.
+                            return Err(End::Lost(
+                                "a hub update was out of range and skipped; resynchronising".into(),
+                            ));
                         }
                         if self.kind != Kind::Hub && !self.set_kind(Kind::Hub).await {
                             return Ok(false);
@@ -426,6 +439,11 @@ impl Client {
             }
             Frame::Malformed(e) => {
                 self.skip(&format!("malformed: {e}"));
+                if self.kind == Kind::Hub {
+                    return Err(End::Lost(
+                        "a malformed hub message was skipped; resynchronising".into(),
+                    ));
+                }
                 Ok(true)
             }
         }

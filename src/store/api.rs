@@ -66,7 +66,8 @@ impl ApiSeries {
         self.endpoints.retain(|_, ep| !ep.minutes.is_empty());
     }
 
-    pub fn stats(&self, window_secs: u64, first: Minute, last: Minute) -> Vec<EndpointStats> {
+    /// Stats over minutes `first..=last`, which cover `coverage_secs` seconds.
+    pub fn stats(&self, coverage_secs: f64, first: Minute, last: Minute) -> Vec<EndpointStats> {
         let mut out: Vec<EndpointStats> = self
             .endpoints
             .iter()
@@ -76,7 +77,7 @@ impl ApiSeries {
                     endpoint: k.endpoint.clone(),
                     method: k.method.clone(),
                     requests: t.requests,
-                    rps: t.requests as f64 / window_secs as f64,
+                    rps: t.requests as f64 / coverage_secs,
                     errors: t.errors,
                     client_errors: t.client_errors,
                     error_rate: ratio(t.errors, t.requests),

@@ -31,14 +31,18 @@ impl BusinessSeries {
         self.today = Some(t);
     }
 
-    /// Add an observation; `count_today` when the batch did not carry today's totals.
-    pub fn add(&mut self, m: Minute, metric: String, v: f64, count_today: bool) {
-        if count_today
-            && let Some(t) = &mut self.today
+    /// Count an observation into today's totals, if it is from today.
+    pub fn add_today(&mut self, m: Minute, metric: &str, v: f64) {
+        if let Some(t) = &mut self.today
             && minute_start(m) >= t.day_start
+            && (t.totals.len() < MAX_KEYS || t.totals.contains_key(metric))
         {
-            *t.totals.entry(metric.clone()).or_default() += v;
+            *t.totals.entry(metric.to_owned()).or_default() += v;
         }
+    }
+
+    /// Add an observation to its minute.
+    pub fn add(&mut self, m: Minute, metric: String, v: f64) {
         let slot = self.minutes.entry(m).or_default();
         if slot.len() < MAX_KEYS || slot.contains_key(&metric) {
             *slot.entry(metric).or_default() += v;

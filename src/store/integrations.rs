@@ -120,7 +120,7 @@ impl IntegrationSeries {
         &self,
         th: &Thresholds,
         reports: &BTreeMap<String, HealthReport>,
-        window_secs: u64,
+        coverage_secs: f64,
         first: Minute,
         last: Minute,
     ) -> Vec<IntegrationStats> {
@@ -171,7 +171,7 @@ impl IntegrationSeries {
                     success_rate: (i.calls > 0).then(|| 1.0 - ratio(i.failures, i.calls)),
                     calls: i.calls,
                     failures: i.failures,
-                    calls_per_min: i.calls as f64 * 60.0 / window_secs as f64,
+                    calls_per_min: i.calls as f64 * 60.0 / coverage_secs,
                     p50_ms: i.hist.quantile(0.50),
                     p95_ms: p95,
                     p99_ms: i.hist.quantile(0.99),

@@ -108,6 +108,12 @@ impl State {
             self.api_errors.clear();
             self.api_slow.clear();
             self.integration_errors.clear();
+            // What a reset does not carry (a table gone) must not linger.
+            self.sessions = SessionsView::default();
+            self.alerts.clear();
+            self.alert_rows = AlertsView::default();
+            self.open_by_severity.clear();
+            self.reports.clear();
         }
         if b.window_secs > 0 {
             self.window_secs = b.window_secs.max(60);
@@ -115,14 +121,18 @@ impl State {
         self.now = self.now.max(b.now);
         self.has_data = true;
         let first = self.first_minute();
+        // Minutes after the next one are dated in the future (a skewed
+        // clock): they would never expire, so they are not kept.
+        let last = minute_of(self.now) + 1;
+        let inside = |m: Minute| (first..=last).contains(&m);
 
         for (m, key, data) in b.api {
-            if m >= first {
+            if inside(m) {
                 self.api.merge(m, key, &data);
             }
         }
         for (m, name, data) in b.integrations {
-            if m >= first {
+            if inside(m) {
                 self.integrations.merge_minute(m, name, &data);
             }
         }
@@ -134,8 +144,16 @@ impl State {
             self.business.set_today(t);
         }
         for (m, metric, v) in b.business {
+            if !v.is_finite() || m > last {
+                continue;
+            }
+            // Today's totals count rows that arrive late for the window too
+            // (after an outage longer than the window).
+            if !today_given {
+                self.business.add_today(m, &metric, v);
+            }
             if m >= first {
-                self.business.add(m, metric, v, !today_given);
+                self.business.add(m, metric, v);
             }
         }
         push_bounded(&mut self.api_errors, b.api_errors);
@@ -161,8 +179,7 @@ impl State {
 
     /// The first minute inside the window ending at `now`.
     fn first_minute(&self) -> Minute {
-        let span = self.window_secs.div_ceil(60) as i64;
-        minute_of(self.now) - span + 1
+        window_first_minute(self.now, self.window_secs)
     }
 
     fn expire(&mut self) {
@@ -179,14 +196,11 @@ impl State {
     fn recompute(&mut self) {
         let first = self.first_minute();
         let last = minute_of(self.now);
-        self.endpoints = self.api.stats(self.window_secs, first, last);
-        self.integration_stats = self.integrations.stats(
-            &self.thresholds,
-            &self.reports,
-            self.window_secs,
-            first,
-            last,
-        );
+        let coverage = window_coverage_secs(self.now, self.window_secs);
+        self.endpoints = self.api.stats(coverage, first, last);
+        self.integration_stats =
+            self.integrations
+                .stats(&self.thresholds, &self.reports, coverage, first, last);
         self.business_stats = self.business.stats();
         self.rises = self
             .integration_stats
