@@ -488,3 +488,59 @@ async fn every_query_carries_timeout_and_application_name(pool: PgPool) {
     let line = jfmon::user_error::describe_db_error(&err, "postgres://x@127.0.0.1/db");
     assert!(line.contains("statement timeout"), "{line}");
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn database_time_zone_setting_is_detected(pool: PgPool) {
+    // The platform's database has its own zone; its sessions write in it.
+    let db = pool.connect_options().get_database().unwrap().to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{db}\" SET timezone = 'Asia/Kolkata'"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut w = pool.acquire().await.unwrap();
+    sqlx::query("SET TIME ZONE 'Asia/Kolkata'")
+        .execute(&mut *w)
+        .await
+        .unwrap();
+    insert_api_calls(&mut *w, &mut Rng(12), 100, 60.0).await;
+    drop(w);
+    // No db_timezone configured: jfmon finds the database's setting.
+    let mut p = poller(&pool, WINDOW).await;
+    let zone: String = sqlx::query_scalar("SELECT current_setting('TimeZone')")
+        .fetch_one(p.pool())
+        .await
+        .unwrap();
+    assert_eq!(zone, "Asia/Kolkata");
+    let mut s = state(WINDOW);
+    poll_into(&mut p, &mut s).await;
+    assert_eq!(total_requests(&s), 100);
+    let newest = s.api_slow().map(|c| c.at).max().unwrap();
+    let skew = (chrono::Utc::now() - newest).num_seconds().abs();
+    assert!(skew < 120, "converted from Asia/Kolkata, off by {skew} s");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_legacy_row_without_timestamp_does_not_stop_polling(pool: PgPool) {
+    let mut p = poller(&pool, WINDOW).await;
+    let mut s = state(WINDOW);
+    poll_into(&mut p, &mut s).await;
+    sqlx::query(
+        "INSERT INTO monitoring_api_calls (endpoint, method, status_code, timestamp) \
+         VALUES ('/api/x', 'GET', 200, NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    insert_api_calls(&pool, &mut Rng(4), 30, 5.0).await;
+    poll_into(&mut p, &mut s).await;
+    assert_eq!(
+        total_requests(&s),
+        30,
+        "the undated row is outside every window"
+    );
+    insert_api_calls(&pool, &mut Rng(5), 10, 5.0).await;
+    poll_into(&mut p, &mut s).await;
+    assert_eq!(total_requests(&s), 40);
+}

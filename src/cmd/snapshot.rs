@@ -24,6 +24,8 @@ use crate::redact::db_display;
 use crate::source::stream::{StreamSettings, link_pair};
 use crate::source::{self, SourceLink};
 use crate::store::State;
+// Text from the database never reaches the terminal with control characters.
+use crate::ui::fmt::one_line;
 use crate::user_error::describe_db_error;
 
 pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
@@ -233,7 +235,7 @@ pub fn summary(state: &State) -> String {
         let _ = writeln!(
             s,
             "  {:<40} {:>8} {:>7.2} {:>6.1}% {:>7} {:>7} {:>7}",
-            format!("{} {}", e.method, e.endpoint),
+            one_line(&format!("{} {}", e.method, e.endpoint)),
             e.requests,
             e.rps,
             e.error_rate * 100.0,
@@ -247,7 +249,7 @@ pub fn summary(state: &State) -> String {
         let _ = writeln!(
             s,
             "  {:<10} {:<9} success {:>6}  p95 {:>7}  {:>6.1}/min  {}",
-            i.name,
+            one_line(&i.name),
             i.status.word().to_uppercase(),
             i.success_rate
                 .map(|r| format!("{:.1}%", r * 100.0))
@@ -256,7 +258,7 @@ pub fn summary(state: &State) -> String {
             i.calls_per_min,
             i.last_error
                 .as_deref()
-                .map(|e| format!("last error: {e}"))
+                .map(|e| format!("last error: {}", one_line(e)))
                 .unwrap_or_default()
         );
     }
@@ -271,7 +273,7 @@ pub fn summary(state: &State) -> String {
             a.id,
             a.severity.word(),
             if a.acknowledged { "ack" } else { "OPEN" },
-            a.title
+            one_line(&a.title)
         );
     }
     let b = state.business();

@@ -4,14 +4,28 @@
 //! session time zone set to the database's own zone, so the platform's legacy
 //! `timestamp without time zone` columns (written with `NOW()` in that zone)
 //! compare and convert correctly. sqlx forces `TimeZone=UTC` at start-up; we
-//! undo that with the zone the server logs in (`log_timezone`, which initdb sets
-//! to the server's zone) unless the configuration names one (`db_timezone`).
+//! undo that with the zone the platform's sessions get (a database or role
+//! setting, else the server's), unless the configuration names one
+//! (`db_timezone`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection};
+
+/// The zone the platform's own sessions get: a `timezone` set for this
+/// database and role (`ALTER DATABASE/ROLE … SET timezone`, most specific
+/// first, as PostgreSQL applies them), else the server's (`log_timezone`,
+/// which initdb sets with `timezone`).
+const DETECT_TIMEZONE: &str = "SELECT set_config('TimeZone', coalesce(( \
+       SELECT substr(cfg, length('timezone=') + 1) \
+       FROM pg_db_role_setting AS s, unnest(s.setconfig) AS cfg \
+       WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) \
+         AND s.setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user)) \
+         AND lower(cfg) LIKE 'timezone=%' \
+       ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC LIMIT 1), \
+     current_setting('log_timezone')), false)";
 
 /// How to connect.
 #[derive(Debug, Clone)]
@@ -86,10 +100,7 @@ pub async fn pool_with(
                             .await?;
                     }
                     None => {
-                        conn.execute(
-                            "SELECT set_config('TimeZone', current_setting('log_timezone'), false)",
-                        )
-                        .await?;
+                        conn.execute(DETECT_TIMEZONE).await?;
                     }
                 }
                 Ok(())

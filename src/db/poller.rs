@@ -59,6 +59,8 @@ pub struct Poller {
     /// Sessions started per minute over the window.
     session_starts: BTreeMap<Minute, u64>,
     polls_since_check: u32,
+    /// The database clock at the last successful poll.
+    last_ok: Option<DateTime<Utc>>,
 }
 
 impl Poller {
@@ -73,6 +75,7 @@ impl Poller {
             needs_reset: true,
             session_starts: BTreeMap::new(),
             polls_since_check: 0,
+            last_ok: None,
         }
     }
 
@@ -142,8 +145,9 @@ impl Poller {
         }
         if self.needs_reset {
             let batch = self.load().await;
-            if batch.is_ok() {
+            if let Ok(b) = &batch {
                 self.needs_reset = false;
+                self.last_ok = Some(b.now);
             } else {
                 self.polls_since_check = TABLE_CHECK_EVERY;
             }
@@ -157,9 +161,12 @@ impl Poller {
             self.business.clone(),
         );
         let batch = self.incremental(now).await;
-        if batch.is_err() {
-            (self.api, self.integrations, self.business) = saved;
-            self.polls_since_check = TABLE_CHECK_EVERY;
+        match &batch {
+            Ok(b) => self.last_ok = Some(b.now),
+            Err(_) => {
+                (self.api, self.integrations, self.business) = saved;
+                self.polls_since_check = TABLE_CHECK_EVERY;
+            }
         }
         batch
     }
@@ -218,6 +225,7 @@ impl Poller {
     /// parallel: the poll takes as long as its slowest read, not their sum.
     async fn incremental(&mut self, now: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
         let start = self.window_start(now);
+        let last_ok = self.last_ok.unwrap_or(now);
         let has_small = self.has_small();
         let idle = self.settings.idle_timeout;
         let (has_api, has_int, has_biz) = (
@@ -273,7 +281,7 @@ impl Poller {
                     start,
                     has_small,
                     idle,
-                    SessionStarts::Recent(&mut self.session_starts),
+                    SessionStarts::Since(&mut self.session_starts, last_ok),
                 )
                 .await
             },

@@ -86,8 +86,9 @@ async fn read_session_starts(
 ) -> Result<Vec<(Minute, u64)>, sqlx::Error> {
     let from = match starts {
         SessionStarts::Load(_) => start,
-        SessionStarts::Recent(_) => {
-            minute_start(minute_of(now) - STARTS_REFRESH_MINUTES).max(start)
+        SessionStarts::Since(_, last) => {
+            let from = (minute_of(now) - STARTS_REFRESH_MINUTES).min(minute_of(last) - 1);
+            minute_start(from).max(start)
         }
     };
     let counts: Vec<(i64, i64)> = sqlx::query_as(
@@ -98,7 +99,7 @@ async fn read_session_starts(
     .fetch_all(&mut *conn)
     .await?;
     let map = match starts {
-        SessionStarts::Load(m) | SessionStarts::Recent(m) => m,
+        SessionStarts::Load(m) | SessionStarts::Since(m, _) => m,
     };
     if from == start {
         map.clear();
@@ -192,7 +193,10 @@ const STARTS_REFRESH_MINUTES: i64 = 2;
 /// Whether to reload all session starts of the window or only recent minutes.
 pub(super) enum SessionStarts<'a> {
     Load(&'a mut BTreeMap<Minute, u64>),
-    Recent(&'a mut BTreeMap<Minute, u64>),
+    /// Re-read from the minute before the last successful poll (given), or
+    /// the last few minutes, whichever is earlier: no minute is left out
+    /// however long the interval or a pause.
+    Since(&'a mut BTreeMap<Minute, u64>, DateTime<Utc>),
 }
 
 async fn read_alerts(
