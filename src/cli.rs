@@ -213,7 +213,7 @@ pub struct GlobalArgs {
     )]
     pub ascii: Option<bool>,
 
-    /// Follow a jfmon hub over WebSocket instead of polling the database (ws:// or wss://)
+    /// Subscribe to a jfmon hub or the platform stream (ws:// or wss://): with a database URL in addition to polling it, without one on the stream alone
     #[arg(long = "ws", global = true, env = "JFMON_WS", value_name = "URL")]
     pub ws: Option<String>,
 

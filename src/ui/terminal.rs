@@ -100,31 +100,30 @@ pub fn spawn_input() -> mpsc::Receiver<io::Result<Event>> {
     rx
 }
 
-/// Standard output, buffered (one write per frame), optionally without
-/// colour escape codes.
+/// Standard output, buffered (one write per frame), with colour escape codes
+/// either removed (no colour) or written the classic 16-colour way.
 pub struct Output {
     out: BufWriter<Stdout>,
-    filter: Option<SgrFilter>,
+    filter: SgrFilter,
 }
 
 impl Output {
     pub fn new(no_color: bool) -> Self {
         Output {
             out: BufWriter::with_capacity(32 * 1024, io::stdout()),
-            filter: no_color.then(SgrFilter::default),
+            filter: SgrFilter::new(if no_color {
+                SgrMode::StripColour
+            } else {
+                SgrMode::Classic16
+            }),
         }
     }
 }
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.filter {
-            Some(f) => {
-                f.feed(buf, &mut self.out)?;
-                Ok(buf.len())
-            }
-            None => self.out.write(buf),
-        }
+        self.filter.feed(buf, &mut self.out)?;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -132,18 +131,38 @@ impl Write for Output {
     }
 }
 
-/// Removes SGR sequences that only set colours (`ESC[39m`, `ESC[31m`,
-/// `ESC[38;5;1m`, ...) from a byte stream, passing everything else through,
-/// even when a sequence is split across writes.
+/// What [`SgrFilter`] does to colour sequences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SgrMode {
+    /// Remove every sequence that only sets colours (`NO_COLOR`).
+    #[default]
+    StripColour,
+    /// Write the 16 named colours as the classic `ESC[31m` / `ESC[91m` /
+    /// `ESC[41m` codes: crossterm writes them as 256-colour indexes
+    /// (`ESC[38;5;1m`), which serial consoles and old terminals ignore.
+    Classic16,
+}
+
+/// Rewrites SGR colour sequences in a byte stream as [`SgrMode`] says,
+/// passing everything else through, even when a sequence is split across
+/// writes.
 #[derive(Debug, Default)]
 pub struct SgrFilter {
     pending: Vec<u8>,
+    mode: SgrMode,
 }
 
 /// Longest escape sequence held back before giving up and passing it on.
 const MAX_SEQ: usize = 64;
 
 impl SgrFilter {
+    pub fn new(mode: SgrMode) -> Self {
+        SgrFilter {
+            pending: Vec::new(),
+            mode,
+        }
+    }
+
     pub fn feed(&mut self, input: &[u8], out: &mut impl Write) -> io::Result<()> {
         let mut plain_start = 0;
         for (i, &b) in input.iter().enumerate() {
@@ -161,8 +180,14 @@ impl SgrFilter {
                 out.write_all(&self.pending)?;
                 self.pending.clear();
             } else if len > 2 && (0x40..=0x7e).contains(&b) {
-                if !(b == b'm' && colour_only(&self.pending[2..len - 1])) {
-                    out.write_all(&self.pending)?;
+                let params = &self.pending[2..len - 1];
+                match self.mode {
+                    SgrMode::StripColour if b == b'm' && colour_only(params) => {}
+                    SgrMode::Classic16 if b == b'm' => match classic_code(params) {
+                        Some(code) => write!(out, "\x1b[{code}m")?,
+                        None => out.write_all(&self.pending)?,
+                    },
+                    _ => out.write_all(&self.pending)?,
                 }
                 self.pending.clear();
             } else if len >= MAX_SEQ {
@@ -175,6 +200,26 @@ impl SgrFilter {
         }
         Ok(())
     }
+}
+
+/// The classic SGR code for `38;5;N` / `48;5;N` with N one of the 16 named
+/// colours.
+fn classic_code(params: &[u8]) -> Option<u16> {
+    let s = std::str::from_utf8(params).ok()?;
+    let mut it = s.split(';');
+    let (ground, five, n) = (it.next()?, it.next()?, it.next()?);
+    if five != "5" || it.next().is_some() {
+        return None;
+    }
+    let n: u16 = n.parse().ok()?;
+    let base = match (ground, n) {
+        ("38", 0..=7) => 30,
+        ("38", 8..=15) => 90 - 8,
+        ("48", 0..=7) => 40,
+        ("48", 8..=15) => 100 - 8,
+        _ => return None,
+    };
+    Some(base + n)
 }
 
 /// Are these SGR parameters only colour settings?
@@ -214,6 +259,23 @@ mod tests {
     fn colour_codes_are_dropped_others_kept() {
         let out = run(&[b"a\x1b[31mb\x1b[1mc\x1b[39m\x1b[49m\x1b[0m\x1b[10;5Hd\x1b[38;5;196me"]);
         assert_eq!(out, b"ab\x1b[1mc\x1b[0m\x1b[10;5Hde");
+    }
+
+    #[test]
+    fn named_colours_are_written_the_classic_way() {
+        let mut f = SgrFilter::new(SgrMode::Classic16);
+        let mut out = Vec::new();
+        for c in [
+            &b"a\x1b[38;5"[..],
+            b";1mb\x1b[48;5;12m",
+            b"c\x1b[38;5;196md\x1b[1;4m\x1b[39m",
+        ] {
+            f.feed(c, &mut out).unwrap();
+        }
+        assert_eq!(
+            out,
+            b"a\x1b[31mb\x1b[104mc\x1b[38;5;196md\x1b[1;4m\x1b[39m".to_vec()
+        );
     }
 
     #[test]
