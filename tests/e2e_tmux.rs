@@ -43,6 +43,11 @@ impl Session {
     /// Start `args` (after the jfmon binary) in a 120x40 terminal. When it
     /// exits, the shell prints its exit code and the terminal modes.
     fn start(args: &[&str]) -> Session {
+        Session::start_with("", args)
+    }
+
+    /// Like `start`, with `env` (e.g. `VAR=1`) set for jfmon.
+    fn start_with(env: &str, args: &[&str]) -> Session {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "jfmon-e2e-{}-{}",
@@ -54,7 +59,7 @@ impl Session {
         // After jfmon: its exit code, then whether the tty is back in cooked
         // mode with echo (raw mode would show -icanon -echo).
         let script = format!(
-            "'{BIN}' {} --log-file '{}'; echo JFMON_EXIT=$?; \
+            "{env} '{BIN}' {} --log-file '{}'; echo JFMON_EXIT=$?; \
              echo TTY_MODES $(stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo); \
              sleep 60",
             quoted.join(" "),
@@ -344,6 +349,22 @@ fn signals_restore_the_terminal() {
         kill(pid, sig);
         s.assert_exited_restored(code);
     }
+}
+
+#[test]
+fn a_panic_restores_the_terminal_before_the_report() {
+    if !have_tmux() {
+        return;
+    }
+    // The test binary is a debug build, where JFMON_TEST_PANIC panics with
+    // the dashboard's terminal set up (raw mode, alternate screen).
+    let s = Session::start_with("JFMON_TEST_PANIC=1", &["demo", "--seed", "1"]);
+    s.assert_exited_restored(101);
+    let screen = s.capture();
+    assert!(
+        screen.contains("test panic requested by JFMON_TEST_PANIC"),
+        "the report is readable on the restored screen:\n{screen}"
+    );
 }
 
 #[test]

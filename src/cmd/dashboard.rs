@@ -130,6 +130,12 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
         }
     };
     let guard = terminal::RestoreGuard;
+    // Debug builds only: a way for the end-to-end test to prove that a panic
+    // with the dashboard on screen restores the terminal before the report.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("JFMON_TEST_PANIC").is_some() {
+        panic!("test panic requested by JFMON_TEST_PANIC");
+    }
     let events = terminal::spawn_input();
     let handle = SourceHandle {
         updates: updates_rx,

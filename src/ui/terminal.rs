@@ -27,6 +27,7 @@ pub type Backend = CrosstermBackend<Output>;
 /// Switch the terminal to raw mode and the alternate screen, cursor hidden.
 pub fn enter(no_color: bool) -> io::Result<Terminal<Backend>> {
     enable_raw_mode()?;
+    ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut out = io::stdout();
     if let Err(e) = execute!(out, EnterAlternateScreen, Hide) {
         restore();
@@ -41,10 +42,18 @@ pub fn enter(no_color: bool) -> io::Result<Terminal<Backend>> {
     }
 }
 
+/// Whether the terminal is set up (and not yet restored).
+static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Put the terminal back: raw mode off, alternate screen left, cursor
-/// shown. Safe to call any number of times, and when the terminal is gone
-/// (errors are ignored).
+/// shown. Safe to call any number of times (only the first one after
+/// [`enter`] acts: leaving the alternate screen twice would move the cursor
+/// back over what was printed in between, such as a panic report), and when
+/// the terminal is gone (errors are ignored).
 pub fn restore() {
+    if !ENTERED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let mut out = io::stdout();
     let _ = execute!(out, LeaveAlternateScreen, Show);
