@@ -21,6 +21,7 @@ struct Args {
     naive_runs: usize,
     insert_rate: f64,
     interval: Duration,
+    windows: Vec<Duration>,
 }
 
 fn args() -> Args {
@@ -30,6 +31,7 @@ fn args() -> Args {
         naive_runs: 7,
         insert_rate: 1000.0,
         interval: Duration::from_secs(1),
+        windows: vec![Duration::from_secs(15 * 60), Duration::from_secs(3600)],
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -40,6 +42,12 @@ fn args() -> Args {
             "--polls" => a.polls = val.parse().expect("--polls N"),
             "--naive-runs" => a.naive_runs = val.parse().expect("--naive-runs N"),
             "--insert-rate" => a.insert_rate = val.parse().expect("--insert-rate N"),
+            "--windows" => {
+                a.windows = val
+                    .split(',')
+                    .map(|w| jfmon::config::parse_duration(w).expect("--windows 15m,1h"))
+                    .collect()
+            }
             _ => {
                 i += 1;
                 continue;
@@ -150,7 +158,7 @@ async fn main() {
         "| window | jfmon start-up load (ms) | jfmon poll median (ms) | jfmon poll p90 (ms) | naive query median (ms) | naive / jfmon |"
     );
     println!("|---|---|---|---|---|---|");
-    for window in [Duration::from_secs(15 * 60), Duration::from_secs(3600)] {
+    for &window in &a.windows {
         let mut poller = Poller::new(
             p.clone(),
             PollSettings {

@@ -226,6 +226,7 @@ async fn sessions_alerts_business_match_sql(pool: PgPool) {
     .unwrap();
 
     let mut p = poller(&pool, WINDOW).await;
+    p.set_session_starts_refresh(std::time::Duration::ZERO);
     let mut s = state(WINDOW);
     poll_into(&mut p, &mut s).await;
 

@@ -1,7 +1,9 @@
 //! The start-up load: the window as server-side aggregates (counts per
 //! minute × key × latency bucket), integration tails, recent failing and slow
 //! calls, business totals, and each tailed table's high-water mark and gaps.
-//! Everything runs in the caller's `REPEATABLE READ` snapshot.
+//! Everything runs in the caller's `REPEATABLE READ` snapshot. Rows are
+//! grouped by `date_trunc('minute', …)` and the epoch minute computed once per
+//! group: `extract(epoch …)` is numeric, costly on millions of rows.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,13 +50,13 @@ pub(super) async fn load_api(
     hwm: i64,
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "SELECT floor(extract(epoch FROM timestamp::timestamptz) / 60)::int8 AS minute, \
+        "SELECT (extract(epoch FROM date_trunc('minute', timestamp)::timestamptz) / 60)::int8 AS minute, \
                 endpoint, method, coalesce(status_code, 0) AS status, {} AS bucket, \
                 count(*) AS n, \
                 count(*) FILTER (WHERE error IS NOT NULL AND btrim(error) <> '') AS with_error \
          FROM monitoring_api_calls \
          WHERE timestamp >= $1::timestamptz::timestamp AND id <= $2 \
-         GROUP BY 1, 2, 3, 4, 5",
+         GROUP BY date_trunc('minute', timestamp), 2, 3, 4, 5",
         sql_bucket_expr("response_time")
     );
     let mut buckets: HashMap<(Minute, EndpointKey), ApiMinute> = HashMap::new();
@@ -136,10 +138,10 @@ pub(super) async fn load_integrations(
     hwm: i64,
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "SELECT floor(extract(epoch FROM created_at) / 60)::int8 AS minute, integration, \
+        "SELECT (extract(epoch FROM date_trunc('minute', created_at)) / 60)::int8 AS minute, integration, \
                 {} AS bucket, count(*) AS n, count(*) FILTER (WHERE NOT success) AS failures \
          FROM monitoring_integration_metrics \
-         WHERE created_at >= $1 AND id <= $2 GROUP BY 1, 2, 3",
+         WHERE created_at >= $1 AND id <= $2 GROUP BY date_trunc('minute', created_at), 2, 3",
         sql_bucket_expr("duration_ms")
     );
     let mut buckets: HashMap<(Minute, String), IntegrationMinute> = HashMap::new();
@@ -223,9 +225,10 @@ pub(super) async fn load_business(
     hwm: i64,
 ) -> Result<(), sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT floor(extract(epoch FROM recorded_at) / 60)::int8 AS minute, metric, sum(value) AS v \
+        "SELECT (extract(epoch FROM date_trunc('minute', recorded_at)) / 60)::int8 AS minute, \
+                metric, sum(value) AS v \
          FROM monitoring_business_metrics WHERE recorded_at >= $1 AND id <= $2 \
-         GROUP BY 1, 2 ORDER BY 1, 2",
+         GROUP BY date_trunc('minute', recorded_at), 2 ORDER BY 1, 2",
     )
     .bind(start)
     .bind(hwm)

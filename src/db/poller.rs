@@ -24,7 +24,7 @@ use super::rows::{
 use super::schema::{
     self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
 };
-use super::small_tables::{SessionStarts, small_tables, small_tables_parallel};
+use super::small_tables::{STARTS_EVERY, SessionStarts, small_tables, small_tables_parallel};
 use super::tail::Tail;
 use crate::aggregate;
 use crate::model::*;
@@ -59,8 +59,10 @@ pub struct Poller {
     /// Sessions started per minute over the window.
     session_starts: BTreeMap<Minute, u64>,
     polls_since_check: u32,
-    /// The database clock at the last successful poll.
-    last_ok: Option<DateTime<Utc>>,
+    /// The database clock when sessions started per minute were last read.
+    starts_read: Option<DateTime<Utc>>,
+    /// How often incremental polls re-read sessions started per minute.
+    starts_every: chrono::TimeDelta,
 }
 
 impl Poller {
@@ -75,7 +77,8 @@ impl Poller {
             needs_reset: true,
             session_starts: BTreeMap::new(),
             polls_since_check: 0,
-            last_ok: None,
+            starts_read: None,
+            starts_every: STARTS_EVERY,
         }
     }
 
@@ -91,6 +94,12 @@ impl Poller {
     pub fn set_window(&mut self, window: Duration) {
         self.settings.window = window;
         self.needs_reset = true;
+    }
+
+    /// How often incremental polls re-read sessions started per minute
+    /// (default 10 s: a per-minute series needs no refresh every poll).
+    pub fn set_session_starts_refresh(&mut self, every: Duration) {
+        self.starts_every = chrono::TimeDelta::from_std(every).unwrap_or(STARTS_EVERY);
     }
 
     /// Reload everything at the next poll.
@@ -147,7 +156,7 @@ impl Poller {
             let batch = self.load().await;
             if let Ok(b) = &batch {
                 self.needs_reset = false;
-                self.last_ok = Some(b.now);
+                self.starts_read = Some(b.now);
             } else {
                 self.polls_since_check = TABLE_CHECK_EVERY;
             }
@@ -161,12 +170,9 @@ impl Poller {
             self.business.clone(),
         );
         let batch = self.incremental(now).await;
-        match &batch {
-            Ok(b) => self.last_ok = Some(b.now),
-            Err(_) => {
-                (self.api, self.integrations, self.business) = saved;
-                self.polls_since_check = TABLE_CHECK_EVERY;
-            }
+        if batch.is_err() {
+            (self.api, self.integrations, self.business) = saved;
+            self.polls_since_check = TABLE_CHECK_EVERY;
         }
         batch
     }
@@ -225,7 +231,8 @@ impl Poller {
     /// parallel: the poll takes as long as its slowest read, not their sum.
     async fn incremental(&mut self, now: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
         let start = self.window_start(now);
-        let last_ok = self.last_ok.unwrap_or(now);
+        let starts_read = self.starts_read.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let refresh_starts = now - starts_read >= self.starts_every;
         let has_small = self.has_small();
         let idle = self.settings.idle_timeout;
         let (has_api, has_int, has_biz) = (
@@ -281,11 +288,19 @@ impl Poller {
                     start,
                     has_small,
                     idle,
-                    SessionStarts::Since(&mut self.session_starts, last_ok),
+                    if refresh_starts {
+                        SessionStarts::Since(&mut self.session_starts, starts_read)
+                    } else {
+                        SessionStarts::Keep(&self.session_starts)
+                    },
                 )
                 .await
             },
         )?;
+        if refresh_starts {
+            self.starts_read = Some(now);
+        }
+
         let mut b = Batch {
             now,
             window_secs: self.window_secs(),

@@ -14,7 +14,7 @@ use crate::model::*;
 /// Active sessions listed.
 const SESSIONS_LIMIT: i64 = 100;
 /// Newest sessions searched first for the active ones listed.
-const SESSIONS_SCAN: i64 = 1000;
+const SESSIONS_SCAN: i64 = 400;
 /// Alerts listed.
 const ALERTS_LIMIT: i64 = 200;
 
@@ -85,6 +85,7 @@ async fn read_session_starts(
     starts: SessionStarts<'_>,
 ) -> Result<Vec<(Minute, u64)>, sqlx::Error> {
     let from = match starts {
+        SessionStarts::Keep(m) => return Ok(m.iter().map(|(m, n)| (*m, *n)).collect()),
         SessionStarts::Load(_) => start,
         SessionStarts::Since(_, last) => {
             let from = (minute_of(now) - STARTS_REFRESH_MINUTES).min(minute_of(last) - 1);
@@ -92,14 +93,16 @@ async fn read_session_starts(
         }
     };
     let counts: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT floor(extract(epoch FROM started_at) / 60)::int8, count(*) \
-         FROM monitoring_sessions WHERE started_at >= $1 GROUP BY 1 ORDER BY 1",
+        "SELECT (extract(epoch FROM date_trunc('minute', started_at)) / 60)::int8, count(*) \
+         FROM monitoring_sessions WHERE started_at >= $1 \
+         GROUP BY date_trunc('minute', started_at) ORDER BY 1",
     )
     .bind(from)
     .fetch_all(&mut *conn)
     .await?;
     let map = match starts {
         SessionStarts::Load(m) | SessionStarts::Since(m, _) => m,
+        SessionStarts::Keep(_) => unreachable!("returned above"),
     };
     if from == start {
         map.clear();
@@ -188,16 +191,22 @@ pub(super) async fn small_tables_parallel(
 }
 
 /// Minutes of session starts re-read by each incremental poll.
-const STARTS_REFRESH_MINUTES: i64 = 2;
+const STARTS_REFRESH_MINUTES: i64 = 1;
 
 /// Whether to reload all session starts of the window or only recent minutes.
 pub(super) enum SessionStarts<'a> {
     Load(&'a mut BTreeMap<Minute, u64>),
-    /// Re-read from the minute before the last successful poll (given), or
-    /// the last few minutes, whichever is earlier: no minute is left out
-    /// however long the interval or a pause.
+    /// Re-read from the minute before the last read (given), or the last
+    /// minute, whichever is earlier: no minute is left out however long the
+    /// interval or a pause.
     Since(&'a mut BTreeMap<Minute, u64>, DateTime<Utc>),
+    /// Read recently enough: send what is known (a per-minute series needs
+    /// no refresh every poll).
+    Keep(&'a BTreeMap<Minute, u64>),
 }
+
+/// How often incremental polls refresh sessions started per minute.
+pub(super) const STARTS_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 async fn read_alerts(
     conn: &mut PgConnection,
