@@ -94,41 +94,50 @@ pub(super) async fn load_api(
 
     // Recent failing and slow calls, for the drill-downs.
     let floor = hwm - STARTUP_GAP_SCAN;
-    let sql = format!(
-        "SELECT {API_COLS} FROM monitoring_api_calls \
-         WHERE id > $1 AND id <= $2 AND timestamp >= $3::timestamptz::timestamp \
-           AND (status_code >= 500 OR (error IS NOT NULL AND btrim(error) <> '')) \
-         ORDER BY id DESC LIMIT 100"
-    );
-    let mut errors = to_rows(
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(floor)
-            .bind(hwm)
-            .bind(start)
-            .fetch_all(&mut *conn)
-            .await?,
-        api_call,
-    )?;
+    let mut errors = recent_api_calls(
+        conn,
+        (floor, hwm, start),
+        "status_code >= 500 OR (error IS NOT NULL AND btrim(error) <> '')",
+        "id DESC LIMIT 100",
+    )
+    .await?;
     errors.reverse();
     b.api_errors = errors;
-    let sql = format!(
-        "SELECT {API_COLS} FROM monitoring_api_calls \
-         WHERE id > $1 AND id <= $2 AND timestamp >= $3::timestamptz::timestamp \
-           AND response_time IS NOT NULL \
-         ORDER BY response_time DESC LIMIT 50"
-    );
-    let mut slow = to_rows(
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(floor)
-            .bind(hwm)
-            .bind(start)
-            .fetch_all(&mut *conn)
-            .await?,
-        api_call,
-    )?;
+    let mut slow = recent_api_calls(
+        conn,
+        (floor, hwm, start),
+        "response_time IS NOT NULL",
+        "response_time DESC LIMIT 50",
+    )
+    .await?;
     slow.sort_by_key(|c| (c.at, c.id));
     b.api_slow = slow;
     Ok(())
+}
+
+/// API calls with ids in `(floor, hwm]` and inside the window starting at
+/// `start` that match `filter` (a constant condition), ordered and limited by
+/// `order_limit` (a constant clause).
+async fn recent_api_calls(
+    conn: &mut PgConnection,
+    (floor, hwm, start): (i64, i64, DateTime<Utc>),
+    filter: &str,
+    order_limit: &str,
+) -> Result<Vec<ApiCall>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {API_COLS} FROM monitoring_api_calls \
+         WHERE id > $1 AND id <= $2 AND timestamp >= $3::timestamptz::timestamp AND ({filter}) \
+         ORDER BY {order_limit}"
+    );
+    to_rows(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(floor)
+            .bind(hwm)
+            .bind(start)
+            .fetch_all(&mut *conn)
+            .await?,
+        api_call,
+    )
 }
 
 pub(super) async fn load_integrations(
