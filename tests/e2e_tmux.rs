@@ -358,7 +358,10 @@ fn a_panic_restores_the_terminal_before_the_report() {
     }
     // The test binary is a debug build, where JFMON_TEST_PANIC panics with
     // the dashboard's terminal set up (raw mode, alternate screen).
-    let s = Session::start_with("JFMON_TEST_PANIC=1", &["demo", "--seed", "1"]);
+    let s = Session::start_with(
+        "JFMON_TEST_PANIC=1 RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0",
+        &["demo", "--seed", "1"],
+    );
     s.assert_exited_restored(101);
     let screen = s.capture();
     assert!(
