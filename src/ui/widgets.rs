@@ -132,6 +132,17 @@ pub struct Selection<'a> {
     pub focused: bool,
 }
 
+impl<'a> Selection<'a> {
+    /// The selection of `list` among rows with these `keys` (in display order).
+    pub fn of(list: &'a ListState, keys: &[String], focused: bool) -> Self {
+        Selection {
+            list,
+            index: list.index_in(keys),
+            focused,
+        }
+    }
+}
+
 /// Draw the rows of a list in `area` with a header line, scrolled to keep
 /// `selected` in view. The selected row gets a marker and reversed video
 /// when `focused`.

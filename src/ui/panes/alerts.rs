@@ -121,7 +121,6 @@ impl Widget for AlertsPane<'_> {
                 })
                 .collect();
             let keys: Vec<String> = rows.iter().map(|a| a.id.to_string()).collect();
-            let sel = list.index_in(&keys);
             let focused = ctx.app.focus == PaneId::Alerts;
             widgets::table(
                 inner,
@@ -129,11 +128,7 @@ impl Widget for AlertsPane<'_> {
                 t,
                 &cols,
                 table_rows,
-                widgets::Selection {
-                    list,
-                    index: sel,
-                    focused,
-                },
+                widgets::Selection::of(list, &keys, focused),
             );
         });
     }

@@ -155,7 +155,6 @@ impl Widget for IntegrationsPane<'_> {
                 })
                 .collect();
             let keys: Vec<String> = rows.iter().map(|i| i.name.clone()).collect();
-            let sel = list.index_in(&keys);
             let focused = ctx.app.focus == PaneId::Integrations;
             widgets::table(
                 inner,
@@ -163,11 +162,7 @@ impl Widget for IntegrationsPane<'_> {
                 t,
                 &cols,
                 table_rows,
-                widgets::Selection {
-                    list,
-                    index: sel,
-                    focused,
-                },
+                widgets::Selection::of(list, &keys, focused),
             );
         });
     }

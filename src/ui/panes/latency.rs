@@ -140,7 +140,6 @@ impl Widget for LatencyPane<'_> {
                 })
                 .collect();
             let keys: Vec<String> = rows.iter().map(|e| key(e)).collect();
-            let sel = list.index_in(&keys);
             let focused = ctx.app.focus == PaneId::Latency;
             widgets::table(
                 inner,
@@ -148,11 +147,7 @@ impl Widget for LatencyPane<'_> {
                 t,
                 &cols,
                 table_rows,
-                widgets::Selection {
-                    list,
-                    index: sel,
-                    focused,
-                },
+                widgets::Selection::of(list, &keys, focused),
             );
         });
     }

@@ -139,7 +139,6 @@ impl Widget for SessionsPane<'_> {
                 })
                 .collect();
             let keys: Vec<String> = rows.iter().map(|s| s.session_id.clone()).collect();
-            let sel = list.index_in(&keys);
             let focused = ctx.app.focus == PaneId::Sessions;
             widgets::table(
                 body,
@@ -147,11 +146,7 @@ impl Widget for SessionsPane<'_> {
                 t,
                 &cols,
                 table_rows,
-                widgets::Selection {
-                    list,
-                    index: sel,
-                    focused,
-                },
+                widgets::Selection::of(list, &keys, focused),
             );
         });
     }

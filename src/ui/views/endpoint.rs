@@ -229,11 +229,7 @@ impl Widget for EndpointView<'_> {
                     t,
                     &cols,
                     table_rows,
-                    widgets::Selection {
-                        list,
-                        index: list.index_in(&keys),
-                        focused,
-                    },
+                    widgets::Selection::of(list, &keys, focused),
                 );
             }
         }

@@ -234,11 +234,7 @@ impl Widget for IntegrationView<'_> {
                     t,
                     &cols,
                     table_rows,
-                    widgets::Selection {
-                        list,
-                        index: list.index_in(&keys),
-                        focused,
-                    },
+                    widgets::Selection::of(list, &keys, focused),
                 );
             }
         }
@@ -297,11 +293,7 @@ impl Widget for IntegrationView<'_> {
                     t,
                     &cols,
                     table_rows,
-                    widgets::Selection {
-                        list,
-                        index: list.index_in(&keys),
-                        focused,
-                    },
+                    widgets::Selection::of(list, &keys, focused),
                 );
             }
 
@@ -355,11 +347,7 @@ impl Widget for IntegrationView<'_> {
                     t,
                     &cols,
                     table_rows,
-                    widgets::Selection {
-                        list,
-                        index: list.index_in(&keys),
-                        focused,
-                    },
+                    widgets::Selection::of(list, &keys, focused),
                 );
             }
         }
