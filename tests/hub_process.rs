@@ -17,7 +17,6 @@ use hub_util::*;
 use jfmon::model::SourceId;
 use jfmon::source::{self, stream::link_pair};
 use sqlx::PgPool;
-use sqlx::postgres::PgConnectOptions;
 
 fn url_of(pool: &PgPool) -> String {
     let db = pool.connect_options().get_database().unwrap().to_owned();
@@ -234,16 +233,7 @@ async fn database_lost_and_back_under_the_hub(pool: PgPool) {
     let mut rng = Rng(3);
     insert_api_calls(&pool, &mut rng, 200, 60.0).await;
     let proxy = Proxy::start("127.0.0.1:5432").await;
-    let opts: PgConnectOptions = (*pool.connect_options())
-        .clone()
-        .host("127.0.0.1")
-        .port(proxy.port);
-    let mut cs = settings();
-    cs.connect_timeout = Duration::from_secs(2);
-    let jp = jfmon::db::connect::pool_with(opts, &cs, true)
-        .await
-        .unwrap();
-    let poller = jfmon::db::poller::Poller::new(jp, poll_settings(WINDOW));
+    let poller = poller_through(&proxy, &pool, WINDOW).await;
 
     let served = Served::start(hub_settings()).await;
     let (link, peer) = link_pair();

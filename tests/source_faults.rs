@@ -11,7 +11,6 @@ use common::*;
 use jfmon::model::{SourceId, Update};
 use jfmon::source::{self, SourceLink};
 use sqlx::PgPool;
-use sqlx::postgres::PgConnectOptions;
 use tokio::sync::mpsc;
 
 /// Apply updates until `pred` holds (bounded: panics after 30 s of waiting).
@@ -38,16 +37,7 @@ async fn database_lost_and_back(pool: PgPool) {
     insert_api_calls(&pool, &mut rng, 300, 60.0).await;
 
     let proxy = Proxy::start("127.0.0.1:5432").await;
-    let opts: PgConnectOptions = (*pool.connect_options())
-        .clone()
-        .host("127.0.0.1")
-        .port(proxy.port);
-    let mut cs = settings();
-    cs.connect_timeout = Duration::from_secs(2);
-    let jp = jfmon::db::connect::pool_with(opts, &cs, true)
-        .await
-        .unwrap();
-    let poller = jfmon::db::poller::Poller::new(jp, poll_settings(900));
+    let poller = poller_through(&proxy, &pool, 900).await;
 
     let (tx, mut rx) = mpsc::channel(source::UPDATE_CHANNEL);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);

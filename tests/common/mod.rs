@@ -45,6 +45,21 @@ pub fn state(window_secs: u64) -> State {
     State::new(window_secs, Thresholds::default())
 }
 
+/// A poller on the test database reached through `proxy` (short connect
+/// timeout, so a cut shows quickly).
+pub async fn poller_through(proxy: &Proxy, test_pool: &PgPool, window_secs: u64) -> Poller {
+    let opts: PgConnectOptions = (*test_pool.connect_options())
+        .clone()
+        .host("127.0.0.1")
+        .port(proxy.port);
+    let mut cs = settings();
+    cs.connect_timeout = Duration::from_secs(2);
+    let pool = pool_with(opts, &cs, true)
+        .await
+        .expect("pool through the proxy");
+    Poller::new(pool, poll_settings(window_secs))
+}
+
 /// Poll once and apply the batch.
 pub async fn poll_into(p: &mut Poller, s: &mut State) {
     let b = p.poll().await.expect("poll");
