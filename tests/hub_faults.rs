@@ -330,7 +330,7 @@ async fn http_api_and_prometheus_serve_the_hub_state() {
     for needle in [
         "# TYPE jfmon_endpoint_request_rate gauge",
         "jfmon_endpoint_requests{endpoint=\"/api/a\",method=\"GET\"}",
-        "jfmon_endpoint_latency_ms{endpoint=\"/api/b\",method=\"GET\",quantile=\"0.99\"}",
+        "jfmon_endpoint_latency_p99_seconds{endpoint=\"/api/b\",method=\"GET\"}",
         "jfmon_endpoint_error_ratio{",
         "jfmon_integration_status{integration=\"openai\",status=\"",
         "jfmon_integration_success_ratio{integration=\"openai\"} 0.6",

@@ -1,15 +1,216 @@
 //! `GET /metrics`: the hub's state in the Prometheus text exposition format
-//! (version 0.0.4), written by hand. Everything is a gauge computed over the
-//! window except the hub's own `_total` counters.
+//! (version 0.0.4), written by hand. Every family is one row of a table –
+//! name, type, help and how to read its samples from the [`State`] – so the
+//! exposition follows Prometheus's naming guide in one place: base units
+//! (seconds, ratios 0..1), `_total` only on counters, and no `quantile`
+//! label outside a summary (window percentiles are separate `_p50`/`_p95`/
+//! `_p99` gauges). `promtool check metrics` passes on it (`tests/prometheus.rs`).
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
 use super::HubCounters;
-use crate::model::{Health, Severity};
+use crate::model::{EndpointStats, Health, IntegrationStats, Severity};
 use crate::store::State;
+
+/// Labels and value of one sample.
+type Sample = (Vec<(&'static str, String)>, f64);
+
+/// What a family's samples are read from.
+enum Read {
+    /// One unlabelled value.
+    One(fn(&Ctx) -> f64),
+    /// One sample per endpoint (labels `endpoint`, `method`); `None` = no sample.
+    Endpoint(fn(&EndpointStats, &Ctx) -> Option<f64>),
+    /// One sample per integration (label `integration`).
+    Integration(fn(&IntegrationStats) -> Option<f64>),
+    /// Any other shape.
+    Many(fn(&Ctx) -> Vec<Sample>),
+}
+
+/// A family: (name, type, help, samples).
+type Family = (&'static str, &'static str, &'static str, Read);
+
+/// What the readers see.
+struct Ctx<'a> {
+    state: &'a State,
+    counters: &'a HubCounters,
+    clients: usize,
+    now: DateTime<Utc>,
+}
+
+fn secs(ms: Option<f64>) -> Option<f64> {
+    ms.map(|v| v / 1000.0)
+}
+
+fn count(a: &AtomicU64) -> f64 {
+    a.load(Ordering::Relaxed) as f64
+}
+
+/// Every family the hub exports, in the order served.
+#[rustfmt::skip]
+const FAMILIES: &[Family] = &[
+    ("jfmon_window_seconds", "gauge", "Length of the window the other gauges are computed over.",
+        Read::One(|c| c.state.window_secs() as f64)),
+    ("jfmon_endpoint_requests", "gauge", "Requests per endpoint within the window.",
+        Read::Endpoint(|e, _| Some(e.requests as f64))),
+    ("jfmon_endpoint_request_rate", "gauge", "Requests per second per endpoint, averaged over the window.",
+        Read::Endpoint(|e, _| Some(e.rps))),
+    ("jfmon_endpoint_error_ratio", "gauge", "Share of requests that failed (status >= 500 or an error), 0..1, over the window.",
+        Read::Endpoint(|e, _| Some(e.error_rate))),
+    ("jfmon_endpoint_error_rate", "gauge", "Failed requests per second per endpoint, averaged over the window.",
+        Read::Endpoint(|e, c| Some(e.errors as f64
+            / crate::model::window_coverage_secs(c.state.now(), c.state.window_secs())))),
+    ("jfmon_endpoint_latency_p50_seconds", "gauge", "Median response time per endpoint over the window, in seconds.",
+        Read::Endpoint(|e, _| secs(e.p50_ms))),
+    ("jfmon_endpoint_latency_p95_seconds", "gauge", "95th percentile response time per endpoint over the window, in seconds.",
+        Read::Endpoint(|e, _| secs(e.p95_ms))),
+    ("jfmon_endpoint_latency_p99_seconds", "gauge", "99th percentile response time per endpoint over the window, in seconds.",
+        Read::Endpoint(|e, _| secs(e.p99_ms))),
+    ("jfmon_integration_status", "gauge", "Integration health, one-hot: 1 for the current status.",
+        Read::Many(integration_status)),
+    ("jfmon_integration_success_ratio", "gauge", "Share of successful integration calls, 0..1, over the window.",
+        Read::Integration(|i| i.success_rate)),
+    ("jfmon_integration_calls", "gauge", "Integration calls within the window.",
+        Read::Integration(|i| Some(i.calls as f64))),
+    ("jfmon_integration_latency_p50_seconds", "gauge", "Median integration call duration over the window, in seconds.",
+        Read::Integration(|i| secs(i.p50_ms))),
+    ("jfmon_integration_latency_p95_seconds", "gauge", "95th percentile integration call duration over the window, in seconds.",
+        Read::Integration(|i| secs(i.p95_ms))),
+    ("jfmon_integration_latency_p99_seconds", "gauge", "99th percentile integration call duration over the window, in seconds.",
+        Read::Integration(|i| secs(i.p99_ms))),
+    ("jfmon_active_sessions", "gauge", "Sessions active and seen within the idle timeout.",
+        Read::One(|c| c.state.sessions().active as f64)),
+    ("jfmon_open_alerts", "gauge", "Unacknowledged alerts by normalised severity.",
+        Read::Many(open_alerts)),
+    ("jfmon_source_up", "gauge", "Whether the hub's data source is delivering (1) or failing (0).",
+        Read::Many(|c| c.state.sources()
+            .map(|s| (vec![("source", s.id.label().to_owned()), ("target", s.target.clone())], s.up as u8 as f64))
+            .collect())),
+    ("jfmon_source_last_poll_age_seconds", "gauge", "Seconds since the source last delivered data.",
+        Read::Many(|c| c.state.sources()
+            .filter_map(|s| s.last_ok.map(|t| (vec![("source", s.id.label().to_owned())],
+                (c.now - t).num_milliseconds().max(0) as f64 / 1000.0)))
+            .collect())),
+    ("jfmon_source_poll_duration_seconds", "gauge", "How long the source's last poll took, in seconds.",
+        Read::Many(|c| c.state.sources()
+            .filter_map(|s| s.poll_ms.map(|ms| (vec![("source", s.id.label().to_owned())], ms / 1000.0)))
+            .collect())),
+    ("jfmon_hub_clients", "gauge", "Stream clients connected now.",
+        Read::One(|c| c.clients as f64)),
+    ("jfmon_hub_updates_total", "counter", "Updates received from the source and streamed.",
+        Read::One(|c| count(&c.counters.updates))),
+    ("jfmon_hub_frames_sent_total", "counter", "Update frames queued to clients.",
+        Read::One(|c| count(&c.counters.frames_sent))),
+    ("jfmon_hub_clients_accepted_total", "counter", "Stream clients accepted.",
+        Read::One(|c| count(&c.counters.clients_accepted))),
+    ("jfmon_hub_clients_dropped_slow_total", "counter", "Stream clients disconnected for falling behind.",
+        Read::One(|c| count(&c.counters.clients_dropped_slow))),
+];
+
+fn integration_status(c: &Ctx) -> Vec<Sample> {
+    let all = [
+        Health::Healthy,
+        Health::Degraded,
+        Health::Down,
+        Health::Unknown,
+    ];
+    c.state
+        .integrations()
+        .iter()
+        .flat_map(|i| {
+            all.iter().map(move |h| {
+                let l = vec![
+                    ("integration", i.name.clone()),
+                    ("status", h.word().to_owned()),
+                ];
+                (l, (i.status == *h) as u8 as f64)
+            })
+        })
+        .collect()
+}
+
+fn open_alerts(c: &Ctx) -> Vec<Sample> {
+    let open = c.state.open_alerts_by_severity();
+    [
+        Severity::Critical,
+        Severity::High,
+        Severity::Warning,
+        Severity::Info,
+    ]
+    .iter()
+    .map(|s| {
+        let n = open.get(s.word()).copied().unwrap_or(0);
+        (vec![("severity", s.word().to_owned())], n as f64)
+    })
+    .collect()
+}
+
+/// The names of every family the hub exports (for the Grafana dashboard test).
+pub fn family_names() -> impl Iterator<Item = &'static str> {
+    FAMILIES.iter().map(|f| f.0)
+}
+
+/// Render the exposition. `now` is the hub's wall clock (for ages).
+pub fn render(state: &State, counters: &HubCounters, clients: usize, now: DateTime<Utc>) -> String {
+    let c = Ctx {
+        state,
+        counters,
+        clients,
+        now,
+    };
+    let mut o = String::with_capacity(16 * 1024);
+    for (name, kind, help, read) in FAMILIES {
+        let _ = writeln!(o, "# HELP {name} {help}");
+        let _ = writeln!(o, "# TYPE {name} {kind}");
+        for (labels, v) in samples(read, &c) {
+            sample(&mut o, name, &labels, v);
+        }
+    }
+    o
+}
+
+fn samples(read: &Read, c: &Ctx) -> Vec<Sample> {
+    match read {
+        Read::One(f) => vec![(vec![], f(c))],
+        Read::Endpoint(f) => c
+            .state
+            .endpoints()
+            .iter()
+            .filter_map(|e| {
+                let l = vec![
+                    ("endpoint", e.endpoint.clone()),
+                    ("method", e.method.clone()),
+                ];
+                f(e, c).map(|v| (l, v))
+            })
+            .collect(),
+        Read::Integration(f) => c
+            .state
+            .integrations()
+            .iter()
+            .filter_map(|i| f(i).map(|v| (vec![("integration", i.name.clone())], v)))
+            .collect(),
+        Read::Many(f) => f(c),
+    }
+}
+
+fn sample(o: &mut String, name: &str, labels: &[(&str, String)], v: f64) {
+    o.push_str(name);
+    if !labels.is_empty() {
+        o.push('{');
+        for (i, (k, val)) in labels.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(o, "{k}=\"{}\"", esc(val));
+        }
+        o.push('}');
+    }
+    let _ = writeln!(o, " {}", num(v));
+}
 
 /// Escape a label value (backslash, double quote, newline).
 fn esc(s: &str) -> String {
@@ -29,281 +230,10 @@ fn num(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
     } else {
         format!("{v}")
     }
-}
-
-struct Out(String);
-
-impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}");
-        let _ = writeln!(self.0, "# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
-        self.0.push_str(name);
-        if !labels.is_empty() {
-            self.0.push('{');
-            for (i, (k, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.0.push(',');
-                }
-                let _ = write!(self.0, "{k}=\"{}\"", esc(val));
-            }
-            self.0.push('}');
-        }
-        let _ = writeln!(self.0, " {}", num(v));
-    }
-}
-
-const QUANTILES: [(&str, usize); 3] = [("0.5", 0), ("0.95", 1), ("0.99", 2)];
-
-/// Render the exposition. `now` is the hub's wall clock (for ages).
-pub fn render(state: &State, counters: &HubCounters, clients: usize, now: DateTime<Utc>) -> String {
-    let mut o = Out(String::with_capacity(16 * 1024));
-    let eps = state.endpoints();
-
-    o.family(
-        "jfmon_window_seconds",
-        "gauge",
-        "Length of the window the other gauges are computed over.",
-    );
-    o.sample("jfmon_window_seconds", &[], state.window_secs() as f64);
-
-    o.family(
-        "jfmon_endpoint_requests",
-        "gauge",
-        "Requests per endpoint within the window.",
-    );
-    for e in eps {
-        let l = [
-            ("endpoint", e.endpoint.as_str()),
-            ("method", e.method.as_str()),
-        ];
-        o.sample("jfmon_endpoint_requests", &l, e.requests as f64);
-    }
-    o.family(
-        "jfmon_endpoint_request_rate",
-        "gauge",
-        "Requests per second per endpoint, averaged over the window.",
-    );
-    for e in eps {
-        let l = [
-            ("endpoint", e.endpoint.as_str()),
-            ("method", e.method.as_str()),
-        ];
-        o.sample("jfmon_endpoint_request_rate", &l, e.rps);
-    }
-    o.family(
-        "jfmon_endpoint_error_ratio",
-        "gauge",
-        "Share of requests that failed (status >= 500 or an error), 0..1, over the window.",
-    );
-    for e in eps {
-        let l = [
-            ("endpoint", e.endpoint.as_str()),
-            ("method", e.method.as_str()),
-        ];
-        o.sample("jfmon_endpoint_error_ratio", &l, e.error_rate);
-    }
-    o.family(
-        "jfmon_endpoint_error_rate",
-        "gauge",
-        "Failed requests per second per endpoint, averaged over the window.",
-    );
-    for e in eps {
-        let l = [
-            ("endpoint", e.endpoint.as_str()),
-            ("method", e.method.as_str()),
-        ];
-        o.sample(
-            "jfmon_endpoint_error_rate",
-            &l,
-            e.errors as f64 / crate::model::window_coverage_secs(state.now(), state.window_secs()),
-        );
-    }
-    o.family(
-        "jfmon_endpoint_latency_ms",
-        "gauge",
-        "Response time quantiles per endpoint over the window, in milliseconds.",
-    );
-    for e in eps {
-        let qs = [e.p50_ms, e.p95_ms, e.p99_ms];
-        for (q, i) in QUANTILES {
-            if let Some(v) = qs[i] {
-                let l = [
-                    ("endpoint", e.endpoint.as_str()),
-                    ("method", e.method.as_str()),
-                    ("quantile", q),
-                ];
-                o.sample("jfmon_endpoint_latency_ms", &l, v);
-            }
-        }
-    }
-
-    let ints = state.integrations();
-    o.family(
-        "jfmon_integration_status",
-        "gauge",
-        "Integration health, one-hot: 1 for the current status.",
-    );
-    for i in ints {
-        for h in [
-            Health::Healthy,
-            Health::Degraded,
-            Health::Down,
-            Health::Unknown,
-        ] {
-            let l = [("integration", i.name.as_str()), ("status", h.word())];
-            o.sample("jfmon_integration_status", &l, (i.status == h) as u8 as f64);
-        }
-    }
-    o.family(
-        "jfmon_integration_success_ratio",
-        "gauge",
-        "Share of successful integration calls, 0..1, over the window.",
-    );
-    for i in ints {
-        if let Some(r) = i.success_rate {
-            o.sample(
-                "jfmon_integration_success_ratio",
-                &[("integration", i.name.as_str())],
-                r,
-            );
-        }
-    }
-    o.family(
-        "jfmon_integration_calls",
-        "gauge",
-        "Integration calls within the window.",
-    );
-    for i in ints {
-        o.sample(
-            "jfmon_integration_calls",
-            &[("integration", i.name.as_str())],
-            i.calls as f64,
-        );
-    }
-    o.family(
-        "jfmon_integration_latency_ms",
-        "gauge",
-        "Integration call duration quantiles over the window, in milliseconds.",
-    );
-    for i in ints {
-        let qs = [i.p50_ms, i.p95_ms, i.p99_ms];
-        for (q, k) in QUANTILES {
-            if let Some(v) = qs[k] {
-                let l = [("integration", i.name.as_str()), ("quantile", q)];
-                o.sample("jfmon_integration_latency_ms", &l, v);
-            }
-        }
-    }
-
-    o.family(
-        "jfmon_active_sessions",
-        "gauge",
-        "Sessions active and seen within the idle timeout.",
-    );
-    o.sample("jfmon_active_sessions", &[], state.sessions().active as f64);
-
-    o.family(
-        "jfmon_open_alerts",
-        "gauge",
-        "Unacknowledged alerts by normalised severity.",
-    );
-    let open = state.open_alerts_by_severity();
-    for s in [
-        Severity::Critical,
-        Severity::High,
-        Severity::Warning,
-        Severity::Info,
-    ] {
-        let n = open.get(s.word()).copied().unwrap_or(0);
-        o.sample("jfmon_open_alerts", &[("severity", s.word())], n as f64);
-    }
-
-    o.family(
-        "jfmon_source_up",
-        "gauge",
-        "Whether the hub's data source is delivering (1) or failing (0).",
-    );
-    for s in state.sources() {
-        o.sample(
-            "jfmon_source_up",
-            &[("source", s.id.label()), ("target", s.target.as_str())],
-            s.up as u8 as f64,
-        );
-    }
-    o.family(
-        "jfmon_source_last_poll_age_seconds",
-        "gauge",
-        "Seconds since the source last delivered data.",
-    );
-    for s in state.sources() {
-        if let Some(t) = s.last_ok {
-            let age = (now - t).num_milliseconds().max(0) as f64 / 1000.0;
-            o.sample(
-                "jfmon_source_last_poll_age_seconds",
-                &[("source", s.id.label())],
-                age,
-            );
-        }
-    }
-    o.family(
-        "jfmon_source_poll_duration_ms",
-        "gauge",
-        "How long the source's last poll took, in milliseconds.",
-    );
-    for s in state.sources() {
-        if let Some(ms) = s.poll_ms {
-            o.sample(
-                "jfmon_source_poll_duration_ms",
-                &[("source", s.id.label())],
-                ms,
-            );
-        }
-    }
-
-    o.family(
-        "jfmon_hub_clients",
-        "gauge",
-        "Stream clients connected now.",
-    );
-    o.sample("jfmon_hub_clients", &[], clients as f64);
-    let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
-    for (name, help, v) in [
-        (
-            "jfmon_hub_updates_total",
-            "Updates received from the source and streamed.",
-            c(&counters.updates),
-        ),
-        (
-            "jfmon_hub_frames_sent_total",
-            "Update frames queued to clients.",
-            c(&counters.frames_sent),
-        ),
-        (
-            "jfmon_hub_clients_accepted_total",
-            "Stream clients accepted.",
-            c(&counters.clients_accepted),
-        ),
-        (
-            "jfmon_hub_clients_dropped_slow_total",
-            "Stream clients disconnected for falling behind.",
-            c(&counters.clients_dropped_slow),
-        ),
-    ] {
-        o.family(name, "counter", help);
-        o.sample(name, &[], v);
-    }
-    o.0
 }
 
 #[cfg(test)]
@@ -315,5 +245,17 @@ mod tests {
         assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(num(f64::NAN), "NaN");
         assert_eq!(num(1.5), "1.5");
+    }
+
+    #[test]
+    fn names_follow_the_conventions() {
+        for (name, kind, _, _) in FAMILIES {
+            assert!(!name.contains("_ms"), "{name}: base units, not ms");
+            assert_eq!(
+                name.ends_with("_total"),
+                *kind == "counter",
+                "{name}: _total exactly on counters"
+            );
+        }
     }
 }
