@@ -126,7 +126,7 @@ async fn clients_equal_the_hub_and_a_local_poller(pool: PgPool) {
         if round == 3 {
             let parts = served
                 .hub
-                .with_state(|s| jfmon::hub::protocol::split_reset(s.to_batch(), 8 * 1024).len());
+                .with_state(|s| jfmon::wire::protocol::split_reset(s.to_batch(), 8 * 1024).len());
             assert!(parts > 5, "the late joiner's reset comes in {parts} parts");
             clients.push(Follower::start(stream_settings(&served.ws_url(), None)));
         }

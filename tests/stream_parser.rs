@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use jfmon::config::Thresholds;
 use jfmon::hist::SparseHist;
-use jfmon::hub::platform;
-use jfmon::hub::protocol::{self, Frame};
 use jfmon::model::*;
 use jfmon::store::State;
+use jfmon::wire::platform;
+use jfmon::wire::protocol::{self, Frame};
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -10,7 +10,8 @@ use super::{Outcome, connect_settings, poller, require_url};
 use crate::cli::CheckArgs;
 use crate::config::Config;
 use crate::db::connect::pool;
-use crate::db::schema::{self, missing_message};
+use crate::db::schema;
+use crate::model::tables::{self, missing_message};
 use crate::model::{Health, Update};
 use crate::store::State;
 use crate::user_error::describe_db_error;
@@ -144,7 +145,7 @@ async fn findings(
             ),
         });
     }
-    if !missing.iter().any(|t| t == schema::API_CALLS) {
+    if !missing.iter().any(|t| t == tables::API_CALLS) {
         let age: Option<f64> = sqlx::query_scalar(
             "SELECT extract(epoch FROM now() - timestamp::timestamptz)::float8 \
              FROM monitoring_api_calls ORDER BY id DESC LIMIT 1",

@@ -15,7 +15,7 @@ pub async fn run(cfg: &Config, a: &SimulateArgs) -> Outcome {
         .await
         .map_err(|e| Fail::new(describe_db_error(&e, &url)))?;
     if let Some(t) = missing.first() {
-        return Err(Fail::new(crate::db::schema::missing_message(t)));
+        return Err(Fail::new(crate::model::tables::missing_message(t)));
     }
     let opts = SimulateOptions {
         rate: a.rate,

@@ -18,14 +18,14 @@ use tokio::sync::mpsc;
 use super::{Fail, Outcome, connect, poller};
 use crate::cli::SnapshotArgs;
 use crate::config::{Config, format_duration};
-use crate::db::schema::missing_message;
+use crate::model::tables::missing_message;
 use crate::model::{SourceId, SourceStatus, Update};
 use crate::redact::db_display;
 use crate::source::stream::{StreamSettings, link_pair};
 use crate::source::{self, SourceLink};
 use crate::store::State;
 // Text from the database never reaches the terminal with control characters.
-use crate::ui::fmt::one_line;
+use crate::format::one_line;
 use crate::user_error::describe_db_error;
 
 pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {

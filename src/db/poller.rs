@@ -21,12 +21,12 @@ use super::rows::{
     API_COLS, BUSINESS_COLS, HasId, INTEGRATION_COLS, api_call, business_obs, integration_call,
     to_rows,
 };
-use super::schema::{
-    self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
-};
 use super::small_tables::{STARTS_EVERY, SessionStarts, small_tables, small_tables_parallel};
 use super::tail::Tail;
 use crate::aggregate;
+use crate::model::tables::{
+    self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
+};
 use crate::model::*;
 
 /// Rows read per query; a poll loops (bounded) while a backlog remains.
@@ -141,7 +141,7 @@ impl Poller {
             "SELECT now(), CASE WHEN $2 THEN coalesce(array(SELECT t FROM unnest($1::text[]) AS t \
                     WHERE to_regclass(quote_ident(t)) IS NULL ORDER BY t), '{}') END",
         )
-        .bind(schema::TABLES.as_slice())
+        .bind(tables::TABLES.as_slice())
         .bind(check)
         .fetch_one(&self.pool)
         .await?;

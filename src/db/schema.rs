@@ -1,38 +1,17 @@
-//! The schema jfmon expects: the seven monitoring tables, the embedded
-//! migrations that create them, and discovery of what a database actually has
-//! (jfmon works read-only on a database holding only some of the tables).
+//! The schema jfmon expects: the embedded migrations that create the seven
+//! monitoring tables (named in [`crate::model::tables`]), and discovery of
+//! what a database actually has (jfmon works read-only on a database holding
+//! only some of the tables).
 
 use std::collections::BTreeSet;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
+use crate::model::tables::TABLES;
+
 /// Migrations from `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
-pub const API_CALLS: &str = "monitoring_api_calls";
-pub const SESSIONS: &str = "monitoring_sessions";
-pub const INTEGRATION_HEALTH: &str = "monitoring_integration_health";
-pub const INTEGRATION_METRICS: &str = "monitoring_integration_metrics";
-pub const ALERTS: &str = "monitoring_alerts";
-pub const CONTEXT: &str = "monitoring_context";
-pub const BUSINESS_METRICS: &str = "monitoring_business_metrics";
-
-/// Every table of the monitoring system.
-pub const TABLES: [&str; 7] = [
-    API_CALLS,
-    SESSIONS,
-    INTEGRATION_HEALTH,
-    INTEGRATION_METRICS,
-    ALERTS,
-    CONTEXT,
-    BUSINESS_METRICS,
-];
-
-/// The message shown wherever a table is missing.
-pub fn missing_message(table: &str) -> String {
-    format!("table {table} not found — run `jfmon migrate`")
-}
 
 /// Which of [`TABLES`] are missing (resolved through the search path).
 pub async fn missing_tables(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {

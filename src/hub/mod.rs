@@ -11,8 +11,6 @@
 
 pub mod http;
 pub mod metrics;
-pub mod platform;
-pub mod protocol;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::Thresholds;
 use crate::model::Update;
 use crate::store::State;
+use crate::wire::protocol;
 
 /// How the hub treats its clients.
 #[derive(Debug, Clone)]

@@ -1,11 +1,16 @@
 //! The domain model shared by every source, the state store and the views:
-//! raw records ([`events`]), the updates sources send ([`update`]) and the
-//! computed statistics views render ([`stats`]).
+//! raw records ([`events`]), the updates sources send ([`update`]), the
+//! computed statistics views render ([`stats`]), the monitoring tables'
+//! names ([`tables`]) and how much of everything is kept ([`limits`]).
+//! Imports nothing of jfmon's own: every other module may depend on it.
 
 pub mod events;
+pub mod limits;
 pub mod stats;
+pub mod tables;
 pub mod update;
 
 pub use events::*;
+pub use limits::*;
 pub use stats::*;
 pub use update::*;

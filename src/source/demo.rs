@@ -11,10 +11,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Command, SESSION_CONTEXT_LIMIT, SourceLink, wait_or_command};
 use crate::aggregate;
+use crate::model::RECENT_CAP;
 use crate::model::*;
 use crate::redact::mask_json;
 use crate::sim::generator::{Generator, IncidentKind, SimConfig, SimEvent};
-use crate::store::RECENT_CAP;
 
 /// Sessions listed, alerts kept (as the poller's LIMITs).
 const SESSIONS_LIMIT: usize = 100;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Command, SESSION_CONTEXT_LIMIT, SourceLink, backoff, wait_or_command};
 use crate::db::poller::Poller;
-use crate::db::schema::{CONTEXT, missing_message};
+use crate::model::tables::{CONTEXT, missing_message};
 use crate::model::{ContextEvent, SourceId, SourceStatus, Update};
 use crate::redact::mask_json;
 use crate::user_error::{describe_db_error, describe_pool_error};

@@ -6,7 +6,7 @@
 //!    as a reset, then every update the hub's poller produces — so the store
 //!    ends up exactly as the hub's, percentiles included; and
 //! 2. the platform's own `/api/monitoring/ws` stream of `system_health`
-//!    frames, mapped by [`crate::hub::platform`].
+//!    frames, mapped by [`crate::wire::platform`].
 //!
 //! Frames it cannot use (unknown types, malformed JSON, binary frames, frames
 //! over the size limit) are counted in [`SourceStatus::skipped`] and skipped;
@@ -30,10 +30,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::{Command, SourceLink, backoff, wait_or_command};
-use crate::hub::platform;
-use crate::hub::protocol::{self, Frame};
 use crate::model::{SourceId, SourceStatus, Update};
 use crate::redact::redact_url;
+use crate::wire::platform;
+use crate::wire::protocol::{self, Frame};
 
 /// How to follow a stream.
 #[derive(Clone)]

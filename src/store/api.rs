@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::hist::WindowHist;
 use crate::model::{ApiMinute, EndpointKey, EndpointStats, Minute, MinutePoint};
 
-use super::MAX_ENDPOINTS;
+use crate::model::MAX_ENDPOINTS;
 
 #[derive(Debug, Clone, Default)]
 struct Entry {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{BusinessStats, Minute, Today, minute_of, minute_start};
 
-use super::MAX_KEYS;
+use crate::model::MAX_KEYS;
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct BusinessSeries {

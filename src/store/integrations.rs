@@ -10,8 +10,8 @@ use crate::model::{
     Minute, minute_start,
 };
 
-use super::MAX_KEYS;
 use super::api::ratio;
+use crate::model::MAX_KEYS;
 
 #[derive(Debug, Clone, Default)]
 struct Integration {

@@ -17,14 +17,6 @@ pub use self::integrations::judge;
 use crate::config::Thresholds;
 use crate::model::*;
 
-/// Recent calls kept for drill-downs, per kind.
-pub const RECENT_CAP: usize = 300;
-/// Distinct endpoints tracked; more are folded into one "(other)" row, so an
-/// endpoint column full of raw ids cannot grow memory without bound.
-pub const MAX_ENDPOINTS: usize = 300;
-/// Distinct integrations and business metrics tracked.
-pub const MAX_KEYS: usize = 100;
-
 /// Everything the dashboard knows.
 #[derive(Debug, Clone)]
 pub struct State {

@@ -16,7 +16,6 @@ pub mod action;
 pub mod app;
 pub mod bindings;
 pub mod event_loop;
-pub mod fmt;
 pub mod footer;
 pub mod header;
 pub mod help;
@@ -39,6 +38,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
+// The cell formatting lives in the neutral `crate::format` (shared with
+// `jfmon snapshot`); the views and panes reach it as `fmt`.
+use crate::format as fmt;
 use crate::model::SourceStatus;
 use crate::store::State;
 use app::App;

@@ -12,7 +12,7 @@ use super::super::pane::PaneId;
 use super::super::theme::Theme;
 use super::super::widgets::{self, Col};
 use super::super::{Ctx, fmt};
-use crate::db::schema::ALERTS;
+use crate::model::tables::ALERTS;
 use crate::model::{AlertView, Severity};
 use crate::store::State;
 

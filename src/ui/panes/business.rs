@@ -9,7 +9,7 @@ use ratatui::widgets::Widget;
 
 use super::super::pane::PaneId;
 use super::super::{Ctx, fmt};
-use crate::db::schema::BUSINESS_METRICS;
+use crate::model::tables::BUSINESS_METRICS;
 use crate::model::{BusinessStats, minute_of};
 
 /// The metrics shown first, with their labels.
@@ -80,7 +80,7 @@ impl BusinessPane<'_> {
             .any(|m| m == BUSINESS_METRICS);
         if missing {
             spans.push(Span::styled(
-                crate::db::schema::missing_message(BUSINESS_METRICS),
+                crate::model::tables::missing_message(BUSINESS_METRICS),
                 t.warn(),
             ));
         } else if ctx.state.has_data() {

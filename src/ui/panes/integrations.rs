@@ -13,7 +13,7 @@ use super::super::pane::PaneId;
 use super::super::theme::Theme;
 use super::super::widgets::{self, Col};
 use super::super::{Ctx, fmt};
-use crate::db::schema::INTEGRATION_METRICS;
+use crate::model::tables::INTEGRATION_METRICS;
 use crate::model::{Health, IntegrationStats};
 use crate::store::State;
 

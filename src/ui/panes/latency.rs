@@ -12,8 +12,8 @@ use super::super::list::ListState;
 use super::super::pane::PaneId;
 use super::super::widgets::{self, Col};
 use super::super::{Ctx, app::endpoint_key, fmt};
-use crate::db::schema::API_CALLS;
 use crate::model::EndpointStats;
+use crate::model::tables::API_CALLS;
 use crate::store::State;
 
 pub const SORTS: &[&str] = &["errors", "req/s", "p50", "p95", "p99", "endpoint"];

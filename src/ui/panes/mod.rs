@@ -19,7 +19,7 @@ use super::pane::PaneId;
 use super::widgets;
 use super::{Ctx, Freshness, fmt};
 use crate::config::format_duration;
-use crate::db::schema::missing_message;
+use crate::model::tables::missing_message;
 use crate::store::State;
 
 /// Keys of the rows `pane` shows, in display order.

@@ -11,7 +11,7 @@ use super::super::list::ListState;
 use super::super::pane::PaneId;
 use super::super::widgets::{self, Col};
 use super::super::{Ctx, fmt};
-use crate::db::schema::SESSIONS;
+use crate::model::tables::SESSIONS;
 use crate::model::{Session, minute_of};
 use crate::store::State;
 

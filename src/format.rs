@@ -1,6 +1,7 @@
-//! Number, time and text formatting for cells: short, fixed-ish widths,
-//! `-` for "no data", one line per value. Pure functions of their inputs
-//! (the clock is always passed in).
+//! Number, time and text formatting shared by the dashboard's cells and
+//! `jfmon snapshot`'s summary: short, fixed-ish widths, `-` for "no data",
+//! one line per value. Pure functions of their inputs (the clock is always
+//! passed in); nothing here knows a view or a source.
 
 use chrono::{DateTime, Local, Utc};
 use ratatui::text::Span;

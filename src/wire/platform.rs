@@ -29,8 +29,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
+use crate::model::MAX_KEYS;
 use crate::model::*;
-use crate::store::MAX_KEYS;
 
 /// Issues kept from one frame (as the poller's alert LIMIT).
 const MAX_ISSUES: usize = 200;

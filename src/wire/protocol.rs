@@ -284,17 +284,17 @@ pub fn sanitize(u: &mut Update, client_now: chrono::DateTime<chrono::Utc>) -> bo
         s.items.truncate(MAX_LIST);
     }
     if let Some(r) = &mut b.health_reports {
-        r.truncate(crate::store::MAX_KEYS);
+        r.truncate(crate::model::MAX_KEYS);
     }
-    b.integration_tails.truncate(crate::store::MAX_KEYS);
+    b.integration_tails.truncate(crate::model::MAX_KEYS);
     for ring in [&mut b.api_errors, &mut b.api_slow] {
-        let extra = ring.len().saturating_sub(crate::store::RECENT_CAP);
+        let extra = ring.len().saturating_sub(crate::model::RECENT_CAP);
         ring.drain(..extra);
     }
     let extra = b
         .integration_errors
         .len()
-        .saturating_sub(crate::store::RECENT_CAP);
+        .saturating_sub(crate::model::RECENT_CAP);
     b.integration_errors.drain(..extra);
     if let Some(t) = &mut b.today {
         t.totals.retain(|_, v| v.is_finite());
