@@ -14,6 +14,7 @@ pub mod hist;
 pub mod hub;
 pub mod model;
 pub mod redact;
+pub mod rollup;
 pub mod sim;
 pub mod source;
 pub mod store;

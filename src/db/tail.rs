@@ -15,11 +15,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Most gap ranges remembered; beyond this the oldest are dropped.
 pub const MAX_GAPS: usize = 20_000;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tail {
     pub hwm: i64,
     /// lo -> (hi, first seen), inclusive ranges.
@@ -99,6 +100,16 @@ impl Tail {
             }
         }
         self.cap();
+    }
+
+    /// Remember `lo..=hi` as a gap first seen at `seen`: ids below the
+    /// range read so far (the rollup backfill reads downwards), disjoint from
+    /// every gap already remembered.
+    pub fn insert_gap(&mut self, lo: i64, hi: i64, seen: DateTime<Utc>) {
+        if lo <= hi {
+            self.gaps.insert(lo, (hi, seen));
+            self.cap();
+        }
     }
 
     /// Whether `id` lies in a remembered gap.

@@ -1,0 +1,10 @@
+//! Per-minute rollups jfmon keeps in tables of its own (`jfmon_rollup_*`,
+//! created by `jfmon migrate`): what they hold ([`spec`]), where each stands
+//! ([`state`]) and how they are kept current, exactly once ([`maintain`]).
+
+pub mod maintain;
+pub mod spec;
+pub mod state;
+
+pub use maintain::{BackfillProgress, Maintainer, Role, StepOutcome};
+pub use spec::Rollup;
