@@ -16,6 +16,17 @@ use sqlx::PgPool;
 type ApiKey = (DateTime<Utc>, String, String, i32);
 /// requests, with an error text, latency pairs.
 type ApiVal = (i64, i64, Vec<i64>);
+/// minute, endpoint, method, status, response time, error.
+type RawApiRow = (
+    DateTime<Utc>,
+    String,
+    String,
+    i32,
+    Option<i32>,
+    Option<String>,
+);
+/// minute, endpoint, method, status, requests, with error, latency pairs.
+type RolledApiRow = (DateTime<Utc>, String, String, i32, i64, i64, Vec<i64>);
 
 fn pairs(h: &SparseHist) -> Vec<i64> {
     h.0.iter()
@@ -26,14 +37,7 @@ fn pairs(h: &SparseHist) -> Vec<i64> {
 /// Exact per-minute API aggregates from the raw rows (latency bucketed here,
 /// not in SQL).
 async fn exact_api(pool: &PgPool) -> BTreeMap<ApiKey, ApiVal> {
-    let rows: Vec<(
-        DateTime<Utc>,
-        String,
-        String,
-        i32,
-        Option<i32>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<RawApiRow> = sqlx::query_as(
         "SELECT date_trunc('minute', timestamp)::timestamptz, endpoint, method, \
                     coalesce(status_code, 0), response_time, error \
              FROM monitoring_api_calls WHERE timestamp IS NOT NULL",
@@ -56,7 +60,7 @@ async fn exact_api(pool: &PgPool) -> BTreeMap<ApiKey, ApiVal> {
 }
 
 async fn rolled_api(pool: &PgPool) -> BTreeMap<ApiKey, ApiVal> {
-    let rows: Vec<(DateTime<Utc>, String, String, i32, i64, i64, Vec<i64>)> = sqlx::query_as(
+    let rows: Vec<RolledApiRow> = sqlx::query_as(
         "SELECT minute, endpoint, method, status, requests, with_error, latency FROM jfmon_rollup_api",
     )
     .fetch_all(pool)

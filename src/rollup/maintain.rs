@@ -30,8 +30,8 @@ const START_SCAN: i64 = 200_000;
 /// (a platform transaction running longer could be missed).
 const BACKFILL_MARGIN: TimeDelta = TimeDelta::minutes(10);
 /// Advisory lock keys ("jfmon" + role).
-const LEASE_FOLLOW: i64 = 0x6a666d6f6e_01;
-const LEASE_BACKFILL: i64 = 0x6a666d6f6e_02;
+const LEASE_FOLLOW: i64 = 0x6a66_6d6f_6e01;
+const LEASE_BACKFILL: i64 = 0x6a66_6d6f_6e02;
 
 /// What a step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -40,6 +40,9 @@ pub struct Position {
 #[derive(Serialize, Deserialize)]
 struct Horizons(Vec<(DateTime<Utc>, i64)>);
 
+/// A stored position: base, tail, horizons, covered_from.
+type StoredRow = (i64, Json<Tail>, Json<Horizons>, DateTime<Utc>);
+
 impl Position {
     /// Note the current snapshot and close the gaps it proves settled.
     pub fn settle(&mut self, now: DateTime<Utc>, xmin: i64, xmax: i64) {
@@ -64,7 +67,7 @@ impl Position {
 
 /// The position of `r`, locked for this transaction; `None` before the first step.
 pub async fn lock(conn: &mut PgConnection, r: Rollup) -> Result<Option<Position>, sqlx::Error> {
-    let row: Option<(i64, Json<Tail>, Json<Horizons>, DateTime<Utc>)> = sqlx::query_as(
+    let row: Option<StoredRow> = sqlx::query_as(
         "SELECT base, tail, horizons, covered_from FROM jfmon_rollup_state \
          WHERE source = $1 FOR UPDATE",
     )
