@@ -283,6 +283,7 @@ async fn main() {
             backfill: Some(Duration::from_secs(15 * 60)),
             seed: 42,
             progress: false,
+            buffer_rows: writer::DEFAULT_BUFFER_ROWS,
         },
     )
     .await
@@ -300,6 +301,7 @@ async fn main() {
                 backfill: None,
                 seed: 7,
                 progress: false,
+                buffer_rows: writer::DEFAULT_BUFFER_ROWS,
             },
         )
         .await

@@ -111,6 +111,7 @@ async fn main() {
                 backfill: Some(Duration::from_secs(86_400)),
                 seed: 42,
                 progress: true,
+                buffer_rows: writer::DEFAULT_BUFFER_ROWS,
             },
         )
         .await

@@ -89,6 +89,10 @@ pub struct SimulateArgs {
     /// Do not draw a progress bar
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Rows held while the database is unreachable; beyond this the oldest are dropped (and counted)
+    #[arg(long, value_name = "ROWS", default_value_t = crate::sim::writer::DEFAULT_BUFFER_ROWS)]
+    pub buffer_rows: usize,
 }
 
 /// Options of `jfmon check`.

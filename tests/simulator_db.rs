@@ -23,6 +23,7 @@ async fn backfill_fills_all_tables(pool: PgPool) -> sqlx::Result<()> {
         backfill: Some(Duration::from_secs(600)),
         seed: 11,
         progress: false,
+        buffer_rows: jfmon::sim::writer::DEFAULT_BUFFER_ROWS,
     };
     let s = run(&pool, &opts).await?;
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use super::{Fail, Outcome, connect, refuse_if_read_only};
 use crate::cli::SimulateArgs;
 use crate::config::Config;
-use crate::sim::writer::{self, SimulateOptions};
+use crate::sim::writer::{self, SimulateOptions, SimulateSummary};
 use crate::user_error::describe_db_error;
 
 pub async fn run(cfg: &Config, a: &SimulateArgs) -> Outcome {
@@ -23,6 +23,7 @@ pub async fn run(cfg: &Config, a: &SimulateArgs) -> Outcome {
         backfill: a.backfill,
         seed: a.seed,
         progress: !a.no_progress,
+        buffer_rows: a.buffer_rows,
     };
     let summary = tokio::select! {
         r = writer::run(&pool, &opts) => r.map_err(|e| Fail::new(describe_db_error(&e, &url)))?,
@@ -31,13 +32,30 @@ pub async fn run(cfg: &Config, a: &SimulateArgs) -> Outcome {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    eprintln!(
-        "wrote {} api calls, {} integration calls, {} session updates, {} alerts, {} business rows",
-        summary.api_calls,
-        summary.integration_calls,
-        summary.sessions,
-        summary.alerts,
-        summary.business
-    );
+    eprintln!("{}", summary_line(&summary));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the run wrote, and what it could not (outages).
+fn summary_line(s: &SimulateSummary) -> String {
+    let mut line = format!(
+        "wrote {} api calls, {} integration calls, {} session updates, {} alerts, {} business rows",
+        s.api_calls, s.integration_calls, s.sessions, s.alerts, s.business
+    );
+    if s.reconnects > 0 {
+        line += &format!("; rode out {} database outage(s)", s.reconnects);
+    }
+    if s.dropped_rows > 0 {
+        line += &format!(
+            "; dropped {} rows ({} api calls) that did not fit the outage buffer",
+            s.dropped_rows, s.dropped_api_calls
+        );
+    }
+    if s.unsettled_batches > 0 {
+        line += &format!(
+            "; {} batches' commit outcome unknown (not counted, not repeated)",
+            s.unsettled_batches
+        );
+    }
+    line
 }

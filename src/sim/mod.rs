@@ -6,7 +6,9 @@
 //! sessions, alerts, business observations, session context, health reports),
 //! including injected integration incidents. [`writer`] writes those records
 //! into the platform's PostgreSQL monitoring tables, either as a fast bulk
-//! backfill (COPY) or live at a steady request rate.
+//! backfill (COPY) or live at a steady request rate; [`live`] keeps the live
+//! writer going through database outages without writing a row twice.
 
 pub mod generator;
+mod live;
 pub mod writer;

@@ -4,8 +4,10 @@
 //! - backfill: history from `now - span` up to `now`, bulk-loaded with `COPY`
 //!   in chunks of ~100k API rows (one transaction per chunk), sessions and
 //!   integration health written as their last state per chunk (upserts);
-//! - live: every ~200 ms the generator is advanced to the wall clock and the
-//!   batch is inserted with multi-row `UNNEST` inserts in one transaction.
+//! - live ([`super::live`]): every ~200 ms the generator is advanced to the
+//!   wall clock and the batch is inserted with multi-row `UNNEST` inserts in
+//!   one transaction; batches wait in a bounded buffer while the database is
+//!   unreachable.
 //!
 //! Time zones: `monitoring_api_calls.timestamp` and the `monitoring_alerts`
 //! timestamps are `timestamp without time zone` in the database's local zone.
@@ -40,6 +42,26 @@ pub struct SimulateOptions {
     pub seed: u64,
     /// Show a progress bar on stderr during the backfill.
     pub progress: bool,
+    /// Live rows held in memory while the database is unreachable; beyond
+    /// this the oldest are dropped (and counted in the summary).
+    pub buffer_rows: usize,
+}
+
+/// Default for [`SimulateOptions::buffer_rows`]: about eight minutes of
+/// traffic at 200 requests/s, some 20 MB.
+pub const DEFAULT_BUFFER_ROWS: usize = 100_000;
+
+impl Default for SimulateOptions {
+    fn default() -> Self {
+        Self {
+            rate: 20.0,
+            duration: None,
+            backfill: None,
+            seed: 42,
+            progress: false,
+            buffer_rows: DEFAULT_BUFFER_ROWS,
+        }
+    }
 }
 
 /// Rows written, per table.
@@ -55,11 +77,24 @@ pub struct SimulateSummary {
     pub context: u64,
     /// Distinct integrations whose health was written (rows of `monitoring_integration_health`).
     pub integrations: u64,
+    /// Live rows generated but never written (all tables): the outage buffer
+    /// overflowed (oldest dropped first), or the database was still
+    /// unreachable when the run ended.
+    pub dropped_rows: u64,
+    /// Of `dropped_rows`, API calls.
+    pub dropped_api_calls: u64,
+    /// Outages ridden out: the connection was lost and writing resumed.
+    pub reconnects: u64,
+    /// Batches whose COMMIT outcome was unknown when the connection died,
+    /// settled afterwards by asking the server (`txid_status`).
+    pub commits_in_doubt: u64,
+    /// Of those, batches the server could no longer tell about: neither
+    /// counted as written nor written again.
+    pub unsettled_batches: u64,
 }
 
 /// API rows per backfill chunk (one COPY + transaction each).
 const CHUNK_ROWS: f64 = 100_000.0;
-const LIVE_TICK: Duration = Duration::from_millis(200);
 
 /// Run the simulator: optional backfill, then live traffic when a duration is
 /// given or no backfill was asked for. Live mode stops at the end of the
@@ -81,14 +116,15 @@ pub async fn run(pool: &PgPool, opts: &SimulateOptions) -> Result<SimulateSummar
         backfill(pool, &mut generator, now, opts, &mut summary).await?;
     }
     if opts.duration.is_some() || opts.backfill.is_none() {
-        live(pool, &mut generator, opts.duration, &mut summary).await?;
+        super::live::run(pool, &mut generator, opts, &mut summary).await?;
     }
     Ok(summary.finish())
 }
 
+/// The summary being counted, plus the integrations seen so far.
 #[derive(Default)]
-struct Summer {
-    s: SimulateSummary,
+pub(super) struct Summer {
+    pub(super) s: SimulateSummary,
     integrations: Vec<String>,
 }
 
@@ -101,8 +137,8 @@ impl Summer {
 
 /// A generator batch split by table.
 #[derive(Default)]
-struct Batch {
-    api: Vec<ApiCall>,
+pub(super) struct Batch {
+    pub(super) api: Vec<ApiCall>,
     integration: Vec<IntegrationCall>,
     sessions: Vec<Session>,
     alerts: Vec<AlertRow>,
@@ -114,7 +150,18 @@ struct Batch {
 }
 
 impl Batch {
-    fn split(events: Vec<SimEvent>) -> Self {
+    /// Rows this batch writes, over all tables.
+    pub(super) fn rows(&self) -> usize {
+        self.api.len()
+            + self.integration.len()
+            + self.sessions.len()
+            + self.alerts.len()
+            + self.business.len()
+            + self.context.len()
+            + self.health.len()
+    }
+
+    pub(super) fn split(events: Vec<SimEvent>) -> Self {
         let mut b = Batch::default();
         let mut session_idx: HashMap<String, usize> = HashMap::new();
         for e in events {
@@ -149,7 +196,7 @@ impl Batch {
         b
     }
 
-    fn count_into(&self, sum: &mut Summer) {
+    pub(super) fn count_into(&self, sum: &mut Summer) {
         let s = &mut sum.s;
         s.api_calls += self.api.len() as u64;
         s.integration_calls += self.integration.len() as u64;
@@ -410,53 +457,15 @@ fn put_ts(buf: &mut Vec<u8>, t: DateTime<Utc>) {
 // ---------------------------------------------------------------------------
 // Live (UNNEST)
 
-async fn live(
-    pool: &PgPool,
-    generator: &mut Generator,
-    duration: Option<Duration>,
-    sum: &mut Summer,
-) -> Result<(), sqlx::Error> {
-    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
-    let mut tick = tokio::time::interval(LIVE_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        let mut stop = false;
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut ctrl_c => stop = true,
-        }
-        let now = Utc::now();
-        let batch = Batch::split(generator.advance_to(now));
-        write_live(pool, &batch).await?;
-        batch.count_into(sum);
-        if stop || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-            return Ok(());
-        }
-    }
-}
-
-async fn write_live(pool: &PgPool, b: &Batch) -> Result<(), sqlx::Error> {
-    let empty = b.api.is_empty()
-        && b.integration.is_empty()
-        && b.sessions.is_empty()
-        && b.alerts.is_empty()
-        && b.business.is_empty()
-        && b.context.is_empty()
-        && b.health.is_empty();
-    if empty {
-        return Ok(());
-    }
-    let mut tx = pool.begin().await?;
-    insert_api(&mut tx, &b.api).await?;
-    insert_integration(&mut tx, &b.integration).await?;
-    insert_context(&mut tx, &b.context).await?;
-    insert_business(&mut tx, &b.business).await?;
-    upsert_sessions(&mut tx, &b.sessions).await?;
-    upsert_health(&mut tx, &b.health).await?;
-    insert_alerts(&mut tx, &b.alerts).await?;
-    tx.commit().await
+/// Every insert of one live batch, inside the caller's transaction.
+pub(super) async fn insert_all(conn: &mut PgConnection, b: &Batch) -> Result<(), sqlx::Error> {
+    insert_api(conn, &b.api).await?;
+    insert_integration(conn, &b.integration).await?;
+    insert_context(conn, &b.context).await?;
+    insert_business(conn, &b.business).await?;
+    upsert_sessions(conn, &b.sessions).await?;
+    upsert_health(conn, &b.health).await?;
+    insert_alerts(conn, &b.alerts).await
 }
 
 async fn insert_api(conn: &mut PgConnection, rows: &[ApiCall]) -> Result<(), sqlx::Error> {
