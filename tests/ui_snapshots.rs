@@ -306,3 +306,25 @@ fn no_panic_at_any_size() {
         }
     }
 }
+
+#[test]
+fn snapshot_text_formats_latency_as_the_dashboard_does() {
+    // One duration format everywhere: `jfmon snapshot`'s summary shows the
+    // same latency cells as the dashboard (`30.1s`, `1.25s`, `840ms`).
+    let s = state();
+    let text = jfmon::cmd::snapshot::summary(&s);
+    let mut seconds = 0;
+    for e in s.endpoints() {
+        for v in [e.p50_ms, e.p95_ms, e.p99_ms] {
+            let cell = jfmon::format::ms(v);
+            assert!(text.contains(&cell), "{cell} not in\n{text}");
+            seconds += usize::from(v.is_some_and(|v| v >= 1000.0));
+        }
+    }
+    for i in s.integrations() {
+        let cell = format!("p95 {:>7}", jfmon::format::ms(i.p95_ms));
+        assert!(text.contains(&cell), "{cell} not in\n{text}");
+        seconds += usize::from(i.p95_ms.is_some_and(|v| v >= 1000.0));
+    }
+    assert!(seconds > 0, "the fixture has latencies of a second or more");
+}

@@ -24,8 +24,9 @@ use crate::redact::db_display;
 use crate::source::stream::{StreamSettings, link_pair};
 use crate::source::{self, SourceLink};
 use crate::store::State;
-// Text from the database never reaches the terminal with control characters.
-use crate::format::one_line;
+// Text from the database never reaches the terminal with control characters;
+// latencies read as they do on the dashboard.
+use crate::format::{ms, one_line};
 use crate::user_error::describe_db_error;
 
 pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
@@ -189,15 +190,6 @@ fn print_or_quit(s: &str) {
         .is_err()
     {
         std::process::exit(0);
-    }
-}
-
-fn ms(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) if v >= 10_000.0 => format!("{:.0}s", v / 1000.0),
-        Some(v) if v >= 1000.0 => format!("{:.1}s", v / 1000.0),
-        Some(v) => format!("{v:.0}ms"),
     }
 }
 
