@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::events::{AlertRow, HealthReport, Session};
-use super::update::{Minute, SourceStatus};
+use super::update::{EndpointKey, Minute, SourceStatus};
 
 /// An integration's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -97,6 +97,12 @@ pub struct EndpointStats {
     /// Requests by status code over the window (0 = NULL status).
     pub status_codes: BTreeMap<u16, u64>,
     pub series: Vec<MinutePoint>,
+}
+
+impl EndpointStats {
+    pub fn key(&self) -> EndpointKey {
+        EndpointKey::new(&self.method, &self.endpoint)
+    }
 }
 
 /// One minute of an integration, for its timeline and charts.

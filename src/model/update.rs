@@ -44,6 +44,34 @@ pub struct EndpointKey {
     pub method: String,
 }
 
+impl EndpointKey {
+    pub fn new(method: &str, endpoint: &str) -> Self {
+        EndpointKey {
+            endpoint: endpoint.to_string(),
+            method: method.to_string(),
+        }
+    }
+}
+
+/// `POST /api/x`: how the dashboard and the snapshot name an endpoint.
+impl std::fmt::Display for EndpointKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.endpoint)
+    }
+}
+
+/// The inverse of `Display`: `POST /api/x`; text without a space is an
+/// endpoint with no method.
+impl std::str::FromStr for EndpointKey {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.split_once(' ') {
+            Some((m, e)) => EndpointKey::new(m, e),
+            None => EndpointKey::new("", s),
+        })
+    }
+}
+
 /// One minute of one endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApiMinute {
@@ -264,4 +292,20 @@ pub struct Batch {
 pub enum Update {
     Batch(Box<Batch>),
     Source(SourceStatus),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_keys_read_back_what_they_print() {
+        let k = EndpointKey::new("POST", "/api/spiritual/guidance");
+        assert_eq!(k.to_string(), "POST /api/spiritual/guidance");
+        assert_eq!(k.to_string().parse::<EndpointKey>(), Ok(k));
+        // A path with spaces keeps them; no method keeps the whole text.
+        let spaced = EndpointKey::new("GET", "/a b");
+        assert_eq!(spaced.to_string().parse::<EndpointKey>(), Ok(spaced));
+        assert_eq!("/x".parse(), Ok(EndpointKey::new("", "/x")));
+    }
 }

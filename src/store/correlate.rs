@@ -31,6 +31,9 @@ pub struct EndpointRise {
 }
 
 impl EndpointRise {
+    pub fn key(&self) -> crate::model::EndpointKey {
+        crate::model::EndpointKey::new(&self.method, &self.endpoint)
+    }
     pub fn rate_during(&self) -> f64 {
         rate(self.during_errors, self.during_requests)
     }

@@ -228,6 +228,12 @@ impl State {
     pub fn integrations(&self) -> &[IntegrationStats] {
         &self.integration_stats
     }
+    /// The failing integrations (down or degraded), down first.
+    pub fn failing_integrations(&self) -> impl Iterator<Item = &IntegrationStats> {
+        self.integration_stats
+            .iter()
+            .filter(|i| correlate::is_failing(i.status))
+    }
     pub fn integration(&self, name: &str) -> Option<&IntegrationStats> {
         self.integration_stats.iter().find(|i| i.name == name)
     }

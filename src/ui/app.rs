@@ -2,7 +2,7 @@
 //! [`Action`] to it. The state is split into small pieces: focus and one
 //! [`ListState`] per overview pane, the [`ViewStack`] (breadcrumbs), the
 //! input [`Mode`], the footer [`Notices`], the pause marker, the requested
-//! window and the one session timeline fetched on demand. Nothing here does
+//! window and the one session [`Timeline`] fetched on demand. Nothing here does
 //! I/O: effects (source requests, quit, freeze) are returned to the event
 //! loop, so keyboard flows are tested without a terminal.
 
@@ -13,13 +13,13 @@ use chrono::{DateTime, Utc};
 use super::action::{Action, Effect, Request};
 use super::list::ListState;
 use super::mode::{FilterTarget, Mode};
-use super::nav::{View, ViewStack};
+use super::nav::{Timeline, View, ViewStack};
 use super::notice::{Level, Notices};
 use super::pane::PaneId;
 use super::theme::Theme;
 use super::{panes, views};
 use crate::config::format_duration;
-use crate::model::{ContextEvent, EndpointKey, Health, IntegrationStats};
+use crate::model::{ContextEvent, IntegrationStats};
 use crate::redact::mask_json;
 use crate::store::State;
 
@@ -64,14 +64,6 @@ impl Default for UiSettings {
             theme: Theme::new(true, false),
         }
     }
-}
-
-/// A session timeline being shown.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Timeline {
-    Loading,
-    Loaded(Vec<ContextEvent>),
-    Failed(String),
 }
 
 /// The UI state.
@@ -129,21 +121,13 @@ impl App {
         match self.view() {
             View::Alert(id) => Some(*id),
             View::Overview if self.focus == PaneId::Alerts => {
-                let keys = panes::keys(PaneId::Alerts, state, self.list(PaneId::Alerts));
-                self.list(PaneId::Alerts)
-                    .selected_key(&keys)
-                    .and_then(|k| k.parse().ok())
+                match panes::open(PaneId::Alerts, state, self.list(PaneId::Alerts)) {
+                    Some(View::Alert(id)) => Some(id),
+                    _ => None,
+                }
             }
-            View::Integration(_) if self.nav.top().detail.section == 1 => {
-                let keys = views::section_keys(self, state);
-                self.nav
-                    .top()
-                    .detail
-                    .list()
-                    .selected_key(&keys)
-                    .and_then(|k| k.parse().ok())
-            }
-            _ => None,
+            View::Overview => None,
+            _ => views::selected_alert(self, state),
         }
     }
 
@@ -219,10 +203,7 @@ impl App {
     fn filter_list(&mut self, target: FilterTarget) -> &mut ListState {
         match target {
             FilterTarget::Pane(p) => self.list_mut(p),
-            FilterTarget::Section(i) => {
-                let d = &mut self.nav.top_mut().detail;
-                &mut d.lists[i.min(2)]
-            }
+            FilterTarget::Section(i) => &mut self.nav.top_mut().detail.lists[i],
         }
     }
 
@@ -239,15 +220,8 @@ impl App {
                         self.focus.prev()
                     };
                 } else {
-                    let n = self.view().sections().len();
-                    if n > 1 {
-                        let d = &mut self.nav.top_mut().detail;
-                        d.section = if fwd {
-                            (d.section + 1) % n
-                        } else {
-                            (d.section + n - 1) % n
-                        };
-                    }
+                    let n = self.view().section_count();
+                    self.nav.top_mut().detail.cycle_section(n, fwd);
                 }
             }
             Action::FocusPane(p) => self.focus = p,
@@ -269,7 +243,7 @@ impl App {
                     } else {
                         self.note(Level::Info, "nothing to filter in this pane", now);
                     }
-                } else if !self.view().sections().is_empty() {
+                } else if self.view().section_count() > 0 {
                     let s = self.nav.top().detail.section;
                     self.mode = Mode::Filter {
                         target: FilterTarget::Section(s),
@@ -361,7 +335,7 @@ impl App {
                 d if d >= isize::MAX / 4 => l.bottom(&keys),
                 d => l.move_by(&keys, d),
             }
-        } else if self.view().sections().is_empty() {
+        } else if self.view().section_count() == 0 {
             let d = &self.nav.top().detail;
             let cur = d.scroll.get() as isize;
             let next = (cur + delta).clamp(0, u16::MAX as isize) as u16;
@@ -397,23 +371,13 @@ impl App {
     fn open(&mut self, state: &State, now: DateTime<Utc>) -> Effect {
         if self.nav.is_overview() {
             let p = self.focus;
-            let keys = panes::keys(p, state, self.list(p));
-            let Some(key) = self.list(p).selected_key(&keys).cloned() else {
+            if p == PaneId::Business {
+                self.note(Level::Info, "business metrics have no detail view", now);
+                return Effect::None;
+            }
+            let Some(view) = panes::open(p, state, self.list(p)) else {
                 self.note(Level::Info, "nothing selected", now);
                 return Effect::None;
-            };
-            let view = match p {
-                PaneId::Latency => View::Endpoint(parse_endpoint_key(&key)),
-                PaneId::Integrations => View::Integration(key),
-                PaneId::Sessions => View::Session(key),
-                PaneId::Alerts => match key.parse() {
-                    Ok(id) => View::Alert(id),
-                    Err(_) => return Effect::None,
-                },
-                PaneId::Business => {
-                    self.note(Level::Info, "business metrics have no detail view", now);
-                    return Effect::None;
-                }
             };
             return self.push(view);
         }
@@ -434,7 +398,7 @@ impl App {
     }
 
     fn jump_to_failing(&mut self, state: &State, now: DateTime<Utc>) -> Effect {
-        let failing: Vec<&IntegrationStats> = failing(state).collect();
+        let failing: Vec<&IntegrationStats> = state.failing_integrations().collect();
         if failing.is_empty() {
             self.note(Level::Success, "no integration is failing", now);
             return Effect::None;
@@ -539,14 +503,6 @@ impl App {
     }
 }
 
-/// Failing integrations, down first.
-pub fn failing(state: &State) -> impl Iterator<Item = &IntegrationStats> {
-    state
-        .integrations()
-        .iter()
-        .filter(|i| matches!(i.status, Health::Down | Health::Degraded))
-}
-
 /// The next window step up or down from `w`.
 pub fn step_window(w: Duration, grow: bool) -> Duration {
     if grow {
@@ -563,25 +519,6 @@ pub fn step_window(w: Duration, grow: bool) -> Duration {
             .find(|s| *s < w)
             .unwrap_or(WINDOW_STEPS[0].min(w))
     }
-}
-
-/// `POST /api/x` back into its key.
-pub fn parse_endpoint_key(key: &str) -> EndpointKey {
-    match key.split_once(' ') {
-        Some((m, e)) => EndpointKey {
-            method: m.to_string(),
-            endpoint: e.to_string(),
-        },
-        None => EndpointKey {
-            method: String::new(),
-            endpoint: key.to_string(),
-        },
-    }
-}
-
-/// The key of an endpoint row.
-pub fn endpoint_key(method: &str, endpoint: &str) -> String {
-    format!("{method} {endpoint}")
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::app::failing;
 use super::bindings::{Hint, footer_hints};
 use super::mode::Mode;
 use super::notice::Level;
@@ -31,7 +30,7 @@ impl Widget for Footer<'_> {
                 let filter = match target {
                     super::mode::FilterTarget::Pane(p) => app.list(*p).filter.clone(),
                     super::mode::FilterTarget::Section(i) => {
-                        app.nav.top().detail.lists[(*i).min(2)].filter.clone()
+                        app.nav.top().detail.lists[*i].filter.clone()
                     }
                 };
                 spans.push(Span::styled("filter /", t.key()));
@@ -60,8 +59,8 @@ impl Widget for Footer<'_> {
             }
         }
         let alert_shown = app.selected_alert(ctx.state).is_some();
-        let any_failing = failing(ctx.state).next().is_some();
-        let sections = app.view().sections().len();
+        let any_failing = ctx.state.failing_integrations().next().is_some();
+        let sections = app.view().section_count();
         let has_list = app.nav.is_overview() || sections > 0;
         let hints = footer_hints(&app.mode, app.nav.is_overview(), t.ascii, |h| match h {
             Hint::Always => true,

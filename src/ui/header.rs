@@ -11,7 +11,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::action::Action;
-use super::app::failing;
 use super::bindings::{BINDINGS, keys_label};
 use super::theme::Theme;
 use super::{Ctx, fmt};
@@ -73,7 +72,7 @@ pub fn source_spans<'a>(ctx: &Ctx, reason_max: usize) -> Vec<Span<'a>> {
 /// and the style.
 pub fn banner(ctx: &Ctx) -> Option<(String, String, Style)> {
     let t = ctx.theme();
-    let failing: Vec<_> = failing(ctx.state).collect();
+    let failing: Vec<_> = ctx.state.failing_integrations().collect();
     if failing.is_empty() {
         return None;
     }

@@ -36,6 +36,17 @@ impl ListState {
             .or(Some(self.cursor.min(keys.len() - 1)))
     }
 
+    /// The selected one of `items` (the rows in display order, each known
+    /// by `key`): the row itself, typed, rather than its key.
+    pub fn pick<'s, T: ?Sized>(
+        &self,
+        items: Vec<&'s T>,
+        key: impl Fn(&T) -> String,
+    ) -> Option<&'s T> {
+        let keys: Vec<String> = items.iter().map(|t| key(t)).collect();
+        self.index_in(&keys).map(|i| items[i])
+    }
+
     /// The key of the selected row, if any.
     pub fn selected_key<'k>(&self, keys: &'k [String]) -> Option<&'k String> {
         self.index_in(keys).map(|i| &keys[i])
@@ -93,6 +104,32 @@ impl ListState {
         }
         self.offset.set(off);
         off
+    }
+}
+
+/// A fixed, ordered set of named choices a list steps through: a pane's
+/// sort columns, a drill-down's sections. Matching on the enum is
+/// exhaustive, so a choice cannot silently fall back to another.
+pub trait Choices: Copy + PartialEq + 'static {
+    /// Every choice, in the order keys step through them.
+    const ALL: &'static [Self];
+
+    /// What the screen calls it.
+    fn label(self) -> &'static str;
+
+    /// The choice at position `i` (positions wrap).
+    fn at(i: usize) -> Self {
+        Self::ALL[i % Self::ALL.len()]
+    }
+
+    /// Its position in [`Choices::ALL`].
+    fn position(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+
+    /// The labels of every choice, in order.
+    fn labels() -> Vec<&'static str> {
+        Self::ALL.iter().map(|c| c.label()).collect()
     }
 }
 

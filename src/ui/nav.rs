@@ -1,12 +1,13 @@
 //! Where the user is: the view enum and the stack of views behind it (the
 //! breadcrumbs), each with its own section focus and list states, so going
-//! back restores exactly what was on screen.
+//! back restores exactly what was on screen. Also the sections of each
+//! drill-down and the state of the session timeline being shown.
 
 use std::cell::Cell;
 
-use crate::model::EndpointKey;
+use crate::model::{ContextEvent, EndpointKey};
 
-use super::list::ListState;
+use super::list::{Choices, ListState};
 
 /// A screen of the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,38 +31,121 @@ impl View {
         }
     }
 
-    /// Names of the lists in this view that take the selection (Tab moves
-    /// between them); empty for a view that only scrolls.
-    pub fn sections(&self) -> &'static [&'static str] {
+    /// How many lists in this view take the selection (Tab moves between
+    /// them); 0 for a view that only scrolls.
+    pub fn section_count(&self) -> usize {
         match self {
-            View::Overview => &[],
-            View::Integration(_) => &["recent errors", "related alerts", "endpoints"],
-            View::Endpoint(_) => &["recent errors", "slowest calls"],
-            View::Alert(_) => &[],
-            View::Session(_) => &["timeline"],
+            View::Overview | View::Alert(_) => 0,
+            View::Integration(_) => IntegrationSection::ALL.len(),
+            View::Endpoint(_) => EndpointSection::ALL.len(),
+            View::Session(_) => SessionSection::ALL.len(),
         }
     }
 }
 
+/// The lists of the integration drill-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationSection {
+    Errors,
+    Alerts,
+    Endpoints,
+}
+
+impl Choices for IntegrationSection {
+    const ALL: &'static [Self] = &[Self::Errors, Self::Alerts, Self::Endpoints];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Errors => "recent errors",
+            Self::Alerts => "related alerts",
+            Self::Endpoints => "endpoints",
+        }
+    }
+}
+
+/// The lists of the endpoint drill-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointSection {
+    Errors,
+    Slow,
+}
+
+impl Choices for EndpointSection {
+    const ALL: &'static [Self] = &[Self::Errors, Self::Slow];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Errors => "recent errors",
+            Self::Slow => "slowest calls",
+        }
+    }
+}
+
+/// The one list of the session drill-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSection {
+    Timeline,
+}
+
+impl Choices for SessionSection {
+    const ALL: &'static [Self] = &[Self::Timeline];
+    fn label(self) -> &'static str {
+        "timeline"
+    }
+}
+
+/// The most sections a drill-down has.
+pub const MAX_SECTIONS: usize = 3;
+
 /// Per-view navigation state of a drill-down.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DetailState {
-    /// The focused section (index into [`View::sections`]).
+    /// The position of the focused section (below [`View::section_count`];
+    /// read it typed with [`DetailState::focused`]).
     pub section: usize,
-    /// One list state per section.
-    pub lists: [ListState; 3],
+    /// One list state per section, by position.
+    pub lists: [ListState; MAX_SECTIONS],
     /// Scroll of a view without sections (lines); the renderer clamps it
     /// to the content.
     pub scroll: Cell<u16>,
 }
 
 impl DetailState {
+    /// The focused section of a view whose sections are `S`.
+    pub fn focused<S: Choices>(&self) -> S {
+        S::at(self.section)
+    }
+    pub fn is_focused<S: Choices>(&self, s: S) -> bool {
+        self.section == s.position()
+    }
+    /// The list state of section `s`.
+    pub fn list_of<S: Choices>(&self, s: S) -> &ListState {
+        &self.lists[s.position()]
+    }
+    /// The list state of the focused section.
     pub fn list(&self) -> &ListState {
-        &self.lists[self.section.min(2)]
+        &self.lists[self.section]
     }
     pub fn list_mut(&mut self) -> &mut ListState {
-        &mut self.lists[self.section.min(2)]
+        &mut self.lists[self.section]
     }
+    /// Move the focus to the next (or previous) of `count` sections.
+    pub fn cycle_section(&mut self, count: usize, forward: bool) {
+        if count > 1 {
+            let n = count.min(MAX_SECTIONS);
+            self.section = if forward {
+                (self.section + 1) % n
+            } else {
+                (self.section + n - 1) % n
+            };
+        }
+    }
+}
+
+/// The session timeline being shown (fetched from the source on demand).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Timeline {
+    Loading,
+    Loaded(Vec<ContextEvent>),
+    Failed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,5 +260,32 @@ mod tests {
         assert_eq!(s.views().next(), Some(&View::Overview));
         s.reset();
         assert!(s.is_overview());
+    }
+
+    #[test]
+    fn every_section_has_a_list_and_tab_stays_among_them() {
+        let views = [
+            View::Integration("x".into()),
+            View::Endpoint(EndpointKey::new("GET", "/")),
+            View::Session("s".into()),
+        ];
+        for v in views {
+            let n = v.section_count();
+            assert!((1..=MAX_SECTIONS).contains(&n), "{v:?}");
+            let mut d = DetailState::default();
+            for _ in 0..7 {
+                d.cycle_section(n, true);
+                assert!(d.section < n);
+            }
+            d.cycle_section(n, false);
+            assert!(d.section < n);
+        }
+        let mut d = DetailState::default();
+        d.cycle_section(3, false);
+        assert_eq!(
+            d.focused::<IntegrationSection>(),
+            IntegrationSection::Endpoints
+        );
+        assert!(d.is_focused(IntegrationSection::Endpoints));
     }
 }

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::super::list::ListState;
+use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
 use super::super::theme::Theme;
 use super::super::widgets::{self, Col};
@@ -16,7 +16,26 @@ use crate::model::tables::ALERTS;
 use crate::model::{AlertView, Severity};
 use crate::store::State;
 
-pub const SORTS: &[&str] = &["open first", "newest", "severity", "title"];
+/// The sort columns, `s` steps through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    OpenFirst,
+    Newest,
+    Severity,
+    Title,
+}
+
+impl Choices for Sort {
+    const ALL: &'static [Self] = &[Self::OpenFirst, Self::Newest, Self::Severity, Self::Title];
+    fn label(self) -> &'static str {
+        match self {
+            Self::OpenFirst => "open first",
+            Self::Newest => "newest",
+            Self::Severity => "severity",
+            Self::Title => "title",
+        }
+    }
+}
 
 /// Alerts passing the filter, in the chosen order.
 pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s AlertView> {
@@ -33,15 +52,15 @@ pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s AlertView> {
             ))
         })
         .collect();
-    match SORTS.get(list.sort).copied().unwrap_or("open first") {
-        "newest" => v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id))),
-        "severity" => v.sort_by(|a, b| {
+    match Sort::at(list.sort) {
+        Sort::OpenFirst => {} // the source's order: open, most severe, newest
+        Sort::Newest => v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id))),
+        Sort::Severity => v.sort_by(|a, b| {
             a.severity
                 .cmp(&b.severity)
                 .then(b.created_at.cmp(&a.created_at))
         }),
-        "title" => v.sort_by(|a, b| a.title.cmp(&b.title)),
-        _ => {} // the source's order: open, most severe, newest
+        Sort::Title => v.sort_by(|a, b| a.title.cmp(&b.title)),
     }
     if list.reversed {
         v.reverse();

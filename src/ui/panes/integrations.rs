@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::super::list::ListState;
+use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
 use super::super::theme::Theme;
 use super::super::widgets::{self, Col};
@@ -17,7 +17,34 @@ use crate::model::tables::INTEGRATION_METRICS;
 use crate::model::{Health, IntegrationStats};
 use crate::store::State;
 
-pub const SORTS: &[&str] = &["status", "name", "success", "p95", "calls/min"];
+/// The sort columns, `s` steps through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Status,
+    Name,
+    Success,
+    P95,
+    CallsPerMin,
+}
+
+impl Choices for Sort {
+    const ALL: &'static [Self] = &[
+        Self::Status,
+        Self::Name,
+        Self::Success,
+        Self::P95,
+        Self::CallsPerMin,
+    ];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Name => "name",
+            Self::Success => "success",
+            Self::P95 => "p95",
+            Self::CallsPerMin => "calls/min",
+        }
+    }
+}
 
 /// Integrations passing the filter, in the chosen order.
 pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s IntegrationStats> {
@@ -27,12 +54,12 @@ pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s IntegrationStats
         .filter(|i| list.matches(&format!("{} {}", i.name, Theme::health_word(i.status))))
         .collect();
     let q = |x: Option<f64>| x.unwrap_or(-1.0);
-    match SORTS.get(list.sort).copied().unwrap_or("status") {
-        "name" => v.sort_by(|a, b| a.name.cmp(&b.name)),
-        "success" => v.sort_by(|a, b| q(a.success_rate).total_cmp(&q(b.success_rate))),
-        "p95" => v.sort_by(|a, b| q(b.p95_ms).total_cmp(&q(a.p95_ms))),
-        "calls/min" => v.sort_by(|a, b| b.calls_per_min.total_cmp(&a.calls_per_min)),
-        _ => {} // the store's order: down, degraded, unknown, healthy
+    match Sort::at(list.sort) {
+        Sort::Status => {} // the store's order: down, degraded, unknown, healthy
+        Sort::Name => v.sort_by(|a, b| a.name.cmp(&b.name)),
+        Sort::Success => v.sort_by(|a, b| q(a.success_rate).total_cmp(&q(b.success_rate))),
+        Sort::P95 => v.sort_by(|a, b| q(b.p95_ms).total_cmp(&q(a.p95_ms))),
+        Sort::CallsPerMin => v.sort_by(|a, b| b.calls_per_min.total_cmp(&a.calls_per_min)),
     }
     if list.reversed {
         v.reverse();

@@ -8,18 +8,49 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::super::list::ListState;
+use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
 use super::super::widgets::{self, Col};
-use super::super::{Ctx, app::endpoint_key, fmt};
+use super::super::{Ctx, fmt};
 use crate::model::EndpointStats;
 use crate::model::tables::API_CALLS;
 use crate::store::State;
 
-pub const SORTS: &[&str] = &["errors", "req/s", "p50", "p95", "p99", "endpoint"];
+/// The sort columns, `s` steps through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Errors,
+    Requests,
+    P50,
+    P95,
+    P99,
+    Endpoint,
+}
 
+impl Choices for Sort {
+    const ALL: &'static [Self] = &[
+        Self::Errors,
+        Self::Requests,
+        Self::P50,
+        Self::P95,
+        Self::P99,
+        Self::Endpoint,
+    ];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Errors => "errors",
+            Self::Requests => "req/s",
+            Self::P50 => "p50",
+            Self::P95 => "p95",
+            Self::P99 => "p99",
+            Self::Endpoint => "endpoint",
+        }
+    }
+}
+
+/// The row key (and the text shown): `POST /api/x`.
 pub fn key(e: &EndpointStats) -> String {
-    endpoint_key(&e.method, &e.endpoint)
+    e.key().to_string()
 }
 
 /// Endpoints passing the filter, in the chosen order.
@@ -30,17 +61,17 @@ pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s EndpointStats> {
         .filter(|e| list.matches(&key(e)))
         .collect();
     let q = |x: Option<f64>| x.unwrap_or(-1.0);
-    match SORTS.get(list.sort).copied().unwrap_or("errors") {
-        "req/s" => v.sort_by(|a, b| {
+    match Sort::at(list.sort) {
+        Sort::Errors => {} // the store's order: worst error rate, then busiest
+        Sort::Requests => v.sort_by(|a, b| {
             b.requests
                 .cmp(&a.requests)
                 .then_with(|| key(a).cmp(&key(b)))
         }),
-        "p50" => v.sort_by(|a, b| q(b.p50_ms).total_cmp(&q(a.p50_ms))),
-        "p95" => v.sort_by(|a, b| q(b.p95_ms).total_cmp(&q(a.p95_ms))),
-        "p99" => v.sort_by(|a, b| q(b.p99_ms).total_cmp(&q(a.p99_ms))),
-        "endpoint" => v.sort_by_key(|e| key(e)),
-        _ => {} // the store's order: worst error rate, then busiest
+        Sort::P50 => v.sort_by(|a, b| q(b.p50_ms).total_cmp(&q(a.p50_ms))),
+        Sort::P95 => v.sort_by(|a, b| q(b.p95_ms).total_cmp(&q(a.p95_ms))),
+        Sort::P99 => v.sort_by(|a, b| q(b.p99_ms).total_cmp(&q(a.p99_ms))),
+        Sort::Endpoint => v.sort_by_key(|e| key(e)),
     }
     if list.reversed {
         v.reverse();

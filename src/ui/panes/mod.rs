@@ -14,7 +14,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
-use super::list::ListState;
+use super::list::{Choices, ListState};
+use super::nav::View;
 use super::pane::PaneId;
 use super::widgets;
 use super::{Ctx, Freshness, fmt};
@@ -46,13 +47,33 @@ pub fn keys(pane: PaneId, state: &State, list: &ListState) -> Vec<String> {
 }
 
 /// The sort columns of a pane (empty: fixed order).
-pub fn sorts(pane: PaneId) -> &'static [&'static str] {
+pub fn sorts(pane: PaneId) -> Vec<&'static str> {
     match pane {
-        PaneId::Latency => latency::SORTS,
-        PaneId::Integrations => integrations::SORTS,
-        PaneId::Sessions => sessions::SORTS,
-        PaneId::Alerts => alerts::SORTS,
-        PaneId::Business => &[],
+        PaneId::Latency => latency::Sort::labels(),
+        PaneId::Integrations => integrations::Sort::labels(),
+        PaneId::Sessions => sessions::Sort::labels(),
+        PaneId::Alerts => alerts::Sort::labels(),
+        PaneId::Business => Vec::new(),
+    }
+}
+
+/// The drill-down of the row selected in `pane`, built from the row itself
+/// (no key is parsed back from its text).
+pub fn open(pane: PaneId, state: &State, list: &ListState) -> Option<View> {
+    match pane {
+        PaneId::Latency => list
+            .pick(latency::items(state, list), latency::key)
+            .map(|e| View::Endpoint(e.key())),
+        PaneId::Integrations => list
+            .pick(integrations::items(state, list), |i| i.name.clone())
+            .map(|i| View::Integration(i.name.clone())),
+        PaneId::Sessions => list
+            .pick(sessions::items(state, list), |s| s.session_id.clone())
+            .map(|s| View::Session(s.session_id.clone())),
+        PaneId::Alerts => list
+            .pick(alerts::items(state, list), |a| a.id.to_string())
+            .map(|a| View::Alert(a.id)),
+        PaneId::Business => None,
     }
 }
 
@@ -73,7 +94,7 @@ pub fn frame<'a>(ctx: &Ctx<'a>, pane: PaneId, extra: Vec<Span<'a>>, width: u16) 
             format!(
                 " {}{}",
                 t.sort_arrow(list.reversed),
-                sorts[list.sort.min(sorts.len() - 1)]
+                sorts[list.sort % sorts.len()]
             ),
             t.accent(),
         ));

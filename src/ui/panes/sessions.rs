@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::super::list::ListState;
+use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
 use super::super::widgets::{self, Col};
 use super::super::{Ctx, fmt};
@@ -15,7 +15,26 @@ use crate::model::tables::SESSIONS;
 use crate::model::{Session, minute_of};
 use crate::store::State;
 
-pub const SORTS: &[&str] = &["started", "service", "credits", "user"];
+/// The sort columns, `s` steps through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Started,
+    Service,
+    Credits,
+    User,
+}
+
+impl Choices for Sort {
+    const ALL: &'static [Self] = &[Self::Started, Self::Service, Self::Credits, Self::User];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Service => "service",
+            Self::Credits => "credits",
+            Self::User => "user",
+        }
+    }
+}
 
 fn text(s: &Session) -> String {
     format!(
@@ -34,15 +53,15 @@ pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s Session> {
         .iter()
         .filter(|s| list.matches(&text(s)))
         .collect();
-    match SORTS.get(list.sort).copied().unwrap_or("started") {
-        "service" => v.sort_by(|a, b| {
+    match Sort::at(list.sort) {
+        Sort::Started => {} // newest first, as the source lists them
+        Sort::Service => v.sort_by(|a, b| {
             a.service
                 .cmp(&b.service)
                 .then(b.started_at.cmp(&a.started_at))
         }),
-        "credits" => v.sort_by_key(|s| std::cmp::Reverse(s.credits_used)),
-        "user" => v.sort_by_key(|s| s.user_id),
-        _ => {} // newest first, as the source lists them
+        Sort::Credits => v.sort_by_key(|s| std::cmp::Reverse(s.credits_used)),
+        Sort::User => v.sort_by_key(|s| s.user_id),
     }
     if list.reversed {
         v.reverse();

@@ -9,15 +9,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::super::list::ListState;
+use super::super::nav::EndpointSection as Section;
 use super::super::panes::latency::error_style;
 use super::super::widgets::{self, Bars, Col, PointChart, Series};
-use super::super::{Ctx, app::endpoint_key, fmt};
+use super::super::{Ctx, fmt};
 use super::section_frame;
 use crate::model::{ApiCall, EndpointKey, EndpointStats};
 use crate::store::State;
-
-pub const ERRORS: usize = 0;
-pub const SLOW: usize = 1;
 
 fn is(c: &ApiCall, key: &EndpointKey) -> bool {
     c.endpoint == key.endpoint && c.method == key.method
@@ -52,13 +50,12 @@ pub fn slow<'s>(state: &'s State, key: &EndpointKey, list: &ListState) -> Vec<&'
 pub fn section_keys(
     state: &State,
     key: &EndpointKey,
-    section: usize,
+    section: Section,
     list: &ListState,
 ) -> Vec<String> {
-    let v = if section == ERRORS {
-        errors(state, key, list)
-    } else {
-        slow(state, key, list)
+    let v = match section {
+        Section::Errors => errors(state, key, list),
+        Section::Slow => slow(state, key, list),
     };
     v.iter().map(|c| c.id.to_string()).collect()
 }
@@ -72,7 +69,7 @@ impl Widget for EndpointView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let ctx = self.ctx;
         let t = ctx.theme();
-        let name = endpoint_key(&self.key.method, &self.key.endpoint);
+        let name = self.key.to_string();
         let Some(e) = ctx
             .state
             .endpoints()
@@ -169,15 +166,14 @@ impl Widget for EndpointView<'_> {
                 Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                     .areas(lists);
             let local = ctx.app.settings.local_time;
-            for (section, r) in [(ERRORS, errs), (SLOW, slows)] {
-                let list = &detail.lists[section];
-                let rows = if section == ERRORS {
-                    errors(ctx.state, self.key, list)
-                } else {
-                    slow(ctx.state, self.key, list)
+            for (section, r) in [(Section::Errors, errs), (Section::Slow, slows)] {
+                let list = detail.list_of(section);
+                let rows = match section {
+                    Section::Errors => errors(ctx.state, self.key, list),
+                    Section::Slow => slow(ctx.state, self.key, list),
                 };
-                let focused = detail.section == section;
-                let title = if section == ERRORS {
+                let focused = detail.is_focused(section);
+                let title = if section == Section::Errors {
                     "recent errors"
                 } else {
                     "slowest recent calls"
@@ -186,7 +182,7 @@ impl Widget for EndpointView<'_> {
                 let inner = block.inner(r);
                 block.render(r, buf);
                 if rows.is_empty() {
-                    let msg = if section == ERRORS {
+                    let msg = if section == Section::Errors {
                         "no errors in the window"
                     } else {
                         "no slow calls recorded"
@@ -199,7 +195,11 @@ impl Widget for EndpointView<'_> {
                     Col::right("code", Constraint::Length(4)),
                     Col::right("took", Constraint::Length(6)),
                     Col::left(
-                        if section == ERRORS { "error" } else { "user" },
+                        if section == Section::Errors {
+                            "error"
+                        } else {
+                            "user"
+                        },
                         Constraint::Fill(1),
                     ),
                 ];
@@ -207,7 +207,7 @@ impl Widget for EndpointView<'_> {
                 let table_rows = rows
                     .iter()
                     .map(|c| {
-                        let last = if section == ERRORS {
+                        let last = if section == Section::Errors {
                             fmt::one_line(c.error.as_deref().unwrap_or("(no error text)"))
                         } else {
                             c.user_id.map_or("-".into(), |u| u.to_string())

@@ -10,17 +10,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::super::list::ListState;
+use super::super::nav::{DetailState, IntegrationSection as Section, View};
 use super::super::panes::alerts::severity_span;
 use super::super::panes::integrations::status_span;
 use super::super::widgets::{self, Bars, Col, PointChart, Series};
-use super::super::{Ctx, app::endpoint_key, fmt};
+use super::super::{Ctx, fmt};
 use super::section_frame;
 use crate::model::{AlertView, Health, IntegrationCall, IntegrationStats};
 use crate::store::{EndpointRise, State};
-
-pub const ERRORS: usize = 0;
-pub const ALERTS: usize = 1;
-pub const ENDPOINTS: usize = 2;
 
 pub fn errors<'s>(state: &'s State, name: &str, list: &ListState) -> Vec<&'s IntegrationCall> {
     state
@@ -50,24 +47,57 @@ pub fn rises<'s>(state: &'s State, name: &str, list: &ListState) -> Vec<&'s Endp
     state
         .endpoint_rises(name)
         .iter()
-        .filter(|r| list.matches(&endpoint_key(&r.method, &r.endpoint)))
+        .filter(|r| list.matches(&r.key().to_string()))
         .collect()
 }
 
-pub fn section_keys(state: &State, name: &str, section: usize, list: &ListState) -> Vec<String> {
+fn call_key(c: &IntegrationCall) -> String {
+    c.id.to_string()
+}
+
+fn alert_key(a: &AlertView) -> String {
+    a.id.to_string()
+}
+
+fn rise_key(r: &EndpointRise) -> String {
+    r.key().to_string()
+}
+
+/// The row keys of `section`, in display order.
+pub fn section_keys(state: &State, name: &str, section: Section, list: &ListState) -> Vec<String> {
     match section {
-        ERRORS => errors(state, name, list)
-            .iter()
-            .map(|c| c.id.to_string())
+        Section::Errors => errors(state, name, list)
+            .into_iter()
+            .map(call_key)
             .collect(),
-        ALERTS => alerts(state, name, list)
-            .iter()
-            .map(|a| a.id.to_string())
+        Section::Alerts => alerts(state, name, list)
+            .into_iter()
+            .map(alert_key)
             .collect(),
-        _ => rises(state, name, list)
-            .iter()
-            .map(|r| endpoint_key(&r.method, &r.endpoint))
-            .collect(),
+        Section::Endpoints => rises(state, name, list).into_iter().map(rise_key).collect(),
+    }
+}
+
+/// The view Enter opens from the focused section's selected row.
+pub fn open(state: &State, name: &str, d: &DetailState) -> Option<View> {
+    let list = d.list();
+    match d.focused::<Section>() {
+        Section::Errors => None,
+        Section::Alerts => selected_alert(state, name, d).map(View::Alert),
+        Section::Endpoints => list
+            .pick(rises(state, name, list), rise_key)
+            .map(|r| View::Endpoint(r.key())),
+    }
+}
+
+/// The alert selected when the related alerts have the focus.
+pub fn selected_alert(state: &State, name: &str, d: &DetailState) -> Option<i64> {
+    let list = d.list();
+    match d.focused::<Section>() {
+        Section::Alerts => list
+            .pick(alerts(state, name, list), alert_key)
+            .map(|a| a.id),
+        _ => None,
     }
 }
 
@@ -189,9 +219,9 @@ impl Widget for IntegrationView<'_> {
 
         // Recent errors.
         if errs.height > 0 {
-            let list = &detail.lists[ERRORS];
+            let list = detail.list_of(Section::Errors);
             let rows = errors(ctx.state, &i.name, list);
-            let focused = detail.section == ERRORS;
+            let focused = detail.is_focused(Section::Errors);
             let block = section_frame(&ctx, "recent errors", Some(rows.len()), focused, Some(list));
             let inner = block.inner(errs);
             block.render(errs, buf);
@@ -244,9 +274,9 @@ impl Widget for IntegrationView<'_> {
             let [al, ep] =
                 Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                     .areas(related);
-            let list = &detail.lists[ALERTS];
+            let list = detail.list_of(Section::Alerts);
             let rows = alerts(ctx.state, &i.name, list);
-            let focused = detail.section == ALERTS;
+            let focused = detail.is_focused(Section::Alerts);
             let block = section_frame(
                 &ctx,
                 "related alerts",
@@ -297,9 +327,9 @@ impl Widget for IntegrationView<'_> {
                 );
             }
 
-            let list = &detail.lists[ENDPOINTS];
+            let list = detail.list_of(Section::Endpoints);
             let rows = rises(ctx.state, &i.name, list);
-            let focused = detail.section == ENDPOINTS;
+            let focused = detail.is_focused(Section::Endpoints);
             let block = section_frame(
                 &ctx,
                 "endpoints whose errors rose with it",
@@ -323,16 +353,13 @@ impl Widget for IntegrationView<'_> {
                     Col::right("before", Constraint::Length(6)),
                     Col::right("errors", Constraint::Length(6)),
                 ];
-                let keys: Vec<String> = rows
-                    .iter()
-                    .map(|r| endpoint_key(&r.method, &r.endpoint))
-                    .collect();
+                let keys: Vec<String> = rows.iter().map(|r| rise_key(r)).collect();
                 let table_rows = rows
                     .iter()
                     .map(|r| {
                         (
                             vec![
-                                Line::from(fmt::one_line(&endpoint_key(&r.method, &r.endpoint))),
+                                Line::from(fmt::one_line(&rise_key(r))),
                                 Line::from(Span::styled(fmt::pct(r.rate_during()), t.bad())),
                                 Line::from(fmt::pct(r.rate_other())),
                                 Line::from(fmt::count(r.during_errors)),

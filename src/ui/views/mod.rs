@@ -22,11 +22,12 @@ use crate::store::State;
 /// Keys of the focused section of the current drill-down.
 pub fn section_keys(app: &App, state: &State) -> Vec<String> {
     let entry = app.nav.top();
-    let section = entry.detail.section;
     let list = entry.detail.list();
     match &entry.view {
-        View::Integration(name) => integration::section_keys(state, name, section, list),
-        View::Endpoint(key) => endpoint::section_keys(state, key, section, list),
+        View::Integration(name) => {
+            integration::section_keys(state, name, entry.detail.focused(), list)
+        }
+        View::Endpoint(key) => endpoint::section_keys(state, key, entry.detail.focused(), list),
         View::Session(id) => session::keys(app, id, list),
         View::Overview | View::Alert(_) => Vec::new(),
     }
@@ -36,21 +37,22 @@ pub fn section_keys(app: &App, state: &State) -> Vec<String> {
 pub fn open_selected(app: &App, state: &State) -> Option<View> {
     let entry = app.nav.top();
     match &entry.view {
-        View::Integration(_) => {
-            let keys = section_keys(app, state);
-            let key = entry.detail.list().selected_key(&keys)?.clone();
-            match entry.detail.section {
-                1 => key.parse().ok().map(View::Alert),
-                2 => Some(View::Endpoint(super::app::parse_endpoint_key(&key))),
-                _ => None,
-            }
-        }
+        View::Integration(name) => integration::open(state, name, &entry.detail),
         View::Alert(id) => state
             .alerts()
             .iter()
             .find(|a| a.id == *id)
             .and_then(|a| a.integration.clone())
             .map(View::Integration),
+        _ => None,
+    }
+}
+
+/// The alert selected in the current drill-down, if it lists alerts.
+pub fn selected_alert(app: &App, state: &State) -> Option<i64> {
+    let entry = app.nav.top();
+    match &entry.view {
+        View::Integration(name) => integration::selected_alert(state, name, &entry.detail),
         _ => None,
     }
 }

@@ -9,8 +9,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::super::app::{App, Timeline};
+use super::super::app::App;
 use super::super::list::ListState;
+use super::super::nav::{SessionSection, Timeline};
 use super::super::widgets::{self, Col};
 use super::super::{Ctx, fmt};
 use super::section_frame;
@@ -114,7 +115,7 @@ impl Widget for SessionView<'_> {
         Paragraph::new(lines).render(inner, buf);
 
         let detail = &ctx.app.nav.top().detail;
-        let list = &detail.lists[0];
+        let list = detail.list_of(SessionSection::Timeline);
         let rows = events(ctx.app, self.id, list);
         let [tl, data] = if rest.height >= 14 {
             Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(rest)
