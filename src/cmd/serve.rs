@@ -137,6 +137,7 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
 
     let mut settings = HubSettings::new(cfg.window.as_secs(), cfg.thresholds.clone());
     settings.token = token;
+    settings.read_only = cfg.read_only;
     let hub = Hub::new(settings);
 
     let (link, peer) = link_pair();
@@ -149,12 +150,12 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
         link,
     ));
     let feeder = hub.clone();
-    let _commands = peer.commands;
+    hub.set_commands(peer.commands);
     let feed_task = tokio::spawn(async move { feeder.feed(peer.updates).await });
 
     eprintln!(
         "jfmon serve: polling {target} every {}, window {}; listening on http://{addr} \
-         (stream: ws://{addr}/monitoring/ws){}",
+         (page: http://{addr}/monitoring/dashboard, stream: ws://{addr}/monitoring/ws){}",
         format_duration(cfg.interval),
         format_duration(cfg.window),
         if hub.settings().token.is_some() {

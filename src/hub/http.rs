@@ -1,24 +1,25 @@
 //! The hub's HTTP side (axum): the WebSocket stream at `/monitoring/ws`, the
 //! monitoring API as JSON, Prometheus text at `/metrics`, and a plain
-//! `/healthz`. With a token configured everything but `/healthz` needs
-//! `Authorization: Bearer <token>`.
+//! `/healthz`, plus the web page (see [`web`]). With a token configured
+//! everything but `/healthz`, the page's assets and its login needs
+//! `Authorization: Bearer <token>` or the page's session cookie.
 
 use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Request, State as AxState};
+use axum::extract::{Path, RawQuery, Request, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use super::{Hub, Subscription, metrics};
+use super::{Hub, Subscription, metrics, web};
 use crate::model::{
     AlertView, BusinessStats, EndpointStats, IntegrationStats, SessionsSnapshot, SourceStatus,
 };
@@ -38,9 +39,18 @@ pub fn router(hub: Hub) -> Router {
         .route("/monitoring/api/alerts", get(api_alerts))
         .route("/monitoring/api/integration/{name}", get(api_integration))
         .route("/metrics", get(prometheus))
+        .route(
+            "/monitoring/api/alerts/{id}/acknowledge",
+            post(web::acknowledge),
+        )
         .route_layer(middleware::from_fn_with_state(hub.clone(), auth));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/monitoring/dashboard", get(web::page))
+        .route("/monitoring/dashboard/app.js", get(web::script))
+        .route("/monitoring/dashboard/app.css", get(web::style))
+        .route("/monitoring/api/session", get(web::session))
+        .route("/monitoring/api/login", post(web::login))
         .merge(protected)
         .fallback(not_found)
         .with_state(hub)
@@ -77,6 +87,11 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// Whether the request carries `Authorization: Bearer <token>`.
+pub fn bearer_ok(headers: &HeaderMap, token: &str) -> bool {
+    bearer(headers).is_some_and(|t| constant_time_eq(t, token.as_bytes()))
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let v = headers.get(header::AUTHORIZATION)?.as_bytes();
     let scheme = v.get(..7)?;
@@ -87,7 +102,8 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
 
 async fn auth(AxState(hub): AxState<Hub>, req: Request, next: Next) -> Response {
     if let Some(token) = &hub.settings().token {
-        let ok = bearer(req.headers()).is_some_and(|t| constant_time_eq(t, token.as_bytes()));
+        let h = req.headers();
+        let ok = bearer_ok(h, token) || web::has_session(h, token);
         if !ok {
             let mut r = json_error(
                 StatusCode::UNAUTHORIZED,
@@ -101,14 +117,14 @@ async fn auth(AxState(hub): AxState<Hub>, req: Request, next: Next) -> Response 
     next.run(req).await
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     json_response(
         status,
         serde_json::to_string(&serde_json::json!({ "error": message })).unwrap_or_default(),
     )
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -256,13 +272,27 @@ async fn prometheus(AxState(hub): AxState<Hub>) -> Response {
         .into_response()
 }
 
-async fn ws(AxState(hub): AxState<Hub>, upgrade: WebSocketUpgrade) -> Response {
+/// The stream. A browser upgrade from another origin is refused (no
+/// cross-site WebSocket hijacking); `?view=1` asks for the page's view model.
+async fn ws(
+    AxState(hub): AxState<Hub>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if web::foreign_origin(&headers, hub.settings().tls) {
+        tracing::warn!(origin = ?headers.get(header::ORIGIN), "refused a cross-origin WebSocket");
+        return web::refuse_foreign();
+    }
+    let view = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "view=1"));
     let max = hub.settings().max_incoming;
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            let sub = hub.subscribe();
+            let sub = hub.subscribe(view);
             let id = sub.id;
             tracing::info!(client = id, "stream client connected");
             let why = run_client(&hub, socket, sub).await;

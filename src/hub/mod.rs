@@ -11,10 +11,12 @@
 
 pub mod http;
 pub mod metrics;
+pub mod view;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -22,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Thresholds;
 use crate::model::Update;
+use crate::source::Command;
 use crate::store::State;
 use crate::wire::protocol;
 
@@ -40,8 +43,12 @@ pub struct HubSettings {
     pub max_incoming: usize,
     /// Approximate size of each part of a full-state reset.
     pub reset_chunk_bytes: usize,
-    /// Bearer token required on everything but `/healthz`.
+    /// Bearer token required on everything but `/healthz` and the page's assets.
     pub token: Option<String>,
+    /// Refuse writes (acknowledging an alert from the page).
+    pub read_only: bool,
+    /// Serving HTTPS (the session cookie is `Secure` then).
+    pub tls: bool,
 }
 
 impl HubSettings {
@@ -55,6 +62,8 @@ impl HubSettings {
             max_incoming: 64 * 1024,
             reset_chunk_bytes: 1 << 20,
             token: None,
+            read_only: false,
+            tls: false,
         }
     }
 }
@@ -71,6 +80,8 @@ pub struct HubCounters {
 
 struct Client {
     queue: mpsc::Sender<Utf8Bytes>,
+    /// A web page: gets `view` messages instead of the raw updates.
+    view: bool,
     kick: Option<oneshot::Sender<String>>,
 }
 
@@ -93,6 +104,8 @@ pub(crate) struct Shared {
     counters: HubCounters,
     /// `true` once the hub is shutting down (clients get close frames).
     closing: watch::Sender<bool>,
+    /// Where writes (acknowledge) go: the source's command channel.
+    commands: OnceLock<mpsc::Sender<Command>>,
 }
 
 /// A handle on the hub; cheap to clone.
@@ -126,6 +139,7 @@ impl Hub {
                 }),
                 counters: HubCounters::default(),
                 closing,
+                commands: OnceLock::new(),
             }),
         }
     }
@@ -150,6 +164,32 @@ impl Hub {
     /// Read the hub's state.
     pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         f(&self.lock().state)
+    }
+
+    /// Connect the hub to its source's command channel (for acknowledging).
+    pub fn set_commands(&self, tx: mpsc::Sender<Command>) {
+        let _ = self.shared.commands.set(tx);
+    }
+
+    /// Ask the source to acknowledge alert `id`; the error is one line for the user.
+    pub async fn acknowledge(&self, id: i64) -> Result<(), String> {
+        if self.settings().read_only {
+            return Err("the hub is read-only (--read-only): acknowledging is disabled".into());
+        }
+        let Some(tx) = self.shared.commands.get() else {
+            return Err("this hub has no database to write to".into());
+        };
+        let (reply, answer) = oneshot::channel();
+        tx.send(Command::Acknowledge { id, reply })
+            .await
+            .map_err(|_| "the hub's database source has stopped".to_owned())?;
+        let r = answer
+            .await
+            .map_err(|_| "the hub's database source has stopped".to_owned())?;
+        if r.is_ok() {
+            let _ = tx.try_send(Command::RefreshNow);
+        }
+        r
     }
 
     /// Clients connected now.
@@ -178,10 +218,16 @@ impl Hub {
             return; // a repeated status: nothing changed, nothing to send
         }
         self.shared.counters.updates.fetch_add(1, Ordering::Relaxed);
+        let view: Vec<Utf8Bytes> = if g.clients.values().any(|c| c.view) {
+            vec![view::encode(&g.state, !self.shared.settings.read_only).into()]
+        } else {
+            Vec::new()
+        };
         let mut sent = 0u64;
         g.clients.retain(|id, c| {
             let mut result = Ok(());
-            for f in &frames {
+            let mine = if c.view { &view } else { &frames };
+            for f in mine {
                 result = c.queue.try_send(f.clone());
                 if result.is_err() {
                     break;
@@ -189,7 +235,7 @@ impl Hub {
             }
             match result {
                 Ok(()) => {
-                    sent += frames.len() as u64;
+                    sent += !c.view as u64 * frames.len() as u64;
                     true
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -224,8 +270,9 @@ impl Hub {
         }
     }
 
-    /// Register a client: it gets the state as of now, then every later update.
-    pub(crate) fn subscribe(&self) -> Subscription {
+    /// Register a client: it gets the state as of now, then every later
+    /// update (a page, `view`: the view model instead, see [`view`]).
+    pub(crate) fn subscribe(&self, view: bool) -> Subscription {
         let (tx, queue) = mpsc::channel(self.shared.settings.client_queue.max(1));
         let (kick, kicked) = oneshot::channel();
         let mut g = self.lock();
@@ -235,9 +282,27 @@ impl Hub {
             id,
             Client {
                 queue: tx,
+                view,
                 kick: Some(kick),
             },
         );
+        if view {
+            let frame: Utf8Bytes = view::encode(&g.state, !self.shared.settings.read_only).into();
+            let hello = protocol::encode_hello(g.state.window_secs()).into();
+            drop(g);
+            self.shared
+                .counters
+                .clients_accepted
+                .fetch_add(1, Ordering::Relaxed);
+            return Subscription {
+                id,
+                hello,
+                reset: Arc::new(vec![frame]),
+                statuses: Vec::new(),
+                queue,
+                kicked,
+            };
+        }
         let version = g.state.version();
         let reset = match &g.reset {
             Some(c) if c.version == version => c.frames.clone(),
