@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::wire::protocol::VERSION;
 use crate::model::{IntegrationCall, Snapshot};
 use crate::store::State;
 use crate::store::correlate::EndpointRise;
+use crate::wire::protocol::VERSION;
 
 /// Sessions listed in a view (the count `active` is always exact).
 const SESSION_ROWS: usize = 100;
