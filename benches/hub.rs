@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::StreamExt;
-use jfmon::config::Thresholds;
 use jfmon::db::connect::{ConnectSettings, pool};
 use jfmon::db::poller::{PollSettings, Poller};
 use jfmon::model::Update;
 use jfmon::sim::writer::{self, SimulateOptions};
 use jfmon::store::State;
+use jfmon::store::Thresholds;
 use jfmon::wire::protocol::{self, Frame};
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -45,7 +45,7 @@ fn args() -> Args {
             "--windows" => {
                 a.windows = val
                     .split(',')
-                    .map(|w| jfmon::config::parse_duration(w).expect("--windows 15m,1h"))
+                    .map(|w| jfmon::duration::parse_duration(w).expect("--windows 15m,1h"))
                     .collect()
             }
             _ => {
@@ -197,7 +197,7 @@ async fn main() {
         let nm = median(&mut naive);
         println!(
             "| {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.0}x |",
-            jfmon::config::format_duration(window),
+            jfmon::duration::format_duration(window),
             load_ms,
             pm,
             p90,

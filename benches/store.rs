@@ -8,10 +8,10 @@ use std::hint::black_box;
 
 use chrono::DateTime;
 use criterion::{Criterion, criterion_group, criterion_main};
-use jfmon::config::Thresholds;
 use jfmon::hist::WindowHist;
 use jfmon::model::*;
 use jfmon::store::State;
+use jfmon::store::Thresholds;
 
 const MINUTES: i64 = 1440;
 const ENDPOINTS: usize = 8;

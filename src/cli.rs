@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 
 /// Live terminal monitor for the JyotiFlow.ai platform.
 #[derive(Debug, Clone, Parser)]

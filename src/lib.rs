@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod duration;
 pub mod format;
 pub mod hist;
 pub mod hub;

@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use jfmon::config::Thresholds;
 use jfmon::hist::SparseHist;
 use jfmon::model::*;
 use jfmon::store::State;
+use jfmon::store::Thresholds;
 use jfmon::wire::platform;
 use jfmon::wire::protocol::{self, Frame};
 use proptest::prelude::*;

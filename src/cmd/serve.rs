@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 
 use super::{Fail, Outcome, connect, poller};
 use crate::cli::ServeArgs;
-use crate::config::{Config, format_duration};
+use crate::config::Config;
+use crate::duration::format_duration;
 use crate::hub::{Hub, HubSettings, http};
 use crate::redact::db_display;
 use crate::source::{self, stream::link_pair};

@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 
 use super::{Fail, Outcome, connect, poller};
 use crate::cli::SnapshotArgs;
-use crate::config::{Config, format_duration};
+use crate::config::Config;
+use crate::duration::format_duration;
 use crate::model::tables::missing_message;
 use crate::model::{SourceId, SourceStatus, Update};
 use crate::redact::db_display;

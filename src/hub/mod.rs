@@ -22,10 +22,10 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::Thresholds;
 use crate::model::Update;
 use crate::source::Command;
 use crate::store::State;
+use crate::store::Thresholds;
 use crate::wire::protocol;
 
 /// How the hub treats its clients.

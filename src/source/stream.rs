@@ -223,11 +223,11 @@ impl Client {
             Command::SetWindow(w) => {
                 let hub = self
                     .hub_window
-                    .map(|s| crate::config::format_duration(Duration::from_secs(s)));
+                    .map(|s| crate::duration::format_duration(Duration::from_secs(s)));
                 self.status.last_error = Some(match hub {
                     Some(h) => format!(
                         "the window ({h}) is the hub's; {} not applied — change it with `jfmon serve --window`",
-                        crate::config::format_duration(w)
+                        crate::duration::format_duration(w)
                     ),
                     None => "the stream's server decides the window; change not applied".into(),
                 });
@@ -278,7 +278,7 @@ impl Client {
             Err(_) => Err(format!(
                 "timed out connecting to {} after {}",
                 self.status.target,
-                crate::config::format_duration(self.settings.connect_timeout)
+                crate::duration::format_duration(self.settings.connect_timeout)
             )),
             Ok(Err(e)) => Err(describe(&e, &self.status.target)),
             Ok(Ok((ws, _))) => Ok(ws),
@@ -317,7 +317,7 @@ impl Client {
                 Err(_) => {
                     return End::Lost(format!(
                         "nothing received for {}; reconnecting",
-                        crate::config::format_duration(idle)
+                        crate::duration::format_duration(idle)
                     ));
                 }
                 Ok(None) => return End::Lost("the server closed the connection".into()),

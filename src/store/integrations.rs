@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::config::Thresholds;
+use super::Thresholds;
 use crate::hist::WindowHist;
 use crate::model::{
     Health, HealthReport, IntegrationMinute, IntegrationPoint, IntegrationStats, IntegrationTail,

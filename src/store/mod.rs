@@ -7,6 +7,7 @@ mod api;
 mod business;
 pub mod correlate;
 mod integrations;
+mod thresholds;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use self::correlate::EndpointRise;
 pub use self::integrations::judge;
-use crate::config::Thresholds;
+pub use self::thresholds::Thresholds;
 use crate::model::*;
 
 /// Everything the dashboard knows.

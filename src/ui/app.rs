@@ -18,7 +18,7 @@ use super::notice::{Level, Notices};
 use super::pane::PaneId;
 use super::theme::Theme;
 use super::{panes, views};
-use crate::config::format_duration;
+use crate::duration::format_duration;
 use crate::model::{ContextEvent, IntegrationStats};
 use crate::redact::mask_json;
 use crate::store::State;

@@ -14,7 +14,7 @@ use super::action::Action;
 use super::bindings::{BINDINGS, keys_label};
 use super::theme::Theme;
 use super::{Ctx, fmt};
-use crate::config::format_duration;
+use crate::duration::format_duration;
 use crate::model::Health;
 
 pub struct Header<'a> {

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jfmon::config::Thresholds;
 use jfmon::db::connect::{ConnectSettings, pool_with};
 use jfmon::db::poller::{PollSettings, Poller};
 use jfmon::model::Update;
 use jfmon::store::State;
+use jfmon::store::Thresholds;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::{TcpListener, TcpStream};

@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use jfmon::config::Thresholds;
 use jfmon::hub::{Hub, HubSettings, http};
 use jfmon::model::{Snapshot, SourceId, SourceStatus, Update};
 use jfmon::source::stream::{self, Peer, StreamSettings, link_pair};
 use jfmon::store::State;
+use jfmon::store::Thresholds;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;

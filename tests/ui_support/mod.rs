@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use jfmon::aggregate;
-use jfmon::config::Thresholds;
 use jfmon::model::*;
 use jfmon::store::State;
+use jfmon::store::Thresholds;
 use jfmon::ui::app::App;
 use jfmon::ui::theme::Theme;
 use jfmon::ui::{Ctx, Screen, UiSettings};

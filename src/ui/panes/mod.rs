@@ -19,7 +19,7 @@ use super::nav::View;
 use super::pane::PaneId;
 use super::widgets;
 use super::{Ctx, Freshness, fmt};
-use crate::config::format_duration;
+use crate::duration::format_duration;
 use crate::model::tables::missing_message;
 use crate::store::State;
 
