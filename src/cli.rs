@@ -1,20 +1,37 @@
-//! Command-line definitions (clap derive): the [`Cli`] root, its
-//! [`Command`] subcommands and the [`GlobalArgs`] shared by all of them.
+//! The command line: the [`Cli`] root and its [`Command`] subcommands with
+//! their own options, assembled with the settings' arguments from
+//! [`crate::config::args`] so that each subcommand's `--help` lists only what
+//! it uses. [`command`] is the whole definition (also behind completions and
+//! the man page).
 //!
-//! Global options are all `Option`s so [`crate::config`] can tell "not given"
-//! from "given", and layer them over the environment, the config file and the
-//! defaults. Nothing here validates ranges or reads files; that is the job of
-//! [`crate::config::load`].
+//! Settings (`--window`, `--database-url`, ...) arrive as
+//! [`crate::config::Flags`] so the configuration can tell "not given" from
+//! "given" and layer them over the environment, the config file and the
+//! defaults. Nothing here validates settings or reads files.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::config::Flags;
+use crate::config::args::args_for;
 use crate::duration::parse_duration;
 
-/// Live terminal monitor for the JyotiFlow.ai platform.
+/// The settings given on the command line and in the environment.
+pub type GlobalArgs = Flags;
+
+/// A parsed command line: what to do and the settings given.
+#[derive(Debug, Clone)]
+pub struct Cli {
+    /// What to do; without one, the live dashboard opens.
+    pub command: Option<Command>,
+    pub global: GlobalArgs,
+}
+
+/// The root command's text and subcommands (the settings are added by
+/// [`command`]).
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "jfmon",
@@ -27,14 +44,52 @@ use crate::duration::parse_duration;
         file (--config, else $XDG_CONFIG_HOME/jfmon/config.toml), then defaults.",
     after_help = "Durations are written like 500ms, 2s, 1m, 15m, 1h, 24h or 1d."
 )]
-pub struct Cli {
-    /// What to do; without one, the live dashboard opens.
+struct Root {
     #[command(subcommand)]
-    pub command: Option<Command>,
-
-    #[command(flatten)]
-    pub global: GlobalArgs,
+    command: Option<Command>,
 }
+
+/// The whole command line definition: the root with the dashboard's and the
+/// global settings, each subcommand with its own.
+pub fn command() -> clap::Command {
+    let mut cmd = Root::command().args(args_for(None));
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |c| c.args(args_for(Some(&name))));
+    }
+    cmd
+}
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        command()
+    }
+
+    fn command_for_update() -> clap::Command {
+        command()
+    }
+}
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let global = Flags::from_matches(m)?;
+        let root = Root::from_arg_matches(m)?;
+        Ok(Cli {
+            command: root.command,
+            global,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Parser for Cli {}
 
 /// jfmon's subcommands. No subcommand means: open the live dashboard.
 #[derive(Debug, Clone, Subcommand)]
@@ -127,147 +182,6 @@ pub struct ServeArgs {
     pub token_file: Option<PathBuf>,
 }
 
-/// Options accepted before or after any subcommand. Every field is optional so
-/// that an absent flag never overrides the config file.
-#[derive(Debug, Clone, Default, Args)]
-pub struct GlobalArgs {
-    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/dbname
-    #[arg(
-        long,
-        global = true,
-        env = "DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-
-    /// Config file [default: $XDG_CONFIG_HOME/jfmon/config.toml]
-    #[arg(long, global = true, env = "JFMON_CONFIG", value_name = "PATH")]
-    pub config: Option<PathBuf>,
-
-    /// Time window the dashboard aggregates over (1m..7d) [default: 15m]
-    #[arg(long, global = true, env = "JFMON_WINDOW", value_name = "DUR")]
-    pub window: Option<String>,
-
-    /// How often to poll the database (200ms..5m) [default: 2s]
-    #[arg(long, global = true, env = "JFMON_INTERVAL", value_name = "DUR")]
-    pub interval: Option<String>,
-
-    /// Environment label shown in the header, e.g. staging [default: production]
-    #[arg(long, global = true, env = "JFMON_ENV", value_name = "NAME")]
-    pub env_name: Option<String>,
-
-    /// Never write to the database (no migrations, no simulated traffic)
-    #[arg(
-        long,
-        global = true,
-        env = "JFMON_READ_ONLY",
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool
-    )]
-    pub read_only: Option<bool>,
-
-    /// Show times in the local time zone instead of UTC
-    #[arg(
-        long,
-        global = true,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool
-    )]
-    pub local_time: Option<bool>,
-
-    /// Disable colours (also when the NO_COLOR environment variable is set)
-    #[arg(
-        long,
-        global = true,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool
-    )]
-    pub no_color: Option<bool>,
-
-    /// NO_COLOR (https://no-color.org): set and non-empty means no colours.
-    /// Read from the environment only; `--no-color` is the flag.
-    #[arg(
-        long = "no-color-env",
-        global = true,
-        hide = true,
-        env = "NO_COLOR",
-        value_parser = parse_no_color_env
-    )]
-    pub no_color_env: Option<bool>,
-
-    /// Draw with plain ASCII instead of Unicode box and block characters
-    #[arg(
-        long,
-        global = true,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = parse_bool
-    )]
-    pub ascii: Option<bool>,
-
-    /// Subscribe to a jfmon hub or the platform stream (ws:// or wss://): with a database URL in addition to polling it, without one on the stream alone
-    #[arg(long = "ws", global = true, env = "JFMON_WS", value_name = "URL")]
-    pub ws: Option<String>,
-
-    /// Token for the hub given by --ws
-    #[arg(
-        long,
-        global = true,
-        env = "JFMON_WS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub ws_token: Option<String>,
-
-    /// Write diagnostics to this file (the terminal belongs to the dashboard)
-    #[arg(long, global = true, env = "JFMON_LOG_FILE", value_name = "PATH")]
-    pub log_file: Option<PathBuf>,
-
-    /// Cancel any single query running longer than this [default: 5s]
-    #[arg(
-        long,
-        global = true,
-        env = "JFMON_STATEMENT_TIMEOUT",
-        value_name = "DUR"
-    )]
-    pub statement_timeout: Option<String>,
-
-    /// Time zone the platform writes its timestamps in, e.g. Asia/Kolkata
-    /// [default: the server's own]
-    #[arg(long, global = true, env = "JFMON_DB_TIMEZONE", value_name = "TZ")]
-    pub db_timezone: Option<String>,
-
-    /// A session counts as active while it was seen within this (1m..30d) [default: 30m]
-    #[arg(long, global = true, env = "JFMON_IDLE_TIMEOUT", value_name = "DUR")]
-    pub idle_timeout: Option<String>,
-}
-
-/// Boolean flag values: true/false, yes/no, on/off, 1/0 (case-insensitive).
-pub fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" | "y" | "t" => Ok(true),
-        "false" | "no" | "off" | "0" | "n" | "f" => Ok(false),
-        other => Err(format!("\"{other}\" is not a boolean (use true or false)")),
-    }
-}
-
-/// NO_COLOR semantics: any non-empty value disables colour.
-fn parse_no_color_env(s: &str) -> Result<bool, String> {
-    Ok(!s.is_empty())
-}
-
 /// A positive, finite request rate.
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -293,8 +207,8 @@ mod tests {
     fn global_flags_before_or_after_subcommand() {
         let a = Cli::try_parse_from(["jfmon", "--window", "1h", "check", "--json"]).unwrap();
         let b = Cli::try_parse_from(["jfmon", "check", "--json", "--window", "1h"]).unwrap();
-        assert_eq!(a.global.window.as_deref(), Some("1h"));
-        assert_eq!(b.global.window.as_deref(), Some("1h"));
+        assert_eq!(a.global.get("window"), Some("1h"));
+        assert_eq!(b.global.get("window"), Some("1h"));
         assert!(matches!(
             a.command,
             Some(Command::Check(CheckArgs { json: true }))
@@ -304,11 +218,11 @@ mod tests {
     #[test]
     fn bool_flags_do_not_swallow_the_subcommand() {
         let c = Cli::try_parse_from(["jfmon", "--read-only", "migrate"]).unwrap();
-        assert_eq!(c.global.read_only, Some(true));
+        assert_eq!(c.global.get("read_only"), Some("true"));
         assert!(matches!(c.command, Some(Command::Migrate)));
         let c = Cli::try_parse_from(["jfmon", "--ascii=false", "--local-time"]).unwrap();
-        assert_eq!(c.global.ascii, Some(false));
-        assert_eq!(c.global.local_time, Some(true));
+        assert_eq!(c.global.get("ascii"), Some("false"));
+        assert_eq!(c.global.get("local_time"), Some("true"));
         assert!(c.command.is_none());
     }
 

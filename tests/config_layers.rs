@@ -206,8 +206,8 @@ fn flag_overrides_env_and_file() {
         ],
         || {
             let c = with_file(
+                // (the dashboard: `snapshot` takes neither --env-name nor --read-only)
                 &args(&[
-                    "snapshot",
                     "--window",
                     "2h",
                     "--env-name",
