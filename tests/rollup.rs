@@ -364,3 +364,48 @@ async fn backfill_covers_history_exactly_in_slices(pool: PgPool) {
     assert_exact(&pool).await;
     let _ = maintain::existing(&jp).await.unwrap();
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn window_from_rollups_equals_window_from_raw_rows(pool: PgPool) {
+    let mut rng = Rng(0x3c3c);
+    insert_api_calls(&pool, &mut rng, 3_000, 1_800.0).await;
+    insert_others(&pool, 400, 1_800).await;
+    let mut m = Maintainer::new(jfmon_pool(&pool).await, Role::Follow);
+    assert!(m.try_lease().await.unwrap());
+    follow_until_idle(&mut m).await;
+    // A raw tail the rollups have not counted: a late commit inside a gap
+    // and rows above the high-water mark.
+    let mut late = pool.begin().await.unwrap();
+    insert_api_calls(&mut *late, &mut rng, 40, 60.0).await;
+    insert_api_calls(&pool, &mut rng, 200, 60.0).await;
+    follow_until_idle(&mut m).await;
+    late.commit().await.unwrap();
+    insert_api_calls(&pool, &mut rng, 150, 30.0).await;
+    insert_others(&pool, 30, 30).await;
+
+    let mut from_rollups = poller(&pool, 3_600).await;
+    let mut from_raw = poller(&pool, 3_600).await;
+    from_raw.set_use_rollups(false);
+    let a = from_rollups.poll().await.unwrap();
+    let b = from_raw.poll().await.unwrap();
+    assert_eq!(from_rollups.history(), Some("rollups"));
+    assert_eq!(from_raw.history(), Some("raw rows"));
+    assert_eq!(
+        a.api.iter().map(|x| x.2.requests).sum::<u64>(),
+        3_000 + 40 + 200 + 150
+    );
+    assert_eq!(a.api, b.api);
+    assert_eq!(a.integrations, b.integrations);
+    assert_eq!(a.business, b.business);
+    assert_eq!(a.integration_tails, b.integration_tails);
+
+    // Stale or absent rollups: the raw rows are read.
+    sqlx::query("UPDATE jfmon_rollup_state SET updated_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut p = poller(&pool, 3_600).await;
+    let c = p.poll().await.unwrap();
+    assert_eq!(p.history(), Some("raw rows"));
+    assert_eq!(c.api, b.api);
+}

@@ -314,6 +314,7 @@ fn status() -> impl Strategy<Value = SourceStatus> {
                 poll_ms,
                 target,
                 skipped,
+                history: None,
             },
         )
 }

@@ -76,6 +76,7 @@ pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
     status.up = true;
     status.last_ok = Some(batch.now);
     status.poll_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    status.history = p.history().map(str::to_owned);
     state.apply(Update::Batch(Box::new(batch)));
     state.apply(Update::Source(status));
     let out = if a.json {

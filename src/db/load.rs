@@ -15,7 +15,45 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use super::rows::{API_COLS, INTEGRATION_COLS, api_call, integration_call, to_rows};
 use super::tail::Tail;
 use crate::hist::sql_bucket_expr;
+use crate::model::tables::{API_CALLS, BUSINESS_METRICS, INTEGRATION_METRICS};
 use crate::model::*;
+use crate::rollup::read::{ApiMinutes, BusinessMinutes, IntegrationMinutes, Uncounted};
+
+/// Which raw rows a load aggregates.
+pub(super) enum RawRows<T> {
+    /// Every row of the window.
+    Window,
+    /// The rows a history has not counted; it supplied the minutes `T`.
+    Uncounted(T, Uncounted),
+}
+
+impl<T: Default> RawRows<T> {
+    /// The FROM item: the table, or its uncounted rows (parameters `$3..$5`).
+    fn source_sql(&self, table: &str) -> String {
+        match self {
+            RawRows::Window => table.to_owned(),
+            RawRows::Uncounted(..) => Uncounted::from_item(table),
+        }
+    }
+
+    fn split(self) -> (T, Option<Uncounted>) {
+        match self {
+            RawRows::Window => (T::default(), None),
+            RawRows::Uncounted(t, u) => (t, Some(u)),
+        }
+    }
+}
+
+/// Bind `$3..$5` when the query reads uncounted rows.
+fn bind_uncounted<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    unc: Option<&Uncounted>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    match unc {
+        None => q,
+        Some(u) => q.bind(u.hwm).bind(u.gap_lo.clone()).bind(u.gap_hi.clone()),
+    }
+}
 
 /// How far below the newest id the start-up load looks for uncommitted rows.
 const STARTUP_GAP_SCAN: i64 = 200_000;
@@ -43,28 +81,38 @@ pub(super) async fn load_tail(
     Ok(tail)
 }
 
+/// `raw`: which raw rows to aggregate, [`RawRows::Window`] (all of the
+/// window's) or, after a history supplied the window's minutes, the rows it
+/// has not counted.
 pub(super) async fn load_api(
     conn: &mut PgConnection,
     b: &mut Batch,
     start: DateTime<Utc>,
     hwm: i64,
+    raw: RawRows<ApiMinutes>,
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         "SELECT (extract(epoch FROM date_trunc('minute', timestamp)::timestamptz) / 60)::int8 AS minute, \
                 endpoint, method, coalesce(status_code, 0) AS status, {} AS bucket, \
                 count(*) AS n, \
                 count(*) FILTER (WHERE error IS NOT NULL AND btrim(error) <> '') AS with_error \
-         FROM monitoring_api_calls \
+         FROM {} \
          WHERE timestamp >= $1::timestamptz::timestamp AND id <= $2 \
          GROUP BY date_trunc('minute', timestamp), 2, 3, 4, 5",
-        sql_bucket_expr("response_time")
+        sql_bucket_expr("response_time"),
+        raw.source_sql(API_CALLS),
     );
-    let mut buckets: HashMap<(Minute, EndpointKey), ApiMinute> = HashMap::new();
-    let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(start)
-        .bind(hwm)
-        .fetch_all(&mut *conn)
-        .await?;
+    let (seed, unc) = raw.split();
+    let mut buckets: HashMap<(Minute, EndpointKey), ApiMinute> =
+        seed.into_iter().map(|(m, k, v)| ((m, k), v)).collect();
+    let rows = bind_uncounted(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(hwm),
+        unc.as_ref(),
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     for r in rows {
         let key = EndpointKey {
             endpoint: r.try_get("endpoint")?,
@@ -75,15 +123,7 @@ pub(super) async fn load_api(
         let n = r.try_get::<i64, _>("n")? as u64;
         let with_error = r.try_get::<i64, _>("with_error")? as u64;
         let m = buckets.entry((r.try_get("minute")?, key)).or_default();
-        m.requests += n;
-        let errors = if status >= 500 { n } else { with_error };
-        m.errors += errors;
-        if (400..500).contains(&status) {
-            m.client_errors += n - errors;
-        }
-        *m.status
-            .entry(status.clamp(0, u16::MAX as i32) as u16)
-            .or_default() += n;
+        m.add_counts(status, n, with_error);
         if let Some(bk) = bucket {
             m.latency.record_bucket(bk.max(0) as u32, n);
         }
@@ -145,20 +185,27 @@ pub(super) async fn load_integrations(
     b: &mut Batch,
     start: DateTime<Utc>,
     hwm: i64,
+    raw: RawRows<IntegrationMinutes>,
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         "SELECT (extract(epoch FROM date_trunc('minute', created_at)) / 60)::int8 AS minute, integration, \
                 {} AS bucket, count(*) AS n, count(*) FILTER (WHERE NOT success) AS failures \
-         FROM monitoring_integration_metrics \
+         FROM {} \
          WHERE created_at >= $1 AND id <= $2 GROUP BY date_trunc('minute', created_at), 2, 3",
-        sql_bucket_expr("duration_ms")
+        sql_bucket_expr("duration_ms"),
+        raw.source_sql(INTEGRATION_METRICS),
     );
-    let mut buckets: HashMap<(Minute, String), IntegrationMinute> = HashMap::new();
-    for r in sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(start)
-        .bind(hwm)
-        .fetch_all(&mut *conn)
-        .await?
+    let (seed, unc) = raw.split();
+    let mut buckets: HashMap<(Minute, String), IntegrationMinute> =
+        seed.into_iter().map(|(m, k, v)| ((m, k), v)).collect();
+    for r in bind_uncounted(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(hwm),
+        unc.as_ref(),
+    )
+    .fetch_all(&mut *conn)
+    .await?
     {
         let n = r.try_get::<i64, _>("n")? as u64;
         let m = buckets
@@ -229,24 +276,35 @@ pub(super) async fn load_integrations(
 pub(super) async fn load_business(
     conn: &mut PgConnection,
     b: &mut Batch,
-    start: DateTime<Utc>,
-    now: DateTime<Utc>,
+    (start, now): (DateTime<Utc>, DateTime<Utc>),
     hwm: i64,
+    raw: RawRows<BusinessMinutes>,
 ) -> Result<(), sqlx::Error> {
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT (extract(epoch FROM date_trunc('minute', recorded_at)) / 60)::int8 AS minute, \
                 metric, sum(value) AS v \
-         FROM monitoring_business_metrics WHERE recorded_at >= $1 AND id <= $2 \
+         FROM {} WHERE recorded_at >= $1 AND id <= $2 \
          GROUP BY date_trunc('minute', recorded_at), 2 ORDER BY 1, 2",
+        raw.source_sql(BUSINESS_METRICS),
+    );
+    let (seed, unc) = raw.split();
+    let mut sums: BTreeMap<(Minute, String), f64> =
+        seed.into_iter().map(|(m, k, v)| ((m, k), v)).collect();
+    let rows = bind_uncounted(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(hwm),
+        unc.as_ref(),
     )
-    .bind(start)
-    .bind(hwm)
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
-        b.business
-            .push((r.try_get("minute")?, r.try_get("metric")?, r.try_get("v")?));
+        *sums
+            .entry((r.try_get("minute")?, r.try_get("metric")?))
+            .or_default() += r.try_get::<f64, _>("v")?;
     }
+    b.business
+        .extend(sums.into_iter().map(|((m, k), v)| (m, k, v)));
     let day_start = now
         .date_naive()
         .and_hms_opt(0, 0, 0)

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use super::load::{load_api, load_business, load_integrations, load_tail};
+use super::load::{RawRows, load_api, load_business, load_integrations, load_tail};
 use super::rows::{
     API_COLS, BUSINESS_COLS, HasId, INTEGRATION_COLS, api_call, business_obs, integration_call,
     to_rows,
@@ -28,6 +28,7 @@ use crate::model::tables::{
     self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
 };
 use crate::model::*;
+use crate::rollup::read::{MinuteHistory, PgRollups};
 
 /// Rows read per query; a poll loops (bounded) while a backlog remains.
 const PAGE: i64 = 20_000;
@@ -63,6 +64,10 @@ pub struct Poller {
     starts_read: Option<DateTime<Utc>>,
     /// How often incremental polls re-read sessions started per minute.
     starts_every: chrono::TimeDelta,
+    /// Whether a load may take past minutes from jfmon's rollups.
+    use_rollups: bool,
+    /// Where the last load took the window's history from.
+    history: Option<&'static str>,
 }
 
 impl Poller {
@@ -79,7 +84,22 @@ impl Poller {
             polls_since_check: 0,
             starts_read: None,
             starts_every: STARTS_EVERY,
+            use_rollups: true,
+            history: None,
         }
+    }
+
+    /// Whether loads may read jfmon's rollups (default yes, when they exist
+    /// and are current); `false` reads every raw row of the window.
+    pub fn set_use_rollups(&mut self, on: bool) {
+        self.use_rollups = on;
+        self.needs_reset = true;
+    }
+
+    /// Where the last load took the window's API history from ("rollups" or
+    /// "raw rows"); `None` before the first load.
+    pub fn history(&self) -> Option<&'static str> {
+        self.history
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -201,18 +221,47 @@ impl Poller {
             tables_missing: self.missing.clone(),
             ..Default::default()
         };
+        // Past minutes from the rollups when they serve the window (then only
+        // the raw rows they have not counted are read), else from raw rows.
+        let history = PgRollups;
+        let use_history = self.use_rollups;
+        let mut from_history = false;
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
-            load_api(&mut tx, &mut b, start, self.api.hwm).await?;
+            let raw = if use_history {
+                history.api(&mut tx, start).await?
+            } else {
+                None
+            };
+            from_history |= raw.is_some();
+            let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
+            load_api(&mut tx, &mut b, start, self.api.hwm, raw).await?;
         }
         if self.has(INTEGRATION_METRICS) {
             self.integrations = load_tail(&mut tx, INTEGRATION_METRICS, now).await?;
-            load_integrations(&mut tx, &mut b, start, self.integrations.hwm).await?;
+            let raw = if use_history {
+                history.integrations(&mut tx, start).await?
+            } else {
+                None
+            };
+            let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
+            load_integrations(&mut tx, &mut b, start, self.integrations.hwm, raw).await?;
         }
         if self.has(BUSINESS_METRICS) {
             self.business = load_tail(&mut tx, BUSINESS_METRICS, now).await?;
-            load_business(&mut tx, &mut b, start, now, self.business.hwm).await?;
+            let raw = if use_history {
+                history.business(&mut tx, start).await?
+            } else {
+                None
+            };
+            let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
+            load_business(&mut tx, &mut b, (start, now), self.business.hwm, raw).await?;
         }
+        self.history = Some(if from_history {
+            history.name()
+        } else {
+            "raw rows"
+        });
         let has = self.has_small();
         small_tables(
             &mut tx,

@@ -86,6 +86,21 @@ pub struct ApiMinute {
 }
 
 impl ApiMinute {
+    /// Add `n` requests of one status code, `with_error` of them with an
+    /// error text (aggregated rows: a start-up load or a rollup).
+    pub fn add_counts(&mut self, status: i32, n: u64, with_error: u64) {
+        self.requests += n;
+        let errors = if status >= 500 { n } else { with_error };
+        self.errors += errors;
+        if (400..500).contains(&status) {
+            self.client_errors += n - errors;
+        }
+        *self
+            .status
+            .entry(status.clamp(0, u16::MAX as i32) as u16)
+            .or_default() += n;
+    }
+
     pub fn record(&mut self, c: &ApiCall) {
         self.requests += 1;
         self.errors += c.is_error() as u64;
@@ -245,6 +260,10 @@ pub struct SourceStatus {
     pub target: String,
     /// Frames or rows skipped as malformed, oversized or unknown.
     pub skipped: u64,
+    /// Where the window's history was loaded from ("rollups" or "raw rows");
+    /// `None` for sources without a database history.
+    #[serde(default)]
+    pub history: Option<String>,
 }
 
 impl SourceStatus {
@@ -257,6 +276,7 @@ impl SourceStatus {
             poll_ms: None,
             target: target.into(),
             skipped: 0,
+            history: None,
         }
     }
 }

@@ -204,7 +204,12 @@ async fn begin(conn: &mut PgConnection, r: Rollup) -> Result<(Position, Snap), s
                 base: floor,
                 tail: Tail::new(floor),
                 horizons: Vec::new(),
-                covered_from: minute_start(minute_of(snap.now) + 1),
+                // From the first id on, every row will be counted.
+                covered_from: if floor == 0 {
+                    DateTime::<Utc>::UNIX_EPOCH
+                } else {
+                    minute_start(minute_of(snap.now) + 1)
+                },
             }
         }
     };
@@ -318,7 +323,10 @@ async fn backfill_in_tx(
     slice: i64,
 ) -> Result<BackfillProgress, sqlx::Error> {
     let (mut pos, snap) = begin(conn, r).await?;
-    if pos.covered_from <= cutoff || pos.base <= 0 {
+    if pos.base <= 0 {
+        pos.covered_from = DateTime::<Utc>::UNIX_EPOCH;
+    }
+    if pos.covered_from <= cutoff {
         state::save(conn, r, &pos).await?;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         return Ok(BackfillProgress {

@@ -2,7 +2,9 @@
 //! created by `jfmon migrate`): what they hold ([`spec`]), where each stands
 //! ([`state`]) and how they are kept current, exactly once ([`maintain`]).
 
+pub mod follow;
 pub mod maintain;
+pub mod read;
 pub mod spec;
 pub mod state;
 

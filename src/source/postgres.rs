@@ -97,6 +97,7 @@ pub async fn run(
                 status.last_ok = Some(batch.now);
                 status.last_error = None;
                 status.poll_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+                status.history = poller.history().map(str::to_owned);
                 if updates.send(Update::Batch(Box::new(batch))).await.is_err() {
                     return;
                 }

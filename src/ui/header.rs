@@ -280,6 +280,10 @@ impl Header<'_> {
         let shown = format_duration(std::time::Duration::from_secs(ctx.live.window_secs()));
         let wanted = format_duration(ctx.app.window);
         let mut win = vec![Span::raw(format!("window {shown}"))];
+        // Where the window's history came from (rollups or raw rows).
+        if let Some(h) = ctx.live.sources().find_map(|s| s.history.as_deref()) {
+            win.push(Span::raw(format!(" from {}", fmt::one_line(h))));
+        }
         if ctx.live.has_data() && wanted != shown {
             let arrow = if t.ascii { "->" } else { "→" };
             win.push(Span::styled(

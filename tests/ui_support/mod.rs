@@ -334,6 +334,7 @@ pub fn postgres(up: bool, last_ok_ago: i64, error: Option<&str>) -> SourceStatus
         poll_ms: Some(12.0),
         target: "db.example.com:5432/jyoti".into(),
         skipped: 0,
+        history: None,
     }
 }
 

@@ -1,0 +1,223 @@
+//! Reading a window's past minutes from per-minute aggregates, behind one
+//! narrow interface ([`MinuteHistory`]) so that another engine's aggregates
+//! (a TimescaleDB continuous aggregate, a Citus rollup table, a ClickHouse
+//! materialized view) could feed the same start-up load later.
+//!
+//! A history answers, inside the load's snapshot, with the minutes it holds
+//! from the window start on and the raw rows it has not counted yet
+//! ([`Uncounted`]); the load adds those from the raw table, so the window is
+//! exactly what reading every raw row would give.
+
+use std::future::Future;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+
+use super::spec::Rollup;
+use crate::db::tail::Tail;
+use crate::hist::SparseHist;
+use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, Minute};
+
+/// Rollups older than this (not maintained lately) are not used: their raw
+/// tail could be as long as the window.
+const STALE_AFTER: TimeDelta = TimeDelta::minutes(10);
+
+/// The raw rows a history has not counted: ids above `hwm`, and ids inside
+/// the ranges `gap_lo[i]..=gap_hi[i]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Uncounted {
+    pub hwm: i64,
+    pub gap_lo: Vec<i64>,
+    pub gap_hi: Vec<i64>,
+}
+
+impl Uncounted {
+    /// A FROM item (aliased `t`) holding the uncounted rows of `table` with
+    /// ids up to `$2`, reading parameters `$3` (hwm), `$4`, `$5` (gaps): two
+    /// primary-key range scans, whatever the window.
+    pub fn from_item(table: &str) -> String {
+        format!(
+            "(SELECT * FROM {table} WHERE id > $3 AND id <= $2 \
+              UNION ALL \
+              SELECT r.* FROM unnest($4::int8[], $5::int8[]) AS g(lo, hi) \
+              JOIN {table} AS r ON r.id BETWEEN g.lo AND least(g.hi, $2)) AS t"
+        )
+    }
+}
+
+/// Per-minute API aggregates from the window start on.
+pub type ApiMinutes = Vec<(Minute, EndpointKey, ApiMinute)>;
+/// Per-minute integration aggregates from the window start on.
+pub type IntegrationMinutes = Vec<(Minute, String, IntegrationMinute)>;
+/// Per-minute business sums from the window start on.
+pub type BusinessMinutes = Vec<(Minute, String, f64)>;
+
+/// A source of per-minute history. Each method runs inside the caller's
+/// snapshot and returns `None` when this history cannot serve minutes from
+/// `start` on (absent, not maintained, or not reaching back that far).
+pub trait MinuteHistory {
+    /// What the header and the JSON call this history.
+    fn name(&self) -> &'static str;
+
+    fn api(
+        &self,
+        conn: &mut PgConnection,
+        start: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error>> + Send;
+
+    fn integrations(
+        &self,
+        conn: &mut PgConnection,
+        start: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<(IntegrationMinutes, Uncounted)>, sqlx::Error>> + Send;
+
+    fn business(
+        &self,
+        conn: &mut PgConnection,
+        start: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<(BusinessMinutes, Uncounted)>, sqlx::Error>> + Send;
+}
+
+/// jfmon's own rollup tables (`jfmon_rollup_*`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PgRollups;
+
+/// tail, covered_from, updated_at, now().
+type StateRow = (Json<Tail>, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>);
+
+/// Whether the rollups of `r` serve minutes from `start` on, and what they
+/// have not counted.
+async fn coverage(
+    conn: &mut PgConnection,
+    r: Rollup,
+    start: DateTime<Utc>,
+) -> Result<Option<Uncounted>, sqlx::Error> {
+    let readable: bool = sqlx::query_scalar(
+        "SELECT CASE WHEN to_regclass('jfmon_rollup_state') IS NULL THEN false \
+                ELSE has_table_privilege(to_regclass('jfmon_rollup_state')::oid, 'SELECT') END",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !readable {
+        return Ok(None);
+    }
+    let row: Option<StateRow> = sqlx::query_as(
+        "SELECT tail, covered_from, updated_at, now() FROM jfmon_rollup_state WHERE source = $1",
+    )
+    .bind(r.table())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((tail, covered_from, updated_at, now)) = row else {
+        return Ok(None);
+    };
+    if covered_from > start || now - updated_at > STALE_AFTER {
+        return Ok(None);
+    }
+    let (gap_lo, gap_hi) = tail.0.gap_arrays();
+    Ok(Some(Uncounted {
+        hwm: tail.0.hwm,
+        gap_lo,
+        gap_hi,
+    }))
+}
+
+fn hist(pairs: &[i64]) -> SparseHist {
+    let mut h = SparseHist::default();
+    for p in pairs.chunks_exact(2) {
+        h.record_bucket(p[0].max(0) as u32, p[1].max(0) as u64);
+    }
+    h
+}
+
+const MINUTE: &str = "(extract(epoch FROM minute) / 60)::int8";
+
+impl MinuteHistory for PgRollups {
+    fn name(&self) -> &'static str {
+        "rollups"
+    }
+
+    async fn api(
+        &self,
+        conn: &mut PgConnection,
+        start: DateTime<Utc>,
+    ) -> Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error> {
+        let Some(unc) = coverage(conn, Rollup::Api, start).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MINUTE} AS m, endpoint, method, status, requests, with_error, latency \
+             FROM jfmon_rollup_api WHERE minute >= $1 ORDER BY 1, 2, 3"
+        )))
+        .bind(start)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out: ApiMinutes = Vec::new();
+        for r in rows {
+            let key = EndpointKey {
+                endpoint: r.try_get("endpoint")?,
+                method: r.try_get("method")?,
+            };
+            let m: Minute = r.try_get("m")?;
+            if out.last().is_none_or(|(lm, lk, _)| *lm != m || *lk != key) {
+                out.push((m, key, ApiMinute::default()));
+            }
+            let slot = &mut out.last_mut().expect("pushed above").2;
+            slot.add_counts(
+                r.try_get("status")?,
+                r.try_get::<i64, _>("requests")?.max(0) as u64,
+                r.try_get::<i64, _>("with_error")?.max(0) as u64,
+            );
+            slot.latency
+                .merge(&hist(&r.try_get::<Vec<i64>, _>("latency")?));
+        }
+        Ok(Some((out, unc)))
+    }
+
+    async fn integrations(
+        &self,
+        conn: &mut PgConnection,
+        start: DateTime<Utc>,
+    ) -> Result<Option<(IntegrationMinutes, Uncounted)>, sqlx::Error> {
+        let Some(unc) = coverage(conn, Rollup::Integrations, start).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MINUTE} AS m, integration, calls, failures, latency \
+             FROM jfmon_rollup_integrations WHERE minute >= $1 ORDER BY 1, 2"
+        )))
+        .bind(start)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((
+                r.try_get("m")?,
+                r.try_get("integration")?,
+                IntegrationMinute {
+                    calls: r.try_get::<i64, _>("calls")?.max(0) as u64,
+                    failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
+                    latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
+                },
+            ));
+        }
+        Ok(Some((out, unc)))
+    }
+
+    async fn business(
+        &self,
+        conn: &mut PgConnection,
+        start: DateTime<Utc>,
+    ) -> Result<Option<(BusinessMinutes, Uncounted)>, sqlx::Error> {
+        let Some(unc) = coverage(conn, Rollup::Business, start).await? else {
+            return Ok(None);
+        };
+        let rows: Vec<(Minute, String, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {MINUTE}, metric, total FROM jfmon_rollup_business WHERE minute >= $1 ORDER BY 1, 2"
+        )))
+        .bind(start)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(Some((rows, unc)))
+    }
+}
