@@ -454,7 +454,8 @@ async fn dashboard_on_postgres_with_a_down_integration(pool: PgPool) {
         banner_names(sc, "openai")
     });
     assert!(screen.contains("e2e"), "environment name:\n{screen}");
-    assert!(screen.contains("postgres live"), "{screen}");
+    // The source's status follows its first batch: wait for it.
+    s.wait_text("postgres live");
     let screen = open_integration(&s, "openai");
     assert!(
         screen.contains("openai: 503 Service Unavailable (e2e)"),
