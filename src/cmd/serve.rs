@@ -14,7 +14,7 @@ use super::{Fail, Outcome, connect, poller};
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::duration::format_duration;
-use crate::hub::{Hub, HubSettings, http};
+use crate::hub::{Hub, HubSettings, http, tls};
 use crate::redact::db_display;
 use crate::source::{self, stream::link_pair};
 
@@ -58,18 +58,31 @@ pub fn read_token(path: &Path) -> Result<String, Fail> {
     Ok(token)
 }
 
-/// The warning for a hub reachable from other machines without a token.
-pub fn exposure_warning(addr: &SocketAddr, has_token: bool) -> Option<String> {
-    if has_token || addr.ip().is_loopback() {
+/// The warning for a hub reachable from other machines without a token or
+/// without TLS (then the token and the data cross the network in clear).
+pub fn exposure_warning(addr: &SocketAddr, has_token: bool, has_tls: bool) -> Option<String> {
+    if addr.ip().is_loopback() || (has_token && has_tls) {
         return None;
     }
     let bar = "!".repeat(72);
-    Some(format!(
-        "{bar}\n!! WARNING: jfmon serve listens on {addr} WITHOUT A TOKEN.\n\
-         !! Anyone who can reach this address can read your monitoring data\n\
-         !! (endpoints, errors, sessions, alerts). Use --token-file, or listen\n\
-         !! on 127.0.0.1 behind an authenticating proxy.\n{bar}"
-    ))
+    let mut w = format!("{bar}\n");
+    if !has_token {
+        w.push_str(&format!(
+            "!! WARNING: jfmon serve listens on {addr} WITHOUT A TOKEN.\n\
+             !! Anyone who can reach this address can read your monitoring data\n\
+             !! (endpoints, errors, sessions, alerts). Use --token-file, or listen\n\
+             !! on 127.0.0.1 behind an authenticating proxy.\n"
+        ));
+    }
+    if !has_tls {
+        w.push_str(&format!(
+            "!! WARNING: jfmon serve listens on {addr} WITHOUT TLS.\n\
+             !! The token, the session cookie and the data cross the network in\n\
+             !! clear. Use --tls-cert/--tls-key, or a TLS-terminating proxy.\n"
+        ));
+    }
+    w.push_str(&bar);
+    Some(w)
 }
 
 fn init_logging(cfg: &Config) {
@@ -132,13 +145,21 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
         code: 2,
     })?;
     let addr = listener.local_addr().unwrap_or(a.listen);
-    if let Some(w) = exposure_warning(&addr, token.is_some()) {
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Some(tls::server_config(c, k).map_err(|m| Fail {
+            message: m,
+            code: 2,
+        })?),
+        _ => None,
+    };
+    if let Some(w) = exposure_warning(&addr, token.is_some(), tls.is_some()) {
         eprintln!("{w}");
     }
 
     let mut settings = HubSettings::new(cfg.window.as_secs(), cfg.thresholds.clone());
     settings.token = token;
     settings.read_only = cfg.read_only;
+    settings.tls = tls.is_some();
     let hub = Hub::new(settings);
 
     let (link, peer) = link_pair();
@@ -154,9 +175,14 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     hub.set_commands(peer.commands);
     let feed_task = tokio::spawn(async move { feeder.feed(peer.updates).await });
 
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     eprintln!(
-        "jfmon serve: polling {target} every {}, window {}; listening on http://{addr} \
-         (page: http://{addr}/monitoring/dashboard, stream: ws://{addr}/monitoring/ws){}",
+        "jfmon serve: polling {target} every {}, window {}; listening on {http}://{addr} \
+         (page: {http}://{addr}/monitoring/dashboard, stream: {ws}://{addr}/monitoring/ws){}",
         format_duration(cfg.interval),
         format_duration(cfg.window),
         if hub.settings().token.is_some() {
@@ -166,7 +192,13 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
         }
     );
     tracing::info!(%addr, "hub listening");
-    let served = http::serve(hub.clone(), listener, shutdown_signal()).await;
+    let served = match tls {
+        Some(c) => match tls::TlsListener::new(listener, c) {
+            Ok(l) => http::serve(hub.clone(), l, shutdown_signal()).await,
+            Err(e) => Err(e),
+        },
+        None => http::serve(hub.clone(), listener, shutdown_signal()).await,
+    };
     source_task.abort();
     feed_task.abort();
     match served {
@@ -186,12 +218,11 @@ mod tests {
     fn warns_only_when_exposed_without_token() {
         let lo: SocketAddr = "127.0.0.1:10000".parse().unwrap();
         let any: SocketAddr = "0.0.0.0:10000".parse().unwrap();
-        assert!(exposure_warning(&lo, false).is_none());
-        assert!(exposure_warning(&any, true).is_none());
-        assert!(
-            exposure_warning(&any, false)
-                .unwrap()
-                .contains("WITHOUT A TOKEN")
-        );
+        assert!(exposure_warning(&lo, false, false).is_none());
+        assert!(exposure_warning(&any, true, true).is_none());
+        let w = exposure_warning(&any, false, true).unwrap();
+        assert!(w.contains("WITHOUT A TOKEN") && !w.contains("WITHOUT TLS"));
+        let w = exposure_warning(&any, true, false).unwrap();
+        assert!(w.contains("WITHOUT TLS") && !w.contains("WITHOUT A TOKEN"));
     }
 }

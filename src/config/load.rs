@@ -43,9 +43,31 @@ pub fn load_from(flags: &Flags, file_text: Option<(&Path, &str)>) -> Result<Conf
             ),
         });
     }
+    if let Some(p) = &cfg.ws_token_file {
+        if cfg.ws_token.is_some() {
+            return Err(ConfigError::Conflict {
+                message: "give the stream token once: --ws-token or --ws-token-file".into(),
+            });
+        }
+        cfg.ws_token = Some(read_token_file(p)?);
+    }
     cfg.thresholds = thresholds::from_file(file.as_ref())?;
     cfg.config_path = file.map(|f| f.path);
     Ok(cfg)
+}
+
+/// `--ws-token-file`: the token on the file's first line.
+fn read_token_file(p: &Path) -> Result<String, ConfigError> {
+    let unreadable = |message: String| ConfigError::Read {
+        path: p.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(p).map_err(|e| unreadable(e.to_string()))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(unreadable("no token on its first line".into()));
+    }
+    super::check::token(token).map_err(unreadable)
 }
 
 /// The layers below the defaults.

@@ -127,6 +127,18 @@ settings! {
             .mask(Mask::Secret).only(FOLLOWERS),
         check::some(check::token);
 
+    /// Read the token for --ws from this file's first line (a --ws-token value shows in `ps`)
+    ws_token_file: Option<PathBuf> = None;
+        Setting::new("ws-token-file", "stream.token_file").env("JFMON_WS_TOKEN_FILE")
+            .value("PATH").kind(Kind::Path).only(FOLLOWERS),
+        check::some(check::path);
+
+    /// Also trust the certificates in this PEM file for wss:// (a hub's self-signed certificate)
+    ws_ca_file: Option<PathBuf> = None;
+        Setting::new("ws-ca-file", "stream.ca_file").env("JFMON_WS_CA_FILE").value("PATH")
+            .kind(Kind::Path).only(FOLLOWERS),
+        check::some(check::path);
+
     /// Write diagnostics to this file (the terminal belongs to the dashboard)
     log_file: Option<PathBuf> = None;
         Setting::new("log-file", "log_file").env("JFMON_LOG_FILE").value("PATH")

@@ -17,7 +17,6 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
-use tokio::net::TcpListener;
 
 use super::{Hub, Subscription, metrics, web};
 use crate::model::{
@@ -58,11 +57,15 @@ pub fn router(hub: Hub) -> Router {
 
 /// Serve until `shutdown` resolves, then send every client a close frame and
 /// wait (briefly) for them to go.
-pub async fn serve(
+pub async fn serve<L>(
     hub: Hub,
-    listener: TcpListener,
+    listener: L,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let h = hub.clone();
     axum::serve(listener, router(hub.clone()))
         .with_graceful_shutdown(async move {

@@ -11,6 +11,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod tls;
 pub mod view;
 pub mod web;
 

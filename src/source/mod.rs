@@ -3,6 +3,7 @@
 //! The PostgreSQL poller ([`postgres`]) and the in-memory simulator ([`demo`])
 //! send identical shapes; the store cannot tell them apart.
 
+pub mod ca;
 pub mod demo;
 pub mod postgres;
 pub mod stream;

@@ -50,6 +50,8 @@ pub struct StreamSettings {
     pub idle_timeout: Duration,
     /// First retry delay; doubles up to 30 s, with jitter.
     pub retry_base: Duration,
+    /// Extra certificates (PEM) trusted for `wss://` besides the web roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for StreamSettings {
@@ -74,14 +76,16 @@ impl StreamSettings {
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             retry_base: Duration::from_secs(1),
+            ca_file: None,
         }
     }
 
     /// From the configuration, when it names a stream.
     pub fn from_config(cfg: &crate::config::Config) -> Option<Self> {
-        cfg.ws_url
-            .as_ref()
-            .map(|u| StreamSettings::new(u.clone(), cfg.ws_token.clone()))
+        cfg.ws_url.as_ref().map(|u| StreamSettings {
+            ca_file: cfg.ws_ca_file.clone(),
+            ..StreamSettings::new(u.clone(), cfg.ws_token.clone())
+        })
     }
 
     /// Hard limit given to the WebSocket reader.
@@ -273,7 +277,14 @@ impl Client {
         let config = WebSocketConfig::default()
             .max_message_size(Some(hard))
             .max_frame_size(Some(hard));
-        let fut = tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, None);
+        let connector = match &self.settings.ca_file {
+            Some(p) => Some(tokio_tungstenite::Connector::Rustls(
+                super::ca::client_config(p)?,
+            )),
+            None => None,
+        };
+        let fut =
+            tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, connector);
         match tokio::time::timeout(self.settings.connect_timeout, fut).await {
             Err(_) => Err(format!(
                 "timed out connecting to {} after {}",
