@@ -58,16 +58,15 @@ pub fn load_from(flags: &Flags, file_text: Option<(&Path, &str)>) -> Result<Conf
 
 /// `--ws-token-file`: the token on the file's first line.
 fn read_token_file(p: &Path) -> Result<String, ConfigError> {
-    let unreadable = |message: String| ConfigError::Read {
-        path: p.to_path_buf(),
-        message,
+    let fail = |why: String| ConfigError::Conflict {
+        message: format!("cannot use the stream token file {}: {why}", p.display()),
     };
-    let text = std::fs::read_to_string(p).map_err(|e| unreadable(e.to_string()))?;
+    let text = std::fs::read_to_string(p).map_err(|e| fail(e.to_string()))?;
     let token = text.lines().next().unwrap_or("").trim();
     if token.is_empty() {
-        return Err(unreadable("no token on its first line".into()));
+        return Err(fail("no token on its first line".into()));
     }
-    super::check::token(token).map_err(unreadable)
+    super::check::token(token).map_err(fail)
 }
 
 /// The layers below the defaults.
