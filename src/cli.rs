@@ -108,6 +108,25 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Run the hub that streams live updates to remote dashboards
     Serve(ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...)
+    #[command(
+        long_about = "Print a shell completion script, generated from jfmon's own \
+            option definitions.\n\n\
+            bash:  jfmon completions bash > ~/.local/share/bash-completion/completions/jfmon\n\
+            zsh:   jfmon completions zsh > ~/.zfunc/_jfmon   (with fpath+=~/.zfunc before compinit)\n\
+            fish:  jfmon completions fish > ~/.config/fish/completions/jfmon.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. jfmon man > ~/.local/share/man/man1/jfmon.1
+    Man,
+}
+
+/// Options of `jfmon completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `jfmon demo`.

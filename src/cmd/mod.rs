@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod dashboard;
+pub mod generate;
 pub mod migrate;
 pub mod serve;
 pub mod simulate;
@@ -44,6 +45,12 @@ pub type Outcome = Result<ExitCode, Fail>;
 
 /// Run what the command line asks for.
 pub async fn run(cli: Cli) -> Outcome {
+    match &cli.command {
+        // Generated from the command line definition alone: no configuration.
+        Some(Command::Completions(a)) => return generate::completions(a),
+        Some(Command::Man) => return generate::man(),
+        _ => {}
+    }
     let is_check = matches!(cli.command, Some(Command::Check(_)));
     let cfg = config::load(&cli.global).map_err(|e| Fail {
         message: e.to_string(),
@@ -57,6 +64,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Some(Command::Snapshot(a)) => snapshot::run(&cfg, &a).await,
         Some(Command::Serve(a)) => serve::run(&cfg, &a).await,
         Some(Command::Demo(a)) => dashboard::run(&cfg, Some(&a)).await,
+        Some(Command::Completions(_) | Command::Man) => unreachable!("handled above"),
         None => dashboard::run(&cfg, None).await,
     }
 }
