@@ -17,12 +17,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use super::load::{RawRows, load_api, load_business, load_integrations, load_tail};
+use super::reconnect;
 use super::rows::{
     API_COLS, BUSINESS_COLS, HasId, INTEGRATION_COLS, api_call, business_obs, integration_call,
     to_rows,
 };
 use super::small_tables::{STARTS_EVERY, SessionStarts, small_tables, small_tables_parallel};
-use super::tail::Tail;
+use super::tail::{Probe, Tail};
 use crate::aggregate;
 use crate::model::tables::{
     self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
@@ -34,8 +35,6 @@ use crate::rollup::read::{MinuteHistory, PgRollups};
 const PAGE: i64 = 20_000;
 /// Pages read per table per poll before yielding the batch.
 const MAX_PAGES: usize = 10;
-/// Gap ids probed one by one per poll; wider gaps are read as ranges.
-const GAP_IDS: usize = 20_000;
 /// Statement timeout inside the start-up load.
 const LOAD_STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Polls between checks for tables appearing or disappearing.
@@ -68,6 +67,8 @@ pub struct Poller {
     use_rollups: bool,
     /// Where the last load took the window's history from.
     history: Option<&'static str>,
+    /// See [`Poller::set_probe_every_gap`].
+    probe_every_gap: bool,
 }
 
 impl Poller {
@@ -86,6 +87,7 @@ impl Poller {
             starts_every: STARTS_EVERY,
             use_rollups: true,
             history: None,
+            probe_every_gap: false,
         }
     }
 
@@ -127,6 +129,22 @@ impl Poller {
         self.needs_reset = true;
     }
 
+    /// Gap ids and wide gaps probed by the last poll, per tailed table (api,
+    /// integrations, business): the work gaps cost a poll.
+    pub fn gaps_probed(&self) -> [(usize, usize); 3] {
+        [
+            self.api.last_probe(),
+            self.integrations.last_probe(),
+            self.business.last_probe(),
+        ]
+    }
+
+    /// Probe every gap at every poll instead of by age (the naive way, kept
+    /// to compare the two in the `gaps` benchmark).
+    pub fn set_probe_every_gap(&mut self, on: bool) {
+        self.probe_every_gap = on;
+    }
+
     /// Remembered gap ranges per tailed table (api, integrations, business).
     pub fn gap_counts(&self) -> [usize; 3] {
         [
@@ -151,8 +169,24 @@ impl Poller {
         minute_start(window_first_minute(now, self.window_secs()))
     }
 
-    /// One poll: a full load when needed, otherwise only what is new.
+    /// One poll: a full load when needed, otherwise only what is new. When
+    /// it fails on a connection the pool had (the server restarted or killed
+    /// it), the pool's idle connections are dropped and the poll is made once
+    /// more on new ones (see [`super::reconnect`]).
     pub async fn poll(&mut self) -> Result<Batch, sqlx::Error> {
+        let first = self.poll_once().await;
+        let Err(e) = &first else { return first };
+        if !reconnect::recover(&self.pool, e).await {
+            return first;
+        }
+        let second = self.poll_once().await;
+        if let Err(e) = &second {
+            reconnect::recover(&self.pool, e).await;
+        }
+        second
+    }
+
+    async fn poll_once(&mut self) -> Result<Batch, sqlx::Error> {
         // Which tables exist is checked at a load, every few polls, and
         // after any error (a dropped table makes a query fail).
         self.polls_since_check += 1;
@@ -184,6 +218,9 @@ impl Poller {
         }
         // On error, restore the position: the rows of a failed poll are read
         // again by the next one, never skipped.
+        for tail in [&mut self.api, &mut self.integrations, &mut self.business] {
+            tail.set_probe_every_poll(self.probe_every_gap);
+        }
         let saved = (
             self.api.clone(),
             self.integrations.clone(),
@@ -387,35 +424,35 @@ async fn read_new<T: HasId>(
     f: fn(&PgRow) -> Result<T, sqlx::Error>,
 ) -> Result<Vec<T>, sqlx::Error> {
     let mut out = Vec::new();
-    if tail.has_gaps() {
-        // Narrow gaps as an explicit id list (`= ANY` is estimated exactly and
-        // probes the primary key); wide ones (a sequence jump) range by range.
-        let (ids, wide) = tail.gap_probe(GAP_IDS);
-        if !ids.is_empty() {
-            let sql = format!("SELECT {cols} FROM {table} WHERE id = ANY($1::int8[]) ORDER BY id");
-            let rows = to_rows(
-                sqlx::query(AssertSqlSafe(sql.as_str()))
-                    .bind(ids)
-                    .fetch_all(&mut *conn)
-                    .await?,
-                f,
-            )?;
-            out.extend(rows);
-        }
-        let sql = format!(
-            "SELECT {cols} FROM {table} WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT {PAGE}"
-        );
-        for (lo, hi) in wide {
-            let rows = to_rows(
-                sqlx::query(AssertSqlSafe(sql.as_str()))
-                    .bind(lo)
-                    .bind(hi)
-                    .fetch_all(&mut *conn)
-                    .await?,
-                f,
-            )?;
-            out.extend(rows);
-        }
+    // Narrow gaps as an explicit id list (`= ANY` is estimated exactly and
+    // probes the primary key); wide ones (a sequence jump) range by range.
+    // Only the gaps due (see `Tail::probe`).
+    let Probe { ids, ranges } = tail.probe(now);
+    if !ids.is_empty() {
+        let sql = format!("SELECT {cols} FROM {table} WHERE id = ANY($1::int8[]) ORDER BY id");
+        let rows = to_rows(
+            sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(ids)
+                .fetch_all(&mut *conn)
+                .await?,
+            f,
+        )?;
+        out.extend(rows);
+    }
+    let sql =
+        format!("SELECT {cols} FROM {table} WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT {PAGE}");
+    for (lo, hi) in ranges {
+        let rows = to_rows(
+            sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut *conn)
+                .await?,
+            f,
+        )?;
+        out.extend(rows);
+    }
+    if !out.is_empty() {
         let found: Vec<i64> = out.iter().map(HasId::id).collect();
         tail.fill(&found);
     }

@@ -11,27 +11,88 @@
 //! is set when its transaction runs (`NOW()` is the transaction start), so a
 //! row committing later than that lies outside the window and would not be
 //! counted anyway. Their number is capped as a last resort.
+//!
+//! Probing costs per id, so gaps are not all probed every poll: a gap is
+//! probed at every poll while it is young (most transactions commit within
+//! milliseconds), then less and less often as it ages (a quarter of its age
+//! between probes, at most [`MAX_PROBE_EVERY`]); a gap that old is almost
+//! always a rollback that will never fill. Each poll probes at most
+//! [`PROBE_IDS`] ids and [`PROBE_RANGES`] wide gaps, the most overdue first,
+//! so a storm of rollbacks (thousands of gaps) costs a bounded amount per poll
+//! while a late commit in any gap is still found, at most
+//! [`MAX_PROBE_EVERY`] after it (plus any backlog) and counted.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Most gap ranges remembered; beyond this the oldest are dropped.
 pub const MAX_GAPS: usize = 20_000;
+/// Most ids probed one by one per poll; further due gaps wait a poll.
+pub const PROBE_IDS: usize = 2_048;
+/// Most wide gaps probed (one range query each) per poll.
+pub const PROBE_RANGES: usize = 16;
+/// Gaps up to this many ids are probed id by id; wider ones as a range.
+pub const NARROW: i64 = 64;
+/// Longest time between two probes of the same gap.
+pub const MAX_PROBE_EVERY: TimeDelta = TimeDelta::seconds(60);
+
+/// Stored (rollup state) as `(hi, first seen)`, as before gaps had a probe
+/// schedule; read back, a gap is due at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(i64, DateTime<Utc>)", into = "(i64, DateTime<Utc>)")]
+struct Gap {
+    /// Last id of the gap (inclusive).
+    hi: i64,
+    /// When the gap was first seen.
+    seen: DateTime<Utc>,
+    /// When it is next probed.
+    due: DateTime<Utc>,
+}
+
+impl From<(i64, DateTime<Utc>)> for Gap {
+    fn from((hi, seen): (i64, DateTime<Utc>)) -> Self {
+        Gap {
+            hi,
+            seen,
+            due: seen,
+        }
+    }
+}
+
+impl From<Gap> for (i64, DateTime<Utc>) {
+    fn from(g: Gap) -> Self {
+        (g.hi, g.seen)
+    }
+}
+
+/// What one poll reads inside the gaps: narrow gaps id by id, wide ones as
+/// inclusive `(lo, hi)` ranges; both ascending.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probe {
+    pub ids: Vec<i64>,
+    pub ranges: Vec<(i64, i64)>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tail {
     pub hwm: i64,
-    /// lo -> (hi, first seen), inclusive ranges.
-    gaps: BTreeMap<i64, (i64, DateTime<Utc>)>,
+    /// lo -> gap, inclusive ranges.
+    gaps: BTreeMap<i64, Gap>,
+    /// Probe every gap at every poll (the naive way; for comparison).
+    #[serde(skip)]
+    probe_every_poll: bool,
+    /// Ids and ranges taken by the last [`Tail::probe`].
+    #[serde(skip)]
+    last_probe: (usize, usize),
 }
 
 impl Tail {
     pub fn new(hwm: i64) -> Self {
         Tail {
             hwm,
-            gaps: BTreeMap::new(),
+            ..Default::default()
         }
     }
 
@@ -43,30 +104,90 @@ impl Tail {
         self.gaps.len()
     }
 
+    /// Probe every gap at every poll, as jfmon did before gaps were probed
+    /// by age (kept to compare the two in benchmarks).
+    pub fn set_probe_every_poll(&mut self, on: bool) {
+        self.probe_every_poll = on;
+    }
+
     /// The gaps as two parallel arrays (lo, hi), for `unnest($1, $2)`.
     pub fn gap_arrays(&self) -> (Vec<i64>, Vec<i64>) {
-        self.gaps.iter().map(|(lo, (hi, _))| (*lo, *hi)).unzip()
+        self.gaps.iter().map(|(lo, g)| (*lo, g.hi)).unzip()
     }
 
-    /// The gaps to probe: every id of the narrow gaps (up to `max_ids` in
-    /// all, newest gaps first), and the remaining gaps as `(lo, hi)` ranges.
-    pub fn gap_probe(&self, max_ids: usize) -> (Vec<i64>, Vec<(i64, i64)>) {
-        let mut ids = Vec::new();
-        let mut ranges = Vec::new();
-        for (lo, (hi, _)) in self.gaps.iter().rev() {
-            let width = (hi - lo + 1) as usize;
-            if width <= 64 && ids.len() + width <= max_ids {
-                ids.extend(*lo..=*hi);
+    /// The gaps to probe at the poll at `now`: those due, most overdue first
+    /// (newest first among equals), within [`PROBE_IDS`] ids and
+    /// [`PROBE_RANGES`] ranges. Each gap taken is next due a quarter of its
+    /// age later (at most [`MAX_PROBE_EVERY`]).
+    pub fn probe(&mut self, now: DateTime<Utc>) -> Probe {
+        let p = if self.probe_every_poll {
+            self.probe_all()
+        } else {
+            self.probe_due(now)
+        };
+        self.last_probe = (p.ids.len(), p.ranges.len());
+        p
+    }
+
+    /// Ids and ranges the last [`Tail::probe`] took: the work of a poll.
+    pub fn last_probe(&self) -> (usize, usize) {
+        self.last_probe
+    }
+
+    fn probe_due(&mut self, now: DateTime<Utc>) -> Probe {
+        let mut due: Vec<(DateTime<Utc>, i64)> = self
+            .gaps
+            .iter()
+            .filter(|(_, g)| g.due <= now)
+            .map(|(lo, g)| (g.due, *lo))
+            .collect();
+        due.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut p = Probe::default();
+        for (_, lo) in due {
+            if p.ids.len() >= PROBE_IDS && p.ranges.len() >= PROBE_RANGES {
+                break;
+            }
+            let Some(g) = self.gaps.get_mut(&lo) else {
+                continue;
+            };
+            let width = g.hi - lo + 1;
+            if width <= NARROW {
+                if p.ids.len() + width as usize > PROBE_IDS {
+                    continue;
+                }
+                p.ids.extend(lo..=g.hi);
             } else {
-                ranges.push((*lo, *hi));
+                if p.ranges.len() >= PROBE_RANGES {
+                    continue;
+                }
+                p.ranges.push((lo, g.hi));
+            }
+            g.due = now + probe_delay(now - g.seen);
+        }
+        p.ids.sort_unstable();
+        p.ranges.sort_unstable();
+        p
+    }
+
+    /// Every gap: narrow ones id by id (up to 20,000 ids, newest first), the
+    /// rest as ranges – the old way.
+    fn probe_all(&self) -> Probe {
+        let mut p = Probe::default();
+        for (lo, g) in self.gaps.iter().rev() {
+            let width = (g.hi - lo + 1) as usize;
+            if width as i64 <= NARROW && p.ids.len() + width <= MAX_GAPS {
+                p.ids.extend(*lo..=g.hi);
+            } else {
+                p.ranges.push((*lo, g.hi));
             }
         }
-        ids.sort_unstable();
-        ranges.reverse();
-        (ids, ranges)
+        p.ids.sort_unstable();
+        p.ranges.reverse();
+        p
     }
 
-    /// Record ids read above `hwm` (ascending); the holes become gaps.
+    /// Record ids read above `hwm` (ascending); the holes become gaps, due
+    /// for a probe at once.
     pub fn advance(&mut self, ids: &[i64], now: DateTime<Utc>) {
         let mut expect = self.hwm + 1;
         for &id in ids {
@@ -74,7 +195,12 @@ impl Tail {
                 continue;
             }
             if id > expect {
-                self.gaps.insert(expect, (id - 1, now));
+                let gap = Gap {
+                    hi: id - 1,
+                    seen: now,
+                    due: now,
+                };
+                self.gaps.insert(expect, gap);
             }
             expect = id + 1;
         }
@@ -85,18 +211,18 @@ impl Tail {
     /// Remove ids that were read from inside gaps.
     pub fn fill(&mut self, ids: &[i64]) {
         for &id in ids {
-            let Some((&lo, &(hi, seen))) = self.gaps.range(..=id).next_back() else {
+            let Some((&lo, &g)) = self.gaps.range(..=id).next_back() else {
                 continue;
             };
-            if id > hi {
+            if id > g.hi {
                 continue;
             }
             self.gaps.remove(&lo);
             if lo < id {
-                self.gaps.insert(lo, (id - 1, seen));
+                self.gaps.insert(lo, Gap { hi: id - 1, ..g });
             }
-            if id < hi {
-                self.gaps.insert(id + 1, (hi, seen));
+            if id < g.hi {
+                self.gaps.insert(id + 1, g);
             }
         }
         self.cap();
@@ -107,7 +233,14 @@ impl Tail {
     /// every gap already remembered.
     pub fn insert_gap(&mut self, lo: i64, hi: i64, seen: DateTime<Utc>) {
         if lo <= hi {
-            self.gaps.insert(lo, (hi, seen));
+            self.gaps.insert(
+                lo,
+                Gap {
+                    hi,
+                    seen,
+                    due: seen,
+                },
+            );
             self.cap();
         }
     }
@@ -117,12 +250,12 @@ impl Tail {
         self.gaps
             .range(..=id)
             .next_back()
-            .is_some_and(|(_, (hi, _))| id <= *hi)
+            .is_some_and(|(_, g)| id <= g.hi)
     }
 
     /// Forget gaps first seen before `cutoff`.
     pub fn expire(&mut self, cutoff: DateTime<Utc>) {
-        self.gaps.retain(|_, (_, seen)| *seen >= cutoff);
+        self.gaps.retain(|_, g| g.seen >= cutoff);
     }
 
     fn cap(&mut self) {
@@ -130,6 +263,11 @@ impl Tail {
             self.gaps.pop_first();
         }
     }
+}
+
+/// Time until the next probe of a gap that is `age` old.
+fn probe_delay(age: TimeDelta) -> TimeDelta {
+    (age / 4).clamp(TimeDelta::zero(), MAX_PROBE_EVERY)
 }
 
 #[cfg(test)]
@@ -154,16 +292,34 @@ mod tests {
     }
 
     #[test]
-    fn gap_probe_splits_narrow_and_wide() {
+    fn probe_splits_narrow_and_wide() {
         let mut t = Tail::new(0);
         t.advance(&[2, 5, 200, 202], t0());
         // gaps: 1, 3-4, 6-199, 201
-        let (ids, wide) = t.gap_probe(100);
-        assert_eq!(ids, vec![1, 3, 4, 201]);
-        assert_eq!(wide, vec![(6, 199)]);
-        let (ids, wide) = t.gap_probe(2);
-        assert_eq!(ids, vec![1, 201]);
-        assert_eq!(wide, vec![(3, 4), (6, 199)]);
+        let p = t.probe(t0());
+        assert_eq!(p.ids, vec![1, 3, 4, 201]);
+        assert_eq!(p.ranges, vec![(6, 199)]);
+    }
+
+    #[test]
+    fn young_gaps_every_poll_old_ones_less_often() {
+        let mut t = Tail::new(0);
+        t.advance(&[2], t0());
+        let probed_at: Vec<i64> = (1..=120)
+            .filter(|s| !t.probe(t0() + TimeDelta::seconds(*s)).ids.is_empty())
+            .collect();
+        // Every poll for the first seconds, then ever further apart (a
+        // quarter of the age), never more than a minute.
+        assert_eq!(&probed_at[..5], &[1, 2, 3, 4, 5]);
+        assert!(probed_at.len() < 30, "{probed_at:?}");
+        let steps: Vec<i64> = probed_at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(steps.windows(2).all(|w| w[1] >= w[0]), "{steps:?}");
+        assert!(steps.iter().all(|s| *s <= 60));
+        let mut later = t.clone();
+        assert!(
+            (121..=185).any(|s| !later.probe(t0() + TimeDelta::seconds(s)).ids.is_empty()),
+            "still probed after two minutes"
+        );
     }
 
     #[test]
@@ -184,5 +340,49 @@ mod tests {
         let ids: Vec<i64> = (0..(MAX_GAPS as i64 + 10)).map(|i| 10 + 2 * i).collect();
         t.advance(&ids, t0() + chrono::Duration::seconds(200));
         assert_eq!(t.gap_count(), MAX_GAPS);
+    }
+
+    /// A storm of rollbacks fills the gap set (every other id of 40,000):
+    /// the naive way probes 20,000 ids every poll; by age, a poll probes at
+    /// most `PROBE_IDS`, and once the storm is a few minutes old about one
+    /// sixtieth of the gaps per (1 s) poll.
+    #[test]
+    fn rollback_storm_keeps_polls_cheap() {
+        let ids: Vec<i64> = (1..=MAX_GAPS as i64).map(|i| 2 * i).collect();
+        let mut t = Tail::new(0);
+        t.advance(&ids, t0());
+        assert_eq!(t.gap_count(), MAX_GAPS);
+        let mut naive = t.clone();
+        naive.set_probe_every_poll(true);
+        assert_eq!(naive.probe(t0()).ids.len(), MAX_GAPS);
+
+        let per_poll: Vec<usize> = (1..=900)
+            .map(|s| t.probe(t0() + TimeDelta::seconds(s)).ids.len())
+            .collect();
+        assert!(per_poll.iter().all(|n| *n <= PROBE_IDS), "budget per poll");
+        let late: &[usize] = &per_poll[300..];
+        let mean = late.iter().sum::<usize>() as f64 / late.len() as f64;
+        assert!(mean <= 350.0, "mean ids per poll after 5 min: {mean}");
+        // Over 15 minutes every gap was still probed at least once a minute
+        // (after its first minutes): total work under a thirtieth of the naive.
+        let total: usize = per_poll.iter().sum();
+        assert!(total <= 900 * MAX_GAPS / 30, "{total}");
+    }
+
+    /// A row committing late in an old gap is found within a minute, even
+    /// among a storm of gaps.
+    #[test]
+    fn late_row_in_an_old_gap_is_found() {
+        let ids: Vec<i64> = (1..=MAX_GAPS as i64).map(|i| 2 * i).collect();
+        let mut t = Tail::new(0);
+        t.advance(&ids, t0());
+        for s in 1..=600 {
+            t.probe(t0() + TimeDelta::seconds(s));
+        }
+        // Id 7 commits at 600 s (say): found by one of the next 60 polls.
+        let found = (601..=661).find(|s| t.probe(t0() + TimeDelta::seconds(*s)).ids.contains(&7));
+        assert!(found.is_some(), "gap 7 never probed");
+        t.fill(&[7]);
+        assert!(!t.in_gap(7) && t.in_gap(5) && t.in_gap(9));
     }
 }

@@ -1,6 +1,8 @@
 //! The PostgreSQL source: runs the [`Poller`] every interval, reports its
 //! state, and on failure keeps its position (nothing is lost or counted twice
-//! when the database returns), retrying with capped exponential backoff.
+//! when the database returns). A lost connection is retried at the poll
+//! interval while the outage is short and backs off as it lasts
+//! ([`crate::db::reconnect`]); other failures back off exponentially.
 
 use std::time::{Duration, Instant};
 
@@ -10,19 +12,23 @@ use chrono::{DateTime, Utc};
 
 use super::{Command, SESSION_CONTEXT_LIMIT, SourceLink, backoff, wait_or_command};
 use crate::db::poller::Poller;
+use crate::db::reconnect::{is_connection_error, retry_delay, retry_on_fresh};
 use crate::model::tables::{CONTEXT, missing_message};
 use crate::model::{ContextEvent, SourceId, SourceStatus, Update};
 use crate::redact::mask_json;
 use crate::user_error::{describe_db_error, describe_pool_error};
 
-/// Write an acknowledgement (`acknowledged`, `acknowledged_at`).
+/// Write an acknowledgement (`acknowledged`, `acknowledged_at`); made again
+/// on a new connection if the pooled one turns out dead.
 pub async fn acknowledge(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE monitoring_alerts SET acknowledged = true, acknowledged_at = now()::timestamp \
-         WHERE id = $1",
-    )
-    .bind(id)
-    .execute(pool)
+    retry_on_fresh(pool, || {
+        sqlx::query(
+            "UPDATE monitoring_alerts SET acknowledged = true, acknowledged_at = now()::timestamp \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .execute(pool)
+    })
     .await?;
     Ok(())
 }
@@ -45,10 +51,11 @@ pub async fn session_context(
     session_id: &str,
 ) -> Result<Vec<ContextEvent>, String> {
     let err = |e: sqlx::Error| describe_db_error(&e, url);
-    let present: bool = sqlx::query_scalar("SELECT to_regclass('monitoring_context') IS NOT NULL")
-        .fetch_one(pool)
-        .await
-        .map_err(err)?;
+    let present: bool = retry_on_fresh(pool, || {
+        sqlx::query_scalar("SELECT to_regclass('monitoring_context') IS NOT NULL").fetch_one(pool)
+    })
+    .await
+    .map_err(err)?;
     if !present {
         return Err(missing_message(CONTEXT));
     }
@@ -88,11 +95,16 @@ pub async fn run(
     let mut commands = Some(commands);
     let mut status = SourceStatus::new(SourceId::Postgres, target);
     let mut failures = 0u32;
+    // Since when the server has been unreachable (retries come at the poll
+    // interval while that is short: see `retry_delay`).
+    let mut down_since: Option<Instant> = None;
     loop {
         let started = Instant::now();
+        let mut unreachable = false;
         match poller.poll().await {
             Ok(batch) => {
                 failures = 0;
+                down_since = None;
                 status.up = true;
                 status.last_ok = Some(batch.now);
                 status.last_error = None;
@@ -104,6 +116,7 @@ pub async fn run(
             }
             Err(e) => {
                 failures += 1;
+                unreachable = is_connection_error(&e);
                 status.up = false;
                 status.last_error =
                     Some(describe_pool_error(&e, &url, Duration::from_secs(3)).await);
@@ -115,7 +128,12 @@ pub async fn run(
         }
         let delay = if failures == 0 {
             interval.saturating_sub(started.elapsed())
+        } else if unreachable {
+            let since = *down_since.get_or_insert(started);
+            retry_delay(since.elapsed(), interval).saturating_sub(started.elapsed())
         } else {
+            // The server answers but the poll fails (a statement timeout, a
+            // missing privilege): back off.
             backoff(failures, interval)
         };
         let mut next = wait_or_command(delay, &mut commands).await;
