@@ -13,9 +13,9 @@
 //! counted anyway. Their number is capped as a last resort.
 //!
 //! Probing costs per id, so gaps are not all probed every poll: a gap is
-//! probed at every poll while it is young (most transactions commit within
-//! milliseconds), then less and less often as it ages (a quarter of its age
-//! between probes, at most [`MAX_PROBE_EVERY`]); a gap that old is almost
+//! probed at every poll while it is young ([`YOUNG`]: most transactions
+//! commit within milliseconds), then less and less often as it ages (a
+//! quarter of its age between probes, at most [`MAX_PROBE_EVERY`]); a gap that old is almost
 //! always a rollback that will never fill. Each poll probes at most
 //! [`PROBE_IDS`] ids and [`PROBE_RANGES`] wide gaps, the most overdue first,
 //! so a storm of rollbacks (thousands of gaps) costs a bounded amount per poll
@@ -37,6 +37,8 @@ pub const PROBE_RANGES: usize = 16;
 pub const NARROW: i64 = 64;
 /// Longest time between two probes of the same gap.
 pub const MAX_PROBE_EVERY: TimeDelta = TimeDelta::seconds(60);
+/// Gaps younger than this are probed at every poll.
+pub const YOUNG: TimeDelta = TimeDelta::seconds(10);
 
 /// Stored (rollup state) as `(hi, first seen)`, as before gaps had a probe
 /// schedule; read back, a gap is due at once.
@@ -265,8 +267,12 @@ impl Tail {
     }
 }
 
-/// Time until the next probe of a gap that is `age` old.
+/// Time until the next probe of a gap that is `age` old: none while young,
+/// then a quarter of its age, at most [`MAX_PROBE_EVERY`].
 fn probe_delay(age: TimeDelta) -> TimeDelta {
+    if age < YOUNG {
+        return TimeDelta::zero();
+    }
     (age / 4).clamp(TimeDelta::zero(), MAX_PROBE_EVERY)
 }
 
@@ -308,9 +314,9 @@ mod tests {
         let probed_at: Vec<i64> = (1..=120)
             .filter(|s| !t.probe(t0() + TimeDelta::seconds(*s)).ids.is_empty())
             .collect();
-        // Every poll for the first seconds, then ever further apart (a
+        // Every poll for the first ten seconds, then ever further apart (a
         // quarter of the age), never more than a minute.
-        assert_eq!(&probed_at[..5], &[1, 2, 3, 4, 5]);
+        assert_eq!(&probed_at[..10], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         assert!(probed_at.len() < 30, "{probed_at:?}");
         let steps: Vec<i64> = probed_at.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(steps.windows(2).all(|w| w[1] >= w[0]), "{steps:?}");
