@@ -395,7 +395,7 @@ async fn main() {
         let mut dcs = cs.clone();
         dcs.max_connections = 4;
         let dp = pool(&dcs, true).await.unwrap();
-        let (link, peer) = jfmon::source::stream::link_pair();
+        let (link, peer) = jfmon::source::link_pair();
         let task = tokio::spawn(jfmon::source::postgres::run(
             Poller::new(
                 dp,

@@ -1,5 +1,6 @@
 //! `jfmon` and `jfmon demo`: the live dashboard. Starts the source (the
-//! PostgreSQL poller, or the simulator for the demo), sends logs to a file
+//! simulator for the demo, else what the configuration names: see
+//! [`super::source_plan`]), sends logs to a file
 //! (the terminal belongs to the dashboard), takes over the terminal and runs
 //! the [`crate::ui::event_loop`] until the user quits, a signal arrives or the
 //! terminal goes away; the terminal is restored on every way out.
@@ -11,25 +12,19 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::{Fail, Outcome, connect, poller};
+use super::{Fail, Outcome, source_plan};
 use crate::cli::DemoArgs;
 use crate::config::Config;
-use crate::redact::db_display;
 use crate::source::demo::DemoSettings;
-use crate::source::stream::{self, StreamSettings};
-use crate::source::{self, SourceLink};
+use crate::source::{self, Plan};
 use crate::store::State;
-use crate::ui::event_loop::{self, Exit, SourceHandle};
+use crate::ui::event_loop::{self, Exit};
 use crate::ui::terminal;
 use crate::ui::theme::Theme;
 use crate::ui::{UiSettings, app::App};
 
 /// Rotate the log file beyond this size (keeping one old file).
 const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
-/// Commands queued for the source before `try_send` reports it busy.
-const COMMAND_QUEUE: usize = 16;
 /// The demo advances this often.
 const DEMO_TICK: Duration = Duration::from_secs(1);
 
@@ -46,22 +41,16 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
         });
     }
     let log = init_logging(cfg);
-    let (updates_tx, updates_rx) = mpsc::channel(source::UPDATE_CHANNEL);
-    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-    let link = SourceLink {
-        updates: updates_tx,
-        commands: commands_rx,
-    };
     let mut settings = UiSettings {
         environment: cfg.environment.clone(),
         read_only: cfg.read_only,
         local_time: cfg.local_time,
         theme: Theme::new(!cfg.no_color, cfg.ascii),
+        poll_interval: cfg.interval,
         ..UiSettings::default()
     };
-    let task = if let Some(d) = demo {
+    let plan = if let Some(d) = demo {
         settings.demo = true;
-        settings.target = "built-in simulator".into();
         settings.poll_interval = DEMO_TICK;
         let demo_settings = DemoSettings {
             seed: d.seed.unwrap_or_else(rand::random),
@@ -70,54 +59,20 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
             idle_timeout: cfg.idle_timeout,
             tick: DEMO_TICK,
         };
-        tracing::info!(
-            seed = demo_settings.seed,
-            rate = d.rate,
-            "dashboard on the simulator"
-        );
-        tokio::spawn(source::demo::run(demo_settings, link))
-    } else if let Some(stream) = StreamSettings::from_config(cfg) {
-        // Following a hub (the stream source is the hub work's): alone, or
-        // together with the database when a URL is given too.
-        settings.target = stream::target_of(&stream.url);
-        settings.poll_interval = cfg.interval;
-        tracing::info!(target = %settings.target, "dashboard on a stream");
-        if cfg.database_url.is_some() {
-            let (pool, url) = connect(cfg).await?;
-            let target = db_display(&url);
-            settings.target = format!("{} + {target}", settings.target);
-            let (db_link, db_peer) = stream::link_pair();
-            let db_task = tokio::spawn(source::postgres::run(
-                poller(cfg, pool),
-                url,
-                target,
-                cfg.interval,
-                db_link,
-            ));
-            let window = cfg.window;
-            tokio::spawn(async move {
-                stream::run_with_database(stream, db_peer, window, link).await;
-                db_task.abort();
-            })
-        } else {
-            tokio::spawn(stream::run(stream, link))
-        }
+        tracing::info!(seed = demo_settings.seed, rate = d.rate, "simulator");
+        Plan::Demo(demo_settings)
     } else {
-        // Connect first: a wrong URL or password is one line on the shell,
+        // Connects first: a wrong URL or password is one line on the shell,
         // not a dashboard that never fills.
-        let (pool, url) = connect(cfg).await?;
-        let target = db_display(&url);
-        settings.target = target.clone();
-        settings.poll_interval = cfg.interval;
-        tracing::info!(%target, "dashboard on PostgreSQL");
-        tokio::spawn(source::postgres::run(
-            poller(cfg, pool),
-            url,
-            target,
-            cfg.interval,
-            link,
-        ))
+        source_plan(cfg).await?
     };
+    let source::Started {
+        handle,
+        target,
+        task,
+    } = source::spawn(plan);
+    tracing::info!(%target, "dashboard started");
+    settings.target = target;
 
     let app = App::new(settings, cfg.window);
     let state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
@@ -125,7 +80,7 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
     let mut term = match terminal::enter(cfg.no_color) {
         Ok(t) => t,
         Err(e) => {
-            task.abort();
+            drop(task);
             return Err(Fail::new(format!("cannot set up the terminal: {e}")));
         }
     };
@@ -137,17 +92,13 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
         panic!("test panic requested by JFMON_TEST_PANIC");
     }
     let events = terminal::spawn_input();
-    let handle = SourceHandle {
-        updates: updates_rx,
-        commands: commands_tx,
-    };
     let exit = event_loop::run(&mut term, app, state, handle, events, shutdown_signal()).await;
     // Not dropped: ratatui's Drop shows the cursor and, when the terminal is
     // gone, reports that failure with `eprintln!`, which panics on a dead
     // stderr. The guard restores the terminal instead, ignoring errors.
     std::mem::forget(term);
     drop(guard);
-    task.abort();
+    drop(task);
     tracing::info!(?exit, "dashboard closed");
     match exit {
         Exit::Quit => Ok(ExitCode::SUCCESS),

@@ -17,6 +17,8 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, Config};
 use crate::db::connect::{ConnectSettings, pool};
 use crate::db::poller::{PollSettings, Poller};
+use crate::source::stream::StreamSettings;
+use crate::source::{Database, Plan};
 use crate::user_error::describe_db_error;
 
 /// A failure to report: one line on stderr, then exit with `code`.
@@ -107,6 +109,30 @@ pub fn poller(cfg: &Config, pool: PgPool) -> Poller {
             idle_timeout: cfg.idle_timeout,
         },
     )
+}
+
+/// The database to poll, connected now.
+pub async fn database(cfg: &Config) -> Result<Database, Fail> {
+    let (pool, url) = connect(cfg).await?;
+    Ok(Database {
+        poller: poller(cfg, pool),
+        url,
+        interval: cfg.interval,
+    })
+}
+
+/// The source the configuration names, for every command that follows one:
+/// the stream (`--ws`), together with the database when a URL is given too,
+/// else the database. A database is connected now, so a wrong URL or
+/// password fails here as one line.
+pub async fn source_plan(cfg: &Config) -> Result<Plan, Fail> {
+    Ok(match StreamSettings::from_config(cfg) {
+        Some(stream) if cfg.database_url.is_some() => {
+            Plan::StreamAndDatabase(stream, database(cfg).await?)
+        }
+        Some(stream) => Plan::Stream(stream),
+        None => Plan::Database(database(cfg).await?),
+    })
 }
 
 /// Refuse a write when the configuration says read-only.

@@ -10,13 +10,12 @@ use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 
-use super::{Fail, Outcome, connect, poller};
+use super::{Fail, Outcome, database};
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::duration::format_duration;
 use crate::hub::{Hub, HubSettings, http, tls};
-use crate::redact::db_display;
-use crate::source::{self, stream::link_pair};
+use crate::source::{self, Plan};
 
 /// Read the token: the first line of the file, trimmed.
 pub fn read_token(path: &Path) -> Result<String, Fail> {
@@ -131,7 +130,7 @@ pub async fn shutdown_signal() {
 pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     let token = a.token_file.as_deref().map(read_token).transpose()?;
     init_logging(cfg);
-    let (pool, url) = connect(cfg).await?;
+    let db = database(cfg).await?;
     let listener = TcpListener::bind(a.listen).await.map_err(|e| Fail {
         message: format!(
             "cannot listen on {}: {e}{}",
@@ -162,18 +161,14 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     settings.tls = tls.is_some();
     let hub = Hub::new(settings);
 
-    let (link, peer) = link_pair();
-    let target = db_display(&url);
-    let source_task = tokio::spawn(source::postgres::run(
-        poller(cfg, pool),
-        url,
-        target.clone(),
-        cfg.interval,
-        link,
-    ));
+    let source::Started {
+        handle,
+        target,
+        task: source_task,
+    } = source::spawn(Plan::Database(db));
     let feeder = hub.clone();
-    hub.set_commands(peer.commands);
-    let feed_task = tokio::spawn(async move { feeder.feed(peer.updates).await });
+    hub.set_commands(handle.commands);
+    let feed_task = tokio::spawn(async move { feeder.feed(handle.updates).await });
 
     let (http, ws) = if tls.is_some() {
         ("https", "wss")
@@ -199,7 +194,7 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
         },
         None => http::serve(hub.clone(), listener, shutdown_signal()).await,
     };
-    source_task.abort();
+    drop(source_task);
     feed_task.abort();
     match served {
         Ok(()) => {

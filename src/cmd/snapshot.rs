@@ -13,58 +13,31 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::{Fail, Outcome, connect, poller};
+use super::{Fail, Outcome, connect, poller, source_plan};
 use crate::cli::SnapshotArgs;
 use crate::config::Config;
 use crate::duration::format_duration;
-use crate::model::tables::missing_message;
-use crate::model::{SourceId, SourceStatus, Update};
-use crate::redact::db_display;
-use crate::source::stream::{StreamSettings, link_pair};
-use crate::source::{self, SourceLink};
-use crate::store::State;
 // Text from the database never reaches the terminal with control characters;
 // latencies read as they do on the dashboard.
 use crate::format::{ms, one_line};
+use crate::model::tables::missing_message;
+use crate::model::{SourceId, SourceStatus, Update};
+use crate::redact::db_display;
+use crate::source::stream::StreamSettings;
+use crate::source::{self, Plan, Started};
+use crate::store::State;
 use crate::user_error::describe_db_error;
 
 pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
-    if let Some(stream) = StreamSettings::from_config(cfg) {
-        if cfg.database_url.is_none() {
-            return if a.follow {
-                let (link, peer) = link_pair();
-                let task = tokio::spawn(source::stream::run(stream, link));
-                follow_updates(cfg, peer.updates, task).await
-            } else {
-                once_from_stream(cfg, a, stream).await
-            };
-        }
-        if a.follow {
-            let (pool, url) = connect(cfg).await?;
-            let (db_link, db_peer) = link_pair();
-            let target = db_display(&url);
-            let db_task = tokio::spawn(source::postgres::run(
-                poller(cfg, pool),
-                url,
-                target,
-                cfg.interval,
-                db_link,
-            ));
-            let (link, peer) = link_pair();
-            let task = tokio::spawn(source::stream::run_with_database(
-                stream, db_peer, cfg.window, link,
-            ));
-            let out = follow_updates(cfg, peer.updates, task).await;
-            db_task.abort();
-            return out;
-        }
+    if a.follow {
+        return follow(cfg, source::spawn(source_plan(cfg).await?)).await;
+    }
+    if cfg.database_url.is_none()
+        && let Some(stream) = StreamSettings::from_config(cfg)
+    {
+        return once_from_stream(cfg, a, stream).await;
     }
     let (pool, url) = connect(cfg).await?;
-    if a.follow {
-        return follow(cfg, pool, url).await;
-    }
     let mut p = poller(cfg, pool);
     let started = std::time::Instant::now();
     let batch = p
@@ -88,30 +61,16 @@ pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn follow(cfg: &Config, pool: sqlx::PgPool, url: String) -> Outcome {
-    let (tx, rx) = mpsc::channel(source::UPDATE_CHANNEL);
-    let (_cmd_tx, cmd_rx) = mpsc::channel(1);
-    let target = db_display(&url);
-    let task = tokio::spawn(source::postgres::run(
-        poller(cfg, pool),
-        url,
-        target,
-        cfg.interval,
-        SourceLink {
-            updates: tx,
-            commands: cmd_rx,
-        },
-    ));
-    follow_updates(cfg, rx, task).await
-}
-
 /// Print one NDJSON snapshot whenever a source reports its status (after
 /// every poll, good or bad), having applied everything already queued.
-async fn follow_updates(
-    cfg: &Config,
-    mut rx: mpsc::Receiver<Update>,
-    task: tokio::task::JoinHandle<()>,
-) -> Outcome {
+async fn follow(cfg: &Config, source: Started) -> Outcome {
+    // The task ends when `_task` is dropped, on return.
+    let Started {
+        mut handle,
+        task: _task,
+        ..
+    } = source;
+    let rx = &mut handle.updates;
     let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
     loop {
         tokio::select! {
@@ -131,7 +90,6 @@ async fn follow_updates(
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    task.abort();
     Ok(ExitCode::SUCCESS)
 }
 
@@ -140,8 +98,9 @@ async fn follow_updates(
 /// which may come in parts), or a quiet second, whichever is first.
 async fn once_from_stream(cfg: &Config, a: &SnapshotArgs, stream: StreamSettings) -> Outcome {
     let limit = stream.connect_timeout + Duration::from_secs(5);
-    let (link, mut peer) = link_pair();
-    let task = tokio::spawn(source::stream::run(stream, link));
+    let Started {
+        mut handle, task, ..
+    } = source::spawn(Plan::Stream(stream));
     let mut state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
     let start = tokio::time::Instant::now();
     let mut got_data = false;
@@ -151,7 +110,7 @@ async fn once_from_stream(cfg: &Config, a: &SnapshotArgs, stream: StreamSettings
         } else {
             (start + limit).saturating_duration_since(tokio::time::Instant::now())
         };
-        match tokio::time::timeout(wait, peer.updates.recv()).await {
+        match tokio::time::timeout(wait, handle.updates.recv()).await {
             Ok(Some(u)) => {
                 let is_status = matches!(u, Update::Source(_));
                 got_data |= matches!(u, Update::Batch(_));
@@ -166,7 +125,7 @@ async fn once_from_stream(cfg: &Config, a: &SnapshotArgs, stream: StreamSettings
             break;
         }
     }
-    task.abort();
+    drop(task);
     if !got_data {
         let why = state
             .source(SourceId::Stream)

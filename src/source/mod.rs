@@ -1,22 +1,23 @@
-//! Sources: tasks that produce [`Update`]s for the state store over a bounded
+//! Sources: tasks that produce [`crate::model::Update`]s for the state store over a bounded
 //! channel and take [`Command`]s back (refresh, window change, acknowledge).
-//! The PostgreSQL poller ([`postgres`]) and the in-memory simulator ([`demo`])
-//! send identical shapes; the store cannot tell them apart.
+//! The PostgreSQL poller ([`postgres`]), the in-memory simulator ([`demo`])
+//! and the WebSocket follower ([`stream`]) send identical shapes; the store
+//! cannot tell them apart. [`spawn`] starts whichever a command follows;
+//! [`link`] owns the channels between a source and its consumer.
 
 pub mod ca;
 pub mod demo;
+pub mod link;
 pub mod postgres;
+mod spawn;
 pub mod stream;
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::model::Update;
-
-/// Capacity of the update channel: a slow consumer makes sources wait rather
-/// than queue without bound.
-pub const UPDATE_CHANNEL: usize = 64;
+pub use link::{SourceHandle, SourceLink, UPDATE_CHANNEL, link_pair};
+pub use spawn::{Database, Plan, Started, spawn};
 
 /// What the dashboard asks of a source.
 #[derive(Debug)]
@@ -40,12 +41,6 @@ pub enum Command {
 
 /// Context records returned for one session (the newest ones).
 pub const SESSION_CONTEXT_LIMIT: usize = 200;
-
-/// The two ends a source task holds.
-pub struct SourceLink {
-    pub updates: mpsc::Sender<Update>,
-    pub commands: mpsc::Receiver<Command>,
-}
 
 /// Delay before retry `failures` (1, 2, ...): doubling from the poll interval,
 /// capped at 30 s, with up to 20 % jitter so many screens do not retry in step.

@@ -22,8 +22,8 @@ use super::action::{Effect, Request};
 use super::app::App;
 use super::bindings::lookup;
 use super::{Ctx, Screen};
-use crate::model::{ContextEvent, Update};
-use crate::source::Command;
+use crate::model::ContextEvent;
+use crate::source::{Command, SourceHandle};
 use crate::store::State;
 
 /// Shortest time between two frames.
@@ -42,12 +42,6 @@ pub enum Exit {
     Signal(i32),
     /// The terminal went away (input closed, output failing).
     TerminalGone(String),
-}
-
-/// The dashboard's end of a source.
-pub struct SourceHandle {
-    pub updates: mpsc::Receiver<Update>,
-    pub commands: mpsc::Sender<Command>,
 }
 
 /// A source's answer, delivered back to the loop.

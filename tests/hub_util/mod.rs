@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use jfmon::hub::{Hub, HubSettings, http};
 use jfmon::model::{Snapshot, SourceId, SourceStatus, Update};
-use jfmon::source::stream::{self, Peer, StreamSettings, link_pair};
+use jfmon::source::stream::{self, StreamSettings};
+use jfmon::source::{SourceHandle, link_pair};
 use jfmon::store::State;
 use jfmon::store::Thresholds;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -85,7 +86,7 @@ pub fn stream_settings(url: &str, token: Option<&str>) -> StreamSettings {
 /// A dashboard's store following a stream through `source::stream::run`.
 pub struct Follower {
     pub state: State,
-    pub peer: Peer,
+    pub peer: SourceHandle,
     task: JoinHandle<()>,
 }
 
@@ -101,7 +102,7 @@ impl Follower {
     }
 
     /// A store fed by any source task whose far end is `peer`.
-    pub fn from_parts(peer: Peer, task: JoinHandle<()>) -> Follower {
+    pub fn from_parts(peer: SourceHandle, task: JoinHandle<()>) -> Follower {
         Follower {
             state: State::new(WINDOW, Thresholds::default()),
             peer,
