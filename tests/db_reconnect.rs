@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::*;
 use hub_util::*;
 use jfmon::model::{SourceId, Update};
-use jfmon::source::{self, stream::link_pair};
+use jfmon::source::{self, link_pair};
 use sqlx::PgPool;
 
 /// Terminate every session of this database named `jfmon` and wait until
