@@ -18,11 +18,6 @@ use jfmon::model::SourceId;
 use jfmon::source::{self, link_pair};
 use sqlx::PgPool;
 
-fn url_of(pool: &PgPool) -> String {
-    let db = pool.connect_options().get_database().unwrap().to_owned();
-    format!("postgres://postgres@127.0.0.1:5432/{db}")
-}
-
 async fn free_port() -> u16 {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().port()
@@ -232,7 +227,7 @@ async fn serve_survives_kill_restart_and_stops_cleanly(pool: PgPool) {
 async fn database_lost_and_back_under_the_hub(pool: PgPool) {
     let mut rng = Rng(3);
     insert_api_calls(&pool, &mut rng, 200, 60.0).await;
-    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let proxy = Proxy::start(&database_addr()).await;
     let poller = poller_through(&proxy, &pool, WINDOW).await;
 
     let served = Served::start(hub_settings()).await;

@@ -10,11 +10,6 @@ use std::process::{Command, Stdio};
 use common::*;
 use sqlx::PgPool;
 
-fn url_of(pool: &PgPool) -> String {
-    let db = pool.connect_options().get_database().unwrap().to_owned();
-    format!("postgres://postgres@127.0.0.1:5432/{db}")
-}
-
 fn jfmon(url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_jfmon"))
         .args(args)

@@ -36,7 +36,7 @@ async fn database_lost_and_back(pool: PgPool) {
     let mut rng = Rng(21);
     insert_api_calls(&pool, &mut rng, 300, 60.0).await;
 
-    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let proxy = Proxy::start(&database_addr()).await;
     let poller = poller_through(&proxy, &pool, 900).await;
 
     let (tx, mut rx) = mpsc::channel(source::UPDATE_CHANNEL);

@@ -18,6 +18,62 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+/// `DATABASE_URL`, which every database test needs (the README's test command sets it).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at the test PostgreSQL (see the README's test command)")
+}
+
+/// The URL of the database a `#[sqlx::test]` pool points at: `DATABASE_URL`
+/// (user, password, host, port, parameters) with that pool's database name.
+pub fn url_of(pool: &PgPool) -> String {
+    let db = pool
+        .connect_options()
+        .get_database()
+        .expect("a #[sqlx::test] pool names its database")
+        .to_owned();
+    let mut url = url::Url::parse(&database_url()).expect("DATABASE_URL is a URL");
+    url.set_path(&db);
+    url.to_string()
+}
+
+/// `host:port` of the PostgreSQL in `DATABASE_URL` (for the cutting proxy).
+pub fn database_addr() -> String {
+    let url = url::Url::parse(&database_url()).expect("DATABASE_URL is a URL");
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432)
+    )
+}
+
+/// Whether this run is CI (`CI` set to anything but empty, `false` or `0`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "false" | "0"))
+}
+
+/// Whether the external tool `cmd` (tmux, chromium, promtool, ...) runs, for
+/// a test that needs it. Missing in CI, the test fails (`.ci/run` installs
+/// them); missing locally, the test is skipped, saying why on stderr.
+pub fn require_tool(cmd: &str, version_arg: &str) -> bool {
+    let found = std::process::Command::new(cmd)
+        .arg(version_arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            !in_ci(),
+            "`{cmd}` is not installed, and CI must run every test (.ci/run installs it)"
+        );
+        eprintln!(
+            "SKIPPED: `{cmd}` is not installed; install it to run this test (CI fails instead)"
+        );
+    }
+    found
+}
+
 pub fn settings() -> ConnectSettings {
     ConnectSettings::new("postgres://unused")
 }
