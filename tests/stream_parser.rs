@@ -64,20 +64,40 @@ fn json() -> impl Strategy<Value = Value> {
 
 /// Parse, and if it is an update, sanitise and apply it: nothing may panic.
 fn digest(text: &str, state: &mut State) {
+    digest_at(text, state, Utc::now());
+}
+
+/// [`digest`] with the client's clock given; `true` when something was applied.
+fn digest_at(text: &str, state: &mut State, client_now: DateTime<Utc>) -> bool {
     match protocol::parse(text) {
         Frame::Update(u) => {
             let mut u = *u;
-            if protocol::sanitize(&mut u, Utc::now()) {
+            if protocol::sanitize(&mut u, client_now) {
                 state.apply(u);
                 let _ = state.snapshot();
                 let _ = state.to_batch();
+                true
+            } else {
+                false
             }
         }
         Frame::SystemHealth(h) => {
-            state.apply(Update::Batch(Box::new(platform::to_batch(&h, Utc::now()))));
+            state.apply(Update::Batch(Box::new(platform::to_batch(&h, client_now))));
             let _ = state.snapshot();
+            true
         }
-        _ => {}
+        _ => false,
+    }
+}
+
+/// What `sanitize` documents: only a batch dated more than a day ahead of
+/// the client, or claiming a window over 31 days, is refused.
+fn acceptable(u: &Update, client_now: DateTime<Utc>) -> bool {
+    match u {
+        Update::Source(_) => true,
+        Update::Batch(b) => {
+            b.now <= client_now + chrono::TimeDelta::days(1) && b.window_secs <= 31 * 86_400
+        }
     }
 }
 
@@ -357,10 +377,32 @@ proptest! {
     }
 
     #[test]
-    fn wild_updates_are_made_safe_to_apply(us in prop::collection::vec(update(), 1..4)) {
+    fn wild_updates_are_made_safe_to_apply(
+        us in prop::collection::vec((update(), any::<bool>()), 1..4)
+    ) {
         let mut s = store();
-        for u in us {
-            digest(&protocol::encode_update(&u), &mut s);
+        let client_now = Utc::now();
+        for (mut u, plausible) in us {
+            if plausible {
+                // Half of them dated and windowed as a real hub would: these
+                // must be applied, not merely survived.
+                if let Update::Batch(b) = &mut u {
+                    b.now = b.now.min(client_now);
+                    b.window_secs %= 8 * 86_400;
+                }
+            }
+            let expected = acceptable(&u, client_now);
+            prop_assert!(expected || !plausible);
+            let applied = digest_at(&protocol::encode_update(&u), &mut s, client_now);
+            prop_assert_eq!(applied, expected, "applied vs the documented rule: {:?}", u);
+            match &u {
+                Update::Source(st) if applied => prop_assert_eq!(s.source(st.id), Some(st)),
+                Update::Batch(b) if applied => {
+                    prop_assert!(s.has_data());
+                    prop_assert!(s.now() >= b.now, "the store's clock follows the batch");
+                }
+                _ => {}
+            }
         }
     }
 

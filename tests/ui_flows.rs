@@ -32,7 +32,10 @@ fn key(k: &str) -> KeyEvent {
         "<BS>" => KeyCode::Backspace,
         "<C-c>" => return KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
         s => {
-            let c = s.chars().next().unwrap();
+            let mut chars = s.chars();
+            let (Some(c), None) = (chars.next(), chars.next()) else {
+                panic!("unknown key name {s:?}: add it to `key`");
+            };
             let m = if c.is_ascii_uppercase() || "!?".contains(c) {
                 KeyModifiers::SHIFT
             } else {
@@ -44,12 +47,15 @@ fn key(k: &str) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
 
-/// Press keys; returns the effects that were not `None`.
+/// Press keys; returns the effects that were not `None`. A key name `key`
+/// does not know fails the test (a typo must not pass as "nothing happened").
 fn press(app: &mut App, state: &State, keys: &[&str]) -> Vec<Effect> {
     let mut out = vec![];
     for k in keys {
         let ev = key(k);
         let Some(action) = lookup(&app.mode, app.nav.is_overview(), &ev) else {
+            // A real key bound to nothing here (tests check keys that must
+            // not leak through the help or a read-only mode).
             continue;
         };
         let e = app.apply(state, action, now());
@@ -424,4 +430,11 @@ fn selection_follows_the_row_when_data_reorders() {
         a.list(PaneId::Integrations).selected_key(&keys).unwrap(),
         &chosen
     );
+}
+
+#[test]
+#[should_panic(expected = "unknown key name \"<PgDn>\"")]
+fn an_unknown_key_name_fails_the_test() {
+    let s = state();
+    press(&mut app(), &s, &["<PgDn>"]);
 }
