@@ -12,7 +12,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use jfmon::model::Update;
 use jfmon::source::Command;
 use jfmon::source::SourceHandle;
-use jfmon::ui::event_loop::{Exit, run};
+use jfmon::ui::event_loop::{Exit, MIN_FRAME, run};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
@@ -49,15 +49,20 @@ fn ch(c: char) -> io::Result<Event> {
     )))
 }
 
-async fn pause() {
-    tokio::time::sleep(Duration::from_millis(120)).await;
+/// Let the loop take in everything sent so far and draw it. The tests run on
+/// tokio's paused clock, which moves only when every task is waiting: this
+/// returns after the loop has handled all it was sent and reached its next
+/// frame deadline ([`MIN_FRAME`]), so what it shows is on the screen, with no
+/// real time spent.
+async fn settle() {
+    tokio::time::sleep(MIN_FRAME * 2).await;
 }
 
 fn screen(t: &Terminal<TestBackend>) -> String {
     t.backend().to_string()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn draws_data_and_quits_on_q() {
     let (rig, handle, events) = rig();
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
@@ -70,7 +75,7 @@ async fn draws_data_and_quits_on_q() {
             .send(Update::Source(postgres(true, 1, None)))
             .await
             .unwrap();
-        pause().await;
+        settle().await;
         rig.events.send(ch('q')).await.unwrap();
         rig
     });
@@ -93,7 +98,7 @@ async fn draws_data_and_quits_on_q() {
     driver.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn window_change_and_acknowledge_reach_the_source() {
     let (mut rig, handle, events) = rig();
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
@@ -115,8 +120,8 @@ async fn window_change_and_acknowledge_reach_the_source() {
             }
             other => panic!("expected Acknowledge, got {other:?}"),
         }
-        pause().await;
-        pause().await;
+        settle().await;
+        settle().await;
         rig.events.send(ch('q')).await.unwrap();
         rig
     });
@@ -142,7 +147,7 @@ async fn window_change_and_acknowledge_reach_the_source() {
     driver.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_signal_stops_it() {
     let (_rig, handle, events) = rig();
     let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
@@ -159,7 +164,7 @@ async fn a_signal_stops_it() {
     assert_eq!(exit, Exit::Signal(15));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn closed_input_means_the_terminal_is_gone() {
     let (rig, handle, events) = rig();
     let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
@@ -180,7 +185,7 @@ async fn closed_input_means_the_terminal_is_gone() {
     assert!(matches!(exit, Exit::TerminalGone(_)), "{exit:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stopped_source_is_reported_and_the_data_kept() {
     let (rig, handle, events) = rig();
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
@@ -192,10 +197,10 @@ async fn a_stopped_source_is_reported_and_the_data_kept() {
     drop(updates);
     drop(commands);
     let driver = tokio::spawn(async move {
-        pause().await;
+        settle().await;
         // A request to a stopped source: a message, no hang.
         etx.send(ch('r')).await.unwrap();
-        pause().await;
+        settle().await;
         let shown = etx.clone();
         shown.send(ch('q')).await.unwrap();
         etx
