@@ -4,14 +4,18 @@
 //! acknowledging against PostgreSQL, and that quitting, SIGTERM, SIGHUP and a
 //! dropped terminal all leave promptly with the terminal restored.
 //!
-//! Skipped (with a note) when tmux is not installed. Every session has a
-//! unique name and is killed when the test ends, however it ends.
+//! Without tmux each test fails in CI (`CI=true`) and is skipped, saying so,
+//! elsewhere. Every session has a unique name and is killed when the test
+//! ends, however it ends.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::url_of;
 use sqlx::PgPool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_jfmon");
@@ -22,15 +26,44 @@ fn tmux(args: &[&str]) -> Output {
     Command::new("tmux").args(args).output().expect("run tmux")
 }
 
+/// tmux is there; without it the test fails in CI and is skipped (saying
+/// so) elsewhere.
 fn have_tmux() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("note: tmux is not installed; skipping the end-to-end terminal test");
+    common::require_tool("tmux", "-V")
+}
+
+/// The guard itself, in child processes: a missing tool fails the test in
+/// CI and skips it, saying why, elsewhere.
+#[test]
+fn a_missing_tool_fails_in_ci_and_is_skipped_elsewhere() {
+    const TEST: &str = "a_missing_tool_fails_in_ci_and_is_skipped_elsewhere";
+    if std::env::var("JFMON_TOOL_PROBE").is_ok() {
+        common::require_tool("jfmon-no-such-tool", "-V");
+        return;
     }
-    ok
+    let run = |ci: &str| {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env("JFMON_TOOL_PROBE", "1")
+            .env("CI", ci)
+            .output()
+            .expect("run the test binary");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (passed, text) = run("true");
+    assert!(!passed, "CI=true must fail:\n{text}");
+    assert!(
+        text.contains("`jfmon-no-such-tool` is not installed"),
+        "{text}"
+    );
+    let (passed, text) = run("");
+    assert!(passed, "a local run skips:\n{text}");
+    assert!(
+        text.contains("SKIPPED: `jfmon-no-such-tool` is not installed"),
+        "the skip says why:\n{text}"
+    );
 }
 
 /// A tmux session running one command; killed on drop.
@@ -388,18 +421,6 @@ fn a_dropped_terminal_ends_the_process() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The URL of the database a `#[sqlx::test]` pool points at.
-fn url_of(pool: &PgPool) -> String {
-    let o = pool.connect_options();
-    format!(
-        "postgres://{}@{}:{}/{}",
-        o.get_username(),
-        o.get_host(),
-        o.get_port(),
-        o.get_database().unwrap_or("postgres")
-    )
 }
 
 /// Ten minutes of traffic: openai failing for the last five, the others fine.
