@@ -19,25 +19,30 @@ use jfmon::source::{self, link_pair};
 use sqlx::PgPool;
 
 /// Terminate every session of this database named `jfmon` and wait until
-/// they are gone; returns how many there were.
-async fn kill_jfmon_sessions(pool: &PgPool) -> i64 {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+/// those are gone (new ones may already be open); returns how many there were.
+async fn kill_jfmon_sessions(pool: &PgPool) -> usize {
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity \
          WHERE datname = current_database() AND application_name = 'jfmon'",
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await
-    .expect("terminate");
+    .expect("jfmon sessions");
+    sqlx::query("SELECT pg_terminate_backend(p) FROM unnest($1::int4[]) AS p")
+        .bind(&pids)
+        .execute(pool)
+        .await
+        .expect("terminate");
     for _ in 0..250 {
-        let left: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND application_name = 'jfmon'",
+        let left: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1))",
         )
+        .bind(&pids)
         .fetch_one(pool)
         .await
         .unwrap();
-        if left == 0 {
-            return n;
+        if !left {
+            return pids.len();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
