@@ -12,37 +12,88 @@ use url::Url;
 /// The replacement for every hidden value.
 pub const MASK: &str = "***";
 
-/// Key fragments (lower case) that mark a value as secret.
+/// Fragments that mark a key as secret, matched against the key squashed to
+/// lower-case letters and digits (`X-Api-Key`, `api_key`, `apiKey` and
+/// `APIKEY` are all `apikey`).
 const SECRET_KEY_PARTS: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "token",
     "authorization",
-    "api_key",
     "apikey",
-    "access_key",
-    "private_key",
+    "accesskey",
+    "privatekey",
     "credential",
     "cookie",
-    "session_key",
+    "sessionkey",
+    "signingkey",
 ];
 
-/// Is a field or parameter with this name a secret? Case-insensitive
-/// substring match against `password`, `passwd`, `secret`, `token`,
-/// `authorization`, `api_key`, `apikey`, `access_key`, `private_key`,
-/// `credential`, `cookie` and `session_key`.
-pub fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    SECRET_KEY_PARTS.iter().any(|p| k.contains(p))
+/// Whole words of a key that mark it as secret (`auth`, `X-Auth`,
+/// `basicAuth`, `db_pwd`), without catching `author` or `oauth_provider`.
+const SECRET_KEY_WORDS: &[&str] = &["auth", "pwd", "pw", "pass", "jwt", "bearer"];
+
+/// A key as lower-case letters and digits only.
+fn squash(k: &str) -> String {
+    k.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
-/// A key that holds a token *count* (`total_tokens`, `prompt_tokens`,
+/// The words of a key, lower case: split at anything not a letter or digit
+/// and at camelCase boundaries (`XApiKey` → `x`, `api`, `key`).
+fn key_words(k: &str) -> Vec<String> {
+    let chars: Vec<char> = k.chars().collect();
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1).copied();
+        let boundary = c.is_ascii_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+            });
+        if boundary && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        cur.push(c.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// Is a field or parameter with this name a secret? Any spelling (case,
+/// hyphens, underscores, camelCase) of a key containing `password`,
+/// `passwd`, `passphrase`, `secret`, `token`, `authorization`, `api key`,
+/// `access key`, `private key`, `credential`, `cookie`, `session key` or
+/// `signing key`, or with a word `auth`, `pwd`, `pw`, `pass`, `jwt` or `bearer`.
+pub fn is_secret_key(k: &str) -> bool {
+    let squashed = squash(k);
+    SECRET_KEY_PARTS.iter().any(|p| squashed.contains(p))
+        || key_words(k)
+            .iter()
+            .any(|w| SECRET_KEY_WORDS.contains(&w.as_str()))
+}
+
+/// A key that holds a token *count* (`total_tokens`, `promptTokens`,
 /// `token_count`), not a token. Numbers under such keys are kept by
 /// [`mask_json`]: they are usage figures an AI platform monitor must show.
 fn is_token_count_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    k.contains("tokens") || k.contains("token_count") || k.contains("token_usage")
+    let k = squash(k);
+    k.contains("tokens") || k.contains("tokencount") || k.contains("tokenusage")
 }
 
 /// Replace the password in a URL with `***`.
@@ -181,7 +232,9 @@ pub fn redact_text(text: &str, secrets: &[&str]) -> String {
 }
 
 /// Deep copy of `v` with the value of every object member whose key
-/// [`is_secret_key`] replaced by `"***"`, at any depth (arrays included).
+/// [`is_secret_key`] replaced by `"***"`, at any depth (arrays included), and
+/// every other string passed through [`mask_text`] (URL passwords, bearer
+/// tokens, `key=value` secrets, JSON documents stored as strings).
 /// Numbers under token-count keys (`total_tokens`, `token_count`) are kept.
 pub fn mask_json(v: &Value) -> Value {
     match v {
@@ -199,8 +252,236 @@ pub fn mask_json(v: &Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(mask_json).collect()),
+        Value::String(s) => match mask_text(s) {
+            std::borrow::Cow::Borrowed(_) => v.clone(),
+            std::borrow::Cow::Owned(m) => Value::String(m),
+        },
         other => other.clone(),
     }
+}
+
+/// Free text (an error message, an alert title, a string in a JSON payload)
+/// with the secrets it may carry replaced by `***`:
+/// - a JSON document stored as text: masked as JSON ([`mask_json`]);
+/// - the password of any URL (`scheme://user:PASSWORD@host`);
+/// - `Bearer TOKEN`;
+/// - `key=value`, `key: value`, `"key": "value"` whose key [`is_secret_key`]
+///   (`Authorization: Bearer abc` → `Authorization: ***`).
+///
+/// Borrowed when nothing was hidden. Idempotent.
+pub fn mask_text(s: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let t = s.trim_start();
+    if (t.starts_with('{') || t.starts_with('['))
+        && let Ok(v) = serde_json::from_str::<Value>(s)
+    {
+        let m = mask_json(&v);
+        return if m == v {
+            Cow::Borrowed(s)
+        } else {
+            Cow::Owned(m.to_string())
+        };
+    }
+    let mut out = Cow::Borrowed(s);
+    if out.contains("://")
+        && let Some(m) = mask_url_passwords(&out)
+    {
+        out = Cow::Owned(m);
+    }
+    if out.contains(['=', ':'])
+        && let Some(m) = mask_text_pairs(&out)
+    {
+        out = Cow::Owned(m);
+    }
+    if out
+        .as_bytes()
+        .windows(6)
+        .any(|w| w.eq_ignore_ascii_case(b"bearer"))
+        && let Some(m) = mask_bearer(&out)
+    {
+        out = Cow::Owned(m);
+    }
+    out
+}
+
+/// Characters that end a token in free text.
+fn ends_token(c: u8) -> bool {
+    c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'`')
+}
+
+/// The password of every `scheme://user:password@` in `s`. A password may
+/// hold `/`, `:` or `@`: everything from the first `:` after `://` to the
+/// last `@` of the token is hidden.
+fn mask_url_passwords(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(rel) = s[from..].find("://") {
+        let start = from + rel + 3;
+        let mut end = start;
+        while end < b.len() && !ends_token(b[end]) {
+            end += 1;
+        }
+        from = end.max(start);
+        let Some(at) = s[start..end].rfind('@').map(|i| start + i) else {
+            continue;
+        };
+        let Some(colon) = s[start..at].find(':').map(|i| start + i) else {
+            continue;
+        };
+        if &s[colon + 1..at] == MASK {
+            continue;
+        }
+        out.push_str(&s[copied..=colon]);
+        out.push_str(MASK);
+        copied = at;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&s[copied..]);
+    Some(out)
+}
+
+/// Authentication schemes whose credentials follow as the next word.
+fn is_auth_scheme(w: &str) -> bool {
+    ["bearer", "basic", "token", "digest", "negotiate", "apikey"]
+        .iter()
+        .any(|s| w.eq_ignore_ascii_case(s))
+}
+
+/// `key=value`, `key: value` and `"key": "value"` (also with the quotes
+/// escaped, as in JSON inside JSON) whose key is a secret: the value is
+/// hidden, and after an auth scheme (`Bearer`) the credential too.
+fn mask_text_pairs(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'=' && b[i] != b':' {
+            i += 1;
+            continue;
+        }
+        // `://` belongs to a URL, not a pair.
+        if b[i] == b':' && s[i..].starts_with("://") {
+            i += 3;
+            continue;
+        }
+        // The key: identifier characters before the separator, after any
+        // closing quotes (`"password": ...`, `\"password\":...`).
+        let mut k_end = i;
+        while k_end > 0 && matches!(b[k_end - 1], b'"' | b'\'' | b'\\' | b' ') {
+            k_end -= 1;
+        }
+        let mut k = k_end;
+        while k > 0 && (b[k - 1].is_ascii_alphanumeric() || matches!(b[k - 1], b'_' | b'-' | b'.'))
+        {
+            k -= 1;
+        }
+        if k == k_end || !is_secret_key(&s[k..k_end]) {
+            i += 1;
+            continue;
+        }
+        // The value: after blanks, an optional (escaped) quote.
+        let mut v = i + 1;
+        while v < b.len() && (b[v] == b' ' || b[v] == b'\t') {
+            v += 1;
+        }
+        let escaped = v + 1 < b.len() && b[v] == b'\\' && matches!(b[v + 1], b'"' | b'\'');
+        let vstart = if escaped { v + 1 } else { v };
+        let vend = if vstart < b.len() && matches!(b[vstart], b'"' | b'\'') {
+            let q = b[vstart];
+            let mut j = vstart + 1;
+            while j < b.len() && b[j] != q {
+                j += if b[j] == b'\\' && !escaped { 2 } else { 1 };
+            }
+            let j = if escaped && j > 0 && b[j - 1] == b'\\' {
+                j - 1
+            } else {
+                j
+            };
+            j.min(b.len())
+        } else {
+            let word_end = |from: usize| {
+                let mut j = from;
+                while j < b.len()
+                    && !ends_token(b[j])
+                    && !matches!(b[j], b'&' | b';' | b',' | b'}' | b']' | b')')
+                {
+                    j += 1;
+                }
+                j
+            };
+            let mut j = word_end(vstart);
+            if is_auth_scheme(&s[vstart..j]) {
+                let mut n = j;
+                while n < b.len() && (b[n] == b' ' || b[n] == b'\t') {
+                    n += 1;
+                }
+                if n > j && n < b.len() {
+                    j = word_end(n);
+                }
+            }
+            j
+        };
+        let (body_start, body_end) = if vstart < b.len() && matches!(b[vstart], b'"' | b'\'') {
+            (vstart + 1, vend)
+        } else {
+            (vstart, vend)
+        };
+        if body_end > body_start && &s[body_start..body_end] != MASK {
+            out.push_str(&s[copied..body_start]);
+            out.push_str(MASK);
+            copied = body_end;
+        }
+        i = vend.max(i + 1);
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&s[copied..]);
+    Some(out)
+}
+
+/// `Bearer TOKEN` anywhere in free text.
+fn mask_bearer(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i + 6 <= b.len() {
+        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if !(word_start && b[i..i + 6].eq_ignore_ascii_case(b"bearer")) {
+            i += 1;
+            continue;
+        }
+        let mut t = i + 6;
+        while t < b.len() && (b[t] == b' ' || b[t] == b'\t' || b[t] == b'=' || b[t] == b':') {
+            t += 1;
+        }
+        if t == i + 6 {
+            i += 6;
+            continue;
+        }
+        let mut e = t;
+        while e < b.len() && !ends_token(b[e]) && !matches!(b[e], b',' | b';' | b'}' | b']' | b')')
+        {
+            e += 1;
+        }
+        if e > t && &s[t..e] != MASK {
+            out.push_str(&s[copied..t]);
+            out.push_str(MASK);
+            copied = e;
+        }
+        i = e.max(i + 6);
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&s[copied..]);
+    Some(out)
 }
 
 /// The password in a connection URL, raw and percent-decoded, for passing to
@@ -438,6 +719,90 @@ mod tests {
         }
         for k in ["user", "host", "status", "latency_ms", "session_id", "key"] {
             assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn key_spellings_are_normalised() {
+        for k in [
+            "X-Api-Key",
+            "x_api_key",
+            "xApiKey",
+            "API-KEY",
+            "auth",
+            "X-Auth",
+            "basicAuth",
+            "db_pwd",
+            "client.secret",
+            "Refresh-Token",
+            "SESSION-KEY",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in [
+            "author",
+            "oauth_provider",
+            "authenticated",
+            "bypass",
+            "compass",
+        ] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+        assert!(is_token_count_key("promptTokens") && is_token_count_key("token-count"));
+    }
+
+    #[test]
+    fn secrets_inside_text_are_masked() {
+        for (text, secret) in [
+            ("postgres://u:dsn-var-pw@h/db", "dsn-var-pw"),
+            ("see redis://:r3d1s@cache:6379/0 now", "r3d1s"),
+            ("postgres://u:pa/ss@w@h/db", "pa/ss@w"),
+            ("Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
+            ("sent bearer tok123, got 401", "tok123"),
+            ("X-Api-Key: sk-var-header", "sk-var-header"),
+            ("login?user=a&password=hunter2&x=1", "hunter2"),
+            (r#"{"note": "x", "password": "in-json"}"#, "in-json"),
+            (r#"payload={\"auth\":\"esc-aped\"}"#, "esc-aped"),
+            (r#""apiKey": "quoted \" one""#, "quoted"),
+        ] {
+            let m = mask_text(text);
+            assert!(!m.contains(secret), "{text} -> {m}");
+            assert!(m.contains(MASK), "{text} -> {m}");
+            assert_eq!(mask_text(&m), m, "idempotent: {text}");
+        }
+        for plain in [
+            "HTTP 500: upstream timeout",
+            "GET /api/v1/users?page=2",
+            "https://api.example.com:8443/v1/chat",
+            "rate=5.0 latency: 20ms",
+        ] {
+            assert!(
+                matches!(mask_text(plain), std::borrow::Cow::Borrowed(_)),
+                "{plain}"
+            );
+        }
+        assert_eq!(mask_text("Authorization: Bearer abc"), "Authorization: ***");
+        assert_eq!(mask_text("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn json_strings_are_masked_too() {
+        let v = json!({
+            "X-Api-Key": "sk-var-header",
+            "auth": "auth-var",
+            "dsn": "postgres://u:dsn-var-pw@h/db",
+            "note": "Authorization: Bearer note-var",
+            "raw": "{\"nested\": {\"password\": \"json-var\"}}",
+        });
+        let m = mask_json(&v).to_string();
+        for s in [
+            "sk-var-header",
+            "auth-var",
+            "dsn-var-pw",
+            "note-var",
+            "json-var",
+        ] {
+            assert!(!m.contains(s), "{s} in {m}");
         }
     }
 

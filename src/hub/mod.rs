@@ -201,6 +201,8 @@ impl Hub {
     /// Apply one update and send it to every client.
     pub fn publish(&self, mut update: Update) {
         protocol::make_finite(&mut update);
+        // Frames are encoded from the update itself: masked as the store masks.
+        crate::store::mask::mask_update(&mut update);
         // A reset (start-up load, window change) can be as large as the whole
         // window: sent in parts like a new client's, so no part exceeds what
         // a client accepts.

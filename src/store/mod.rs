@@ -7,6 +7,7 @@ mod api;
 mod business;
 pub mod correlate;
 mod integrations;
+pub mod mask;
 mod thresholds;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -79,7 +80,10 @@ impl State {
     }
 
     /// Apply one update. Returns whether anything changed.
-    pub fn apply(&mut self, update: Update) -> bool {
+    /// Secrets are masked here ([`mask::mask_update`]): nothing the store
+    /// keeps, and so nothing any view or output shows, can hold one.
+    pub fn apply(&mut self, mut update: Update) -> bool {
+        mask::mask_update(&mut update);
         match update {
             Update::Source(s) => {
                 if self.sources.get(&s.id) == Some(&s) {
