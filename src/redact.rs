@@ -306,6 +306,26 @@ pub fn mask_text(s: &str) -> std::borrow::Cow<'_, str> {
     out
 }
 
+/// A parser's error message with every quoted piece hidden: serde_json
+/// quotes the offending value (`invalid type: string "sk-…"`), which may be
+/// a secret, and such messages go to logs.
+pub fn without_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut inside = false;
+    for c in s.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str(MASK);
+            }
+            inside = !inside;
+            out.push(c);
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Characters that end a token in free text.
 fn ends_token(c: u8) -> bool {
     c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'`')
@@ -785,6 +805,14 @@ mod tests {
         }
         assert_eq!(mask_text("Authorization: Bearer abc"), "Authorization: ***");
         assert_eq!(mask_text("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn quoted_pieces_of_parser_errors_are_hidden() {
+        assert_eq!(
+            without_quoted(r#"invalid type: string "sk-live-x", expected u64 at line 1"#),
+            r#"invalid type: string "***", expected u64 at line 1"#
+        );
     }
 
     #[test]

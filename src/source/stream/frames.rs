@@ -111,7 +111,7 @@ fn frame(server: Server, f: Frame, now: DateTime<Utc>) -> Step {
         Frame::Unsupported { .. } => Step::Skip("unsupported protocol version".into()),
         Frame::Unknown { kind } => Step::Skip(format!("unknown type {kind}")),
         Frame::Malformed(e) => {
-            let skipped = format!("malformed: {e}");
+            let skipped = format!("malformed: {}", crate::redact::without_quoted(&e));
             if server == Server::Hub {
                 Step::Resync {
                     skipped,
