@@ -104,7 +104,29 @@ fn plain_io(e: &io::Error) -> String {
     }
 }
 
+/// PostgreSQL's answer to `SET TimeZone` with a zone it does not know.
+fn is_unknown_timezone(code: &str, message: &str) -> bool {
+    code == "22023" && message.contains("\"TimeZone\"")
+}
+
+/// Whether `err` says the configured time zone is unknown (a usage error).
+pub fn is_unknown_timezone_error(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            is_unknown_timezone(&db.code().unwrap_or_default(), db.message())
+        }
+        _ => false,
+    }
+}
+
 fn describe_sqlstate(code: &str, message: &str, url: &str, at: &str) -> String {
+    if is_unknown_timezone(code, message) {
+        let zone = message.rsplit(": ").next().unwrap_or("").trim_matches('"');
+        return format!(
+            "unknown time zone \"{zone}\" (--db-timezone / db_timezone) — PostgreSQL on {at} does not know it; \
+             use e.g. Asia/Kolkata, UTC or +05:30 (SELECT name FROM pg_timezone_names lists them)"
+        );
+    }
     match code {
         // invalid_password, invalid_authorization_specification
         "28P01" | "28000" => {

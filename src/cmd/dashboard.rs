@@ -154,8 +154,18 @@ fn init_logging(cfg: &Config) -> Option<PathBuf> {
             .or_else(dirs::cache_dir)
             .map(|d| d.join("jfmon").join("jfmon.log"))
     })?;
+    // A log file asked for but not writable: one warning line now, before
+    // the terminal is taken (the dashboard still runs, without a log).
+    let warn = |e: std::io::Error| {
+        if cfg.log_file.is_some() {
+            eprintln!(
+                "jfmon: warning: cannot write the log file {}: {e} — running without a log",
+                path.display()
+            );
+        }
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).ok()?;
+        fs::create_dir_all(dir).map_err(warn).ok()?;
     }
     if fs::metadata(&path).is_ok_and(|m| m.len() > LOG_MAX_BYTES) {
         let _ = fs::rename(&path, path.with_extension("log.1"));
@@ -164,6 +174,7 @@ fn init_logging(cfg: &Config) -> Option<PathBuf> {
         .create(true)
         .append(true)
         .open(&path)
+        .map_err(warn)
         .ok()?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("JFMON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));

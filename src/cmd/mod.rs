@@ -19,7 +19,7 @@ use crate::db::connect::{ConnectSettings, pool};
 use crate::db::poller::{PollSettings, Poller};
 use crate::source::stream::StreamSettings;
 use crate::source::{Database, Plan};
-use crate::user_error::describe_db_error;
+use crate::user_error::{describe_db_error, is_unknown_timezone_error};
 
 /// A failure to report: one line on stderr, then exit with `code`.
 #[derive(Debug)]
@@ -97,7 +97,11 @@ pub async fn connect(cfg: &Config) -> Result<(PgPool, String), Fail> {
     let url = require_url(cfg)?.to_owned();
     let p = pool(&connect_settings(cfg, &url), true)
         .await
-        .map_err(|e| Fail::new(describe_db_error(&e, &url)))?;
+        .map_err(|e| Fail {
+            message: describe_db_error(&e, &url),
+            // A zone PostgreSQL does not know is a mistake in the settings.
+            code: if is_unknown_timezone_error(&e) { 2 } else { 1 },
+        })?;
     Ok((p, url))
 }
 

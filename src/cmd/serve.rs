@@ -4,6 +4,7 @@
 //! state is served as the monitoring JSON API and Prometheus metrics.
 //! SIGTERM or SIGINT closes every stream with a close frame and exits 0.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -84,26 +85,48 @@ pub fn exposure_warning(addr: &SocketAddr, has_token: bool, has_tls: bool) -> Op
     Some(w)
 }
 
-fn init_logging(cfg: &Config) {
+/// Logs go to `--log-file`, else stderr. The log is the hub's only
+/// diagnostics, so a log file that cannot be written is refused (exit 2)
+/// rather than ignored. Colour only on a terminal, never with `--no-color`.
+fn init_logging(cfg: &Config) -> Result<(), Fail> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("JFMON_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let file = cfg.log_file.as_ref().and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .ok()
-    });
+    let file = match &cfg.log_file {
+        None => None,
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| Fail {
+                    message: format!(
+                        "cannot write the log file {}: {e} — fix --log-file / log_file (the log is all `jfmon serve` reports)",
+                        p.display()
+                    ),
+                    code: 2,
+                })?,
+        ),
+    };
     let _ = match file {
         Some(f) => builder
             .with_ansi(false)
             .with_writer(std::sync::Mutex::new(f))
             .try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
+        None => builder
+            .with_ansi(log_colour(cfg.no_color, std::io::stderr().is_terminal()))
+            .with_writer(std::io::stderr)
+            .try_init(),
     };
+    Ok(())
+}
+
+/// Whether log lines on stderr get colour: only on a terminal, and
+/// `--no-color` (or `NO_COLOR`) always wins.
+fn log_colour(no_color: bool, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && !no_color
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -129,7 +152,7 @@ pub async fn shutdown_signal() {
 
 pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     let token = a.token_file.as_deref().map(read_token).transpose()?;
-    init_logging(cfg);
+    init_logging(cfg)?;
     let db = database(cfg).await?;
     let listener = TcpListener::bind(a.listen).await.map_err(|e| Fail {
         message: format!(
@@ -208,6 +231,14 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(log_colour(false, true));
+        assert!(!log_colour(false, false));
+        assert!(!log_colour(true, true));
+        assert!(!log_colour(true, false));
+    }
 
     #[test]
     fn warns_only_when_exposed_without_token() {

@@ -77,10 +77,9 @@ pub fn database_url(v: &str) -> Result<String, String> {
             redact_url(v),
             u.scheme()
         )),
-        Err(e) => Err(format!(
-            "\"{}\" is not a valid URL: {e} ({HINT})",
-            redact_url(v)
-        )),
+        // Not URL-shaped: the value may be anything (a password pasted in the
+        // wrong place), so it is never repeated.
+        Err(e) => Err(format!("the value is not a URL ({e}; {HINT})")),
     }
 }
 
@@ -102,8 +101,7 @@ pub fn ws_url(v: &str) -> Result<String, String> {
             u.scheme()
         )),
         Err(e) => Err(format!(
-            "\"{}\" is not a valid URL: {e} (e.g. wss://hub.example.com:10000)",
-            redact_url(v)
+            "the value is not a URL ({e}; e.g. wss://hub.example.com:10000)"
         )),
     }
 }

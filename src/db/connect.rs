@@ -109,9 +109,17 @@ pub async fn pool_with(
     if eager {
         // One direct connection first: a pool would report a refused or
         // rejected connection only as a time-out, hiding the real reason.
-        let direct = tokio::time::timeout(s.connect_timeout, PgConnection::connect_with(&opts))
+        let mut direct = tokio::time::timeout(s.connect_timeout, PgConnection::connect_with(&opts))
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        // A zone PostgreSQL does not know would fail every pooled connection
+        // and surface only as a time-out: try it here, where it is one error.
+        if let Some(tz) = &s.db_timezone {
+            sqlx::query("SELECT set_config('TimeZone', $1, false)")
+                .bind(tz)
+                .execute(&mut direct)
+                .await?;
+        }
         direct.close().await?;
     }
     Ok(builder.connect_lazy_with(opts))
