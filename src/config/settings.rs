@@ -21,7 +21,7 @@ const DATABASE: &[&str] = &[
     DASHBOARD, "migrate", "simulate", "check", "snapshot", "serve",
 ];
 /// Commands that may write, or show that they would not.
-const WRITERS: &[&str] = &[DASHBOARD, "demo", "migrate", "simulate"];
+const WRITERS: &[&str] = &[DASHBOARD, "demo", "migrate", "simulate", "serve"];
 /// Commands that aggregate over a window of recent traffic.
 const WINDOWED: &[&str] = &[DASHBOARD, "demo", "check", "snapshot", "serve"];
 /// Commands that keep polling.
