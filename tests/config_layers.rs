@@ -447,6 +447,8 @@ fn example_file_documents_the_defaults() {
             log_file: c.log_file.clone(),
             ws_url: c.ws_url.clone(),
             ws_token: c.ws_token.clone(),
+            ws_token_file: c.ws_token_file.clone(),
+            ws_ca_file: c.ws_ca_file.clone(),
             thresholds: Thresholds {
                 latency_degraded_p95_ms: c.thresholds.latency_degraded_p95_ms,
                 ..Thresholds::default()
@@ -460,6 +462,8 @@ fn example_file_documents_the_defaults() {
         assert!(
             c.ws_url.is_some()
                 && c.ws_token.is_some()
+                && c.ws_token_file.is_some()
+                && c.ws_ca_file.is_some()
                 && c.thresholds.latency_degraded_p95_ms.is_some()
         );
     });

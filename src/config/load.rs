@@ -43,12 +43,8 @@ pub fn load_from(flags: &Flags, file_text: Option<(&Path, &str)>) -> Result<Conf
             ),
         });
     }
-    if let Some(p) = &cfg.ws_token_file {
-        if cfg.ws_token.is_some() {
-            return Err(ConfigError::Conflict {
-                message: "give the stream token once: --ws-token or --ws-token-file".into(),
-            });
-        }
+    // A token given directly (flag, environment, file key) wins over the file.
+    if let (None, Some(p)) = (&cfg.ws_token, &cfg.ws_token_file) {
         cfg.ws_token = Some(read_token_file(p)?);
     }
     cfg.thresholds = thresholds::from_file(file.as_ref())?;

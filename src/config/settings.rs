@@ -127,7 +127,8 @@ settings! {
             .mask(Mask::Secret).only(FOLLOWERS),
         check::some(check::token);
 
-    /// Read the token for --ws from this file's first line (a --ws-token value shows in `ps`)
+    /// Read the token for --ws from this file's first line when no --ws-token is given
+    /// (a --ws-token value shows in `ps`)
     ws_token_file: Option<PathBuf> = None;
         Setting::new("ws-token-file", "stream.token_file").env("JFMON_WS_TOKEN_FILE")
             .value("PATH").kind(Kind::Path).only(FOLLOWERS),
