@@ -8,12 +8,13 @@ mod ui_support;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use jfmon::model::{ApiCall, EndpointKey};
 use jfmon::store::State;
 use jfmon::ui::action::{Effect, Request};
 use jfmon::ui::app::App;
 use jfmon::ui::bindings::lookup;
 use jfmon::ui::mode::Mode;
-use jfmon::ui::nav::View;
+use jfmon::ui::nav::{FailedCall, View};
 use jfmon::ui::notice::Level;
 use jfmon::ui::pane::PaneId;
 use jfmon::ui::panes;
@@ -437,4 +438,93 @@ fn selection_follows_the_row_when_data_reorders() {
 fn an_unknown_key_name_fails_the_test() {
     let s = state();
     press(&mut app(), &s, &["<PgDn>"]);
+}
+
+#[test]
+fn enter_on_a_recent_error_opens_it_in_full() {
+    let s = state();
+    let mut a = app();
+    // The integration view opens with its recent errors focused.
+    press(&mut a, &s, &["!"]);
+    let keys = jfmon::ui::views::section_keys(&a, &s);
+    press(&mut a, &s, &["j", "<Enter>"]);
+    let View::Call(call) = a.view().clone() else {
+        panic!("not a call: {:?}", a.view())
+    };
+    let FailedCall::Integration(c) = *call else {
+        panic!("not an integration call")
+    };
+    assert_eq!(c.integration, "openai");
+    assert_eq!(c.id.to_string(), keys[1], "the selected row, not the first");
+    assert_eq!(a.nav.depth(), 3);
+    let screen = render(&a, &s, 160, 48);
+    assert!(screen.contains(&format!("Error #{}", c.id)), "{screen}");
+    assert!(screen.contains(c.error.as_deref().unwrap()), "{screen}");
+    press(&mut a, &s, &["<Esc>"]);
+    assert_eq!(a.view(), &View::Integration("openai".into()));
+
+    // The endpoint view: Enter on its newest error.
+    press(&mut a, &s, &["<Esc>", "1", "<Enter>"]);
+    let endpoint = EndpointKey::new("POST", "/api/spiritual/guidance");
+    assert_eq!(a.view(), &View::Endpoint(endpoint.clone()));
+    press(&mut a, &s, &["<Enter>"]);
+    let View::Call(call) = a.view().clone() else {
+        panic!("not a call: {:?}", a.view())
+    };
+    let FailedCall::Api(c) = *call else {
+        panic!("not an API call")
+    };
+    assert_eq!(
+        (c.method.as_str(), c.endpoint.as_str()),
+        ("POST", "/api/spiritual/guidance")
+    );
+    assert_eq!(c.error.as_deref(), Some("UpstreamError: openai timed out"));
+    let newest = s
+        .api_errors()
+        .find(|e| e.endpoint == endpoint.endpoint)
+        .unwrap();
+    assert_eq!(c.id, newest.id);
+    // j/k scroll the page; Esc goes back to the list, where the slowest
+    // calls (not errors) open nothing.
+    press(&mut a, &s, &["j", "k", "<Esc>", "<Tab>", "<Enter>"]);
+    assert_eq!(a.view(), &View::Endpoint(endpoint));
+}
+
+#[test]
+fn an_opened_error_shows_no_secret() {
+    let mut batch = full_batch();
+    let secret_error = "upstream 502 from postgres://svc:pw-in-url@db.internal/app \
+                        Authorization: Bearer tok-in-header api_key=key-in-pair";
+    batch.api_errors.push(ApiCall {
+        id: 999_999,
+        at: now() - chrono::TimeDelta::seconds(5),
+        endpoint: "/api/spiritual/guidance".into(),
+        method: "POST".into(),
+        status_code: Some(502),
+        response_ms: Some(1234),
+        user_id: Some(42),
+        error: Some(secret_error.into()),
+    });
+    let s = state_from(Some(batch), Some(postgres(true, 1, None)));
+    let mut a = app();
+    a.nav.push(View::Endpoint(EndpointKey::new(
+        "POST",
+        "/api/spiritual/guidance",
+    )));
+    press(&mut a, &s, &["<Enter>"]);
+    assert!(matches!(a.view(), View::Call(_)), "{:?}", a.view());
+    for (w, h) in [(80, 24), (160, 48)] {
+        let screen = render(&a, &s, w, h);
+        for secret in ["pw-in-url", "tok-in-header", "key-in-pair"] {
+            assert!(
+                !screen.contains(secret),
+                "{secret} shown at {w}x{h}:\n{screen}"
+            );
+        }
+        assert!(screen.contains("***"), "{screen}");
+        assert!(
+            screen.contains("1.23s") && screen.contains("user 42"),
+            "{screen}"
+        );
+    }
 }

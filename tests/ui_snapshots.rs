@@ -328,3 +328,24 @@ fn snapshot_text_formats_latency_as_the_dashboard_does() {
     }
     assert!(seconds > 0, "the fixture has latencies of a second or more");
 }
+
+#[test]
+fn recent_error_in_full() {
+    let s = state();
+    // The integration view's first recent error, and an API error of the
+    // endpoint view.
+    let mut a = app();
+    act(&mut a, &s, &[Action::JumpToFailing, Action::Open]);
+    snap_sizes("error_openai", &a, &s);
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[
+            Action::FocusPane(PaneId::Latency),
+            Action::Open,
+            Action::Open,
+        ],
+    );
+    snap_sizes("error_guidance", &a, &s);
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One API request (`monitoring_api_calls`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiCall {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -38,7 +38,7 @@ impl ApiCall {
 }
 
 /// One call to an external integration (`monitoring_integration_metrics`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationCall {
     pub id: i64,
     pub at: DateTime<Utc>,

@@ -160,6 +160,11 @@ impl Widget for Screen<'_> {
             View::Endpoint(key) => views::endpoint::EndpointView { ctx, key }.render(body, buf),
             View::Alert(id) => views::alert::AlertDetail { ctx, id: *id }.render(body, buf),
             View::Session(id) => views::session::SessionView { ctx, id }.render(body, buf),
+            View::Call(call) => views::call::CallDetail {
+                ctx,
+                call: call.as_ref(),
+            }
+            .render(body, buf),
         }
         footer::Footer { ctx }.render(foot, buf);
         help::overlay(ctx, body, buf);

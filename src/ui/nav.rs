@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 
-use crate::model::{ContextEvent, EndpointKey};
+use crate::model::{ApiCall, ContextEvent, EndpointKey, IntegrationCall};
 
 use super::list::{Choices, ListState};
 
@@ -17,6 +17,26 @@ pub enum View {
     Endpoint(EndpointKey),
     Alert(i64),
     Session(String),
+    /// A failed call opened from a recent-errors list.
+    Call(Box<FailedCall>),
+}
+
+/// A failed call shown in full: a copy taken when it was opened, so it
+/// stays readable after newer errors push it out of the recent list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailedCall {
+    Api(ApiCall),
+    Integration(IntegrationCall),
+}
+
+impl FailedCall {
+    /// Its row id in its table.
+    pub fn id(&self) -> i64 {
+        match self {
+            FailedCall::Api(c) => c.id,
+            FailedCall::Integration(c) => c.id,
+        }
+    }
 }
 
 impl View {
@@ -28,6 +48,7 @@ impl View {
             View::Endpoint(k) => format!("{} {}", k.method, k.endpoint),
             View::Alert(id) => format!("Alert #{id}"),
             View::Session(id) => format!("Session {id}"),
+            View::Call(c) => format!("Error #{}", c.id()),
         }
     }
 
@@ -35,7 +56,7 @@ impl View {
     /// them); 0 for a view that only scrolls.
     pub fn section_count(&self) -> usize {
         match self {
-            View::Overview | View::Alert(_) => 0,
+            View::Overview | View::Alert(_) | View::Call(_) => 0,
             View::Integration(_) => IntegrationSection::ALL.len(),
             View::Endpoint(_) => EndpointSection::ALL.len(),
             View::Session(_) => SessionSection::ALL.len(),

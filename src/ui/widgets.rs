@@ -143,6 +143,102 @@ impl<'a> Selection<'a> {
     }
 }
 
+/// One row of a list: its key (what the selection remembers), its cells
+/// and its style.
+pub struct ListRow<'a> {
+    pub key: String,
+    pub cells: Vec<Line<'a>>,
+    pub style: Style,
+}
+
+impl<'a> ListRow<'a> {
+    pub fn new(key: String, cells: Vec<Line<'a>>) -> Self {
+        ListRow {
+            key,
+            cells,
+            style: Style::new(),
+        }
+    }
+    pub fn style(mut self, style: Style) -> Self {
+        self.style = style;
+        self
+    }
+}
+
+/// The rows of a list with their columns and selection.
+pub struct ListBody<'a, 'l> {
+    pub cols: Vec<Col>,
+    pub rows: Vec<ListRow<'a>>,
+    pub list: &'l ListState,
+    pub focused: bool,
+}
+
+/// The sequence every list on screen shares (panes and drill-down
+/// sections): the frame, then `message` (a placeholder or the empty state)
+/// if there is one, else the table `body` builds for the inner area, with
+/// the selection. Returns the index of the selected row.
+pub fn section_table<'a, 'l>(
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    block: Block<'_>,
+    message: Option<Vec<Line<'_>>>,
+    body: impl FnOnce(Rect) -> ListBody<'a, 'l>,
+) -> Option<usize> {
+    let inner = block.inner(area);
+    block.render(area, buf);
+    list_or_message(inner, buf, theme, message, body)
+}
+
+/// [`section_table`] without the frame.
+pub fn list_or_message<'a, 'l>(
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    msg: Option<Vec<Line<'_>>>,
+    body: impl FnOnce(Rect) -> ListBody<'a, 'l>,
+) -> Option<usize> {
+    if let Some(lines) = msg {
+        message(area, buf, lines);
+        return None;
+    }
+    let ListBody {
+        cols,
+        rows,
+        list,
+        focused,
+    } = body(area);
+    let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+    let sel = Selection::of(list, &keys, focused);
+    let index = sel.index;
+    let rows = rows.into_iter().map(|r| (r.cells, r.style)).collect();
+    table(area, buf, theme, &cols, rows, sel);
+    index
+}
+
+/// A status-code cell: `502`, or `-` when there is none.
+pub fn status_code(code: Option<i32>) -> String {
+    code.map_or("-".into(), |s| s.to_string())
+}
+
+/// An error-text cell, on one line.
+pub fn error_text(error: Option<&str>) -> String {
+    fmt::one_line(error.unwrap_or("(no error text)"))
+}
+
+/// `p50 …  p95 …  p99 …` for summary lines.
+pub fn percentiles<'a>(
+    theme: &Theme,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+) -> Vec<Span<'a>> {
+    let mut l = stat(theme, "p50", fmt::ms(p50), Style::new());
+    l.extend(stat(theme, "p95", fmt::ms(p95), Style::new()));
+    l.extend(stat(theme, "p99", fmt::ms(p99), Style::new()));
+    l
+}
+
 /// Draw the rows of a list in `area` with a header line, scrolled to keep
 /// `selected` in view. The selected row gets a marker and reversed video
 /// when `focused`.

@@ -10,7 +10,7 @@ use ratatui::widgets::Widget;
 use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
 use super::super::theme::Theme;
-use super::super::widgets::{self, Col};
+use super::super::widgets::{Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
 use crate::model::tables::ALERTS;
 use crate::model::{AlertView, Severity};
@@ -82,6 +82,44 @@ pub fn severity_span(t: &Theme, s: Severity) -> Span<'static> {
     Span::styled(severity_tag(s), t.severity(s))
 }
 
+/// The row key of an alert.
+pub fn key(a: &AlertView) -> String {
+    a.id.to_string()
+}
+
+/// The columns of an alert row (here and in the integration view); `ack`
+/// adds the acknowledged column.
+pub fn columns(ack: bool) -> Vec<Col> {
+    let mut cols = vec![
+        Col::left("sev", Constraint::Length(4)),
+        Col::right("age", Constraint::Length(4)),
+    ];
+    if ack {
+        cols.push(Col::left("ack", Constraint::Length(3)));
+    }
+    cols.push(Col::left("title", Constraint::Fill(1)));
+    cols
+}
+
+/// An alert row: severity, age, (ack), title; muted once acknowledged.
+pub fn row<'a>(ctx: &Ctx, a: &AlertView, ack: bool) -> ListRow<'a> {
+    let t = ctx.theme();
+    let mut cells = vec![
+        Line::from(severity_span(t, a.severity)),
+        Line::from(fmt::age(ctx.now, a.created_at)),
+    ];
+    if ack {
+        cells.push(Line::from(if a.acknowledged { "ack" } else { "" }));
+    }
+    cells.push(Line::from(fmt::one_line(&a.title)));
+    let style = if a.acknowledged {
+        t.muted()
+    } else {
+        Style::new()
+    };
+    ListRow::new(key(a), cells).style(style)
+}
+
 pub struct AlertsPane<'a> {
     pub ctx: Ctx<'a>,
 }
@@ -115,40 +153,11 @@ impl Widget for AlertsPane<'_> {
             None
         };
         let ph = super::placeholder(&ctx, &[ALERTS], empty);
-        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
-            let cols = vec![
-                Col::left("sev", Constraint::Length(4)),
-                Col::right("age", Constraint::Length(4)),
-                Col::left("ack", Constraint::Length(3)),
-                Col::left("title", Constraint::Fill(1)),
-            ];
-            let table_rows = rows
-                .iter()
-                .map(|a| {
-                    let style = if a.acknowledged {
-                        t.muted()
-                    } else {
-                        Style::new()
-                    };
-                    let cells = vec![
-                        Line::from(severity_span(t, a.severity)),
-                        Line::from(fmt::age(ctx.now, a.created_at)),
-                        Line::from(if a.acknowledged { "ack" } else { "" }),
-                        Line::from(fmt::one_line(&a.title)),
-                    ];
-                    (cells, style)
-                })
-                .collect();
-            let keys: Vec<String> = rows.iter().map(|a| a.id.to_string()).collect();
-            let focused = ctx.app.focus == PaneId::Alerts;
-            widgets::table(
-                inner,
-                buf,
-                t,
-                &cols,
-                table_rows,
-                widgets::Selection::of(list, &keys, focused),
-            );
+        super::render_list(&ctx, block, area, buf, ph, |_| ListBody {
+            cols: columns(true),
+            rows: rows.iter().map(|a| row(&ctx, a, true)).collect(),
+            list,
+            focused: ctx.app.focus == PaneId::Alerts,
         });
     }
 }

@@ -11,7 +11,7 @@ use ratatui::widgets::Widget;
 use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
 use super::super::theme::Theme;
-use super::super::widgets::{self, Col};
+use super::super::widgets::{Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
 use crate::model::tables::INTEGRATION_METRICS;
 use crate::model::{Health, IntegrationStats};
@@ -113,7 +113,7 @@ impl Widget for IntegrationsPane<'_> {
             None
         };
         let ph = super::placeholder(&ctx, &[INTEGRATION_METRICS], empty);
-        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
+        super::render_list(&ctx, block, area, buf, ph, |inner| {
             let w = inner.width;
             let full = w >= 70;
             let mut cols = vec![
@@ -178,19 +178,15 @@ impl Widget for IntegrationsPane<'_> {
                     } else {
                         Style::new()
                     };
-                    (cells, row_style)
+                    ListRow::new(i.name.clone(), cells).style(row_style)
                 })
                 .collect();
-            let keys: Vec<String> = rows.iter().map(|i| i.name.clone()).collect();
-            let focused = ctx.app.focus == PaneId::Integrations;
-            widgets::table(
-                inner,
-                buf,
-                t,
-                &cols,
-                table_rows,
-                widgets::Selection::of(list, &keys, focused),
-            );
+            ListBody {
+                cols,
+                rows: table_rows,
+                list,
+                focused: ctx.app.focus == PaneId::Integrations,
+            }
         });
     }
 }

@@ -10,7 +10,7 @@ use ratatui::widgets::Widget;
 
 use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
-use super::super::widgets::{self, Col};
+use super::super::widgets::{Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
 use crate::model::EndpointStats;
 use crate::model::tables::API_CALLS;
@@ -115,7 +115,7 @@ impl Widget for LatencyPane<'_> {
             None
         };
         let ph = super::placeholder(&ctx, &[API_CALLS], empty);
-        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
+        super::render_list(&ctx, block, area, buf, ph, |inner| {
             let w = inner.width;
             let full = w >= 62;
             let spark_w: u16 = if w >= 100 {
@@ -167,19 +167,15 @@ impl Widget for LatencyPane<'_> {
                             t.accent(),
                         ));
                     }
-                    (cells, Style::new())
+                    ListRow::new(key(e), cells)
                 })
                 .collect();
-            let keys: Vec<String> = rows.iter().map(|e| key(e)).collect();
-            let focused = ctx.app.focus == PaneId::Latency;
-            widgets::table(
-                inner,
-                buf,
-                t,
-                &cols,
-                table_rows,
-                widgets::Selection::of(list, &keys, focused),
-            );
+            ListBody {
+                cols,
+                rows: table_rows,
+                list,
+                focused: ctx.app.focus == PaneId::Latency,
+            }
         });
     }
 }

@@ -152,6 +152,23 @@ pub fn window_phrase(state: &State) -> String {
     )
 }
 
+/// Render a pane's list: its frame, then the placeholder if there is one,
+/// else the table; dimmed when stale.
+pub fn render_list<'a, 'l>(
+    ctx: &Ctx,
+    block: Block<'_>,
+    area: Rect,
+    buf: &mut Buffer,
+    placeholder: Option<Vec<Line<'static>>>,
+    body: impl FnOnce(Rect) -> widgets::ListBody<'a, 'l>,
+) {
+    let inner = block.inner(area);
+    widgets::section_table(area, buf, ctx.theme(), block, placeholder, body);
+    if ctx.freshness().is_stale() {
+        widgets::dim(inner, buf);
+    }
+}
+
 /// Render a pane frame, then its body (or a placeholder), dimmed when stale.
 pub fn render_framed(
     ctx: &Ctx,

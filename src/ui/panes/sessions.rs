@@ -3,13 +3,12 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
-use super::super::widgets::{self, Col};
+use super::super::widgets::{self, Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
 use crate::model::tables::SESSIONS;
 use crate::model::{Session, minute_of};
@@ -127,15 +126,14 @@ impl Widget for SessionsPane<'_> {
             ]);
             buf.set_line(inner.x, inner.y, &line, inner.width);
             let body = Rect::new(inner.x, inner.y + 1, inner.width, inner.height - 1);
-            if rows.is_empty() {
+            let empty = rows.is_empty().then(|| {
                 let msg = if list.filter.is_empty() {
                     "no active sessions".to_string()
                 } else {
                     format!("no session matches /{}", list.filter)
                 };
-                widgets::message(body, buf, vec![Line::styled(msg, t.muted())]);
-                return;
-            }
+                vec![Line::styled(msg, t.muted())]
+            });
             let wide = inner.width >= 44;
             let mut cols = vec![Col::left("service", Constraint::Fill(1))];
             if wide {
@@ -154,19 +152,15 @@ impl Widget for SessionsPane<'_> {
                     }
                     cells.push(Line::from(fmt::age(ctx.now, s.started_at)));
                     cells.push(Line::from(fmt::count(s.credits_used.max(0) as u64)));
-                    (cells, Style::new())
+                    ListRow::new(s.session_id.clone(), cells)
                 })
                 .collect();
-            let keys: Vec<String> = rows.iter().map(|s| s.session_id.clone()).collect();
-            let focused = ctx.app.focus == PaneId::Sessions;
-            widgets::table(
-                body,
-                buf,
-                t,
-                &cols,
-                table_rows,
-                widgets::Selection::of(list, &keys, focused),
-            );
+            widgets::list_or_message(body, buf, t, empty, |_| ListBody {
+                cols,
+                rows: table_rows,
+                list,
+                focused: ctx.app.focus == PaneId::Sessions,
+            });
         });
     }
 }

@@ -7,7 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget};
+use ratatui::widgets::Widget;
 
 use super::super::panes::alerts::severity_span;
 use super::super::widgets;
@@ -124,41 +124,13 @@ pub fn lines<'a>(ctx: &Ctx, a: &AlertView) -> Vec<Line<'a>> {
 impl Widget for AlertDetail<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let ctx = self.ctx;
-        let t = ctx.theme();
-        let right = widgets::freshness_spans(&ctx, &ctx.freshness());
-        let title = widgets::pane_title(t, None, &format!("Alert #{}", self.id), true, vec![]);
-        let block = widgets::frame(t, true, title, right);
-        let inner = block.inner(area);
-        block.render(area, buf);
-        let Some(a) = ctx.state.alerts().iter().find(|a| a.id == self.id) else {
-            widgets::message(
-                inner,
-                buf,
-                vec![Line::styled(
-                    format!(
-                        "alert #{} is no longer in the alert list (only the newest are kept) — Esc goes back",
-                        self.id
-                    ),
-                    t.muted(),
-                )],
-            );
-            return;
+        let lines = match ctx.state.alerts().iter().find(|a| a.id == self.id) {
+            Some(a) => Ok(lines(&ctx, a)),
+            None => Err(format!(
+                "alert #{} is no longer in the alert list (only the newest are kept) — Esc goes back",
+                self.id
+            )),
         };
-        let wrapped = widgets::hard_wrap(lines(&ctx, a), inner.width as usize);
-        let total = wrapped.len() as u16;
-        let p = Paragraph::new(wrapped);
-        let detail = &ctx.app.nav.top().detail;
-        let max = total.saturating_sub(inner.height);
-        let scroll = detail.scroll.get().min(max);
-        detail.scroll.set(scroll);
-        p.scroll((scroll, 0)).render(inner, buf);
-        if max > 0 && area.height > 0 {
-            let more = format!(" {}/{} ", scroll + inner.height.min(total), total);
-            let x = area.right().saturating_sub(more.len() as u16 + 1);
-            buf.set_string(x, area.bottom() - 1, more, t.muted());
-        }
-        if ctx.freshness().is_stale() {
-            widgets::dim(inner, buf);
-        }
+        super::page(&ctx, &format!("Alert #{}", self.id), lines, area, buf);
     }
 }

@@ -1,6 +1,6 @@
 //! The endpoint drill-down: its numbers, a latency chart (p95 per minute
-//! with requests for scale), the status-code breakdown, recent errors and
-//! the slowest recent calls.
+//! with requests for scale), the status-code breakdown, recent errors
+//! (Enter shows one in full) and the slowest recent calls.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,11 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::super::list::ListState;
-use super::super::nav::EndpointSection as Section;
+use super::super::nav::{DetailState, EndpointSection as Section, FailedCall, View};
 use super::super::panes::latency::error_style;
-use super::super::widgets::{self, Bars, Col, PointChart, Series};
+use super::super::widgets::{self, Bars, Col, ListRow, PointChart, Series};
 use super::super::{Ctx, fmt};
-use super::section_frame;
+use super::{gone, muted, section, section_frame};
 use crate::model::{ApiCall, EndpointKey, EndpointStats};
 use crate::store::State;
 
@@ -28,6 +28,10 @@ fn call_text(c: &ApiCall) -> String {
         c.user_id.map(|s| s.to_string()).unwrap_or_default(),
         c.error.as_deref().unwrap_or("")
     )
+}
+
+fn call_key(c: &ApiCall) -> String {
+    c.id.to_string()
 }
 
 pub fn errors<'s>(state: &'s State, key: &EndpointKey, list: &ListState) -> Vec<&'s ApiCall> {
@@ -47,17 +51,41 @@ pub fn slow<'s>(state: &'s State, key: &EndpointKey, list: &ListState) -> Vec<&'
     v
 }
 
+/// The calls `section` lists, in display order.
+fn calls<'s>(
+    state: &'s State,
+    key: &EndpointKey,
+    section: Section,
+    list: &ListState,
+) -> Vec<&'s ApiCall> {
+    match section {
+        Section::Errors => errors(state, key, list),
+        Section::Slow => slow(state, key, list),
+    }
+}
+
+/// The row keys of `section`, in display order.
 pub fn section_keys(
     state: &State,
     key: &EndpointKey,
     section: Section,
     list: &ListState,
 ) -> Vec<String> {
-    let v = match section {
-        Section::Errors => errors(state, key, list),
-        Section::Slow => slow(state, key, list),
-    };
-    v.iter().map(|c| c.id.to_string()).collect()
+    calls(state, key, section, list)
+        .into_iter()
+        .map(call_key)
+        .collect()
+}
+
+/// The view Enter opens: a recent error in full.
+pub fn open(state: &State, key: &EndpointKey, d: &DetailState) -> Option<View> {
+    let list = d.list();
+    match d.focused::<Section>() {
+        Section::Errors => list
+            .pick(errors(state, key, list), call_key)
+            .map(|c| View::Call(Box::new(FailedCall::Api(c.clone())))),
+        Section::Slow => None,
+    }
 }
 
 pub struct EndpointView<'a> {
@@ -68,7 +96,6 @@ pub struct EndpointView<'a> {
 impl Widget for EndpointView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let ctx = self.ctx;
-        let t = ctx.theme();
         let name = self.key.to_string();
         let Some(e) = ctx
             .state
@@ -76,170 +103,51 @@ impl Widget for EndpointView<'_> {
             .iter()
             .find(|e| e.endpoint == self.key.endpoint && e.method == self.key.method)
         else {
-            let block = widgets::frame(
-                t,
-                true,
-                widgets::pane_title(t, None, &name, true, vec![]),
-                vec![],
+            let why = format!(
+                "no calls {} — Esc goes back",
+                super::super::panes::window_phrase(ctx.state)
             );
-            let inner = block.inner(area);
-            block.render(area, buf);
-            widgets::message(
-                inner,
-                buf,
-                vec![Line::styled(
-                    format!(
-                        "no calls {} — Esc goes back",
-                        super::super::panes::window_phrase(ctx.state)
-                    ),
-                    t.muted(),
-                )],
-            );
-            return;
+            return gone(&ctx, &name, &why, area, buf);
         };
-        let detail = &ctx.app.nav.top().detail;
-        let summary_h = 4u16.min(area.height);
-        let rest = area.height.saturating_sub(summary_h);
-        let charts_h = if rest >= 16 {
-            (rest * 4 / 10).max(6)
-        } else if rest >= 10 {
-            5
-        } else {
-            0
-        };
-        let [sum, charts, lists] = Layout::vertical([
-            Constraint::Length(summary_h),
-            Constraint::Length(charts_h),
-            Constraint::Min(0),
-        ])
-        .areas(area);
-        self.summary(e, &name, sum, buf);
-
-        if charts.height > 0 {
-            let [lat, codes] =
-                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                    .areas(charts);
-            let g = t.series_glyphs();
-            let s = t.series();
-            let span = super::span_label(&ctx, e.series.first().map(|p| p.minute));
-            let block = section_frame(
-                &ctx,
-                &format!("p95 and requests per minute{span}"),
-                None,
-                false,
-                None,
-            )
-            .title(Line::from(Span::styled(format!("{} p95 ", g[1]), s[1])).right_aligned());
-            let inner = block.inner(lat);
-            block.render(lat, buf);
-            let [top, bottom] = if inner.height >= 6 {
-                Layout::vertical([Constraint::Percentage(70), Constraint::Percentage(30)])
-                    .areas(inner)
-            } else {
-                [inner, Rect::default()]
-            };
-            PointChart {
-                series: vec![Series {
-                    name: "p95",
-                    glyph: g[1],
-                    style: s[1],
-                    values: e.series.iter().map(|p| p.p95_ms).collect(),
-                }],
-                y_label: |v| fmt::ms(Some(v)),
-                theme: t,
-            }
-            .render(top, buf);
-            if !bottom.is_empty() {
-                Bars {
-                    values: e.series.iter().map(|p| Some(p.requests as f64)).collect(),
-                    y_label: |v| format!("{v:.0}/m"),
-                    style: t.accent(),
-                    theme: t,
-                }
-                .render(bottom, buf);
-            }
-            self.codes(e, codes, buf);
-        }
-
-        if lists.height > 0 {
-            let [errs, slows] =
-                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                    .areas(lists);
-            let local = ctx.app.settings.local_time;
-            for (section, r) in [(Section::Errors, errs), (Section::Slow, slows)] {
-                let list = detail.list_of(section);
-                let rows = match section {
-                    Section::Errors => errors(ctx.state, self.key, list),
-                    Section::Slow => slow(ctx.state, self.key, list),
-                };
-                let focused = detail.is_focused(section);
-                let title = if section == Section::Errors {
-                    "recent errors"
-                } else {
-                    "slowest recent calls"
-                };
-                let block = section_frame(&ctx, title, Some(rows.len()), focused, Some(list));
-                let inner = block.inner(r);
-                block.render(r, buf);
-                if rows.is_empty() {
-                    let msg = if section == Section::Errors {
-                        "no errors in the window"
-                    } else {
-                        "no slow calls recorded"
-                    };
-                    widgets::message(inner, buf, vec![Line::styled(msg, t.muted())]);
-                    continue;
-                }
-                let cols = [
-                    Col::left("time", Constraint::Length(8)),
-                    Col::right("code", Constraint::Length(4)),
-                    Col::right("took", Constraint::Length(6)),
-                    Col::left(
-                        if section == Section::Errors {
-                            "error"
-                        } else {
-                            "user"
-                        },
-                        Constraint::Fill(1),
-                    ),
-                ];
-                let keys: Vec<String> = rows.iter().map(|c| c.id.to_string()).collect();
-                let table_rows = rows
-                    .iter()
-                    .map(|c| {
-                        let last = if section == Section::Errors {
-                            fmt::one_line(c.error.as_deref().unwrap_or("(no error text)"))
-                        } else {
-                            c.user_id.map_or("-".into(), |u| u.to_string())
-                        };
-                        (
-                            vec![
-                                Line::from(fmt::time_or_date(ctx.now, c.at, local)),
-                                Line::from(c.status_code.map_or("-".into(), |s| s.to_string())),
-                                Line::from(fmt::ms(c.response_ms.map(f64::from))),
-                                Line::from(last),
-                            ],
-                            Style::new(),
-                        )
-                    })
-                    .collect();
-                widgets::table(
-                    inner,
-                    buf,
-                    t,
-                    &cols,
-                    table_rows,
-                    widgets::Selection::of(list, &keys, focused),
-                );
-            }
-        }
+        let [summary, charts, lists] = layout(area);
+        let [chart, codes] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .areas(charts);
+        let [errors, slow] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(lists);
+        self.summary(e, &name, summary, buf);
+        self.latency_chart(e, chart, buf);
+        self.codes(e, codes, buf);
+        self.calls(Section::Errors, errors, buf);
+        self.calls(Section::Slow, slow, buf);
         if ctx.freshness().is_stale() {
             widgets::dim(area, buf);
         }
     }
 }
 
+/// Summary, charts (when there is room), the two lists.
+fn layout(area: Rect) -> [Rect; 3] {
+    let summary_h = 4u16.min(area.height);
+    let rest = area.height.saturating_sub(summary_h);
+    let charts_h = if rest >= 16 {
+        (rest * 4 / 10).max(6)
+    } else if rest >= 10 {
+        5
+    } else {
+        0
+    };
+    Layout::vertical([
+        Constraint::Length(summary_h),
+        Constraint::Length(charts_h),
+        Constraint::Min(0),
+    ])
+    .areas(area)
+}
+
 impl EndpointView<'_> {
+    /// Requests, errors, 4xx; p50/p95/p99.
     fn summary(&self, e: &EndpointStats, name: &str, area: Rect, buf: &mut Buffer) {
         let ctx = self.ctx;
         let t = ctx.theme();
@@ -267,14 +175,57 @@ impl EndpointView<'_> {
             fmt::count(e.client_errors),
             Style::new(),
         ));
-        let mut l2: Vec<Span> = vec![];
-        l2.extend(widgets::stat(t, "p50", fmt::ms(e.p50_ms), Style::new()));
-        l2.extend(widgets::stat(t, "p95", fmt::ms(e.p95_ms), Style::new()));
-        l2.extend(widgets::stat(t, "p99", fmt::ms(e.p99_ms), Style::new()));
+        let l2 = widgets::percentiles(t, e.p50_ms, e.p95_ms, e.p99_ms);
         Paragraph::new(vec![Line::from(l1), Line::from(l2)]).render(inner, buf);
     }
 
+    /// p95 per minute, with requests per minute below it for scale.
+    fn latency_chart(&self, e: &EndpointStats, area: Rect, buf: &mut Buffer) {
+        if area.height == 0 {
+            return;
+        }
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let g = t.series_glyphs();
+        let s = t.series();
+        let span = super::span_label(&ctx, e.series.first().map(|p| p.minute));
+        let title = format!("p95 and requests per minute{span}");
+        let block = section_frame(&ctx, &title, None, false, None)
+            .title(Line::from(Span::styled(format!("{} p95 ", g[1]), s[1])).right_aligned());
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let [top, bottom] = if inner.height >= 6 {
+            Layout::vertical([Constraint::Percentage(70), Constraint::Percentage(30)]).areas(inner)
+        } else {
+            [inner, Rect::default()]
+        };
+        PointChart {
+            series: vec![Series {
+                name: "p95",
+                glyph: g[1],
+                style: s[1],
+                values: e.series.iter().map(|p| p.p95_ms).collect(),
+            }],
+            y_label: |v| fmt::ms(Some(v)),
+            theme: t,
+        }
+        .render(top, buf);
+        if !bottom.is_empty() {
+            Bars {
+                values: e.series.iter().map(|p| Some(p.requests as f64)).collect(),
+                y_label: |v| format!("{v:.0}/m"),
+                style: t.accent(),
+                theme: t,
+            }
+            .render(bottom, buf);
+        }
+    }
+
+    /// Requests by status code, most frequent first, with a bar each.
     fn codes(&self, e: &EndpointStats, area: Rect, buf: &mut Buffer) {
+        if area.height == 0 {
+            return;
+        }
         let ctx = self.ctx;
         let t = ctx.theme();
         let block = section_frame(&ctx, "status codes", None, false, None);
@@ -315,5 +266,50 @@ impl EndpointView<'_> {
             })
             .collect();
         Paragraph::new(lines).render(inner, buf);
+    }
+
+    /// The recent errors or the slowest recent calls.
+    fn calls(&self, section_: Section, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let list = ctx.app.nav.top().detail.list_of(section_);
+        let local = ctx.app.settings.local_time;
+        let (title, empty, last) = match section_ {
+            Section::Errors => ("recent errors", "no errors in the window", "error"),
+            Section::Slow => ("slowest recent calls", "no slow calls recorded", "user"),
+        };
+        let cols = vec![
+            Col::left("time", Constraint::Length(8)),
+            Col::right("code", Constraint::Length(4)),
+            Col::right("took", Constraint::Length(6)),
+            Col::left(last, Constraint::Fill(1)),
+        ];
+        let rows = calls(ctx.state, self.key, section_, list)
+            .into_iter()
+            .map(|c| {
+                let last = match section_ {
+                    Section::Errors => widgets::error_text(c.error.as_deref()),
+                    Section::Slow => c.user_id.map_or("-".into(), |u| u.to_string()),
+                };
+                ListRow::new(
+                    call_key(c),
+                    vec![
+                        Line::from(fmt::time_or_date(ctx.now, c.at, local)),
+                        Line::from(widgets::status_code(c.status_code)),
+                        Line::from(fmt::ms(c.response_ms.map(f64::from))),
+                        Line::from(last),
+                    ],
+                )
+            })
+            .collect();
+        section(
+            &ctx,
+            area,
+            buf,
+            section_,
+            title,
+            muted(&ctx, empty),
+            cols,
+            rows,
+        );
     }
 }

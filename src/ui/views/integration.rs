@@ -1,7 +1,8 @@
 //! The integration drill-down: status and since when, the numbers behind
 //! it, what the platform itself reports, a status timeline over the window,
-//! latency (p50/p95/p99) and error-rate charts, the recent errors, the
-//! related alerts and the API endpoints whose errors rose with it.
+//! latency (p50/p95/p99) and error-rate charts, the recent errors (Enter
+//! shows one in full), the related alerts and the API endpoints whose
+//! errors rose with it.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,12 +11,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::super::list::ListState;
-use super::super::nav::{DetailState, IntegrationSection as Section, View};
-use super::super::panes::alerts::severity_span;
+use super::super::nav::{DetailState, FailedCall, IntegrationSection as Section, View};
+use super::super::panes::alerts;
 use super::super::panes::integrations::status_span;
-use super::super::widgets::{self, Bars, Col, PointChart, Series};
+use super::super::widgets::{self, Bars, Col, ListRow, PointChart, Series};
 use super::super::{Ctx, fmt};
-use super::section_frame;
+use super::{gone, muted, section, section_frame};
 use crate::model::{AlertView, Health, IntegrationCall, IntegrationStats};
 use crate::store::{EndpointRise, State};
 
@@ -34,7 +35,7 @@ pub fn errors<'s>(state: &'s State, name: &str, list: &ListState) -> Vec<&'s Int
         .collect()
 }
 
-pub fn alerts<'s>(state: &'s State, name: &str, list: &ListState) -> Vec<&'s AlertView> {
+pub fn related_alerts<'s>(state: &'s State, name: &str, list: &ListState) -> Vec<&'s AlertView> {
     state
         .alerts()
         .iter()
@@ -55,10 +56,6 @@ fn call_key(c: &IntegrationCall) -> String {
     c.id.to_string()
 }
 
-fn alert_key(a: &AlertView) -> String {
-    a.id.to_string()
-}
-
 fn rise_key(r: &EndpointRise) -> String {
     r.key().to_string()
 }
@@ -70,9 +67,9 @@ pub fn section_keys(state: &State, name: &str, section: Section, list: &ListStat
             .into_iter()
             .map(call_key)
             .collect(),
-        Section::Alerts => alerts(state, name, list)
+        Section::Alerts => related_alerts(state, name, list)
             .into_iter()
-            .map(alert_key)
+            .map(alerts::key)
             .collect(),
         Section::Endpoints => rises(state, name, list).into_iter().map(rise_key).collect(),
     }
@@ -82,7 +79,9 @@ pub fn section_keys(state: &State, name: &str, section: Section, list: &ListStat
 pub fn open(state: &State, name: &str, d: &DetailState) -> Option<View> {
     let list = d.list();
     match d.focused::<Section>() {
-        Section::Errors => None,
+        Section::Errors => list
+            .pick(errors(state, name, list), call_key)
+            .map(|c| View::Call(Box::new(FailedCall::Integration(c.clone())))),
         Section::Alerts => selected_alert(state, name, d).map(View::Alert),
         Section::Endpoints => list
             .pick(rises(state, name, list), rise_key)
@@ -95,7 +94,7 @@ pub fn selected_alert(state: &State, name: &str, d: &DetailState) -> Option<i64>
     let list = d.list();
     match d.focused::<Section>() {
         Section::Alerts => list
-            .pick(alerts(state, name, list), alert_key)
+            .pick(related_alerts(state, name, list), alerts::key)
             .map(|a| a.id),
         _ => None,
     }
@@ -109,282 +108,60 @@ pub struct IntegrationView<'a> {
 impl Widget for IntegrationView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let ctx = self.ctx;
-        let t = ctx.theme();
         let Some(i) = ctx.state.integration(self.name) else {
-            let block = widgets::frame(
-                t,
-                true,
-                widgets::pane_title(t, None, self.name, true, vec![]),
-                vec![],
+            let why = format!(
+                "no calls to {} {} — Esc goes back",
+                self.name,
+                super::super::panes::window_phrase(ctx.state)
             );
-            let inner = block.inner(area);
-            block.render(area, buf);
-            widgets::message(
-                inner,
-                buf,
-                vec![Line::styled(
-                    format!(
-                        "no calls to {} {} — Esc goes back",
-                        self.name,
-                        super::super::panes::window_phrase(ctx.state)
-                    ),
-                    t.muted(),
-                )],
-            );
-            return;
+            return gone(&ctx, self.name, &why, area, buf);
         };
-        let detail = &ctx.app.nav.top().detail;
-        let both = i.reported.is_some() && i.last_error.is_some();
-        let summary_h = (6 + u16::from(both)).min(area.height);
-        let rest = area.height.saturating_sub(summary_h);
-        let (charts_h, errors_h, related_h) = if rest >= 24 {
-            let c = rest * 3 / 10;
-            let e = (rest - c) / 2 + (rest - c) % 2;
-            (c, e, rest - c - e)
-        } else if rest >= 14 {
-            let c = 5;
-            let e = (rest - c) / 2 + (rest - c) % 2;
-            (c, e, rest - c - e)
-        } else if rest >= 8 {
-            (0, rest - rest / 2, rest / 2)
-        } else {
-            (0, rest, 0)
-        };
-        let [sum, charts, errs, related] = Layout::vertical([
-            Constraint::Length(summary_h),
-            Constraint::Length(charts_h),
-            Constraint::Length(errors_h),
-            Constraint::Length(related_h),
-        ])
-        .areas(area);
-
-        self.summary(i, sum, buf);
-        if charts.height > 0 {
-            let [lat, err] =
-                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                    .areas(charts);
-            let g = t.series_glyphs();
-            let s = t.series();
-            let span = super::span_label(&ctx, i.series.first().map(|p| p.minute));
-            let block = section_frame(&ctx, &format!("latency{span}"), None, false, None).title(
-                Line::from(vec![
-                    Span::styled(format!("{} p50 ", g[0]), s[0]),
-                    Span::styled(format!("{} p95 ", g[1]), s[1]),
-                    Span::styled(format!("{} p99 ", g[2]), s[2]),
-                ])
-                .right_aligned(),
-            );
-            let inner = block.inner(lat);
-            block.render(lat, buf);
-            PointChart {
-                series: vec![
-                    Series {
-                        name: "p50",
-                        glyph: g[0],
-                        style: s[0],
-                        values: i.series.iter().map(|p| p.p50_ms).collect(),
-                    },
-                    Series {
-                        name: "p95",
-                        glyph: g[1],
-                        style: s[1],
-                        values: i.series.iter().map(|p| p.p95_ms).collect(),
-                    },
-                    Series {
-                        name: "p99",
-                        glyph: g[2],
-                        style: s[2],
-                        values: i.series.iter().map(|p| p.p99_ms).collect(),
-                    },
-                ],
-                y_label: |v| fmt::ms(Some(v)),
-                theme: t,
-            }
-            .render(inner, buf);
-            let block = section_frame(&ctx, &format!("failed %/min{span}"), None, false, None);
-            let inner = block.inner(err);
-            block.render(err, buf);
-            Bars {
-                values: i
-                    .series
-                    .iter()
-                    .map(|p| (p.calls > 0).then(|| p.failures as f64 / p.calls as f64))
-                    .collect(),
-                y_label: |v| format!("{:.0}%", v * 100.0),
-                style: t.health(Health::Down),
-                theme: t,
-            }
-            .render(inner, buf);
-        }
-
-        // Recent errors.
-        if errs.height > 0 {
-            let list = detail.list_of(Section::Errors);
-            let rows = errors(ctx.state, &i.name, list);
-            let focused = detail.is_focused(Section::Errors);
-            let block = section_frame(&ctx, "recent errors", Some(rows.len()), focused, Some(list));
-            let inner = block.inner(errs);
-            block.render(errs, buf);
-            if rows.is_empty() {
-                widgets::message(
-                    inner,
-                    buf,
-                    vec![Line::styled("no failed calls in the window", t.muted())],
-                );
-            } else {
-                let local = ctx.app.settings.local_time;
-                let cols = [
-                    Col::left("time", Constraint::Length(8)),
-                    Col::left("operation", Constraint::Length(16)),
-                    Col::right("code", Constraint::Length(4)),
-                    Col::right("took", Constraint::Length(6)),
-                    Col::left("error", Constraint::Fill(1)),
-                ];
-                let keys: Vec<String> = rows.iter().map(|c| c.id.to_string()).collect();
-                let table_rows = rows
-                    .iter()
-                    .map(|c| {
-                        (
-                            vec![
-                                Line::from(fmt::time_or_date(ctx.now, c.at, local)),
-                                Line::from(fmt::one_line(c.operation.as_deref().unwrap_or("-"))),
-                                Line::from(c.status_code.map_or("-".into(), |s| s.to_string())),
-                                Line::from(fmt::ms(c.duration_ms.map(f64::from))),
-                                Line::from(fmt::one_line(
-                                    c.error.as_deref().unwrap_or("(no error text)"),
-                                )),
-                            ],
-                            Style::new(),
-                        )
-                    })
-                    .collect();
-                widgets::table(
-                    inner,
-                    buf,
-                    t,
-                    &cols,
-                    table_rows,
-                    widgets::Selection::of(list, &keys, focused),
-                );
-            }
-        }
-
-        // Related alerts and endpoints.
-        if related.height > 0 {
-            let [al, ep] =
-                Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
-                    .areas(related);
-            let list = detail.list_of(Section::Alerts);
-            let rows = alerts(ctx.state, &i.name, list);
-            let focused = detail.is_focused(Section::Alerts);
-            let block = section_frame(
-                &ctx,
-                "related alerts",
-                Some(rows.len()),
-                focused,
-                Some(list),
-            );
-            let inner = block.inner(al);
-            block.render(al, buf);
-            if rows.is_empty() {
-                widgets::message(
-                    inner,
-                    buf,
-                    vec![Line::styled("no alerts name it", t.muted())],
-                );
-            } else {
-                let cols = [
-                    Col::left("sev", Constraint::Length(4)),
-                    Col::right("age", Constraint::Length(4)),
-                    Col::left("title", Constraint::Fill(1)),
-                ];
-                let keys: Vec<String> = rows.iter().map(|a| a.id.to_string()).collect();
-                let table_rows = rows
-                    .iter()
-                    .map(|a| {
-                        let style = if a.acknowledged {
-                            t.muted()
-                        } else {
-                            Style::new()
-                        };
-                        (
-                            vec![
-                                Line::from(severity_span(t, a.severity)),
-                                Line::from(fmt::age(ctx.now, a.created_at)),
-                                Line::from(fmt::one_line(&a.title)),
-                            ],
-                            style,
-                        )
-                    })
-                    .collect();
-                widgets::table(
-                    inner,
-                    buf,
-                    t,
-                    &cols,
-                    table_rows,
-                    widgets::Selection::of(list, &keys, focused),
-                );
-            }
-
-            let list = detail.list_of(Section::Endpoints);
-            let rows = rises(ctx.state, &i.name, list);
-            let focused = detail.is_focused(Section::Endpoints);
-            let block = section_frame(
-                &ctx,
-                "endpoints whose errors rose with it",
-                Some(rows.len()),
-                focused,
-                Some(list),
-            );
-            let inner = block.inner(ep);
-            block.render(ep, buf);
-            if rows.is_empty() {
-                let msg = if matches!(i.status, Health::Down | Health::Degraded) {
-                    "no endpoint's error rate rose with it"
-                } else {
-                    "shown while the integration is failing"
-                };
-                widgets::message(inner, buf, vec![Line::styled(msg, t.muted())]);
-            } else {
-                let cols = [
-                    Col::left("endpoint", Constraint::Fill(1)),
-                    Col::right("while", Constraint::Length(6)),
-                    Col::right("before", Constraint::Length(6)),
-                    Col::right("errors", Constraint::Length(6)),
-                ];
-                let keys: Vec<String> = rows.iter().map(|r| rise_key(r)).collect();
-                let table_rows = rows
-                    .iter()
-                    .map(|r| {
-                        (
-                            vec![
-                                Line::from(fmt::one_line(&rise_key(r))),
-                                Line::from(Span::styled(fmt::pct(r.rate_during()), t.bad())),
-                                Line::from(fmt::pct(r.rate_other())),
-                                Line::from(fmt::count(r.during_errors)),
-                            ],
-                            Style::new(),
-                        )
-                    })
-                    .collect();
-                widgets::table(
-                    inner,
-                    buf,
-                    t,
-                    &cols,
-                    table_rows,
-                    widgets::Selection::of(list, &keys, focused),
-                );
-            }
-        }
+        let [summary, charts, errors, related] = layout(i, area);
+        let [alerts, endpoints] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(related);
+        self.summary(i, summary, buf);
+        self.charts(i, charts, buf);
+        self.errors(i, errors, buf);
+        self.alerts(i, alerts, buf);
+        self.endpoints(i, endpoints, buf);
         if ctx.freshness().is_stale() {
             widgets::dim(area, buf);
         }
     }
 }
 
+/// Summary, charts, errors, related lists: the charts go first when the
+/// screen is short, then the related lists.
+fn layout(i: &IntegrationStats, area: Rect) -> [Rect; 4] {
+    let both = i.reported.is_some() && i.last_error.is_some();
+    let summary_h = (6 + u16::from(both)).min(area.height);
+    let rest = area.height.saturating_sub(summary_h);
+    let (charts_h, errors_h, related_h) = if rest >= 24 {
+        let c = rest * 3 / 10;
+        let e = (rest - c) / 2 + (rest - c) % 2;
+        (c, e, rest - c - e)
+    } else if rest >= 14 {
+        let c = 5;
+        let e = (rest - c) / 2 + (rest - c) % 2;
+        (c, e, rest - c - e)
+    } else if rest >= 8 {
+        (0, rest - rest / 2, rest / 2)
+    } else {
+        (0, rest, 0)
+    };
+    Layout::vertical([
+        Constraint::Length(summary_h),
+        Constraint::Length(charts_h),
+        Constraint::Length(errors_h),
+        Constraint::Length(related_h),
+    ])
+    .areas(area)
+}
+
 impl IntegrationView<'_> {
+    /// Title, status and since when; the numbers; what the platform reports
+    /// or the last error; the status timeline.
     fn summary(&self, i: &IntegrationStats, area: Rect, buf: &mut Buffer) {
         let ctx = self.ctx;
         let t = ctx.theme();
@@ -408,17 +185,28 @@ impl IntegrationView<'_> {
         if inner.height == 0 {
             return;
         }
-        let mut l1: Vec<Span> = vec![
+        let mut lines = vec![self.counts(i), self.latencies(i)];
+        lines.extend(self.reports(i));
+        Paragraph::new(lines).render(inner, buf);
+        if inner.height >= 4 {
+            self.status_timeline(i, inner, buf);
+        }
+    }
+
+    /// `reason  success 12%  calls 120 (8.00/min)  failed 32`
+    fn counts(&self, i: &IntegrationStats) -> Line<'static> {
+        let t = self.ctx.theme();
+        let mut l: Vec<Span> = vec![
             Span::styled(fmt::one_line(&i.reason), t.health(i.status)),
             Span::raw("  "),
         ];
-        l1.extend(widgets::stat(
+        l.extend(widgets::stat(
             t,
             "success",
             i.success_rate.map_or("-".into(), fmt::pct),
             Style::new(),
         ));
-        l1.extend(widgets::stat(
+        l.extend(widgets::stat(
             t,
             "calls",
             format!(
@@ -428,21 +216,26 @@ impl IntegrationView<'_> {
             ),
             Style::new(),
         ));
-        l1.extend(widgets::stat(
+        let failed_style = if i.failures > 0 {
+            t.warn()
+        } else {
+            Style::new()
+        };
+        l.extend(widgets::stat(
             t,
             "failed",
             fmt::count(i.failures),
-            if i.failures > 0 {
-                t.warn()
-            } else {
-                Style::new()
-            },
+            failed_style,
         ));
-        let mut l2: Vec<Span> = vec![];
-        l2.extend(widgets::stat(t, "p50", fmt::ms(i.p50_ms), Style::new()));
-        l2.extend(widgets::stat(t, "p95", fmt::ms(i.p95_ms), Style::new()));
-        l2.extend(widgets::stat(t, "p99", fmt::ms(i.p99_ms), Style::new()));
-        l2.extend(widgets::stat(
+        Line::from(l)
+    }
+
+    /// `p50 …  p95 …  p99 …  last ok 4s ago  last error 2s ago`
+    fn latencies(&self, i: &IntegrationStats) -> Line<'static> {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let mut l = widgets::percentiles(t, i.p50_ms, i.p95_ms, i.p99_ms);
+        l.extend(widgets::stat(
             t,
             "last ok",
             i.last_success_at.map_or("never in window".into(), |s| {
@@ -451,19 +244,30 @@ impl IntegrationView<'_> {
             Style::new(),
         ));
         if let Some(at) = i.last_error_at {
-            l2.extend(widgets::stat(
+            l.extend(widgets::stat(
                 t,
                 "last error",
                 format!("{} ago", fmt::age(ctx.now, at)),
                 Style::new(),
             ));
         }
-        let mut lines = vec![Line::from(l1), Line::from(l2)];
-        // What the platform reports, or the last error.
-        let l3 = match (&i.reported, &i.last_error) {
-            (Some(r), _) => {
+        Line::from(l)
+    }
+
+    /// What the platform reports, and the last error (or that there is none).
+    fn reports(&self, i: &IntegrationStats) -> Vec<Line<'static>> {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let last_error = |e: &str| {
+            Line::from(vec![
+                Span::styled("last error ", t.muted()),
+                Span::raw(fmt::one_line(e)),
+            ])
+        };
+        match (&i.reported, &i.last_error) {
+            (Some(r), e) => {
                 let h = Health::from_word(&r.status);
-                vec![
+                let mut out = vec![Line::from(vec![
                     Span::styled("platform reports ", t.muted()),
                     Span::styled(fmt::one_line(&r.status), t.health(h)),
                     Span::styled(
@@ -472,40 +276,190 @@ impl IntegrationView<'_> {
                     ),
                     Span::raw(" "),
                     Span::raw(fmt::one_line(r.message.as_deref().unwrap_or(""))),
-                ]
+                ])];
+                out.extend(e.as_deref().map(last_error));
+                out
             }
-            (None, Some(e)) => vec![
-                Span::styled("last error ", t.muted()),
-                Span::raw(fmt::one_line(e)),
+            (None, Some(e)) => vec![last_error(e)],
+            (None, None) => vec![Line::styled("no errors in the window", t.muted())],
+        }
+    }
+
+    /// `status ▁▁▁███ 11:45-now` on the last line of the summary.
+    fn status_timeline(&self, i: &IntegrationStats, inner: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let label = "status ";
+        let y = inner.bottom() - 1;
+        buf.set_string(inner.x, y, label, t.muted());
+        let tail = super::span_label(&ctx, i.series.first().map(|p| p.minute));
+        let w = (inner.width as usize).saturating_sub(label.len() + fmt::width(&tail));
+        let statuses: Vec<Option<Health>> = i.series.iter().map(|p| Some(p.status)).collect();
+        let line = widgets::timeline(t, &statuses, w);
+        buf.set_line(inner.x + label.len() as u16, y, &line, w as u16);
+        buf.set_string(inner.x + (label.len() + w) as u16, y, tail, t.muted());
+    }
+
+    /// Latency percentiles and the share of failed calls per minute.
+    fn charts(&self, i: &IntegrationStats, area: Rect, buf: &mut Buffer) {
+        if area.height == 0 {
+            return;
+        }
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let [lat, err] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(area);
+        let g = t.series_glyphs();
+        let s = t.series();
+        let span = super::span_label(&ctx, i.series.first().map(|p| p.minute));
+        let block = section_frame(&ctx, &format!("latency{span}"), None, false, None).title(
+            Line::from(vec![
+                Span::styled(format!("{} p50 ", g[0]), s[0]),
+                Span::styled(format!("{} p95 ", g[1]), s[1]),
+                Span::styled(format!("{} p99 ", g[2]), s[2]),
+            ])
+            .right_aligned(),
+        );
+        let inner = block.inner(lat);
+        block.render(lat, buf);
+        let series =
+            |n: usize, name, pick: fn(&crate::model::IntegrationPoint) -> Option<f64>| Series {
+                name,
+                glyph: g[n],
+                style: s[n],
+                values: i.series.iter().map(pick).collect(),
+            };
+        PointChart {
+            series: vec![
+                series(0, "p50", |p| p.p50_ms),
+                series(1, "p95", |p| p.p95_ms),
+                series(2, "p99", |p| p.p99_ms),
             ],
-            (None, None) => vec![Span::styled("no errors in the window", t.muted())],
-        };
-        lines.push(Line::from(l3));
-        if let (Some(_), Some(e)) = (&i.reported, &i.last_error) {
-            lines.push(Line::from(vec![
-                Span::styled("last error ", t.muted()),
-                Span::raw(fmt::one_line(e)),
-            ]));
+            y_label: |v| fmt::ms(Some(v)),
+            theme: t,
         }
-        Paragraph::new(lines).render(inner, buf);
-        // The status timeline on the last line of the summary.
-        if inner.height >= 4 {
-            let label = "status ";
-            let y = inner.bottom() - 1;
-            buf.set_string(inner.x, y, label, t.muted());
-            let start = i.series.first().map(|p| p.minute);
-            let span_label = start.map(|m| {
-                format!(
-                    " {}-now",
-                    fmt::clock_hm(crate::model::minute_start(m), local)
+        .render(inner, buf);
+        let block = section_frame(&ctx, &format!("failed %/min{span}"), None, false, None);
+        let inner = block.inner(err);
+        block.render(err, buf);
+        Bars {
+            values: i
+                .series
+                .iter()
+                .map(|p| (p.calls > 0).then(|| p.failures as f64 / p.calls as f64))
+                .collect(),
+            y_label: |v| format!("{:.0}%", v * 100.0),
+            style: t.health(Health::Down),
+            theme: t,
+        }
+        .render(inner, buf);
+    }
+
+    /// The recent failed calls.
+    fn errors(&self, i: &IntegrationStats, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let list = ctx.app.nav.top().detail.list_of(Section::Errors);
+        let local = ctx.app.settings.local_time;
+        let cols = vec![
+            Col::left("time", Constraint::Length(8)),
+            Col::left("operation", Constraint::Length(16)),
+            Col::right("code", Constraint::Length(4)),
+            Col::right("took", Constraint::Length(6)),
+            Col::left("error", Constraint::Fill(1)),
+        ];
+        let rows = errors(ctx.state, &i.name, list)
+            .into_iter()
+            .map(|c| {
+                ListRow::new(
+                    call_key(c),
+                    vec![
+                        Line::from(fmt::time_or_date(ctx.now, c.at, local)),
+                        Line::from(fmt::one_line(c.operation.as_deref().unwrap_or("-"))),
+                        Line::from(widgets::status_code(c.status_code)),
+                        Line::from(fmt::ms(c.duration_ms.map(f64::from))),
+                        Line::from(widgets::error_text(c.error.as_deref())),
+                    ],
                 )
-            });
-            let tail = span_label.unwrap_or_default();
-            let w = (inner.width as usize).saturating_sub(label.len() + fmt::width(&tail));
-            let statuses: Vec<Option<Health>> = i.series.iter().map(|p| Some(p.status)).collect();
-            let line = widgets::timeline(t, &statuses, w);
-            buf.set_line(inner.x + label.len() as u16, y, &line, w as u16);
-            buf.set_string(inner.x + (label.len() + w) as u16, y, tail, t.muted());
-        }
+            })
+            .collect();
+        let empty = "no failed calls in the window";
+        let title = "recent errors";
+        section(
+            &ctx,
+            area,
+            buf,
+            Section::Errors,
+            title,
+            muted(&ctx, empty),
+            cols,
+            rows,
+        );
+    }
+
+    /// The alerts that name this integration.
+    fn alerts(&self, i: &IntegrationStats, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let list = ctx.app.nav.top().detail.list_of(Section::Alerts);
+        let rows = related_alerts(ctx.state, &i.name, list)
+            .into_iter()
+            .map(|a| alerts::row(&ctx, a, false))
+            .collect();
+        let cols = alerts::columns(false);
+        let empty = "no alerts name it";
+        let title = "related alerts";
+        section(
+            &ctx,
+            area,
+            buf,
+            Section::Alerts,
+            title,
+            muted(&ctx, empty),
+            cols,
+            rows,
+        );
+    }
+
+    /// API endpoints whose error rate rose while the integration failed.
+    fn endpoints(&self, i: &IntegrationStats, area: Rect, buf: &mut Buffer) {
+        let ctx = self.ctx;
+        let t = ctx.theme();
+        let list = ctx.app.nav.top().detail.list_of(Section::Endpoints);
+        let cols = vec![
+            Col::left("endpoint", Constraint::Fill(1)),
+            Col::right("while", Constraint::Length(6)),
+            Col::right("before", Constraint::Length(6)),
+            Col::right("errors", Constraint::Length(6)),
+        ];
+        let rows = rises(ctx.state, &i.name, list)
+            .into_iter()
+            .map(|r| {
+                ListRow::new(
+                    rise_key(r),
+                    vec![
+                        Line::from(fmt::one_line(&rise_key(r))),
+                        Line::from(Span::styled(fmt::pct(r.rate_during()), t.bad())),
+                        Line::from(fmt::pct(r.rate_other())),
+                        Line::from(fmt::count(r.during_errors)),
+                    ],
+                )
+            })
+            .collect();
+        let empty = if matches!(i.status, Health::Down | Health::Degraded) {
+            "no endpoint's error rate rose with it"
+        } else {
+            "shown while the integration is failing"
+        };
+        let title = "endpoints whose errors rose with it";
+        section(
+            &ctx,
+            area,
+            buf,
+            Section::Endpoints,
+            title,
+            muted(&ctx, empty),
+            cols,
+            rows,
+        );
     }
 }
