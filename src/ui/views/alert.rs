@@ -106,15 +106,7 @@ pub fn lines<'a>(ctx: &Ctx, a: &AlertView) -> Vec<Line<'a>> {
     match &a.context {
         Some(c) => {
             let pretty = serde_json::to_string_pretty(c).unwrap_or_default();
-            for l in pretty.lines() {
-                // Keep the indentation; strip anything unprintable.
-                let indent = l.len() - l.trim_start().len();
-                out.push(Line::from(format!(
-                    "{}{}",
-                    " ".repeat(indent),
-                    fmt::one_line(l)
-                )));
-            }
+            out.extend(super::indented(&pretty));
         }
         None => out.push(Line::styled("(none)", t.muted())),
     }

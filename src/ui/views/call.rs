@@ -102,17 +102,7 @@ pub fn lines<'a>(ctx: &Ctx, call: &FailedCall) -> Vec<Line<'a>> {
     out.push(Line::default());
     out.push(Line::styled("error (secrets masked)", t.heading()));
     match error.filter(|e| !e.trim().is_empty()) {
-        Some(e) => {
-            for l in masked(e).lines() {
-                // Keep the indentation; strip anything unprintable.
-                let indent = l.len() - l.trim_start().len();
-                out.push(Line::from(format!(
-                    "{}{}",
-                    " ".repeat(indent),
-                    fmt::one_line(l)
-                )));
-            }
-        }
+        Some(e) => out.extend(super::indented(&masked(e))),
         None => out.push(Line::styled("(no error text)", t.muted())),
     }
     out

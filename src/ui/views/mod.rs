@@ -179,6 +179,17 @@ pub fn page(
     }
 }
 
+/// Multi-line text (a pretty-printed JSON document, an error message) as
+/// lines: indentation kept, anything unprintable stripped.
+pub fn indented<'a>(text: &str) -> Vec<Line<'a>> {
+    text.lines()
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            Line::from(format!("{}{}", " ".repeat(indent), super::fmt::one_line(l)))
+        })
+        .collect()
+}
+
 /// ` 11:46-now` for chart titles: the time span a series covers.
 pub fn span_label(ctx: &Ctx, first: Option<crate::model::Minute>) -> String {
     first.map_or(String::new(), |m| {

@@ -6,7 +6,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::super::app::App;
@@ -195,17 +195,7 @@ impl<'a> SessionView<'a> {
         let inner = block.inner(area);
         block.render(area, buf);
         let pretty = serde_json::to_string_pretty(&e.data).unwrap_or_default();
-        let lines: Vec<Line> = pretty
-            .lines()
-            .map(|l| {
-                let indent = l.len() - l.trim_start().len();
-                Line::from(vec![
-                    Span::raw(" ".repeat(indent)),
-                    Span::raw(fmt::one_line(l)),
-                ])
-            })
-            .collect();
-        Paragraph::new(lines)
+        Paragraph::new(super::indented(&pretty))
             .wrap(Wrap { trim: false })
             .render(inner, buf);
     }
