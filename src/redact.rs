@@ -264,7 +264,7 @@ pub fn mask_json(v: &Value) -> Value {
 /// with the secrets it may carry replaced by `***`:
 /// - a JSON document stored as text: masked as JSON ([`mask_json`]);
 /// - the password of any URL (`scheme://user:PASSWORD@host`);
-/// - `Bearer TOKEN`;
+/// - `Bearer TOKEN`, `Basic CREDENTIALS`;
 /// - `key=value`, `key: value`, `"key": "value"` whose key [`is_secret_key`]
 ///   (`Authorization: Bearer abc` → `Authorization: ***`).
 ///
@@ -298,7 +298,10 @@ pub fn mask_text(s: &str) -> std::borrow::Cow<'_, str> {
     {
         out = Cow::Owned(m);
     }
-    if (out.contains("earer") || out.contains("EARER"))
+    if (out.contains("earer")
+        || out.contains("EARER")
+        || out.contains("asic")
+        || out.contains("ASIC"))
         && let Some(m) = mask_bearer(&out)
     {
         out = Cow::Owned(m);
@@ -467,24 +470,27 @@ fn mask_text_pairs(s: &str) -> Option<String> {
     Some(out)
 }
 
-/// `Bearer TOKEN` anywhere in free text.
+/// `Bearer TOKEN` and `Basic CREDENTIALS` anywhere in free text.
 fn mask_bearer(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
     let mut i = 0;
-    while i + 6 <= b.len() {
+    while i + 5 <= b.len() {
         let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if !(word_start && b[i..i + 6].eq_ignore_ascii_case(b"bearer")) {
+        let scheme = [&b"bearer"[..], b"basic"]
+            .into_iter()
+            .find(|w| b[i..].len() >= w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w));
+        let Some(len) = scheme.filter(|_| word_start).map(<[u8]>::len) else {
             i += 1;
             continue;
-        }
-        let mut t = i + 6;
+        };
+        let mut t = i + len;
         while t < b.len() && (b[t] == b' ' || b[t] == b'\t' || b[t] == b'=' || b[t] == b':') {
             t += 1;
         }
-        if t == i + 6 {
-            i += 6;
+        if t == i + len {
+            i += len;
             continue;
         }
         let mut e = t;
@@ -497,7 +503,7 @@ fn mask_bearer(s: &str) -> Option<String> {
             out.push_str(MASK);
             copied = e;
         }
-        i = e.max(i + 6);
+        i = e.max(i + len);
     }
     if copied == 0 {
         return None;
@@ -781,6 +787,7 @@ mod tests {
             ("postgres://u:pa/ss@w@h/db", "pa/ss@w"),
             ("Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
             ("sent bearer tok123, got 401", "tok123"),
+            ("retry (Basic dXNlcjpwYXNz)", "dXNlcjpwYXNz"),
             ("X-Api-Key: sk-var-header", "sk-var-header"),
             ("login?user=a&password=hunter2&x=1", "hunter2"),
             (r#"{"note": "x", "password": "in-json"}"#, "in-json"),

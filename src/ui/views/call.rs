@@ -16,7 +16,7 @@ use super::super::nav::FailedCall;
 use super::super::widgets;
 use super::super::{Ctx, fmt};
 use crate::model::tables::{API_CALLS, INTEGRATION_METRICS};
-use crate::redact::{MASK, is_secret_key, mask_json, redact_url};
+use crate::redact::mask_text;
 
 pub struct CallDetail<'a> {
     pub ctx: Ctx<'a>,
@@ -108,42 +108,19 @@ pub fn lines<'a>(ctx: &Ctx, call: &FailedCall) -> Vec<Line<'a>> {
     out
 }
 
-/// Free text with its secrets hidden: a JSON document goes through
-/// [`mask_json`] (pretty-printed); otherwise the password of any URL, the
-/// credential after `Bearer`/`Basic` or after a secret-looking `key:`, and
-/// `key=value` pairs with a secret key become `***`.
+/// Free text with its secrets hidden by [`mask_text`] (URL passwords,
+/// `Bearer`/`Basic` credentials, secret `key: value` and `key=value`, JSON
+/// documents through `mask_json`); a JSON document is then pretty-printed
+/// so it reads as a page.
 pub fn masked(text: &str) -> String {
-    let trimmed = text.trim();
+    let m = mask_text(text);
+    let trimmed = m.trim();
     if (trimmed.starts_with('{') || trimmed.starts_with('['))
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed)
     {
-        return serde_json::to_string_pretty(&mask_json(&v)).unwrap_or_default();
+        return serde_json::to_string_pretty(&v).unwrap_or_default();
     }
-    text.lines()
-        .map(|line| {
-            let mut hide_next = false;
-            line.split(' ')
-                .map(|word| {
-                    let out = if hide_next && !word.is_empty() {
-                        MASK.to_string()
-                    } else if word.contains("://") || word.contains('=') || word.contains('@') {
-                        redact_url(word)
-                    } else {
-                        word.to_string()
-                    };
-                    if !word.is_empty() {
-                        let bare = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
-                        hide_next = bare.eq_ignore_ascii_case("bearer")
-                            || bare.eq_ignore_ascii_case("basic")
-                            || (word.ends_with(':') && is_secret_key(bare));
-                    }
-                    out
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    m.into_owned()
 }
 
 impl Widget for CallDetail<'_> {
