@@ -107,6 +107,11 @@ pub enum Command {
     /// Poll once and print the result
     Snapshot(SnapshotArgs),
     /// Run the hub that streams live updates to remote dashboards
+    #[command(
+        long_about = "Run the hub that streams live updates to remote dashboards.\n\n\
+            Unless --read-only, it also keeps jfmon's per-minute rollups current \
+            (see `jfmon rollup`)."
+    )]
     Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, ...)
     #[command(
@@ -119,6 +124,37 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), e.g. jfmon man > ~/.local/share/man/man1/jfmon.1
     Man,
+    /// Build and keep jfmon's per-minute rollups (history for long windows)
+    #[command(
+        long_about = "Build and keep jfmon's per-minute rollups (tables jfmon_rollup_*, \
+            created by `jfmon migrate`).\n\n\
+            --backfill 7d adds the last seven days in bounded slices (resumable: run it \
+            again after an interruption); --follow keeps them current where no \
+            `jfmon serve` runs. Every raw row is counted exactly once; one process \
+            maintains them while others stand by."
+    )]
+    Rollup(RollupArgs),
+}
+
+/// Options of `jfmon rollup`.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).multiple(true).args(["backfill", "follow"])))]
+pub struct RollupArgs {
+    /// Add this much history ending now (e.g. 7d, at most 30d)
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub backfill: Option<Duration>,
+
+    /// Keep the rollups current until interrupted (after the backfill, if any)
+    #[arg(long)]
+    pub follow: bool,
+
+    /// Raw rows per backfill slice (one short transaction each)
+    #[arg(long, value_name = "ROWS", default_value_t = 50_000, value_parser = clap::value_parser!(i64).range(100..=1_000_000))]
+    pub slice_rows: i64,
+
+    /// Do not draw a progress bar
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// Options of `jfmon completions`.

@@ -134,7 +134,21 @@ async fn integration_latency_matches(pool: &PgPool) {
 async fn assert_exact(pool: &PgPool) {
     let (e, r) = (exact_api(pool).await, rolled_api(pool).await);
     assert!(!e.is_empty());
-    assert_eq!(r, e, "API rollup differs from exact SQL");
+    let diff: Vec<_> = e
+        .iter()
+        .filter(|(k, v)| r.get(*k) != Some(*v))
+        .map(|(k, v)| (k, v.0, r.get(k).map(|x| x.0)))
+        .chain(
+            r.keys()
+                .filter(|k| !e.contains_key(*k))
+                .map(|k| (k, 0, r.get(k).map(|x| x.0))),
+        )
+        .take(10)
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "API rollup differs from exact SQL: {diff:?}"
+    );
     let (e, r) = others(pool).await;
     assert_eq!(
         r, e,
@@ -408,4 +422,119 @@ async fn window_from_rollups_equals_window_from_raw_rows(pool: PgPool) {
     let c = p.poll().await.unwrap();
     assert_eq!(p.history(), Some("raw rows"));
     assert_eq!(c.api, b.api);
+}
+
+fn url_of(pool: &PgPool) -> String {
+    let o = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("postgres")
+    )
+}
+
+fn jfmon(pool: &PgPool, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
+        .args(args)
+        .env("DATABASE_URL", url_of(pool))
+        .env_remove("JFMON_READ_ONLY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start jfmon")
+}
+
+async fn api_position(pool: &PgPool) -> Option<(i64, i64, DateTime<Utc>)> {
+    sqlx::query_as(
+        "SELECT base, (tail->>'hwm')::int8, covered_from FROM jfmon_rollup_state \
+         WHERE source = 'monitoring_api_calls'",
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn killed_maintainer_resumes_exactly(pool: PgPool) {
+    let mut rng = Rng(0x9999);
+    insert_api_calls(&pool, &mut rng, 20_000, 2.0 * 86_400.0).await;
+    insert_others(&pool, 400, 2 * 86_400).await;
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('monitoring_api_calls', 'id'), \
+                (SELECT max(id) FROM monitoring_api_calls) + 300000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    insert_api_calls(&pool, &mut rng, 200, 30.0).await;
+    let cutoff = Utc::now() - chrono::Duration::days(7);
+
+    // kill -9 mid-backfill: once the base moved but the backfill is not done.
+    let mut child = jfmon(
+        &pool,
+        &["rollup", "--backfill", "7d", "--slice-rows", "100"],
+    );
+    let mut start_base = None;
+    let mut killed_mid = false;
+    for _ in 0..2_000 {
+        if let Some((base, _, covered)) = api_position(&pool).await {
+            let first = *start_base.get_or_insert(base);
+            if base < first && covered > cutoff {
+                child.kill().unwrap(); // SIGKILL
+                killed_mid = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.wait().unwrap();
+    assert!(killed_mid, "the backfill was killed half-way");
+    // Resumed: the second run finishes it.
+    let status = jfmon(
+        &pool,
+        &["rollup", "--backfill", "7d", "--slice-rows", "100"],
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success());
+    assert!(api_position(&pool).await.unwrap().2 <= cutoff);
+    assert_exact(&pool).await;
+
+    // kill -9 mid-follow, while rows keep arriving; then resumed.
+    let mut child = jfmon(&pool, &["rollup", "--follow", "--interval", "200ms"]);
+    for _ in 0..10 {
+        insert_api_calls(&pool, &mut rng, 300, 30.0).await;
+        insert_others(&pool, 40, 30).await;
+        tokio::time::sleep(std::time::Duration::from_millis(70)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    insert_api_calls(&pool, &mut rng, 300, 30.0).await;
+    let newest: i64 = sqlx::query_scalar("SELECT max(id)::int8 FROM monitoring_api_calls")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut child = jfmon(&pool, &["rollup", "--follow", "--interval", "200ms"]);
+    for _ in 0..600 {
+        if api_position(&pool).await.is_some_and(|p| p.1 >= newest) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Let the other tables catch up too, then stop it.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_exact(&pool).await;
+
+    // Refused under --read-only.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
+        .args(["--read-only", "rollup", "--follow"])
+        .env("DATABASE_URL", url_of(&pool))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
 }

@@ -129,6 +129,30 @@ fn log_colour(no_color: bool, stderr_is_terminal: bool) -> bool {
     stderr_is_terminal && !no_color
 }
 
+/// Keep jfmon's rollups current (when `jfmon migrate` created them), or
+/// stand by while another process does.
+async fn maintain_rollups(pool: sqlx::PgPool, interval: std::time::Duration) {
+    use crate::rollup::follow::{FollowEvent, follow, rollups_exist};
+    match rollups_exist(&pool).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("no rollup tables (run `jfmon migrate`): windows load from raw rows");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check for rollup tables");
+            return;
+        }
+    }
+    follow(pool, interval, |e| match e {
+        FollowEvent::Leading => tracing::info!("maintaining the rollups"),
+        FollowEvent::StandingBy => tracing::info!("another jfmon maintains the rollups"),
+        FollowEvent::Added(n) => tracing::debug!(rows = n, "rollups advanced"),
+        FollowEvent::Failed(m) => tracing::warn!(error = %m, "rollup step failed"),
+    })
+    .await
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let int = tokio::signal::ctrl_c();
@@ -184,6 +208,8 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     settings.tls = tls.is_some();
     let hub = Hub::new(settings);
 
+    let rollup_task = (!cfg.read_only)
+        .then(|| tokio::spawn(maintain_rollups(db.poller.pool().clone(), cfg.interval)));
     let source::Started {
         handle,
         target,
@@ -218,6 +244,9 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
         None => http::serve(hub.clone(), listener, shutdown_signal()).await,
     };
     drop(source_task);
+    if let Some(t) = rollup_task {
+        t.abort();
+    }
     feed_task.abort();
     match served {
         Ok(()) => {

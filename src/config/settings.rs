@@ -18,14 +18,14 @@ pub const DASHBOARD: &str = "dashboard";
 
 /// Commands that read or write the database.
 const DATABASE: &[&str] = &[
-    DASHBOARD, "migrate", "simulate", "check", "snapshot", "serve",
+    DASHBOARD, "migrate", "simulate", "check", "snapshot", "serve", "rollup",
 ];
 /// Commands that may write, or show that they would not.
-const WRITERS: &[&str] = &[DASHBOARD, "demo", "migrate", "simulate", "serve"];
+const WRITERS: &[&str] = &[DASHBOARD, "demo", "migrate", "simulate", "serve", "rollup"];
 /// Commands that aggregate over a window of recent traffic.
 const WINDOWED: &[&str] = &[DASHBOARD, "demo", "check", "snapshot", "serve"];
 /// Commands that keep polling.
-const POLLERS: &[&str] = &[DASHBOARD, "snapshot", "serve"];
+const POLLERS: &[&str] = &[DASHBOARD, "snapshot", "serve", "rollup"];
 /// Commands that draw the dashboard.
 const DRAWERS: &[&str] = &[DASHBOARD, "demo"];
 /// Commands that colour their output.

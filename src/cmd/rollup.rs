@@ -1,0 +1,123 @@
+//! `jfmon rollup`: build history (`--backfill 7d`, in bounded slices, with a
+//! progress bar, resumable) and keep it current (`--follow`). Refused under
+//! `--read-only`; needs the tables `jfmon migrate` creates.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::{AssertSqlSafe, PgPool};
+
+use super::{Fail, Outcome, connect, refuse_if_read_only};
+use crate::cli::RollupArgs;
+use crate::config::Config;
+use crate::rollup::follow::{FollowEvent, follow, rollups_exist};
+use crate::rollup::maintain::existing;
+use crate::rollup::{Maintainer, Role, Rollup};
+use crate::user_error::describe_db_error;
+
+/// The longest backfill (the longest window).
+const MAX_BACKFILL: Duration = Duration::from_secs(30 * 86_400);
+
+pub async fn run(cfg: &Config, a: &RollupArgs) -> Outcome {
+    refuse_if_read_only(cfg, "`jfmon rollup`")?;
+    if a.backfill.is_some_and(|d| d > MAX_BACKFILL) {
+        return Err(Fail {
+            message: "--backfill is at most 30d (the longest window)".into(),
+            code: 2,
+        });
+    }
+    let (pool, url) = connect(cfg).await?;
+    let db = |e: sqlx::Error| Fail::new(describe_db_error(&e, &url));
+    if !rollups_exist(&pool).await.map_err(db)? {
+        return Err(Fail {
+            message: "the rollup tables do not exist yet — run `jfmon migrate` first".into(),
+            code: 2,
+        });
+    }
+    if let Some(d) = a.backfill {
+        backfill(&pool, d, a).await.map_err(db)?;
+    }
+    if a.follow {
+        eprintln!("jfmon rollup: following (Ctrl-C to stop)");
+        tokio::select! {
+            () = follow(pool, cfg.interval, |e| match e {
+                FollowEvent::Leading => eprintln!("jfmon rollup: maintaining the rollups"),
+                FollowEvent::StandingBy => eprintln!("jfmon rollup: another jfmon maintains the rollups; standing by"),
+                FollowEvent::Added(_) => {}
+                FollowEvent::Failed(m) => eprintln!("jfmon rollup: {m} (retrying)"),
+            }) => {}
+            () = super::serve::shutdown_signal() => {}
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The lowest id of `r` at or after `cutoff` (an estimate of where the
+/// backfill ends, for the progress bar).
+async fn target_id(
+    pool: &PgPool,
+    r: Rollup,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, sqlx::Error> {
+    let (col, cmp) = match r {
+        Rollup::Api => ("timestamp", "$1::timestamptz::timestamp"),
+        Rollup::Integrations => ("created_at", "$1"),
+        Rollup::Business => ("recorded_at", "$1"),
+        Rollup::Sessions => ("started_at", "$1"),
+    };
+    let id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id::int8 FROM {} WHERE {col} >= {cmp} ORDER BY {col} LIMIT 1",
+        r.table()
+    )))
+    .bind(cutoff)
+    .fetch_optional(pool)
+    .await?;
+    Ok(id.unwrap_or(0))
+}
+
+async fn backfill(pool: &PgPool, d: Duration, a: &RollupArgs) -> Result<(), sqlx::Error> {
+    let mut m = Maintainer::new(pool.clone(), Role::Backfill);
+    while !m.try_lease().await? {
+        eprintln!("jfmon rollup: another backfill runs; waiting for it");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let now: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
+    let cutoff = now - chrono::TimeDelta::from_std(d).unwrap_or_default();
+    for r in existing(pool).await? {
+        let target = target_id(pool, r, cutoff).await?;
+        // The first step creates the position if needed and reports the base.
+        let mut p = m.backfill_step(r, cutoff, a.slice_rows).await?;
+        let top = p.base + p.rows as i64;
+        let bar = if a.no_progress {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::new((top - target).max(1) as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg:>32} [{elapsed_precise}] {wide_bar} {percent:>3}% (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(r.table());
+            bar
+        };
+        let mut rows = p.rows;
+        while !p.done {
+            bar.set_position((top - p.base).max(0) as u64);
+            p = m.backfill_step(r, cutoff, a.slice_rows).await?;
+            rows += p.rows;
+        }
+        bar.finish_and_clear();
+        eprintln!("jfmon rollup: {} backfilled ({rows} rows)", r.table());
+    }
+    m.release();
+    // Catch up to now as well, unless another process follows already.
+    let mut f = Maintainer::new(pool.clone(), Role::Follow);
+    if f.try_lease().await? {
+        while f.follow_all().await?.more {}
+        f.release();
+    }
+    Ok(())
+}
