@@ -538,3 +538,148 @@ async fn killed_maintainer_resumes_exactly(pool: PgPool) {
         .unwrap();
     assert_eq!(status.code(), Some(2));
 }
+
+/// `jfmon serve` as `user` (trust auth) on the test database, logging to
+/// `log`; killed when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn serve_as(pool: &PgPool, user: &str, log: &std::path::Path) -> (Serve, u16) {
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = pool.connect_options();
+    let url = format!(
+        "postgres://{user}@{}:{}/{}",
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("postgres")
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--interval", "200ms", "--log-file"])
+        .arg(log)
+        .env("DATABASE_URL", url)
+        .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
+        .env_remove("JFMON_READ_ONLY")
+        .env_remove("JFMON_LOG")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start jfmon serve");
+    (Serve(child), port)
+}
+
+/// The status of `GET /healthz`, or `None` while nothing answers.
+async fn healthz(port: u16) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    out.split(' ').nth(1)?.parse().ok()
+}
+
+/// The log lines saying why serve does not maintain the rollups, once the
+/// hub is healthy, has polled several times and still runs.
+async fn reasons_logged(pool: &PgPool, user: &str, log: &std::path::Path) -> Vec<String> {
+    let _ = std::fs::remove_file(log);
+    let (mut serve, port) = serve_as(pool, user, log).await;
+    let mut healthy = false;
+    for _ in 0..400 {
+        if healthz(port).await == Some(200) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(healthy, "jfmon serve as {user} did not come up");
+    // Five poll intervals more: a line repeated per interval would show.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    assert_eq!(healthz(port).await, Some(200));
+    assert!(serve.0.try_wait().unwrap().is_none(), "jfmon serve exited");
+    drop(serve);
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(!text.contains("rollup step failed"), "{text}");
+    text.lines()
+        .filter(|l| l.contains("rollups"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn serve_on_a_read_only_role_or_legacy_database_keeps_serving(pool: PgPool) {
+    let db = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or("postgres")
+        .to_owned();
+    // A role per test database (roles are cluster-wide), as PostgreSQL spells it.
+    let mut role = format!(
+        "ro_{}",
+        db.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+    .to_ascii_lowercase();
+    role.truncate(60);
+    let log = std::env::temp_dir().join(format!("jfmon-{role}.log"));
+    for sql in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    // A read-only role: the tables exist but it may not write them.
+    let lines = reasons_logged(&pool, &role, &log).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("not maintaining the rollups: this database role may not write"),
+        "{lines:?}"
+    );
+
+    // A legacy database: no rollup tables at all.
+    for r in ["api", "integrations", "business", "sessions", "state"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE jfmon_rollup_{r}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let lines = reasons_logged(&pool, &role, &log).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("not maintaining the rollups: the rollup tables do not exist"),
+        "{lines:?}"
+    );
+    let lines = reasons_logged(&pool, "postgres", &log).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("the rollup tables do not exist"),
+        "{lines:?}"
+    );
+
+    let _ = std::fs::remove_file(&log);
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+}

@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, PgPool};
 use super::{Fail, Outcome, connect, refuse_if_read_only};
 use crate::cli::RollupArgs;
 use crate::config::Config;
-use crate::rollup::follow::{FollowEvent, follow, rollups_exist};
+use crate::rollup::follow::{FollowEvent, cannot_maintain, follow};
 use crate::rollup::maintain::existing;
 use crate::rollup::{Maintainer, Role, Rollup};
 use crate::user_error::describe_db_error;
@@ -29,9 +29,9 @@ pub async fn run(cfg: &Config, a: &RollupArgs) -> Outcome {
     }
     let (pool, url) = connect(cfg).await?;
     let db = |e: sqlx::Error| Fail::new(describe_db_error(&e, &url));
-    if !rollups_exist(&pool).await.map_err(db)? {
+    if let Some(why) = cannot_maintain(&pool).await.map_err(db)? {
         return Err(Fail {
-            message: "the rollup tables do not exist yet — run `jfmon migrate` first".into(),
+            message: format!("cannot maintain the rollups: {why}"),
             code: 2,
         });
     }

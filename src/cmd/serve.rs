@@ -129,26 +129,47 @@ fn log_colour(no_color: bool, stderr_is_terminal: bool) -> bool {
     stderr_is_terminal && !no_color
 }
 
-/// Keep jfmon's rollups current (when `jfmon migrate` created them), or
-/// stand by while another process does.
+/// Keep jfmon's rollups current (when `jfmon migrate` created them and the
+/// role may write them), or stand by while another process does. Says once
+/// why it does not, and never stops the hub.
 async fn maintain_rollups(pool: sqlx::PgPool, interval: std::time::Duration) {
-    use crate::rollup::follow::{FollowEvent, follow, rollups_exist};
-    match rollups_exist(&pool).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!("no rollup tables (run `jfmon migrate`): windows load from raw rows");
+    use crate::rollup::follow::{FollowEvent, cannot_maintain, follow};
+    match cannot_maintain(&pool).await {
+        Ok(None) => {}
+        Ok(Some(why)) => {
+            tracing::info!("not maintaining the rollups: {why}; windows load from raw rows");
             return;
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot check for rollup tables");
+            tracing::warn!(error = %e, "not maintaining the rollups: cannot check for them");
             return;
         }
     }
+    // A role or a failure repeated every interval is logged once, until it changes.
+    let mut last_role: Option<bool> = None;
+    let mut last_failure: Option<String> = None;
     follow(pool, interval, |e| match e {
-        FollowEvent::Leading => tracing::info!("maintaining the rollups"),
-        FollowEvent::StandingBy => tracing::info!("another jfmon maintains the rollups"),
-        FollowEvent::Added(n) => tracing::debug!(rows = n, "rollups advanced"),
-        FollowEvent::Failed(m) => tracing::warn!(error = %m, "rollup step failed"),
+        FollowEvent::Leading | FollowEvent::StandingBy => {
+            let leading = e == FollowEvent::Leading;
+            if last_role != Some(leading) {
+                if leading {
+                    tracing::info!("maintaining the rollups");
+                } else {
+                    tracing::info!("another jfmon maintains the rollups");
+                }
+                last_role = Some(leading);
+            }
+        }
+        FollowEvent::Added(n) => {
+            last_failure = None;
+            tracing::debug!(rows = n, "rollups advanced");
+        }
+        FollowEvent::Failed(m) => {
+            if last_failure.as_deref() != Some(m.as_str()) {
+                tracing::warn!(error = %m, "rollup step failed (retrying each interval)");
+                last_failure = Some(m);
+            }
+        }
     })
     .await
 }

@@ -22,11 +22,52 @@ pub enum FollowEvent {
     Failed(String),
 }
 
-/// Whether the rollup tables exist (`jfmon migrate` creates them).
-pub async fn rollups_exist(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT to_regclass('jfmon_rollup_state') IS NOT NULL")
-        .fetch_one(pool)
-        .await
+/// Why this process cannot keep the rollups, if it cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannotMaintain {
+    /// No rollup tables: a database `jfmon migrate` has not brought up to date.
+    NoTables,
+    /// The role may not write the rollup tables (a read-only role).
+    NotWritable,
+    /// The session is read-only (a standby, or `default_transaction_read_only`).
+    ReadOnlySession,
+}
+
+impl std::fmt::Display for CannotMaintain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NoTables => "the rollup tables do not exist (run `jfmon migrate` to create them)",
+            Self::NotWritable => "this database role may not write the rollup tables",
+            Self::ReadOnlySession => "the database session is read-only",
+        })
+    }
+}
+
+/// Whether this connection can keep the rollups: the tables exist (`jfmon
+/// migrate` creates them), the role may write every one of them and the
+/// session is not read-only. `Ok(None)` means it can.
+pub async fn cannot_maintain(pool: &PgPool) -> Result<Option<CannotMaintain>, sqlx::Error> {
+    let (exist, writable, read_only): (bool, bool, bool) = sqlx::query_as(
+        "SELECT to_regclass('jfmon_rollup_state') IS NOT NULL, \
+                coalesce((SELECT bool_and(has_table_privilege(c.oid, 'SELECT') \
+                                   AND has_table_privilege(c.oid, 'INSERT') \
+                                   AND has_table_privilege(c.oid, 'UPDATE')) \
+                            FROM pg_class c \
+                           WHERE c.relname LIKE 'jfmon\\_rollup\\_%' AND c.relkind = 'r' \
+                             AND pg_table_is_visible(c.oid)), false), \
+                current_setting('transaction_read_only') = 'on'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(if !exist {
+        Some(CannotMaintain::NoTables)
+    } else if !writable {
+        Some(CannotMaintain::NotWritable)
+    } else if read_only {
+        Some(CannotMaintain::ReadOnlySession)
+    } else {
+        None
+    })
 }
 
 /// Follow forever (until the task is dropped), reporting changes of role,
