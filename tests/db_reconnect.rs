@@ -143,7 +143,7 @@ async fn source_and_acknowledge_ride_out_killed_connections(pool: PgPool) {
     let (reply, answer) = tokio::sync::oneshot::channel();
     f.peer
         .commands
-        .send(source::Command::Acknowledge { id: alert, reply })
+        .send(source::SourceCommand::Acknowledge { id: alert, reply })
         .await
         .unwrap();
     let r = tokio::time::timeout(Duration::from_secs(20), answer)

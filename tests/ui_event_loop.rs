@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use jfmon::model::Update;
-use jfmon::source::Command;
+use jfmon::source::SourceCommand;
 use jfmon::source::SourceHandle;
 use jfmon::ui::event_loop::{Exit, MIN_FRAME, run};
 use ratatui::Terminal;
@@ -21,7 +21,7 @@ use ui_support::*;
 struct Rig {
     events: mpsc::Sender<io::Result<Event>>,
     updates: mpsc::Sender<Update>,
-    commands: mpsc::Receiver<Command>,
+    commands: mpsc::Receiver<SourceCommand>,
 }
 
 fn rig() -> (Rig, SourceHandle, mpsc::Receiver<io::Result<Event>>) {
@@ -105,14 +105,14 @@ async fn window_change_and_acknowledge_reach_the_source() {
     let driver = tokio::spawn(async move {
         rig.events.send(ch(']')).await.unwrap();
         match rig.commands.recv().await {
-            Some(Command::SetWindow(w)) => assert_eq!(w, Duration::from_secs(3600)),
+            Some(SourceCommand::SetWindow(w)) => assert_eq!(w, Duration::from_secs(3600)),
             other => panic!("expected SetWindow, got {other:?}"),
         }
         for c in ['4', 'a', 'y'] {
             rig.events.send(ch(c)).await.unwrap();
         }
         match rig.commands.recv().await {
-            Some(Command::Acknowledge { id, reply }) => {
+            Some(SourceCommand::Acknowledge { id, reply }) => {
                 assert_eq!(id, 7);
                 reply
                     .send(Err("permission denied for table monitoring_alerts".into()))

@@ -21,28 +21,28 @@ const STALE_AFTER_SECS: i64 = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Level {
+pub enum Verdict {
     Ok,
     Warning,
     Critical,
     Unknown,
 }
 
-impl Level {
+impl Verdict {
     fn code(self) -> u8 {
         match self {
-            Level::Ok => 0,
-            Level::Warning => 1,
-            Level::Critical => 2,
-            Level::Unknown => 3,
+            Verdict::Ok => 0,
+            Verdict::Warning => 1,
+            Verdict::Critical => 2,
+            Verdict::Unknown => 3,
         }
     }
     fn word(self) -> &'static str {
         match self {
-            Level::Ok => "OK",
-            Level::Warning => "WARNING",
-            Level::Critical => "CRITICAL",
-            Level::Unknown => "UNKNOWN",
+            Verdict::Ok => "OK",
+            Verdict::Warning => "WARNING",
+            Verdict::Critical => "CRITICAL",
+            Verdict::Unknown => "UNKNOWN",
         }
     }
 }
@@ -50,13 +50,13 @@ impl Level {
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub check: &'static str,
-    pub level: Level,
+    pub level: Verdict,
     pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub status: Level,
+    pub status: Verdict,
     pub exit_code: u8,
     pub summary: String,
     pub checked_at: Option<DateTime<Utc>>,
@@ -78,7 +78,7 @@ pub async fn run(cfg: &Config, a: &CheckArgs) -> Outcome {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
         println!("JFMON {} - {}", report.status.word(), report.summary);
-        for f in report.findings.iter().filter(|f| f.level != Level::Ok) {
+        for f in report.findings.iter().filter(|f| f.level != Verdict::Ok) {
             println!("  {}: {} ({})", f.level.word(), f.message, f.check);
         }
     }
@@ -90,17 +90,21 @@ fn unknown(message: String) -> Report {
         None,
         vec![Finding {
             check: "database",
-            level: Level::Unknown,
+            level: Verdict::Unknown,
             message,
         }],
     )
 }
 
 fn report(checked_at: Option<DateTime<Utc>>, findings: Vec<Finding>) -> Report {
-    let status = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
+    let status = findings
+        .iter()
+        .map(|f| f.level)
+        .max()
+        .unwrap_or(Verdict::Ok);
     let bad: Vec<&str> = findings
         .iter()
-        .filter(|f| f.level == status && status != Level::Ok)
+        .filter(|f| f.level == status && status != Verdict::Ok)
         .map(|f| f.message.as_str())
         .collect();
     let summary = if bad.is_empty() {
@@ -123,14 +127,14 @@ async fn findings(
 ) -> Result<(DateTime<Utc>, Vec<Finding>), sqlx::Error> {
     let mut out = vec![Finding {
         check: "database",
-        level: Level::Ok,
+        level: Verdict::Ok,
         message: "database reachable".into(),
     }];
     let missing = schema::missing_tables(&pool).await?;
     for t in &missing {
         out.push(Finding {
             check: "tables",
-            level: Level::Warning,
+            level: Verdict::Warning,
             message: missing_message(t),
         });
     }
@@ -138,7 +142,7 @@ async fn findings(
     if !pending.is_empty() && missing.is_empty() {
         out.push(Finding {
             check: "migrations",
-            level: Level::Warning,
+            level: Verdict::Warning,
             message: format!(
                 "{} pending migration(s) — run `jfmon migrate`",
                 pending.len()
@@ -154,19 +158,20 @@ async fn findings(
         .await?
         .flatten();
         let (level, message) = match age {
-            None => (Level::Warning, "no API calls recorded yet".to_owned()),
+            None => (Verdict::Warning, "no API calls recorded yet".to_owned()),
             Some(s) if s > (2 * STALE_AFTER_SECS) as f64 => (
-                Level::Critical,
+                Verdict::Critical,
                 format!(
                     "newest API call is {:.0} s old — is the platform recording?",
                     s
                 ),
             ),
-            Some(s) if s > STALE_AFTER_SECS as f64 => {
-                (Level::Warning, format!("newest API call is {:.0} s old", s))
-            }
+            Some(s) if s > STALE_AFTER_SECS as f64 => (
+                Verdict::Warning,
+                format!("newest API call is {:.0} s old", s),
+            ),
             Some(s) => (
-                Level::Ok,
+                Verdict::Ok,
                 format!("newest API call {:.0} s old", s.max(0.0)),
             ),
         };
@@ -196,14 +201,14 @@ async fn findings(
     if !down.is_empty() {
         out.push(Finding {
             check: "integrations",
-            level: Level::Critical,
+            level: Verdict::Critical,
             message: format!("{} integration(s) down: {}", down.len(), down.join(", ")),
         });
     }
     if !degraded.is_empty() {
         out.push(Finding {
             check: "integrations",
-            level: Level::Warning,
+            level: Verdict::Warning,
             message: format!(
                 "{} integration(s) degraded: {}",
                 degraded.len(),
@@ -219,7 +224,7 @@ async fn findings(
     if critical > 0 {
         out.push(Finding {
             check: "alerts",
-            level: Level::Critical,
+            level: Verdict::Critical,
             message: format!("{critical} unacknowledged critical alert(s)"),
         });
     }

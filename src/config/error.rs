@@ -65,7 +65,7 @@ impl fmt::Display for ConfigError {
                 f,
                 "cannot read config file {}: {}",
                 path.display(),
-                one_line(message)
+                join_lines(message)
             ),
             ConfigError::Syntax {
                 path,
@@ -76,7 +76,7 @@ impl fmt::Display for ConfigError {
                 "invalid TOML in {}{}: {}",
                 path.display(),
                 line_suffix(line),
-                one_line(message)
+                join_lines(message)
             ),
             ConfigError::UnknownKey {
                 path,
@@ -103,7 +103,7 @@ impl fmt::Display for ConfigError {
                 f,
                 "invalid value for \"{key}\" in {}: {}",
                 path.display(),
-                one_line(message)
+                join_lines(message)
             ),
             ConfigError::Invalid {
                 origin: Origin::Flag { flag, env },
@@ -114,9 +114,9 @@ impl fmt::Display for ConfigError {
                 if let Some(env) = env {
                     write!(f, " (or ${env})")?;
                 }
-                write!(f, ": {}", one_line(message))
+                write!(f, ": {}", join_lines(message))
             }
-            ConfigError::Conflict { message } => f.write_str(&one_line(message)),
+            ConfigError::Conflict { message } => f.write_str(&join_lines(message)),
         }
     }
 }
@@ -124,7 +124,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// `s` on one line: line breaks become `; `.
-fn one_line(s: &str) -> String {
+fn join_lines(s: &str) -> String {
     s.split(['\n', '\r'])
         .map(str::trim)
         .filter(|l| !l.is_empty())

@@ -24,7 +24,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::model::Update;
-use crate::source::Command;
+use crate::source::SourceCommand;
 use crate::store::State;
 use crate::store::Thresholds;
 use crate::wire::protocol;
@@ -106,7 +106,7 @@ pub(crate) struct Shared {
     /// `true` once the hub is shutting down (clients get close frames).
     closing: watch::Sender<bool>,
     /// Where writes (acknowledge) go: the source's command channel.
-    commands: OnceLock<mpsc::Sender<Command>>,
+    commands: OnceLock<mpsc::Sender<SourceCommand>>,
 }
 
 /// A handle on the hub; cheap to clone.
@@ -168,7 +168,7 @@ impl Hub {
     }
 
     /// Connect the hub to its source's command channel (for acknowledging).
-    pub fn set_commands(&self, tx: mpsc::Sender<Command>) {
+    pub fn set_commands(&self, tx: mpsc::Sender<SourceCommand>) {
         let _ = self.shared.commands.set(tx);
     }
 
@@ -181,14 +181,14 @@ impl Hub {
             return Err("this hub has no database to write to".into());
         };
         let (reply, answer) = oneshot::channel();
-        tx.send(Command::Acknowledge { id, reply })
+        tx.send(SourceCommand::Acknowledge { id, reply })
             .await
             .map_err(|_| "the hub's database source has stopped".to_owned())?;
         let r = answer
             .await
             .map_err(|_| "the hub's database source has stopped".to_owned())?;
         if r.is_ok() {
-            let _ = tx.try_send(Command::RefreshNow);
+            let _ = tx.try_send(SourceCommand::RefreshNow);
         }
         r
     }

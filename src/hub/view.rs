@@ -35,7 +35,7 @@ struct Detail<'a> {
 }
 
 #[derive(Serialize)]
-struct View<'a> {
+struct PageView<'a> {
     #[serde(flatten)]
     snapshot: Snapshot,
     /// True while the hub's source is down or has not delivered yet.
@@ -48,11 +48,11 @@ struct View<'a> {
 }
 
 #[derive(Serialize)]
-struct Frame<'a> {
+struct ViewFrame<'a> {
     v: u64,
     #[serde(rename = "type")]
     kind: &'static str,
-    view: View<'a>,
+    view: PageView<'a>,
 }
 
 /// Encode the `view` message for `state`.
@@ -72,10 +72,10 @@ pub fn encode(state: &State, writable: bool) -> String {
             (i.name.as_str(), Detail { errors, rises })
         })
         .collect();
-    let frame = Frame {
+    let frame = ViewFrame {
         v: VERSION,
         kind: "view",
-        view: View {
+        view: PageView {
             snapshot,
             stale: super::Hub::stale(state),
             hub_time: Utc::now(),

@@ -162,8 +162,9 @@ const INTEGRATIONS: [IntegrationSpec; 5] = [
     },
 ];
 
+/// What an endpoint does, which decides its integration calls, failures and business events.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum EndpointKind {
     Guidance,
     SessionStart,
     Purchase,
@@ -183,7 +184,7 @@ struct EndpointSpec {
     /// Median of the handler's own time (integration calls come on top).
     median_ms: f64,
     sigma: f64,
-    kind: Kind,
+    kind: EndpointKind,
     /// Requests carry a user id (others: half of the time).
     authed: bool,
     ok_status: i32,
@@ -196,7 +197,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 22.0,
         median_ms: 45.0,
         sigma: 0.5,
-        kind: Kind::Guidance,
+        kind: EndpointKind::Guidance,
         authed: true,
         ok_status: 200,
     },
@@ -206,7 +207,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 6.0,
         median_ms: 110.0,
         sigma: 0.5,
-        kind: Kind::SessionStart,
+        kind: EndpointKind::SessionStart,
         authed: true,
         ok_status: 201,
     },
@@ -216,7 +217,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 3.0,
         median_ms: 380.0,
         sigma: 0.45,
-        kind: Kind::Purchase,
+        kind: EndpointKind::Purchase,
         authed: true,
         ok_status: 200,
     },
@@ -226,7 +227,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 10.0,
         median_ms: 80.0,
         sigma: 0.4,
-        kind: Kind::Login,
+        kind: EndpointKind::Login,
         authed: false,
         ok_status: 200,
     },
@@ -236,7 +237,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 1.5,
         median_ms: 160.0,
         sigma: 0.4,
-        kind: Kind::Signup,
+        kind: EndpointKind::Signup,
         authed: false,
         ok_status: 201,
     },
@@ -246,7 +247,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 15.0,
         median_ms: 35.0,
         sigma: 0.45,
-        kind: Kind::Profile,
+        kind: EndpointKind::Profile,
         authed: true,
         ok_status: 200,
     },
@@ -256,7 +257,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 18.0,
         median_ms: 22.0,
         sigma: 0.45,
-        kind: Kind::Balance,
+        kind: EndpointKind::Balance,
         authed: true,
         ok_status: 200,
     },
@@ -266,7 +267,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 6.0,
         median_ms: 65.0,
         sigma: 0.5,
-        kind: Kind::History,
+        kind: EndpointKind::History,
         authed: true,
         ok_status: 200,
     },
@@ -276,7 +277,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 2.0,
         median_ms: 150.0,
         sigma: 0.5,
-        kind: Kind::Avatar,
+        kind: EndpointKind::Avatar,
         authed: true,
         ok_status: 202,
     },
@@ -286,7 +287,7 @@ const ENDPOINTS: [EndpointSpec; 10] = [
         weight: 12.0,
         median_ms: 5.0,
         sigma: 0.35,
-        kind: Kind::Health,
+        kind: EndpointKind::Health,
         authed: false,
         ok_status: 200,
     },
@@ -738,7 +739,7 @@ impl Generator {
         let own_us = (own_ms * 1000.0) as i64 + 1;
 
         // Guidance requests mostly belong to an open session.
-        let slot = if ep.kind == Kind::Guidance && self.chance(0.6) {
+        let slot = if ep.kind == EndpointKind::Guidance && self.chance(0.6) {
             self.pick_active_session()
         } else {
             None
@@ -758,7 +759,7 @@ impl Generator {
         };
 
         // The request's context record (the question asked) at arrival.
-        if let (Some(s), Kind::Guidance) = (slot, ep.kind) {
+        if let (Some(s), EndpointKind::Guidance) = (slot, ep.kind) {
             let data = self.guidance_context();
             if let Some(st) = self.sessions[s as usize].as_ref() {
                 let session = st.session.clone();
@@ -768,13 +769,13 @@ impl Generator {
 
         // Integration calls, one after the other, after a part of the handler's own time.
         let chain: &[(usize, &str)] = match ep.kind {
-            Kind::Guidance => &GUIDANCE_CHAIN,
-            Kind::Avatar => &AVATAR_CHAIN,
+            EndpointKind::Guidance => &GUIDANCE_CHAIN,
+            EndpointKind::Avatar => &AVATAR_CHAIN,
             _ => &[],
         };
         let mut cursor = t + own_us / 3;
         let mut failed: Option<(usize, CallOutcome)> = None;
-        let tts = ep.kind == Kind::Guidance && self.chance(0.2);
+        let tts = ep.kind == EndpointKind::Guidance && self.chance(0.2);
         let extra: &[(usize, &str)] = if tts {
             &[(ELEVENLABS, "text_to_speech")]
         } else {
@@ -851,8 +852,8 @@ impl Generator {
                     (Some(code), Some(msg.to_string()))
                 } else if r < 0.026 {
                     let code = match ep.kind {
-                        Kind::Login => [401, 401, 401, 429][self.rng.random_range(0..4)],
-                        Kind::Purchase => [402, 400, 422, 409][self.rng.random_range(0..4)],
+                        EndpointKind::Login => [401, 401, 401, 429][self.rng.random_range(0..4)],
+                        EndpointKind::Purchase => [402, 400, 422, 409][self.rng.random_range(0..4)],
                         _ => [400, 401, 403, 404, 422, 429][self.rng.random_range(0..6)],
                     };
                     (Some(code), None)
@@ -879,7 +880,7 @@ impl Generator {
             return;
         }
         match ep.kind {
-            Kind::Guidance => {
+            EndpointKind::Guidance => {
                 let credits = [1.0, 1.0, 1.0, 3.0, 5.0][self.rng.random_range(0..5)];
                 self.business(done, "credits_used", credits, "credits");
                 if let Some(s) = slot
@@ -888,8 +889,8 @@ impl Generator {
                     st.session.credits_used += credits as i32;
                 }
             }
-            Kind::Avatar => self.business(done, "credits_used", 10.0, "credits"),
-            Kind::Purchase => {
+            EndpointKind::Avatar => self.business(done, "credits_used", 10.0, "credits"),
+            EndpointKind::Purchase => {
                 let price = CREDIT_PACKS_USD[self.rng.random_range(0..CREDIT_PACKS_USD.len())];
                 self.business(done, "revenue", price, "USD");
                 if let Some(u) = user {
@@ -900,18 +901,22 @@ impl Generator {
                     }
                 }
             }
-            Kind::Signup => {
+            EndpointKind::Signup => {
                 self.users += 1;
                 self.purchased.push(false);
                 self.business(done, "signups", 1.0, "count");
             }
-            Kind::SessionStart => {
+            EndpointKind::SessionStart => {
                 // The session exists (and can be picked) only once the request completed.
                 if let Some(u) = user {
                     self.schedule(done, Item::SessionStart(u));
                 }
             }
-            Kind::Login | Kind::Profile | Kind::Balance | Kind::History | Kind::Health => {}
+            EndpointKind::Login
+            | EndpointKind::Profile
+            | EndpointKind::Balance
+            | EndpointKind::History
+            | EndpointKind::Health => {}
         }
     }
 

@@ -32,7 +32,7 @@ use sqlx::postgres::{PgConnection, PgPool, Postgres};
 use tokio::time::Instant;
 
 use super::generator::Generator;
-use super::writer::{Batch, SimulateOptions, Summer, insert_all};
+use super::writer::{SimulateOptions, Summer, WriteBatch, insert_all};
 
 /// How often the generator is advanced and a batch queued.
 const LIVE_TICK: Duration = Duration::from_millis(200);
@@ -49,7 +49,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Batches waiting to be written, bounded by a row count: beyond it the
 /// oldest are dropped and counted.
 pub(super) struct Outbox {
-    queue: VecDeque<Batch>,
+    queue: VecDeque<WriteBatch>,
     rows: usize,
     cap: usize,
     pub(super) dropped_rows: u64,
@@ -69,7 +69,7 @@ impl Outbox {
 
     /// Queue a new batch; `held` rows are out being written. Returns how many
     /// rows were dropped to stay within the cap (the newest batch is always kept).
-    pub(super) fn push(&mut self, b: Batch, held: usize) -> u64 {
+    pub(super) fn push(&mut self, b: WriteBatch, held: usize) -> u64 {
         if b.rows() == 0 {
             return 0;
         }
@@ -86,14 +86,14 @@ impl Outbox {
     }
 
     /// Take the oldest batch to write it.
-    pub(super) fn pop(&mut self) -> Option<Batch> {
+    pub(super) fn pop(&mut self) -> Option<WriteBatch> {
         let b = self.queue.pop_front()?;
         self.rows -= b.rows();
         Some(b)
     }
 
     /// Put a batch that could not be written back at the front.
-    pub(super) fn unpop(&mut self, b: Batch) {
+    pub(super) fn unpop(&mut self, b: WriteBatch) {
         self.rows += b.rows();
         self.queue.push_front(b);
     }
@@ -105,7 +105,7 @@ impl Outbox {
         }
     }
 
-    fn forget(&mut self, b: &Batch) {
+    fn forget(&mut self, b: &WriteBatch) {
         self.rows -= b.rows();
         self.dropped_rows += b.rows() as u64;
         self.dropped_api += b.api.len() as u64;
@@ -151,7 +151,7 @@ struct Failure {
 
 struct Attempt {
     conn: Option<PoolConnection<Postgres>>,
-    batch: Batch,
+    batch: WriteBatch,
     result: Result<Done, Failure>,
 }
 
@@ -186,7 +186,7 @@ fn drain_idle(pool: &PgPool) {
 async fn attempt(
     pool: PgPool,
     conn: Option<PoolConnection<Postgres>>,
-    batch: Batch,
+    batch: WriteBatch,
     doubt: Option<Doubt>,
 ) -> Attempt {
     let mut conn = match conn {
@@ -223,7 +223,7 @@ async fn attempt(
 /// transaction unless it is already written.
 async fn write_once(
     conn: &mut PgConnection,
-    batch: &Batch,
+    batch: &WriteBatch,
     doubt: Option<Doubt>,
 ) -> Result<Done, Failure> {
     if let Some(d) = doubt {
@@ -246,7 +246,7 @@ async fn write_once(
 }
 
 /// The batch in one transaction that first notes its id.
-async fn write_tx(conn: &mut PgConnection, batch: &Batch) -> Result<(), Failure> {
+async fn write_tx(conn: &mut PgConnection, batch: &WriteBatch) -> Result<(), Failure> {
     let plain = |error| Failure { error, doubt: None };
     let mut tx = conn.begin().await.map_err(plain)?;
     let (xid, pid): (i64, i32) = sqlx::query_as("SELECT txid_current(), pg_backend_pid()")
@@ -344,7 +344,7 @@ pub(super) async fn run(
         let waiting = inflight.is_none() && !outbox.is_empty();
         tokio::select! {
             _ = tick.tick(), if stop_by.is_none() => {
-                let batch = Batch::split(generator.advance_to(Utc::now()));
+                let batch = WriteBatch::split(generator.advance_to(Utc::now()));
                 let dropped = outbox.push(batch, inflight_rows);
                 if dropped > 0 && outbox.dropped_rows == dropped {
                     eprintln!(
@@ -357,7 +357,7 @@ pub(super) async fn run(
                 }
             }
             _ = &mut ctrl_c, if stop_by.is_none() => {
-                let batch = Batch::split(generator.advance_to(Utc::now()));
+                let batch = WriteBatch::split(generator.advance_to(Utc::now()));
                 outbox.push(batch, inflight_rows);
                 stop_by = Some(Instant::now() + STOP_GRACE);
             }
@@ -442,8 +442,8 @@ mod tests {
     use super::*;
     use crate::model::events::ApiCall;
 
-    fn batch(api: usize) -> Batch {
-        let mut b = Batch::default();
+    fn batch(api: usize) -> WriteBatch {
+        let mut b = WriteBatch::default();
         for _ in 0..api {
             b.api.push(ApiCall {
                 id: 0,

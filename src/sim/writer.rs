@@ -137,7 +137,7 @@ impl Summer {
 
 /// A generator batch split by table.
 #[derive(Default)]
-pub(super) struct Batch {
+pub(super) struct WriteBatch {
     pub(super) api: Vec<ApiCall>,
     integration: Vec<IntegrationCall>,
     sessions: Vec<Session>,
@@ -149,7 +149,7 @@ pub(super) struct Batch {
     new_sessions: u64,
 }
 
-impl Batch {
+impl WriteBatch {
     /// Rows this batch writes, over all tables.
     pub(super) fn rows(&self) -> usize {
         self.api.len()
@@ -162,7 +162,7 @@ impl Batch {
     }
 
     pub(super) fn split(events: Vec<SimEvent>) -> Self {
-        let mut b = Batch::default();
+        let mut b = WriteBatch::default();
         let mut session_idx: HashMap<String, usize> = HashMap::new();
         for e in events {
             match e {
@@ -256,7 +256,7 @@ async fn backfill(
     let mut t = start;
     while t < until {
         t = (t + TimeDelta::milliseconds(step_ms)).min(until);
-        let batch = Batch::split(generator.advance_to(t));
+        let batch = WriteBatch::split(generator.advance_to(t));
         write_bulk(&mut conn, &batch).await?;
         batch.count_into(sum);
         bar.inc(batch.api.len() as u64);
@@ -268,7 +268,7 @@ async fn backfill(
     Ok(())
 }
 
-async fn write_bulk(conn: &mut PgConnection, b: &Batch) -> Result<(), sqlx::Error> {
+async fn write_bulk(conn: &mut PgConnection, b: &WriteBatch) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     // Bulk statements may outlive jfmon's interactive statement_timeout.
     sqlx::query("SELECT set_config('statement_timeout', '0', true)")
@@ -458,7 +458,7 @@ fn put_ts(buf: &mut Vec<u8>, t: DateTime<Utc>) {
 // Live (UNNEST)
 
 /// Every insert of one live batch, inside the caller's transaction.
-pub(super) async fn insert_all(conn: &mut PgConnection, b: &Batch) -> Result<(), sqlx::Error> {
+pub(super) async fn insert_all(conn: &mut PgConnection, b: &WriteBatch) -> Result<(), sqlx::Error> {
     insert_api(conn, &b.api).await?;
     insert_integration(conn, &b.integration).await?;
     insert_context(conn, &b.context).await?;
@@ -560,7 +560,7 @@ async fn insert_business(conn: &mut PgConnection, rows: &[BusinessObs]) -> Resul
     Ok(())
 }
 
-/// Rows must have distinct `session_id`s (see [`Batch::split`]).
+/// Rows must have distinct `session_id`s (see [`WriteBatch::split`]).
 async fn upsert_sessions(conn: &mut PgConnection, rows: &[Session]) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
@@ -592,7 +592,7 @@ async fn upsert_sessions(conn: &mut PgConnection, rows: &[Session]) -> Result<()
     Ok(())
 }
 
-/// Rows must have distinct integrations (see [`Batch::split`]).
+/// Rows must have distinct integrations (see [`WriteBatch::split`]).
 async fn upsert_health(conn: &mut PgConnection, rows: &[HealthReport]) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());

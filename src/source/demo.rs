@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Command, SESSION_CONTEXT_LIMIT, SourceLink, wait_or_command};
+use super::{SESSION_CONTEXT_LIMIT, SourceCommand, SourceLink, wait_or_command};
 use crate::aggregate;
 use crate::model::RECENT_CAP;
 use crate::model::*;
@@ -277,17 +277,17 @@ pub async fn run(settings: DemoSettings, link: SourceLink) {
         let mut next = wait_or_command(tick, &mut commands).await;
         while let Some(cmd) = next.take() {
             match cmd {
-                Command::RefreshNow => {}
-                Command::SetWindow(w) => {
+                SourceCommand::RefreshNow => {}
+                SourceCommand::SetWindow(w) => {
                     let mut s = demo.settings.clone();
                     s.window = w;
                     demo = Demo::new(s, Utc::now());
                     reset = true;
                 }
-                Command::Acknowledge { id, reply } => {
+                SourceCommand::Acknowledge { id, reply } => {
                     let _ = reply.send(demo.acknowledge(id, Utc::now()));
                 }
-                Command::SessionContext { session_id, reply } => {
+                SourceCommand::SessionContext { session_id, reply } => {
                     let _ = reply.send(demo.session_context(&session_id));
                 }
             }

@@ -5,7 +5,7 @@
 
 use tokio::sync::mpsc;
 
-use super::Command;
+use super::SourceCommand;
 use crate::model::Update;
 
 /// Capacity of the update channel: a slow consumer makes sources wait rather
@@ -17,13 +17,13 @@ pub const COMMAND_QUEUE: usize = 16;
 /// The two ends a source task holds.
 pub struct SourceLink {
     pub updates: mpsc::Sender<Update>,
-    pub commands: mpsc::Receiver<Command>,
+    pub commands: mpsc::Receiver<SourceCommand>,
 }
 
 /// The far end of a source's link: what a consumer holds.
 pub struct SourceHandle {
     pub updates: mpsc::Receiver<Update>,
-    pub commands: mpsc::Sender<Command>,
+    pub commands: mpsc::Sender<SourceCommand>,
 }
 
 /// A fresh link and its far end.

@@ -1,5 +1,5 @@
 //! Sources: tasks that produce [`crate::model::Update`]s for the state store over a bounded
-//! channel and take [`Command`]s back (refresh, window change, acknowledge).
+//! channel and take [`SourceCommand`]s back (refresh, window change, acknowledge).
 //! The PostgreSQL poller ([`postgres`]), the in-memory simulator ([`demo`])
 //! and the WebSocket follower ([`stream`]) send identical shapes; the store
 //! cannot tell them apart. [`spawn`] starts whichever a command follows;
@@ -21,7 +21,7 @@ pub use spawn::{Database, Plan, Started, spawn};
 
 /// What the dashboard asks of a source.
 #[derive(Debug)]
-pub enum Command {
+pub enum SourceCommand {
     /// Poll now instead of at the next tick.
     RefreshNow,
     /// Reload with another window.
@@ -56,8 +56,8 @@ pub fn backoff(failures: u32, interval: Duration) -> Duration {
 /// A closed command channel is dropped so it cannot spin the loop.
 pub async fn wait_or_command(
     delay: Duration,
-    commands: &mut Option<mpsc::Receiver<Command>>,
-) -> Option<Command> {
+    commands: &mut Option<mpsc::Receiver<SourceCommand>>,
+) -> Option<SourceCommand> {
     let sleep = tokio::time::sleep(delay);
     match commands {
         Some(rx) => tokio::select! {

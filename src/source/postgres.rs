@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use chrono::{DateTime, Utc};
 
-use super::{Command, SESSION_CONTEXT_LIMIT, SourceLink, backoff, wait_or_command};
+use super::{SESSION_CONTEXT_LIMIT, SourceCommand, SourceLink, backoff, wait_or_command};
 use crate::db::poller::Poller;
 use crate::db::reconnect::{is_connection_error, retry_delay, retry_on_fresh};
 use crate::model::tables::{CONTEXT, missing_message};
@@ -140,15 +140,15 @@ pub async fn run(
         // Handle every command that is queued, then poll.
         while let Some(cmd) = next.take() {
             match cmd {
-                Command::RefreshNow => {}
-                Command::SetWindow(w) => poller.set_window(w),
-                Command::Acknowledge { id, reply } => {
+                SourceCommand::RefreshNow => {}
+                SourceCommand::SetWindow(w) => poller.set_window(w),
+                SourceCommand::Acknowledge { id, reply } => {
                     let r = acknowledge(poller.pool(), id)
                         .await
                         .map_err(|e| describe_db_error(&e, &url));
                     let _ = reply.send(r);
                 }
-                Command::SessionContext { session_id, reply } => {
+                SourceCommand::SessionContext { session_id, reply } => {
                     let r = session_context(poller.pool(), &url, &session_id).await;
                     if let Err(e) = &r {
                         tracing::warn!(error = %e, "session context query failed");

@@ -23,7 +23,7 @@ use super::app::App;
 use super::bindings::lookup;
 use super::{Ctx, Screen};
 use crate::model::ContextEvent;
-use crate::source::{Command, SourceHandle};
+use crate::source::{SourceCommand, SourceHandle};
 use crate::store::State;
 
 /// Shortest time between two frames.
@@ -167,17 +167,20 @@ fn next_second() -> Instant {
 /// Hand a request to the source; its answer comes back on `replies`.
 fn request(
     app: &mut App,
-    commands: &mpsc::Sender<Command>,
+    commands: &mpsc::Sender<SourceCommand>,
     replies: &mpsc::Sender<Reply>,
     r: Request,
 ) {
     let now = Utc::now();
     let (what, sent) = match r {
-        Request::RefreshNow => ("refresh", commands.try_send(Command::RefreshNow)),
-        Request::SetWindow(w) => ("window change", commands.try_send(Command::SetWindow(w))),
+        Request::RefreshNow => ("refresh", commands.try_send(SourceCommand::RefreshNow)),
+        Request::SetWindow(w) => (
+            "window change",
+            commands.try_send(SourceCommand::SetWindow(w)),
+        ),
         Request::Acknowledge(id) => {
             let (tx, rx) = oneshot::channel();
-            let sent = commands.try_send(Command::Acknowledge { id, reply: tx });
+            let sent = commands.try_send(SourceCommand::Acknowledge { id, reply: tx });
             if sent.is_ok() {
                 let replies = replies.clone();
                 tokio::spawn(async move {
@@ -189,7 +192,7 @@ fn request(
         }
         Request::SessionContext(session_id) => {
             let (tx, rx) = oneshot::channel();
-            let sent = commands.try_send(Command::SessionContext {
+            let sent = commands.try_send(SourceCommand::SessionContext {
                 session_id: session_id.clone(),
                 reply: tx,
             });

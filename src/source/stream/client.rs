@@ -15,7 +15,7 @@ use super::connect::{connect, describe};
 use super::frames::{Step, classify};
 use super::{Event, Server, StreamSettings};
 use crate::model::{SourceId, SourceStatus, Update};
-use crate::source::Command;
+use crate::source::SourceCommand;
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -32,7 +32,7 @@ pub(super) enum End {
 pub(super) struct Client {
     pub(super) settings: StreamSettings,
     out: mpsc::Sender<Event>,
-    pub(super) commands: Option<mpsc::Receiver<Command>>,
+    pub(super) commands: Option<mpsc::Receiver<SourceCommand>>,
     pub(super) status: SourceStatus,
     /// When the last status was sent, and what it said apart from `last_ok`.
     sent_at: Option<Instant>,
@@ -47,7 +47,7 @@ impl Client {
     pub(super) fn new(
         settings: StreamSettings,
         out: mpsc::Sender<Event>,
-        commands: mpsc::Receiver<Command>,
+        commands: mpsc::Receiver<SourceCommand>,
     ) -> Self {
         let target = super::target_of(&settings.url);
         Client {
@@ -110,10 +110,10 @@ impl Client {
     }
 
     /// Answer one command; `false` when the consumer is gone.
-    pub(super) async fn command(&mut self, cmd: Command) -> bool {
+    pub(super) async fn command(&mut self, cmd: SourceCommand) -> bool {
         match cmd {
-            Command::RefreshNow => {}
-            Command::SetWindow(w) => {
+            SourceCommand::RefreshNow => {}
+            SourceCommand::SetWindow(w) => {
                 let hub = self
                     .hub_window
                     .map(|s| crate::duration::format_duration(Duration::from_secs(s)));
@@ -127,12 +127,12 @@ impl Client {
                 self.note_until = Some(Instant::now() + Duration::from_secs(15));
                 return self.report(true).await;
             }
-            Command::Acknowledge { reply, .. } => {
+            SourceCommand::Acknowledge { reply, .. } => {
                 let _ = reply.send(Err(
                     "acknowledge through the hub is not supported; connect to the database (--database-url) to acknowledge alerts".into(),
                 ));
             }
-            Command::SessionContext { reply, .. } => {
+            SourceCommand::SessionContext { reply, .. } => {
                 let _ = reply.send(Err(
                     "session timelines are not streamed; connect to the database (--database-url) to see them".into(),
                 ));

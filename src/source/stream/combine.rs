@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::{Event, Server, StreamSettings, reconnect};
 use crate::model::{SourceId, Update};
-use crate::source::Command;
+use crate::source::SourceCommand;
 use crate::source::link::{AbortOnDrop, SourceHandle, SourceLink, UPDATE_CHANNEL};
 
 /// The platform's frames make the poller poll at most this often.
@@ -92,8 +92,8 @@ async fn combine(
                 Some(Event::Server(k)) => {
                     if server == Server::Hub && k != Server::Hub {
                         // Back to the database: reload the window, now.
-                        let _ = db_commands.send(Command::SetWindow(window)).await;
-                        let _ = db_commands.send(Command::RefreshNow).await;
+                        let _ = db_commands.send(SourceCommand::SetWindow(window)).await;
+                        let _ = db_commands.send(SourceCommand::RefreshNow).await;
                     }
                     server = k;
                 }
@@ -102,7 +102,7 @@ async fn combine(
                         && last_refresh.is_none_or(|t| t.elapsed() >= PLATFORM_REFRESH)
                     {
                         last_refresh = Some(Instant::now());
-                        let _ = db_commands.try_send(Command::RefreshNow);
+                        let _ = db_commands.try_send(SourceCommand::RefreshNow);
                     }
                     if from_stream(server, &u) && updates.send(u).await.is_err() {
                         break;
@@ -120,7 +120,7 @@ async fn combine(
             c = commands.recv(), if commands_open => match c {
                 None => commands_open = false,
                 Some(c) => {
-                    if let Command::SetWindow(w) = &c {
+                    if let SourceCommand::SetWindow(w) = &c {
                         window = *w;
                     }
                     if db_commands.send(c).await.is_err() {
@@ -155,9 +155,9 @@ mod tests {
     struct Rig {
         stream: mpsc::Sender<Event>,
         db: mpsc::Sender<Update>,
-        db_commands: mpsc::Receiver<Command>,
+        db_commands: mpsc::Receiver<SourceCommand>,
         store: mpsc::Receiver<Update>,
-        commands: mpsc::Sender<Command>,
+        commands: mpsc::Sender<SourceCommand>,
         _task: AbortOnDrop,
     }
 
@@ -246,9 +246,12 @@ mod tests {
         assert_eq!(r.settle_stream().await, vec![]);
         assert!(matches!(
             r.db_commands.try_recv(),
-            Ok(Command::SetWindow(w)) if w == Duration::from_secs(900)
+            Ok(SourceCommand::SetWindow(w)) if w == Duration::from_secs(900)
         ));
-        assert!(matches!(r.db_commands.try_recv(), Ok(Command::RefreshNow)));
+        assert!(matches!(
+            r.db_commands.try_recv(),
+            Ok(SourceCommand::RefreshNow)
+        ));
         r.db_sends(batch(4)).await;
         assert_eq!(r.settle_db().await, vec![batch(4)]);
     }
@@ -257,19 +260,19 @@ mod tests {
     async fn the_reload_uses_the_window_the_user_chose_last() {
         let mut r = rig();
         r.commands
-            .send(Command::SetWindow(Duration::from_secs(3600)))
+            .send(SourceCommand::SetWindow(Duration::from_secs(3600)))
             .await
             .unwrap();
         assert!(matches!(
             r.db_commands.recv().await,
-            Some(Command::SetWindow(w)) if w == Duration::from_secs(3600)
+            Some(SourceCommand::SetWindow(w)) if w == Duration::from_secs(3600)
         ));
         r.server(Server::Hub).await;
         r.server(Server::Disconnected).await;
         r.settle_stream().await;
         assert!(matches!(
             r.db_commands.try_recv(),
-            Ok(Command::SetWindow(w)) if w == Duration::from_secs(3600)
+            Ok(SourceCommand::SetWindow(w)) if w == Duration::from_secs(3600)
         ));
     }
 
@@ -281,7 +284,10 @@ mod tests {
         r.stream_sends(status(SourceId::Stream)).await;
         r.stream_sends(status(SourceId::Postgres)).await;
         assert_eq!(r.settle_stream().await, vec![status(SourceId::Stream)]);
-        assert!(matches!(r.db_commands.try_recv(), Ok(Command::RefreshNow)));
+        assert!(matches!(
+            r.db_commands.try_recv(),
+            Ok(SourceCommand::RefreshNow)
+        ));
         r.db_sends(batch(6)).await;
         assert_eq!(r.settle_db().await, vec![batch(6)]);
         // Leaving a platform stream is no hub lost: no reload.

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::client::{Client, End};
 use super::{Event, Server, StreamSettings};
-use crate::source::{Command, backoff, wait_or_command};
+use crate::source::{SourceCommand, backoff, wait_or_command};
 
 /// A connection that lasted longer than this earns a fresh backoff.
 const STABLE: Duration = Duration::from_secs(30);
@@ -72,7 +72,7 @@ pub(super) async fn wait_out(c: &mut Client, until: Instant) -> Waited {
                     return Waited::Due;
                 }
             }
-            Some(Command::RefreshNow) => return Waited::Refresh,
+            Some(SourceCommand::RefreshNow) => return Waited::Refresh,
             Some(cmd) => {
                 if !c.command(cmd).await {
                     return Waited::Stop;
@@ -86,7 +86,7 @@ pub(super) async fn wait_out(c: &mut Client, until: Instant) -> Waited {
 pub(super) async fn run_events(
     settings: StreamSettings,
     out: mpsc::Sender<Event>,
-    commands: mpsc::Receiver<Command>,
+    commands: mpsc::Receiver<SourceCommand>,
 ) {
     let mut retry = Retry::new(settings.retry_base);
     let mut c = Client::new(settings, out, commands);
@@ -161,7 +161,7 @@ mod tests {
         assert!(within(d, Duration::from_secs(30)), "{d:?}");
     }
 
-    fn client() -> (Client, mpsc::Receiver<Event>, mpsc::Sender<Command>) {
+    fn client() -> (Client, mpsc::Receiver<Event>, mpsc::Sender<SourceCommand>) {
         let (out, events) = mpsc::channel(16);
         let (commands, rx) = mpsc::channel(16);
         let c = Client::new(StreamSettings::new("ws://127.0.0.1:9/ws", None), out, rx);
@@ -178,7 +178,7 @@ mod tests {
     #[tokio::test]
     async fn a_refresh_retries_at_once() {
         let (mut c, _events, commands) = client();
-        commands.send(Command::RefreshNow).await.unwrap();
+        commands.send(SourceCommand::RefreshNow).await.unwrap();
         // An hour's delay: only the refresh can end this wait (the bound
         // only keeps a broken build from hanging).
         let until = Instant::now() + Duration::from_secs(3600);
@@ -190,12 +190,12 @@ mod tests {
     async fn commands_are_answered_while_waiting() {
         let (mut c, mut events, commands) = client();
         commands
-            .send(Command::SetWindow(Duration::from_secs(3600)))
+            .send(SourceCommand::SetWindow(Duration::from_secs(3600)))
             .await
             .unwrap();
         let (reply, answer) = tokio::sync::oneshot::channel();
         commands
-            .send(Command::Acknowledge { id: 7, reply })
+            .send(SourceCommand::Acknowledge { id: 7, reply })
             .await
             .unwrap();
         drop(commands);
@@ -217,7 +217,7 @@ mod tests {
         let (mut c, events, commands) = client();
         drop(events);
         commands
-            .send(Command::SetWindow(Duration::from_secs(60)))
+            .send(SourceCommand::SetWindow(Duration::from_secs(60)))
             .await
             .unwrap();
         let until = Instant::now() + Duration::from_secs(3600);
