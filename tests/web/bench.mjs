@@ -9,6 +9,7 @@
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 
 const [HUB, PID, SECS = '60'] = process.argv.slice(2);
@@ -43,12 +44,13 @@ const ctx = await chromium.launchPersistentContext(dir, {
 try {
   // Page weight: every response body the page loads.
   const page = ctx.pages()[0] || await ctx.newPage();
-  let bytes = 0; const files = [];
-  page.on('response', async (r) => { try { const b = await r.body(); bytes += b.length; files.push(`${new URL(r.url()).pathname} ${b.length}`); } catch { /* redirects */ } });
+  let bytes = 0, gz = 0; const files = [];
+  page.on('response', async (r) => { try { const b = await r.body(); bytes += b.length; gz += gzipSync(b, { level: 9 }).length; files.push(`${new URL(r.url()).pathname} ${b.length}`); } catch { /* redirects */ } });
   await page.goto(`${HUB}/monitoring/dashboard`);
   await page.waitForSelector('#conn.live', { timeout: 30000 });
   await page.waitForTimeout(500);
-  console.log(`page weight: ${bytes} bytes uncompressed (${files.join(', ')})`);
+  // The hub serves the assets uncompressed; gzip -9 shows what a proxy in front would send.
+  console.log(`page weight: ${bytes} bytes uncompressed, ${gz} gzip -9 (${files.join(', ')})`);
   let first = 0;
   page.on('websocket', (ws) => ws.on('framereceived', (f) => { if (!first && String(f.payload).includes('"type":"view"')) first = String(f.payload).length; }));
   await page.reload();
