@@ -397,8 +397,25 @@ mod tests {
         assert_eq!(s, REFUSED);
     }
 
+    /// Whether a run with environment variable `CI` = `ci` may skip a test
+    /// whose service is missing: not in CI (`CI` unset, empty, `false` or
+    /// `0`), the same rule as `tests/common::in_ci`.
+    fn may_skip(ci: Option<&str>) -> bool {
+        ci.is_none_or(|v| matches!(v.trim(), "" | "false" | "0"))
+    }
+
+    #[test]
+    fn ci_forbids_skipping() {
+        for ci in ["true", "1", "yes"] {
+            assert!(!may_skip(Some(ci)), "CI={ci} must not skip");
+        }
+        for ci in [None, Some(""), Some("false"), Some("0")] {
+            assert!(may_skip(ci), "CI={ci:?} may skip");
+        }
+    }
+
     /// Needs the PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth);
-    /// skipped when it is not reachable.
+    /// skipped, saying why, when it is not reachable, except in CI where it fails.
     #[tokio::test]
     async fn real_missing_database() {
         let url = "postgres://postgres:hunter2@127.0.0.1:5432/no_such_db_xyz";
@@ -407,7 +424,13 @@ mod tests {
             Err(e) => e,
         };
         if matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) {
-            eprintln!("skipping: no PostgreSQL at 127.0.0.1:5432 ({e})");
+            assert!(
+                may_skip(std::env::var("CI").ok().as_deref()),
+                "no PostgreSQL at 127.0.0.1:5432 ({e}), and CI must run every test"
+            );
+            eprintln!(
+                "SKIPPED real_missing_database: no PostgreSQL at 127.0.0.1:5432 ({e}); start it to run this test (CI fails instead)"
+            );
             return;
         }
         let s = describe_db_error(&e, url);

@@ -227,6 +227,8 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     settings.token = token;
     settings.read_only = cfg.read_only;
     settings.tls = tls.is_some();
+    settings.header_timeout = cfg.header_timeout;
+    settings.max_conns_per_addr = cfg.max_conns_per_addr;
     let hub = Hub::new(settings);
 
     let rollup_task = (!cfg.read_only)

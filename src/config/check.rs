@@ -32,6 +32,14 @@ pub fn duration(min: Duration, max: Duration) -> impl Fn(&str) -> Result<Duratio
     }
 }
 
+/// A whole number within `min..=max`.
+pub fn count(min: usize, max: usize) -> impl Fn(&str) -> Result<usize, String> {
+    move |v| match v.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("\"{v}\" is not a whole number from {min} to {max}")),
+    }
+}
+
 /// Boolean values: true/false, yes/no, on/off, 1/0 (case-insensitive).
 pub fn boolean(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {

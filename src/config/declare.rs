@@ -20,6 +20,8 @@ pub enum Kind {
     Bool,
     /// A file path (a TOML string); `~/` is expanded.
     Path,
+    /// A whole number (a TOML integer).
+    Count,
 }
 
 /// How a setting's value is hidden in `Debug` output and `--help`.

@@ -96,10 +96,12 @@ impl FileLayer {
         };
         let text = match (s.kind, v) {
             (Kind::Bool, Value::Boolean(b)) => b.to_string(),
+            (Kind::Count, Value::Integer(i)) => i.to_string(),
             (Kind::Text | Kind::Duration | Kind::Path, Value::String(t)) => t.trim().to_string(),
             _ => {
                 let expected = match s.kind {
                     Kind::Bool => "a boolean (true or false)",
+                    Kind::Count => "an integer",
                     _ => "a string",
                 };
                 let shown = match s.mask {

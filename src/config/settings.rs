@@ -32,6 +32,8 @@ const DRAWERS: &[&str] = &[DASHBOARD, "demo"];
 const COLOURED: &[&str] = &[DASHBOARD, "demo", "serve"];
 /// Commands that can follow a hub or the platform stream.
 const FOLLOWERS: &[&str] = &[DASHBOARD, "snapshot"];
+/// The hub.
+const SERVE: &[&str] = &["serve"];
 /// Commands that write a log.
 const LOGGERS: &[&str] = &[DASHBOARD, "demo", "serve"];
 
@@ -139,6 +141,18 @@ settings! {
         Setting::new("ws-ca-file", "stream.ca_file").env("JFMON_WS_CA_FILE").value("PATH")
             .kind(Kind::Path).only(FOLLOWERS),
         check::some(check::path);
+
+    /// Close a hub connection whose request headers take longer than this (1s..5m) [default: 10s]
+    header_timeout: Duration = secs(10);
+        Setting::new("header-timeout", "serve.header_timeout").env("JFMON_HEADER_TIMEOUT")
+            .value("DUR").kind(Kind::Duration).only(SERVE),
+        check::duration(secs(1), secs(300));
+
+    /// Most connections open at once from one client address; more get 503 (1..100000) [default: 64]
+    max_conns_per_addr: usize = 64;
+        Setting::new("max-conns-per-addr", "serve.max_conns_per_addr")
+            .env("JFMON_MAX_CONNS_PER_ADDR").value("N").kind(Kind::Count).only(SERVE),
+        check::count(1, 100_000);
 
     /// Write diagnostics to this file (the terminal belongs to the dashboard)
     log_file: Option<PathBuf> = None;

@@ -27,6 +27,10 @@ use crate::store::State;
 /// Close codes sent to clients.
 const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
+const TOO_BIG: u16 = 1009;
+/// How long the hub keeps a socket after closing it on an oversized message,
+/// so the client reads the close frame before a reset.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// The hub's routes.
 pub fn router(hub: Hub) -> Router {
@@ -63,16 +67,14 @@ pub async fn serve<L>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
 {
     let h = hub.clone();
-    axum::serve(listener, router(hub.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            h.shutdown();
-        })
-        .await?;
+    super::conn::serve(&hub, listener, router(hub.clone()), async move {
+        shutdown.await;
+        h.shutdown();
+    })
+    .await?;
     hub.shutdown();
     hub.drained(Duration::from_secs(3)).await;
     Ok(())
@@ -410,6 +412,15 @@ async fn run_client(hub: &Hub, socket: WebSocket, sub: Subscription) -> String {
             }
             m = rx.next() => match m {
                 None => return "client went away".into(),
+                Some(Err(e)) if is_too_big(&e) => {
+                    let reason = format!("message too big (limit {} bytes)", settings.max_incoming);
+                    close(&mut tx, TOO_BIG, &reason).await;
+                    // Keep the socket a moment so the client reads the close
+                    // before the reset that the unread rest of its frame causes
+                    // (reading that rest would buffer as much as the frame claims).
+                    tokio::time::sleep(CLOSE_LINGER).await;
+                    return reason;
+                }
                 Some(Err(e)) => return format!("read failed: {e}"),
                 Some(Ok(Message::Close(_))) => return "client closed".into(),
                 // Clients have nothing to say; anything they send is ignored.
@@ -417,6 +428,13 @@ async fn run_client(hub: &Hub, socket: WebSocket, sub: Subscription) -> String {
             }
         }
     }
+}
+
+/// Whether a read failed on a message or frame over the size limit
+/// (tungstenite's `Capacity` error, which axum passes on only as text).
+fn is_too_big(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("Message too long")
 }
 
 #[cfg(test)]

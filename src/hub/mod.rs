@@ -9,6 +9,7 @@
 //! is dropped with a close frame saying why. Memory per client is therefore
 //! bounded by its queue of shared, reference-counted frames.
 
+pub mod conn;
 pub mod http;
 pub mod metrics;
 pub mod tls;
@@ -50,6 +51,10 @@ pub struct HubSettings {
     pub read_only: bool,
     /// Serving HTTPS (the session cookie is `Secure` then).
     pub tls: bool,
+    /// Longest a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// Most connections open at once from one client address.
+    pub max_conns_per_addr: usize,
 }
 
 impl HubSettings {
@@ -65,6 +70,8 @@ impl HubSettings {
             token: None,
             read_only: false,
             tls: false,
+            header_timeout: Duration::from_secs(10),
+            max_conns_per_addr: 64,
         }
     }
 }
@@ -77,6 +84,10 @@ pub struct HubCounters {
     pub bytes_sent: AtomicU64,
     pub clients_accepted: AtomicU64,
     pub clients_dropped_slow: AtomicU64,
+    /// Connections refused for being over their address's cap.
+    pub connections_refused: AtomicU64,
+    /// Connections closed for not sending their headers in time.
+    pub header_timeouts: AtomicU64,
 }
 
 struct Client {
