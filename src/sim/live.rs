@@ -54,6 +54,9 @@ pub(super) struct Outbox {
     cap: usize,
     pub(super) dropped_rows: u64,
     pub(super) dropped_api: u64,
+    /// The front batch's COMMIT outcome is in doubt: it is never dropped, so
+    /// the doubt is always settled against the batch it belongs to.
+    pinned: bool,
 }
 
 impl Outbox {
@@ -64,6 +67,7 @@ impl Outbox {
             cap: cap.max(1),
             dropped_rows: 0,
             dropped_api: 0,
+            pinned: false,
         }
     }
 
@@ -76,8 +80,9 @@ impl Outbox {
         self.rows += b.rows();
         self.queue.push_back(b);
         let mut dropped = 0;
-        while self.rows + held > self.cap && self.queue.len() > 1 {
-            if let Some(old) = self.queue.pop_front() {
+        let keep_front = usize::from(self.pinned);
+        while self.rows + held > self.cap && self.queue.len() > 1 + keep_front {
+            if let Some(old) = self.queue.remove(keep_front) {
                 dropped += old.rows() as u64;
                 self.forget(&old);
             }
@@ -88,12 +93,15 @@ impl Outbox {
     /// Take the oldest batch to write it.
     pub(super) fn pop(&mut self) -> Option<WriteBatch> {
         let b = self.queue.pop_front()?;
+        self.pinned = false;
         self.rows -= b.rows();
         Some(b)
     }
 
-    /// Put a batch that could not be written back at the front.
-    pub(super) fn unpop(&mut self, b: WriteBatch) {
+    /// Put a batch that could not be written back at the front; `in_doubt`
+    /// when its COMMIT outcome is unknown (it is then never dropped).
+    pub(super) fn unpop(&mut self, b: WriteBatch, in_doubt: bool) {
+        self.pinned = in_doubt;
         self.rows += b.rows();
         self.queue.push_front(b);
     }
@@ -379,7 +387,7 @@ pub(super) async fn run(
                             Done::StillOpen(d) => {
                                 // The old backend is being terminated; ask again shortly.
                                 doubt = Some(d);
-                                outbox.unpop(a.batch);
+                                outbox.unpop(a.batch, true);
                                 retry_at = Instant::now() + FIRST_RETRY;
                                 continue;
                             }
@@ -414,13 +422,13 @@ pub(super) async fn run(
                                 sum.s.commits_in_doubt += 1;
                                 sum.s.unsettled_batches += 1;
                             } else {
-                                outbox.unpop(a.batch);
+                                outbox.unpop(a.batch, false);
                             }
                             outbox.drop_all();
                             eprintln!("simulate: database still unreachable at exit; buffered rows dropped");
                             break;
                         }
-                        outbox.unpop(a.batch);
+                        outbox.unpop(a.batch, doubt.is_some());
                         let delay = FIRST_RETRY
                             .saturating_mul(1 << failures.saturating_sub(1).min(10))
                             .min(MAX_RETRY);
@@ -476,10 +484,26 @@ mod tests {
         assert_eq!(o.rows(), 20);
         let b = o.pop().expect("one batch");
         assert!(o.is_empty() && o.rows() == 0);
-        o.unpop(b);
+        o.unpop(b, false);
         assert_eq!(o.rows(), 20);
         o.drop_all();
         assert_eq!((o.rows(), o.dropped_rows), (0, 32));
+    }
+
+    #[test]
+    fn a_batch_in_doubt_is_never_dropped() {
+        let mut o = Outbox::new(10);
+        o.push(batch(4), 0);
+        let in_doubt = o.pop().expect("one batch");
+        o.unpop(in_doubt, true);
+        // Over the cap: the batch behind the one in doubt goes, not the front.
+        assert_eq!(o.push(batch(4), 0), 0);
+        assert_eq!(o.push(batch(4), 0), 4);
+        assert_eq!(o.pop().expect("front").rows(), 4);
+        assert_eq!((o.rows(), o.dropped_rows), (4, 4));
+        // Once popped, the front is an ordinary batch again.
+        assert_eq!(o.push(batch(8), 0), 4);
+        assert_eq!(o.rows(), 8);
     }
 
     #[test]
