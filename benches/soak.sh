@@ -73,7 +73,7 @@ sleep 1
 mapfile -t DASH < <("${T[@]}" list-panes -s -t "$SESSION" -F '#{pane_pid}')
 [ "${#DASH[@]}" -eq 4 ] || { echo "expected 4 dashboards, got ${#DASH[@]}" >&2; exit 1; }
 
-echo "minute,elapsed_s,api_calls_written,hub_kib,ws1_kib,ws2_kib,ws3_kib,direct_kib,simulate_kib" >"$CSV"
+echo "sample,elapsed_s,api_calls_written,hub_kib,ws1_kib,ws2_kib,ws3_kib,direct_kib,simulate_kib" >"$CSV"
 start=$(date +%s)
 for ((m = 0; m <= MINUTES; m++)); do
     # Wait for the next sample point (the first one is taken at once).
