@@ -167,20 +167,13 @@ type InFlight = Pin<Box<dyn Future<Output = Attempt> + Send>>;
 
 /// Is this error the connection (or the server) going away, as opposed to a
 /// problem with the statement? Those are retried; anything else ends the run.
+/// The poller's classification ([`crate::db::reconnect::is_connection_error`]),
+/// plus what a writer also waits out: the rest of class 57P and 53300 (too
+/// many connections).
 pub(super) fn is_connection_error(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::WorkerCrashed => true,
-        // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot
-        // connect now (starting up); 53300: too many connections.
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
-        _ => false,
-    }
+    crate::db::reconnect::is_connection_error(e)
+        || matches!(e, sqlx::Error::Database(d)
+            if d.code().is_some_and(|c| c.starts_with("57P") || c == "53300"))
 }
 
 /// Close every idle connection of the pool: after a connection-class error
