@@ -14,26 +14,6 @@ use jfmon::hub::metrics;
 use jfmon::model::{SourceId, SourceStatus, Update};
 use sqlx::PgPool;
 
-/// Whether `tool` can run. Missing: fails under CI (`CI=true`), otherwise
-/// says why the test is skipped.
-fn have(tool: &str, package: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "{tool} is missing in CI: install the {package} package"
-        );
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install {package})");
-    }
-    found
-}
-
 async fn seeded_exposition(pool: &PgPool) -> String {
     let mut rng = Rng(11);
     insert_api_calls(pool, &mut rng, 300, 120.0).await;
@@ -73,7 +53,7 @@ async fn metrics_pass_promtool(pool: PgPool) {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
     assert!(!text.contains("quantile="), "no quantile label on gauges");
-    if !have("promtool", "prometheus") {
+    if !common::require_tool("promtool", "--version") {
         return;
     }
     let mut child = Command::new("promtool")

@@ -33,25 +33,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Whether `tool` runs; missing fails under CI, otherwise says why we skip.
-fn have(tool: &str, package: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "{tool} is missing in CI: install the {package} package"
-        );
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install {package})");
-    }
-    found
-}
-
 /// A child process killed when dropped.
 struct Proc(Child);
 
@@ -161,7 +142,10 @@ fn ensure_node_modules() {
 #[sqlx::test(migrations = "./migrations")]
 async fn dashboard_in_chromium(pool: PgPool) {
     let chromium = std::env::var("JFMON_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    if !have("node", "nodejs") || !have("npm", "npm") || !have(&chromium, "chromium") {
+    if !common::require_tool("node", "--version")
+        || !common::require_tool("npm", "--version")
+        || !common::require_tool(&chromium, "--version")
+    {
         return;
     }
     ensure_node_modules();
