@@ -300,51 +300,40 @@ impl Hub {
                 kick: Some(kick),
             },
         );
-        if view {
+        let (reset, statuses) = if view {
             let frame: Utf8Bytes = view::encode(&g.state, !self.shared.settings.read_only).into();
-            let hello = protocol::encode_hello(g.state.window_secs()).into();
-            drop(g);
-            self.shared
-                .counters
-                .clients_accepted
-                .fetch_add(1, Ordering::Relaxed);
-            return Subscription {
-                id,
-                hello,
-                reset: Arc::new(vec![frame]),
-                statuses: Vec::new(),
-                queue,
-                kicked,
+            (Arc::new(vec![frame]), Vec::new())
+        } else {
+            let version = g.state.version();
+            let reset = match &g.reset {
+                Some(c) if c.version == version => c.frames.clone(),
+                _ => {
+                    // Encoded under the lock so that no update can slip between
+                    // the reset and the queue; cached for the next client.
+                    let parts = protocol::split_reset(
+                        g.state.to_batch(),
+                        self.shared.settings.reset_chunk_bytes,
+                    );
+                    let frames: Arc<Vec<Utf8Bytes>> = Arc::new(
+                        parts
+                            .into_iter()
+                            .map(|b| protocol::encode_update(&Update::Batch(Box::new(b))).into())
+                            .collect(),
+                    );
+                    g.reset = Some(ResetCache {
+                        version,
+                        frames: frames.clone(),
+                    });
+                    frames
+                }
             };
-        }
-        let version = g.state.version();
-        let reset = match &g.reset {
-            Some(c) if c.version == version => c.frames.clone(),
-            _ => {
-                // Encoded under the lock so that no update can slip between
-                // the reset and the queue; cached for the next client.
-                let parts = protocol::split_reset(
-                    g.state.to_batch(),
-                    self.shared.settings.reset_chunk_bytes,
-                );
-                let frames: Arc<Vec<Utf8Bytes>> = Arc::new(
-                    parts
-                        .into_iter()
-                        .map(|b| protocol::encode_update(&Update::Batch(Box::new(b))).into())
-                        .collect(),
-                );
-                g.reset = Some(ResetCache {
-                    version,
-                    frames: frames.clone(),
-                });
-                frames
-            }
+            let statuses = g
+                .state
+                .sources()
+                .map(|s| protocol::encode_update(&Update::Source(s.clone())).into())
+                .collect();
+            (reset, statuses)
         };
-        let statuses = g
-            .state
-            .sources()
-            .map(|s| protocol::encode_update(&Update::Source(s.clone())).into())
-            .collect();
         let hello = protocol::encode_hello(g.state.window_secs()).into();
         drop(g);
         self.shared
