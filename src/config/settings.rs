@@ -64,11 +64,11 @@ settings! {
         Setting::new("env-name", "environment").env("JFMON_ENV").value("NAME").only(DRAWERS),
         check::label(64);
 
-    /// Time window the dashboard aggregates over (1m..7d) [default: 15m]
+    /// Time window the dashboard aggregates over (1m..30d) [default: 15m]
     window: Duration = DEFAULT_WINDOW;
         Setting::new("window", "window").env("JFMON_WINDOW").value("DUR")
             .kind(Kind::Duration).only(WINDOWED),
-        check::duration(secs(60), secs(7 * 86_400));
+        check::duration(secs(60), secs(30 * 86_400));
 
     /// How often to poll the database (200ms..5m) [default: 2s]
     interval: Duration = DEFAULT_INTERVAL;

@@ -2,14 +2,18 @@
 //! minute × key × latency bucket), integration tails, recent failing and slow
 //! calls, business totals, and each tailed table's high-water mark and gaps.
 //! Everything runs in the caller's `REPEATABLE READ` snapshot. Rows are
-//! grouped by `date_trunc('minute', …)` and the epoch minute computed once per
-//! group: `extract(epoch …)` is numeric, costly on millions of rows.
+//! grouped by slot ([`slot_sql`]: the minute, or the coarser slot of a long
+//! window, so a 30-day window arrives as at most 360 slots per key, never as
+//! 43,200 minutes) and the epoch minute computed once per group:
+//! `extract(epoch …)` is numeric, costly on millions of rows. The aggregate
+//! rows are streamed and folded as they arrive, never fetched whole.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 // All dynamic SQL here is assembled from constants (table and column names),
 // never from input: hence `AssertSqlSafe`.
+use futures_util::TryStreamExt;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::rows::{API_COLS, INTEGRATION_COLS, api_call, integration_call, to_rows};
@@ -25,34 +29,81 @@ pub(super) enum RawRows<T> {
     Window,
     /// The rows a history has not counted; it supplied the minutes `T`.
     Uncounted(T, Uncounted),
+    /// An older slice of the window, loaded after the first screen: rows
+    /// before `until`, and none of the ids the live tail will count.
+    Slice(Slice),
 }
 
+/// The rows of an older slice: before `until`, with ids up to the load's
+/// high-water mark (`$2`), and not inside the load's gaps (rows that had not
+/// committed then: the live tail counts those).
+#[derive(Debug, Clone)]
+pub(super) struct Slice {
+    pub until: DateTime<Utc>,
+    pub gap_lo: Vec<i64>,
+    pub gap_hi: Vec<i64>,
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 impl<T: Default> RawRows<T> {
-    /// The FROM item: the table, or its uncounted rows (parameters `$3..$5`).
-    fn source_sql(&self, table: &str) -> String {
+    /// The FROM item: the table, its uncounted rows (parameters `$3..$5`), or
+    /// a slice's rows (`$3` the end, `$4..$5` the gaps; `ts_before` the
+    /// condition "time column < $3").
+    fn source_sql(&self, table: &str, ts_before: &str) -> String {
         match self {
             RawRows::Window => table.to_owned(),
             RawRows::Uncounted(..) => Uncounted::from_item(table),
+            RawRows::Slice(_) => format!(
+                "(SELECT * FROM {table} WHERE id <= $2 AND {ts_before} \
+                  AND NOT EXISTS (SELECT 1 FROM unnest($4::int8[], $5::int8[]) AS g(lo, hi) \
+                                  WHERE id BETWEEN g.lo AND g.hi)) AS t"
+            ),
         }
     }
 
-    fn split(self) -> (T, Option<Uncounted>) {
+    /// Bind `$3..$5` when the FROM item reads them.
+    fn bind<'q>(&self, q: Query<'q>) -> Query<'q> {
         match self {
-            RawRows::Window => (T::default(), None),
-            RawRows::Uncounted(t, u) => (t, Some(u)),
+            RawRows::Window => q,
+            RawRows::Uncounted(_, u) => q.bind(u.hwm).bind(u.gap_lo.clone()).bind(u.gap_hi.clone()),
+            RawRows::Slice(s) => q
+                .bind(s.until)
+                .bind(s.gap_lo.clone())
+                .bind(s.gap_hi.clone()),
+        }
+    }
+
+    /// The minutes a history supplied (none for raw rows).
+    fn seed(&mut self) -> T {
+        match self {
+            RawRows::Uncounted(t, _) => std::mem::take(t),
+            _ => T::default(),
         }
     }
 }
 
-/// Bind `$3..$5` when the query reads uncounted rows.
-fn bind_uncounted<'q>(
-    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    unc: Option<&Uncounted>,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    match unc {
-        None => q,
-        Some(u) => q.bind(u.hwm).bind(u.gap_lo.clone()).bind(u.gap_hi.clone()),
+/// The SQL expression grouping `col` by slots of `step` minutes, aligned on
+/// the Unix epoch in UTC like [`slot_of`]. `local`: the column is a
+/// `timestamp without time zone` in the session's time zone (the bins are
+/// then aligned on the epoch in local time, which is the same instants for
+/// any fixed offset; around a DST change a bin may straddle two UTC slots,
+/// and the store folds it into the first). Minutes use `date_trunc`; coarser
+/// slots `date_bin` (PostgreSQL 14+).
+pub(super) fn slot_sql(col: &str, step: i64, local: bool) -> String {
+    match (step, local) {
+        (..=1, _) => format!("date_trunc('minute', {col})"),
+        (_, true) => {
+            format!("date_bin('{step} minutes', {col}, 'epoch'::timestamptz::timestamp)")
+        }
+        (_, false) => format!("date_bin('{step} minutes', {col}, 'epoch'::timestamptz)"),
     }
+}
+
+/// The epoch minute of a slot expression (a UTC instant).
+fn slot_minute_sql(slot: &str, local: bool) -> String {
+    let cast = if local { "::timestamptz" } else { "" };
+    format!("(extract(epoch FROM {slot}{cast}) / 60)::int8")
 }
 
 /// How far below the newest id the start-up load looks for uncommitted rows.
@@ -87,51 +138,11 @@ pub(super) async fn load_tail(
 pub(super) async fn load_api(
     conn: &mut PgConnection,
     b: &mut Batch,
-    start: DateTime<Utc>,
+    (start, step): (DateTime<Utc>, i64),
     hwm: i64,
     raw: RawRows<ApiMinutes>,
 ) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "SELECT (extract(epoch FROM date_trunc('minute', timestamp)::timestamptz) / 60)::int8 AS minute, \
-                endpoint, method, coalesce(status_code, 0) AS status, {} AS bucket, \
-                count(*) AS n, \
-                count(*) FILTER (WHERE error IS NOT NULL AND btrim(error) <> '') AS with_error \
-         FROM {} \
-         WHERE timestamp >= $1::timestamptz::timestamp AND id <= $2 \
-         GROUP BY date_trunc('minute', timestamp), 2, 3, 4, 5",
-        sql_bucket_expr("response_time"),
-        raw.source_sql(API_CALLS),
-    );
-    let (seed, unc) = raw.split();
-    let mut buckets: HashMap<(Minute, EndpointKey), ApiMinute> =
-        seed.into_iter().map(|(m, k, v)| ((m, k), v)).collect();
-    let rows = bind_uncounted(
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(start)
-            .bind(hwm),
-        unc.as_ref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for r in rows {
-        let key = EndpointKey {
-            endpoint: r.try_get("endpoint")?,
-            method: r.try_get("method")?,
-        };
-        let status: i32 = r.try_get("status")?;
-        let bucket: Option<i32> = r.try_get("bucket")?;
-        let n = r.try_get::<i64, _>("n")? as u64;
-        let with_error = r.try_get::<i64, _>("with_error")? as u64;
-        let m = buckets.entry((r.try_get("minute")?, key)).or_default();
-        m.add_counts(status, n, with_error);
-        if let Some(bk) = bucket {
-            m.latency.record_bucket(bk.max(0) as u32, n);
-        }
-    }
-    let mut api: Vec<_> = buckets.into_iter().map(|((m, k), v)| (m, k, v)).collect();
-    api.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    b.api = api;
-
+    b.api = api_minutes(conn, (start, step), hwm, raw).await?;
     // Recent failing and slow calls, for the drill-downs.
     let floor = hwm - STARTUP_GAP_SCAN;
     let mut errors = recent_api_calls(
@@ -153,6 +164,60 @@ pub(super) async fn load_api(
     slow.sort_by_key(|c| (c.at, c.id));
     b.api_slow = slow;
     Ok(())
+}
+
+/// API minutes × endpoints from `start` on, summed into slots of `step`
+/// minutes, streamed from the server-side aggregate.
+pub(super) async fn api_minutes(
+    conn: &mut PgConnection,
+    (start, step): (DateTime<Utc>, i64),
+    hwm: i64,
+    mut raw: RawRows<ApiMinutes>,
+) -> Result<ApiMinutes, sqlx::Error> {
+    let slot = slot_sql("timestamp", step, true);
+    let sql = format!(
+        "SELECT {} AS minute, \
+                endpoint, method, coalesce(status_code, 0) AS status, {} AS bucket, \
+                count(*) AS n, \
+                count(*) FILTER (WHERE error IS NOT NULL AND btrim(error) <> '') AS with_error \
+         FROM {} \
+         WHERE timestamp >= $1::timestamptz::timestamp AND id <= $2 \
+         GROUP BY {slot}, 2, 3, 4, 5",
+        slot_minute_sql(&slot, true),
+        sql_bucket_expr("response_time"),
+        raw.source_sql(API_CALLS, "timestamp < $3::timestamptz::timestamp"),
+    );
+    let mut buckets: HashMap<(Minute, EndpointKey), ApiMinute> = HashMap::new();
+    for (m, k, v) in raw.seed() {
+        buckets.entry((slot_of(m, step), k)).or_default().merge(&v);
+    }
+    let q = raw.bind(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(hwm),
+    );
+    let mut rows = q.fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        let key = EndpointKey {
+            endpoint: r.try_get("endpoint")?,
+            method: r.try_get("method")?,
+        };
+        let status: i32 = r.try_get("status")?;
+        let bucket: Option<i32> = r.try_get("bucket")?;
+        let n = r.try_get::<i64, _>("n")? as u64;
+        let with_error = r.try_get::<i64, _>("with_error")? as u64;
+        let m = buckets
+            .entry((slot_of(r.try_get("minute")?, step), key))
+            .or_default();
+        m.add_counts(status, n, with_error);
+        if let Some(bk) = bucket {
+            m.latency.record_bucket(bk.max(0) as u32, n);
+        }
+    }
+    drop(rows);
+    let mut api: Vec<_> = buckets.into_iter().map(|((m, k), v)| (m, k, v)).collect();
+    api.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(api)
 }
 
 /// API calls with ids in `(floor, hwm]` and inside the window starting at
@@ -183,43 +248,11 @@ async fn recent_api_calls(
 pub(super) async fn load_integrations(
     conn: &mut PgConnection,
     b: &mut Batch,
-    start: DateTime<Utc>,
+    (start, step): (DateTime<Utc>, i64),
     hwm: i64,
     raw: RawRows<IntegrationMinutes>,
 ) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "SELECT (extract(epoch FROM date_trunc('minute', created_at)) / 60)::int8 AS minute, integration, \
-                {} AS bucket, count(*) AS n, count(*) FILTER (WHERE NOT success) AS failures \
-         FROM {} \
-         WHERE created_at >= $1 AND id <= $2 GROUP BY date_trunc('minute', created_at), 2, 3",
-        sql_bucket_expr("duration_ms"),
-        raw.source_sql(INTEGRATION_METRICS),
-    );
-    let (seed, unc) = raw.split();
-    let mut buckets: HashMap<(Minute, String), IntegrationMinute> =
-        seed.into_iter().map(|(m, k, v)| ((m, k), v)).collect();
-    for r in bind_uncounted(
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(start)
-            .bind(hwm),
-        unc.as_ref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let n = r.try_get::<i64, _>("n")? as u64;
-        let m = buckets
-            .entry((r.try_get("minute")?, r.try_get("integration")?))
-            .or_default();
-        m.calls += n;
-        m.failures += r.try_get::<i64, _>("failures")? as u64;
-        if let Some(bk) = r.try_get::<Option<i32>, _>("bucket")? {
-            m.latency.record_bucket(bk.max(0) as u32, n);
-        }
-    }
-    let mut minutes: Vec<_> = buckets.into_iter().map(|((m, k), v)| (m, k, v)).collect();
-    minutes.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    b.integrations = minutes;
+    b.integrations = integration_minutes(conn, (start, step), hwm, raw).await?;
 
     // Tails: last success, last error, failures since the last success.
     let rows = sqlx::query(
@@ -273,38 +306,62 @@ pub(super) async fn load_integrations(
     Ok(())
 }
 
-pub(super) async fn load_business(
+/// Integration minutes from `start` on, summed into slots of `step` minutes.
+pub(super) async fn integration_minutes(
     conn: &mut PgConnection,
-    b: &mut Batch,
-    (start, now): (DateTime<Utc>, DateTime<Utc>),
+    (start, step): (DateTime<Utc>, i64),
     hwm: i64,
-    raw: RawRows<BusinessMinutes>,
-) -> Result<(), sqlx::Error> {
+    mut raw: RawRows<IntegrationMinutes>,
+) -> Result<IntegrationMinutes, sqlx::Error> {
+    let slot = slot_sql("created_at", step, false);
     let sql = format!(
-        "SELECT (extract(epoch FROM date_trunc('minute', recorded_at)) / 60)::int8 AS minute, \
-                metric, sum(value) AS v \
-         FROM {} WHERE recorded_at >= $1 AND id <= $2 \
-         GROUP BY date_trunc('minute', recorded_at), 2 ORDER BY 1, 2",
-        raw.source_sql(BUSINESS_METRICS),
+        "SELECT {} AS minute, integration, \
+                {} AS bucket, count(*) AS n, count(*) FILTER (WHERE NOT success) AS failures \
+         FROM {} \
+         WHERE created_at >= $1 AND id <= $2 GROUP BY {slot}, 2, 3",
+        slot_minute_sql(&slot, false),
+        sql_bucket_expr("duration_ms"),
+        raw.source_sql(INTEGRATION_METRICS, "created_at < $3"),
     );
-    let (seed, unc) = raw.split();
-    let mut sums: BTreeMap<(Minute, String), f64> =
-        seed.into_iter().map(|(m, k, v)| ((m, k), v)).collect();
-    let rows = bind_uncounted(
+    let mut buckets: HashMap<(Minute, String), IntegrationMinute> = HashMap::new();
+    for (m, k, v) in raw.seed() {
+        buckets.entry((slot_of(m, step), k)).or_default().merge(&v);
+    }
+    let q = raw.bind(
         sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(start)
             .bind(hwm),
-        unc.as_ref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for r in rows {
-        *sums
-            .entry((r.try_get("minute")?, r.try_get("metric")?))
-            .or_default() += r.try_get::<f64, _>("v")?;
+    );
+    let mut rows = q.fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        let n = r.try_get::<i64, _>("n")? as u64;
+        let m = buckets
+            .entry((
+                slot_of(r.try_get("minute")?, step),
+                r.try_get("integration")?,
+            ))
+            .or_default();
+        m.calls += n;
+        m.failures += r.try_get::<i64, _>("failures")? as u64;
+        if let Some(bk) = r.try_get::<Option<i32>, _>("bucket")? {
+            m.latency.record_bucket(bk.max(0) as u32, n);
+        }
     }
-    b.business
-        .extend(sums.into_iter().map(|((m, k), v)| (m, k, v)));
+    drop(rows);
+    let mut minutes: Vec<_> = buckets.into_iter().map(|((m, k), v)| (m, k, v)).collect();
+    minutes.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(minutes)
+}
+
+pub(super) async fn load_business(
+    conn: &mut PgConnection,
+    b: &mut Batch,
+    (start, now, step): (DateTime<Utc>, DateTime<Utc>, i64),
+    hwm: i64,
+    raw: RawRows<BusinessMinutes>,
+) -> Result<(), sqlx::Error> {
+    let minutes = business_minutes(conn, (start, step), hwm, raw).await?;
+    b.business.extend(minutes);
     let day_start = now
         .date_naive()
         .and_hms_opt(0, 0, 0)
@@ -324,4 +381,38 @@ pub(super) async fn load_business(
     }
     b.today = Some(Today { day_start, totals });
     Ok(())
+}
+
+/// Business sums per slot of `step` minutes from `start` on.
+pub(super) async fn business_minutes(
+    conn: &mut PgConnection,
+    (start, step): (DateTime<Utc>, i64),
+    hwm: i64,
+    mut raw: RawRows<BusinessMinutes>,
+) -> Result<BusinessMinutes, sqlx::Error> {
+    let slot = slot_sql("recorded_at", step, false);
+    let sql = format!(
+        "SELECT {} AS minute, metric, sum(value) AS v \
+         FROM {} WHERE recorded_at >= $1 AND id <= $2 \
+         GROUP BY {slot}, 2",
+        slot_minute_sql(&slot, false),
+        raw.source_sql(BUSINESS_METRICS, "recorded_at < $3"),
+    );
+    let mut sums: BTreeMap<(Minute, String), f64> = BTreeMap::new();
+    for (m, k, v) in raw.seed() {
+        *sums.entry((slot_of(m, step), k)).or_default() += v;
+    }
+    let q = raw.bind(
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(hwm),
+    );
+    let mut rows = q.fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        *sums
+            .entry((slot_of(r.try_get("minute")?, step), r.try_get("metric")?))
+            .or_default() += r.try_get::<f64, _>("v")?;
+    }
+    drop(rows);
+    Ok(sums.into_iter().map(|((m, k), v)| (m, k, v)).collect())
 }

@@ -8,6 +8,7 @@
 //! alerts, health reports) are read whole each poll, bounded by `LIMIT`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
+use super::history::{FIRST_SLICE, HistoryJob, HistoryTable, Progress};
 use super::load::{RawRows, load_api, load_business, load_integrations, load_tail};
 use super::reconnect;
 use super::rows::{
@@ -69,6 +71,14 @@ pub struct Poller {
     history: Option<&'static str>,
     /// See [`Poller::set_probe_every_gap`].
     probe_every_gap: bool,
+    /// See [`Poller::set_progressive`].
+    progressive: bool,
+    /// The job the last load left for the older part of the window.
+    job: Option<HistoryJob>,
+    /// How far that job got.
+    progress: Option<Arc<Progress>>,
+    /// See [`Poller::set_history_pace`].
+    history_pace: Duration,
 }
 
 impl Poller {
@@ -88,6 +98,10 @@ impl Poller {
             use_rollups: true,
             history: None,
             probe_every_gap: false,
+            progressive: false,
+            job: None,
+            progress: None,
+            history_pace: Duration::ZERO,
         }
     }
 
@@ -102,6 +116,42 @@ impl Poller {
     /// "raw rows"); `None` before the first load.
     pub fn history(&self) -> Option<&'static str> {
         self.history
+    }
+
+    /// What the header and `snapshot --json` say about the history loaded:
+    /// [`Poller::history`], with the progress of a history job while the
+    /// older part of the window loads ("raw rows 6h of 24h…").
+    pub fn history_label(&self, now: DateTime<Utc>) -> Option<String> {
+        match &self.progress {
+            Some(p) => Some(p.label(now)),
+            None => self.history.map(str::to_owned),
+        }
+    }
+
+    /// Load long windows progressively (default off: one complete load):
+    /// a load that has no rollups for part of the window reads the newest
+    /// [`FIRST_SLICE`] and leaves the rest to a [`HistoryJob`], taken with
+    /// [`Poller::take_history_job`] and run as a task of its own.
+    pub fn set_progressive(&mut self, on: bool) {
+        self.progressive = on;
+    }
+
+    /// Pause this long between a history job's slices (default none), so
+    /// that loading a long window spreads its reads on the database.
+    pub fn set_history_pace(&mut self, pace: Duration) {
+        self.history_pace = pace;
+    }
+
+    /// The job loading the older part of the window after the last load, if
+    /// it left one (at most once per load).
+    pub fn take_history_job(&mut self) -> Option<HistoryJob> {
+        self.job.take()
+    }
+
+    /// Whether the next poll reloads the window (a history job of the
+    /// current one must then be stopped first).
+    pub fn reload_pending(&self) -> bool {
+        self.needs_reset
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -251,6 +301,7 @@ impl Poller {
             .fetch_one(&mut *tx)
             .await?;
         let start = self.window_start(now);
+        let step = slot_minutes(self.window_secs());
         let mut b = Batch {
             reset: true,
             now,
@@ -259,51 +310,90 @@ impl Poller {
             ..Default::default()
         };
         // Past minutes from the rollups when they serve the window (then only
-        // the raw rows they have not counted are read), else from raw rows.
+        // the raw rows they have not counted are read), else from raw rows:
+        // all of them, or (progressive) the newest slice now and the rest by
+        // a history job afterwards.
         let history = PgRollups;
         let use_history = self.use_rollups;
+        let recent = if self.progressive {
+            minute_start(slot_of(minute_of(now - FIRST_SLICE), step)).max(start)
+        } else {
+            start
+        };
         let mut from_history = false;
+        let mut later = Vec::new();
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
             let raw = if use_history {
-                history.api(&mut tx, start).await?
+                history.api(&mut tx, start, step).await?
             } else {
                 None
             };
             from_history |= raw.is_some();
+            let from = raw.as_ref().map_or(recent, |_| start);
+            if from > start {
+                let (lo, hi) = self.api.gap_arrays();
+                later.push((HistoryTable::Api, self.api.hwm, lo, hi));
+            }
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
-            load_api(&mut tx, &mut b, start, self.api.hwm, raw).await?;
+            load_api(&mut tx, &mut b, (from, step), self.api.hwm, raw).await?;
         }
         if self.has(INTEGRATION_METRICS) {
             self.integrations = load_tail(&mut tx, INTEGRATION_METRICS, now).await?;
             let raw = if use_history {
-                history.integrations(&mut tx, start).await?
+                history.integrations(&mut tx, start, step).await?
             } else {
                 None
             };
+            let from = raw.as_ref().map_or(recent, |_| start);
+            if from > start {
+                let (lo, hi) = self.integrations.gap_arrays();
+                later.push((HistoryTable::Integrations, self.integrations.hwm, lo, hi));
+            }
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
-            load_integrations(&mut tx, &mut b, start, self.integrations.hwm, raw).await?;
+            load_integrations(&mut tx, &mut b, (from, step), self.integrations.hwm, raw).await?;
         }
         if self.has(BUSINESS_METRICS) {
             self.business = load_tail(&mut tx, BUSINESS_METRICS, now).await?;
             let raw = if use_history {
-                history.business(&mut tx, start).await?
+                history.business(&mut tx, start, step).await?
             } else {
                 None
             };
+            let from = raw.as_ref().map_or(recent, |_| start);
+            if from > start {
+                let (lo, hi) = self.business.gap_arrays();
+                later.push((HistoryTable::Business, self.business.hwm, lo, hi));
+            }
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
-            load_business(&mut tx, &mut b, (start, now), self.business.hwm, raw).await?;
+            load_business(&mut tx, &mut b, (from, now, step), self.business.hwm, raw).await?;
         }
         self.history = Some(if from_history {
             history.name()
         } else {
             "raw rows"
         });
+        self.job = None;
+        self.progress = None;
+        if !later.is_empty() {
+            let progress = Arc::new(Progress::new(start, self.settings.window, recent));
+            self.progress = Some(progress.clone());
+            self.job = Some(HistoryJob {
+                pool: self.pool.clone(),
+                window_start: start,
+                until: recent,
+                now,
+                step,
+                tables: later,
+                progress,
+                pace: self.history_pace,
+            });
+        }
         let has = self.has_small();
         small_tables(
             &mut tx,
             &mut b,
-            start,
+            (start, step),
             has,
             self.settings.idle_timeout,
             SessionStarts::Load(&mut self.session_starts),
@@ -317,6 +407,7 @@ impl Poller {
     /// parallel: the poll takes as long as its slowest read, not their sum.
     async fn incremental(&mut self, now: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
         let start = self.window_start(now);
+        let window_secs = self.window_secs();
         let starts_read = self.starts_read.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         let refresh_starts = now - starts_read >= self.starts_every;
         let has_small = self.has_small();
@@ -371,7 +462,7 @@ impl Poller {
                 small_tables_parallel(
                     &pool,
                     &mut small,
-                    start,
+                    (start, slot_minutes(window_secs)),
                     has_small,
                     idle,
                     if refresh_starts {

@@ -75,12 +75,13 @@ async fn read_session_list(
         .collect()
 }
 
-/// Sessions started per minute: the whole window at a load, afterwards only
+/// Sessions started per slot (minute, or `step` minutes for a long window):
+/// the whole window at a load, afterwards only
 /// the last few minutes (sessions are inserted as they start), so the cost
 /// does not grow with the window.
 async fn read_session_starts(
     conn: &mut PgConnection,
-    start: DateTime<Utc>,
+    (start, step): (DateTime<Utc>, i64),
     now: DateTime<Utc>,
     starts: SessionStarts<'_>,
 ) -> Result<Vec<(Minute, u64)>, sqlx::Error> {
@@ -89,7 +90,8 @@ async fn read_session_starts(
         SessionStarts::Load(_) => start,
         SessionStarts::Since(_, last) => {
             let from = (minute_of(now) - STARTS_REFRESH_MINUTES).min(minute_of(last) - 1);
-            minute_start(from).max(start)
+            // From a slot start: a slot is either kept or read whole.
+            minute_start(slot_of(from, step)).max(start)
         }
     };
     let counts: Vec<(i64, i64)> = sqlx::query_as(
@@ -109,7 +111,9 @@ async fn read_session_starts(
     } else {
         map.retain(|m, _| *m >= minute_of(start) && *m < minute_of(from));
     }
-    map.extend(counts.into_iter().map(|(m, n)| (m, n as u64)));
+    for (m, n) in counts {
+        *map.entry(slot_of(m, step)).or_default() += n as u64;
+    }
     Ok(map.iter().map(|(m, n)| (*m, *n)).collect())
 }
 
@@ -118,7 +122,7 @@ async fn read_session_starts(
 pub(super) async fn small_tables(
     conn: &mut PgConnection,
     b: &mut Batch,
-    start: DateTime<Utc>,
+    (start, step): (DateTime<Utc>, i64),
     has: [bool; 3],
     idle: Duration,
     starts: SessionStarts<'_>,
@@ -127,7 +131,7 @@ pub(super) async fn small_tables(
         b.sessions = Some(SessionsView {
             active: read_active_count(conn, idle).await?,
             items: read_session_list(conn, idle).await?,
-            started_per_minute: read_session_starts(conn, start, b.now, starts).await?,
+            started_per_minute: read_session_starts(conn, (start, step), b.now, starts).await?,
         });
     }
     if has[1] {
@@ -143,7 +147,7 @@ pub(super) async fn small_tables(
 pub(super) async fn small_tables_parallel(
     pool: &PgPool,
     b: &mut Batch,
-    start: DateTime<Utc>,
+    (start, step): (DateTime<Utc>, i64),
     has: [bool; 3],
     idle: Duration,
     starts: SessionStarts<'_>,
@@ -163,7 +167,8 @@ pub(super) async fn small_tables_parallel(
             let (items, started) = tokio::try_join!(
                 async { read_session_list(&mut *pool.acquire().await?, idle).await },
                 async {
-                    read_session_starts(&mut *pool.acquire().await?, start, now, starts).await
+                    read_session_starts(&mut *pool.acquire().await?, (start, step), now, starts)
+                        .await
                 },
             )?;
             Ok(Some((items, started)))

@@ -22,12 +22,46 @@ pub fn minute_start(m: Minute) -> DateTime<Utc> {
     DateTime::from_timestamp(m * 60, 0).unwrap_or_default()
 }
 
+/// Minutes per slot for a window of `window_secs`: the resolution at which
+/// the store keeps, and every source delivers, a window's history. Chosen so
+/// that no window up to 30 days holds more than 360 slots per key (memory and
+/// the per-batch recomputation do not grow with the window); each step
+/// divides the next, so a coarser grid merges a finer one exactly.
+pub fn slot_minutes(window_secs: u64) -> i64 {
+    const HOUR: u64 = 3600;
+    match window_secs {
+        s if s <= 6 * HOUR => 1,
+        s if s <= 24 * HOUR => 5,
+        s if s <= 7 * 24 * HOUR => 30,
+        _ => 120,
+    }
+}
+
+/// The start of the slot of `step` minutes that holds minute `m` (slots are
+/// aligned on the Unix epoch, in UTC).
+pub fn slot_of(m: Minute, step: i64) -> Minute {
+    m - m.rem_euclid(step.max(1))
+}
+
 /// The first minute of the window of `window_secs` ending at `now`: the
 /// window is that many whole minutes before the current one, plus the current
-/// (partial) minute, so it never holds less than `window_secs` of data. Every
-/// source and the store use this one definition.
+/// (partial) minute, so it never holds less than `window_secs` of data, and
+/// it starts on a slot boundary ([`slot_minutes`]), so that a long window is
+/// exactly a whole number of slots. Every source and the store use this one
+/// definition.
 pub fn window_first_minute(now: DateTime<Utc>, window_secs: u64) -> Minute {
-    minute_of(now) - window_secs.max(60).div_ceil(60) as i64
+    slot_of(
+        minute_of(now) - window_secs.max(60).div_ceil(60) as i64,
+        slot_minutes(window_secs),
+    )
+}
+
+/// The slot starts of the window ending at `now`, oldest first: the points
+/// of every series over the window.
+pub fn window_slots(now: DateTime<Utc>, window_secs: u64) -> impl Iterator<Item = Minute> {
+    let step = slot_minutes(window_secs);
+    let last = slot_of(minute_of(now), step);
+    (window_first_minute(now, window_secs)..=last).step_by(step as usize)
 }
 
 /// How many seconds the window ending at `now` actually covers (what rates
@@ -287,6 +321,10 @@ impl SourceStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub reset: bool,
+    /// Older minutes of the window, loaded after the first screen
+    /// ([`crate::db::history`]): today's totals already count them.
+    #[serde(default)]
+    pub past: bool,
     /// The source's clock when the batch was taken (database `now()`).
     pub now: DateTime<Utc>,
     pub window_secs: u64,
@@ -317,6 +355,27 @@ pub enum Update {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_windows_hold_a_bounded_number_of_slots() {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        for days in [1u64, 2, 7, 8, 30] {
+            let w = days * 86_400;
+            let step = slot_minutes(w);
+            let first = window_first_minute(now, w);
+            assert_eq!(first % step, 0, "{days} d starts on a slot boundary");
+            // Never less than the window asked for.
+            assert!(minute_of(now) - first >= (w / 60) as i64);
+            let n = window_slots(now, w).count();
+            assert!(n <= 362, "{days} d: {n} slots");
+        }
+        // Short windows keep minutes.
+        assert_eq!(slot_minutes(6 * 3600), 1);
+        assert_eq!(window_slots(now, 900).count(), 16);
+        // Each step divides the next: a coarser grid merges a finer one.
+        let steps = [3600u64, 86_400, 7 * 86_400, 30 * 86_400].map(slot_minutes);
+        assert!(steps.windows(2).all(|p| p[1] % p[0] == 0), "{steps:?}");
+    }
 
     #[test]
     fn endpoint_keys_read_back_what_they_print() {

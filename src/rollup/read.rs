@@ -8,16 +8,18 @@
 //! ([`Uncounted`]); the load adds those from the raw table, so the window is
 //! exactly what reading every raw row would give.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::TryStreamExt;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
 use super::spec::Rollup;
 use crate::db::tail::Tail;
 use crate::hist::SparseHist;
-use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, Minute};
+use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, Minute, slot_of};
 
 /// Rollups older than this (not maintained lately) are not used: their raw
 /// tail could be as long as the window.
@@ -46,16 +48,19 @@ impl Uncounted {
     }
 }
 
-/// Per-minute API aggregates from the window start on.
+/// Per-slot API aggregates from the window start on.
 pub type ApiMinutes = Vec<(Minute, EndpointKey, ApiMinute)>;
-/// Per-minute integration aggregates from the window start on.
+/// Per-slot integration aggregates from the window start on.
 pub type IntegrationMinutes = Vec<(Minute, String, IntegrationMinute)>;
-/// Per-minute business sums from the window start on.
+/// Per-slot business sums from the window start on.
 pub type BusinessMinutes = Vec<(Minute, String, f64)>;
 
 /// A source of per-minute history. Each method runs inside the caller's
 /// snapshot and returns `None` when this history cannot serve minutes from
-/// `start` on (absent, not maintained, or not reaching back that far).
+/// `start` on (absent, not maintained, or not reaching back that far). The
+/// minutes come summed into slots of `step` minutes
+/// ([`crate::model::slot_minutes`]), so a long window's history is as small
+/// as a short one's.
 pub trait MinuteHistory {
     /// What the header and the JSON call this history.
     fn name(&self) -> &'static str;
@@ -64,18 +69,21 @@ pub trait MinuteHistory {
         &self,
         conn: &mut PgConnection,
         start: DateTime<Utc>,
+        step: i64,
     ) -> impl Future<Output = Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error>> + Send;
 
     fn integrations(
         &self,
         conn: &mut PgConnection,
         start: DateTime<Utc>,
+        step: i64,
     ) -> impl Future<Output = Result<Option<(IntegrationMinutes, Uncounted)>, sqlx::Error>> + Send;
 
     fn business(
         &self,
         conn: &mut PgConnection,
         start: DateTime<Utc>,
+        step: i64,
     ) -> impl Future<Output = Result<Option<(BusinessMinutes, Uncounted)>, sqlx::Error>> + Send;
 }
 
@@ -141,28 +149,25 @@ impl MinuteHistory for PgRollups {
         &self,
         conn: &mut PgConnection,
         start: DateTime<Utc>,
+        step: i64,
     ) -> Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error> {
         let Some(unc) = coverage(conn, Rollup::Api, start).await? else {
             return Ok(None);
         };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {MINUTE} AS m, endpoint, method, status, requests, with_error, latency \
-             FROM jfmon_rollup_api WHERE minute >= $1 ORDER BY 1, 2, 3"
-        )))
-        .bind(start)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out: ApiMinutes = Vec::new();
-        for r in rows {
+             FROM jfmon_rollup_api WHERE minute >= $1"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(start);
+        let mut rows = q.fetch(&mut *conn);
+        let mut slots: BTreeMap<(Minute, EndpointKey), ApiMinute> = BTreeMap::new();
+        while let Some(r) = rows.try_next().await? {
             let key = EndpointKey {
                 endpoint: r.try_get("endpoint")?,
                 method: r.try_get("method")?,
             };
             let m: Minute = r.try_get("m")?;
-            if out.last().is_none_or(|(lm, lk, _)| *lm != m || *lk != key) {
-                out.push((m, key, ApiMinute::default()));
-            }
-            let slot = &mut out.last_mut().expect("pushed above").2;
+            let slot = slots.entry((slot_of(m, step), key)).or_default();
             slot.add_counts(
                 r.try_get("status")?,
                 r.try_get::<i64, _>("requests")?.max(0) as u64,
@@ -171,6 +176,8 @@ impl MinuteHistory for PgRollups {
             slot.latency
                 .merge(&hist(&r.try_get::<Vec<i64>, _>("latency")?));
         }
+        drop(rows);
+        let out = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
         Ok(Some((out, unc)))
     }
 
@@ -178,29 +185,31 @@ impl MinuteHistory for PgRollups {
         &self,
         conn: &mut PgConnection,
         start: DateTime<Utc>,
+        step: i64,
     ) -> Result<Option<(IntegrationMinutes, Uncounted)>, sqlx::Error> {
         let Some(unc) = coverage(conn, Rollup::Integrations, start).await? else {
             return Ok(None);
         };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {MINUTE} AS m, integration, calls, failures, latency \
-             FROM jfmon_rollup_integrations WHERE minute >= $1 ORDER BY 1, 2"
-        )))
-        .bind(start)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push((
-                r.try_get("m")?,
-                r.try_get("integration")?,
-                IntegrationMinute {
+             FROM jfmon_rollup_integrations WHERE minute >= $1"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(start);
+        let mut rows = q.fetch(&mut *conn);
+        let mut slots: BTreeMap<(Minute, String), IntegrationMinute> = BTreeMap::new();
+        while let Some(r) = rows.try_next().await? {
+            let m: Minute = r.try_get("m")?;
+            slots
+                .entry((slot_of(m, step), r.try_get("integration")?))
+                .or_default()
+                .merge(&IntegrationMinute {
                     calls: r.try_get::<i64, _>("calls")?.max(0) as u64,
                     failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
                     latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
-                },
-            ));
+                });
         }
+        drop(rows);
+        let out = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
         Ok(Some((out, unc)))
     }
 
@@ -208,16 +217,22 @@ impl MinuteHistory for PgRollups {
         &self,
         conn: &mut PgConnection,
         start: DateTime<Utc>,
+        step: i64,
     ) -> Result<Option<(BusinessMinutes, Uncounted)>, sqlx::Error> {
         let Some(unc) = coverage(conn, Rollup::Business, start).await? else {
             return Ok(None);
         };
-        let rows: Vec<(Minute, String, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {MINUTE}, metric, total FROM jfmon_rollup_business WHERE minute >= $1 ORDER BY 1, 2"
-        )))
-        .bind(start)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(Some((rows, unc)))
+        let sql =
+            format!("SELECT {MINUTE}, metric, total FROM jfmon_rollup_business WHERE minute >= $1");
+        let q = sqlx::query_as::<_, (Minute, String, f64)>(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(start);
+        let mut rows = q.fetch(&mut *conn);
+        let mut slots: BTreeMap<(Minute, String), f64> = BTreeMap::new();
+        while let Some((m, metric, v)) = rows.try_next().await? {
+            *slots.entry((slot_of(m, step), metric)).or_default() += v;
+        }
+        drop(rows);
+        let out = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
+        Ok(Some((out, unc)))
     }
 }

@@ -142,7 +142,7 @@ impl Demo {
         }
         let first = window_first_minute(now, window_secs);
         self.started = self.started.split_off(&first);
-        b.sessions = Some(self.sessions_view(now));
+        b.sessions = Some(self.sessions_view(now, slot_minutes(window_secs)));
         b.alerts = Some(self.alerts_view());
         b.health_reports = Some(self.health.values().cloned().collect());
         if reset {
@@ -165,7 +165,7 @@ impl Demo {
         }
     }
 
-    fn sessions_view(&mut self, now: DateTime<Utc>) -> SessionsView {
+    fn sessions_view(&mut self, now: DateTime<Utc>, step: i64) -> SessionsView {
         let idle =
             TimeDelta::from_std(self.settings.idle_timeout).unwrap_or(TimeDelta::minutes(30));
         self.sessions
@@ -180,7 +180,13 @@ impl Demo {
         SessionsView {
             active: self.sessions.len() as u64,
             items,
-            started_per_minute: self.started.iter().map(|(m, n)| (*m, *n)).collect(),
+            started_per_minute: {
+                let mut slots = std::collections::BTreeMap::<Minute, u64>::new();
+                for (m, n) in &self.started {
+                    *slots.entry(slot_of(*m, step)).or_default() += n;
+                }
+                slots.into_iter().collect()
+            },
         }
     }
 

@@ -2,7 +2,10 @@
 //! state, and on failure keeps its position (nothing is lost or counted twice
 //! when the database returns). A lost connection is retried at the poll
 //! interval while the outage is short and backs off as it lasts
-//! ([`crate::db::reconnect`]); other failures back off exponentially.
+//! ([`crate::db::reconnect`]); other failures back off exponentially. A long
+//! window without rollups opens from its newest slice; the older part loads
+//! in a task of its own ([`crate::db::history`]) while polling goes on, and a
+//! window change stops it.
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +96,10 @@ pub async fn run(
 ) {
     let SourceLink { updates, commands } = link;
     let mut commands = Some(commands);
+    // Long windows without rollups: the first screen from the newest slice,
+    // the rest loaded by a task of its own while polling goes on.
+    poller.set_progressive(true);
+    let mut history: Option<tokio::task::JoinHandle<()>> = None;
     let mut status = SourceStatus::new(SourceId::Postgres, target);
     let mut failures = 0u32;
     // Since when the server has been unreachable (retries come at the poll
@@ -101,6 +108,15 @@ pub async fn run(
     loop {
         let started = Instant::now();
         let mut unreachable = false;
+        if poller.reload_pending()
+            && let Some(job) = history.take()
+        {
+            // A reload (a window change) replaces the history being loaded;
+            // once the job has ended none of its batches can follow the
+            // reload's.
+            job.abort();
+            let _ = job.await;
+        }
         match poller.poll().await {
             Ok(batch) => {
                 failures = 0;
@@ -109,9 +125,12 @@ pub async fn run(
                 status.last_ok = Some(batch.now);
                 status.last_error = None;
                 status.poll_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-                status.history = poller.history().map(str::to_owned);
+                status.history = poller.history_label(batch.now);
                 if updates.send(Update::Batch(Box::new(batch))).await.is_err() {
                     return;
+                }
+                if let Some(job) = poller.take_history_job() {
+                    history = Some(tokio::spawn(job.run(updates.clone())));
                 }
             }
             Err(e) => {

@@ -1,10 +1,11 @@
-//! Per-endpoint minute buckets over the window, with running totals and a
+//! Per-endpoint slots over the window (one minute each, or coarser for long
+//! windows: see [`crate::model::slot_minutes`]), with running totals and a
 //! dense window histogram kept in step (add on merge, subtract on expiry).
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::hist::WindowHist;
-use crate::model::{ApiMinute, EndpointKey, EndpointStats, Minute, MinutePoint};
+use crate::model::{ApiMinute, EndpointKey, EndpointStats, Minute, MinutePoint, slot_of};
 
 use crate::model::MAX_ENDPOINTS;
 
@@ -38,6 +39,7 @@ impl ApiSeries {
         self.endpoints.clear();
     }
 
+    /// Add `data` to the slot starting at `m`.
     pub fn merge(&mut self, m: Minute, key: EndpointKey, data: &ApiMinute) {
         let key = if self.endpoints.len() >= MAX_ENDPOINTS && !self.endpoints.contains_key(&key) {
             other_key()
@@ -66,8 +68,23 @@ impl ApiSeries {
         self.endpoints.retain(|_, ep| !ep.minutes.is_empty());
     }
 
-    /// Stats over minutes `first..=last`, which cover `coverage_secs` seconds.
-    pub fn stats(&self, coverage_secs: f64, first: Minute, last: Minute) -> Vec<EndpointStats> {
+    /// Regroup the slots on a grid of `step` minutes (exact: the counts and
+    /// histograms of slots that fall together are summed).
+    pub fn rebucket(&mut self, step: i64) {
+        for ep in self.endpoints.values_mut() {
+            let mut out: BTreeMap<Minute, Entry> = BTreeMap::new();
+            for (m, e) in std::mem::take(&mut ep.minutes) {
+                let slot = out.entry(slot_of(m, step)).or_default();
+                slot.data.merge(&e.data);
+                slot.p95 = slot.data.latency.quantile(0.95);
+            }
+            ep.minutes = out;
+        }
+    }
+
+    /// Stats over the slots starting at `grid` (the window's), which cover
+    /// `coverage_secs` seconds.
+    pub fn stats(&self, coverage_secs: f64, grid: &[Minute]) -> Vec<EndpointStats> {
         let mut out: Vec<EndpointStats> = self
             .endpoints
             .iter()
@@ -85,8 +102,9 @@ impl ApiSeries {
                     p95_ms: ep.hist.quantile(0.95),
                     p99_ms: ep.hist.quantile(0.99),
                     status_codes: t.status.clone(),
-                    series: (first..=last)
-                        .map(|m| match ep.minutes.get(&m) {
+                    series: grid
+                        .iter()
+                        .map(|&m| match ep.minutes.get(&m) {
                             Some(e) => MinutePoint {
                                 minute: m,
                                 requests: e.data.requests,
@@ -125,6 +143,11 @@ impl ApiSeries {
             .collect();
         out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         out
+    }
+
+    /// Slots held, over all endpoints.
+    pub fn slots(&self) -> usize {
+        self.endpoints.values().map(|e| e.minutes.len()).sum()
     }
 
     pub fn retained(&self) -> usize {

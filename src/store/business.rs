@@ -1,10 +1,11 @@
-//! Business KPIs: per-minute sums by metric over the window, and today's totals.
+//! Business KPIs: per-slot sums by metric over the window (minutes, or
+//! coarser for long windows), and today's totals.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{BusinessStats, Minute, Today, minute_of, minute_start};
+use crate::model::{BusinessStats, Minute, Today, minute_of, minute_start, slot_of};
 
 use crate::model::MAX_KEYS;
 
@@ -41,7 +42,19 @@ impl BusinessSeries {
         }
     }
 
-    /// Add an observation to its minute.
+    /// Regroup the slots on a grid of `step` minutes (exact sums).
+    pub fn rebucket(&mut self, step: i64) {
+        let mut out: BTreeMap<Minute, BTreeMap<String, f64>> = BTreeMap::new();
+        for (m, metrics) in std::mem::take(&mut self.minutes) {
+            let slot = out.entry(slot_of(m, step)).or_default();
+            for (k, v) in metrics {
+                *slot.entry(k).or_default() += v;
+            }
+        }
+        self.minutes = out;
+    }
+
+    /// Add an observation to the slot starting at `m`.
     pub fn add(&mut self, m: Minute, metric: String, v: f64) {
         let slot = self.minutes.entry(m).or_default();
         if slot.len() < MAX_KEYS || slot.contains_key(&metric) {
@@ -89,6 +102,11 @@ impl BusinessSeries {
 
     pub fn today(&self) -> Option<&Today> {
         self.today.as_ref()
+    }
+
+    /// Slots held.
+    pub fn slots(&self) -> usize {
+        self.minutes.len()
     }
 
     pub fn retained(&self) -> usize {

@@ -1,4 +1,4 @@
-//! Per-integration minute buckets, call tails (last error, last success,
+//! Per-integration slots (minutes, or coarser for long windows), call tails (last error, last success,
 //! consecutive failures) and the health verdict with the reason for it.
 
 use std::collections::{BTreeMap, HashMap};
@@ -7,7 +7,7 @@ use super::Thresholds;
 use crate::hist::WindowHist;
 use crate::model::{
     Health, HealthReport, IntegrationMinute, IntegrationPoint, IntegrationStats, IntegrationTail,
-    Minute, minute_start,
+    Minute, minute_start, slot_of,
 };
 
 use super::api::ratio;
@@ -85,6 +85,17 @@ impl IntegrationSeries {
         }
     }
 
+    /// Regroup the slots on a grid of `step` minutes (exact sums).
+    pub fn rebucket(&mut self, step: i64) {
+        for i in self.by_name.values_mut() {
+            let mut out: BTreeMap<Minute, IntegrationMinute> = BTreeMap::new();
+            for (m, d) in std::mem::take(&mut i.minutes) {
+                out.entry(slot_of(m, step)).or_default().merge(&d);
+            }
+            i.minutes = out;
+        }
+    }
+
     pub fn merge_tail(&mut self, name: &str, t: &IntegrationTail) {
         if let Some(i) = self.slot(name) {
             i.tail.then(t);
@@ -121,9 +132,10 @@ impl IntegrationSeries {
         th: &Thresholds,
         reports: &BTreeMap<String, HealthReport>,
         coverage_secs: f64,
-        first: Minute,
-        last: Minute,
+        grid: &[Minute],
     ) -> Vec<IntegrationStats> {
+        let first = grid.first().copied().unwrap_or_default();
+        let step = grid.get(1).map_or(1, |m| m - first);
         let empty = Integration::default();
         let mut names: Vec<&String> = self.by_name.keys().chain(reports.keys()).collect();
         names.sort();
@@ -148,8 +160,9 @@ impl IntegrationSeries {
                         reason = format!("reported {}", r.status);
                     }
                 }
-                let series: Vec<IntegrationPoint> = (first..=last)
-                    .map(|m| {
+                let series: Vec<IntegrationPoint> = grid
+                    .iter()
+                    .map(|&m| {
                         let d = i.minutes.get(&m);
                         let (calls, failures) = d.map_or((0, 0), |d| (d.calls, d.failures));
                         let lat = d.map(|d| &d.latency);
@@ -179,7 +192,7 @@ impl IntegrationSeries {
                     last_error_at: i.tail.last_error.as_ref().map(|(t, _)| *t),
                     last_success_at: i.tail.last_success,
                     consecutive_failures: i.tail.trailing_failures,
-                    status_since: status_since(status, &series),
+                    status_since: status_since(status, &series, step),
                     reported: reports.get(name).cloned(),
                     series,
                 }
@@ -209,6 +222,11 @@ impl IntegrationSeries {
         out
     }
 
+    /// Slots held, over all integrations.
+    pub fn slots(&self) -> usize {
+        self.by_name.values().map(|i| i.minutes.len()).sum()
+    }
+
     pub fn retained(&self) -> usize {
         self.by_name
             .values()
@@ -222,18 +240,19 @@ impl IntegrationSeries {
     }
 }
 
-/// The start of the newest run of minutes (with calls) judged like `status`.
-/// For "unknown", the end of the last minute that had calls.
+/// The start of the newest run of slots (with calls) judged like `status`.
+/// For "unknown", the end of the last slot that had calls.
 fn status_since(
     status: Health,
     series: &[IntegrationPoint],
+    step: i64,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
     if status == Health::Unknown {
         return series
             .iter()
             .rev()
             .find(|p| p.calls > 0)
-            .map(|p| minute_start(p.minute + 1))
+            .map(|p| minute_start(p.minute + step))
             .or_else(|| series.first().map(|p| minute_start(p.minute)));
     }
     let mut since = None;

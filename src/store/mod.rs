@@ -1,7 +1,11 @@
 //! The state store: a pure, synchronous structure that applies [`Update`]s from
-//! any source, keeps bounded history (one window of per-minute buckets, capped
-//! key counts, capped recent-call rings) and recomputes the statistics views
-//! read. Nothing here does I/O or drawing.
+//! any source, keeps bounded history (one window of slots — minutes, or
+//! coarser for long windows, at most 360 per key whatever the window: see
+//! [`crate::model::slot_minutes`] —, capped key counts, capped recent-call
+//! rings) and recomputes the statistics views read. Minutes that arrive are
+//! summed into their slot (exact: counts and histogram buckets add), so window
+//! totals and percentiles are those of every row. Nothing here does I/O or
+//! drawing.
 
 mod api;
 mod business;
@@ -43,6 +47,8 @@ pub struct State {
     has_data: bool,
     /// Bumped whenever anything visible changes (the UI redraws on change).
     version: u64,
+    /// The seconds the window covered at the last recomputation.
+    coverage: f64,
     // Derived on every batch:
     endpoints: Vec<EndpointStats>,
     integration_stats: Vec<IntegrationStats>,
@@ -72,6 +78,7 @@ impl State {
             integration_errors: VecDeque::new(),
             has_data: false,
             version: 0,
+            coverage: 0.0,
             endpoints: Vec::new(),
             integration_stats: Vec::new(),
             business_stats: Default::default(),
@@ -91,10 +98,50 @@ impl State {
                 }
                 self.sources.insert(s.id, s);
             }
-            Update::Batch(b) => self.apply_batch(*b),
+            Update::Batch(b) => {
+                if self.adds_nothing(&b) {
+                    // Polls with no new rows: nothing to recompute or redraw
+                    // (the window moves on at the next minute or batch).
+                    self.now = self.now.max(b.now);
+                    return false;
+                }
+                self.apply_batch(*b)
+            }
         }
         self.version += 1;
         true
+    }
+
+    /// Whether `b` would change nothing visible: no new rows, small tables
+    /// as they are, and the window neither moved to another minute nor grew
+    /// by more than 0.5 % since the last recomputation (rates are divided by
+    /// the seconds it covers).
+    fn adds_nothing(&self, b: &Batch) -> bool {
+        let same_minute = self.has_data && minute_of(b.now) <= minute_of(self.now);
+        let grown = window_coverage_secs(b.now, self.window_secs) / self.coverage.max(1.0);
+        same_minute
+            && grown < 1.005
+            && !b.reset
+            && !b.past
+            && (b.window_secs == 0 || b.window_secs.max(60) == self.window_secs)
+            && b.api.is_empty()
+            && b.integrations.is_empty()
+            && b.integration_tails.is_empty()
+            && b.business.is_empty()
+            && b.api_errors.is_empty()
+            && b.api_slow.is_empty()
+            && b.integration_errors.is_empty()
+            && b.today.is_none()
+            && b.sessions.as_ref().is_none_or(|x| *x == self.sessions)
+            && b.alerts.as_ref().is_none_or(|x| *x == self.alert_rows)
+            && b.tables_missing
+                .as_ref()
+                .is_none_or(|x| *x == self.tables_missing)
+            && b.health_reports.as_ref().is_none_or(|r| {
+                r.len() == self.reports.len()
+                    && r.iter()
+                        .all(|x| self.reports.get(&x.integration) == Some(x))
+            })
     }
 
     fn apply_batch(&mut self, b: Batch) {
@@ -112,8 +159,13 @@ impl State {
             self.open_by_severity.clear();
             self.reports.clear();
         }
-        if b.window_secs > 0 {
+        if b.window_secs > 0 && b.window_secs.max(60) != self.window_secs {
             self.window_secs = b.window_secs.max(60);
+            // A new resolution without a reset (a stream): regroup what is held.
+            let step = self.step();
+            self.api.rebucket(step);
+            self.integrations.rebucket(step);
+            self.business.rebucket(step);
         }
         self.now = self.now.max(b.now);
         self.has_data = true;
@@ -122,21 +174,23 @@ impl State {
         // clock): they would never expire, so they are not kept.
         let last = minute_of(self.now) + 1;
         let inside = |m: Minute| (first..=last).contains(&m);
+        let step = self.step();
 
         for (m, key, data) in b.api {
             if inside(m) {
-                self.api.merge(m, key, &data);
+                self.api.merge(slot_of(m, step), key, &data);
             }
         }
         for (m, name, data) in b.integrations {
             if inside(m) {
-                self.integrations.merge_minute(m, name, &data);
+                self.integrations
+                    .merge_minute(slot_of(m, step), name, &data);
             }
         }
         for (name, tail) in &b.integration_tails {
             self.integrations.merge_tail(name, tail);
         }
-        let today_given = b.today.is_some();
+        let today_given = b.today.is_some() || b.past;
         if let Some(t) = b.today {
             self.business.set_today(t);
         }
@@ -150,7 +204,7 @@ impl State {
                 self.business.add_today(m, &metric, v);
             }
             if m >= first {
-                self.business.add(m, metric, v);
+                self.business.add(slot_of(m, step), metric, v);
             }
         }
         push_bounded(&mut self.api_errors, b.api_errors);
@@ -174,9 +228,14 @@ impl State {
         self.recompute();
     }
 
-    /// The first minute inside the window ending at `now`.
+    /// The first minute inside the window ending at `now` (a slot start).
     fn first_minute(&self) -> Minute {
         window_first_minute(self.now, self.window_secs)
+    }
+
+    /// Minutes per slot at this window.
+    fn step(&self) -> i64 {
+        slot_minutes(self.window_secs)
     }
 
     fn expire(&mut self) {
@@ -191,13 +250,13 @@ impl State {
     }
 
     fn recompute(&mut self) {
-        let first = self.first_minute();
-        let last = minute_of(self.now);
+        let grid: Vec<Minute> = window_slots(self.now, self.window_secs).collect();
         let coverage = window_coverage_secs(self.now, self.window_secs);
-        self.endpoints = self.api.stats(coverage, first, last);
+        self.coverage = coverage;
+        self.endpoints = self.api.stats(coverage, &grid);
         self.integration_stats =
             self.integrations
-                .stats(&self.thresholds, &self.reports, coverage, first, last);
+                .stats(&self.thresholds, &self.reports, coverage, &grid);
         self.business_stats = self.business.stats();
         self.rises = self
             .integration_stats
@@ -306,6 +365,7 @@ impl State {
     pub fn to_batch(&self) -> Batch {
         Batch {
             reset: true,
+            past: false,
             now: self.now,
             window_secs: self.window_secs,
             api: self.api.export(),
@@ -321,6 +381,18 @@ impl State {
             health_reports: Some(self.reports.values().cloned().collect()),
             tables_missing: Some(self.tables_missing.clone()),
         }
+    }
+
+    /// Minutes per slot of the series ([`EndpointStats::series`] and the
+    /// others): 1 up to a 6 h window, coarser beyond.
+    pub fn slot_minutes(&self) -> i64 {
+        self.step()
+    }
+
+    /// Slots held over all keys (endpoints, integrations, business minutes),
+    /// for the memory-bound tests.
+    pub fn slots(&self) -> usize {
+        self.api.slots() + self.integrations.slots() + self.business.slots()
     }
 
     /// Rough count of retained records, for the memory-bound tests.
@@ -342,3 +414,6 @@ fn push_bounded<T>(ring: &mut VecDeque<T>, new: Vec<T>) {
         ring.push_back(item);
     }
 }
+
+#[cfg(test)]
+mod tests;

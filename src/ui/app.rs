@@ -23,14 +23,19 @@ use crate::model::{ContextEvent, IntegrationStats};
 use crate::redact::mask_json;
 use crate::store::State;
 
-/// The window steps `[` and `]` move through.
-pub const WINDOW_STEPS: [Duration; 6] = [
+/// The window steps `[` and `]` move through. The long ones are held at a
+/// coarser resolution (see [`crate::model::slot_minutes`]), so they cost no
+/// more memory than a short one; where the database's history does not reach
+/// back that far, the header says how much of the window was loaded.
+pub const WINDOW_STEPS: [Duration; 8] = [
     Duration::from_secs(60),
     Duration::from_secs(5 * 60),
     Duration::from_secs(15 * 60),
     Duration::from_secs(3600),
     Duration::from_secs(6 * 3600),
     Duration::from_secs(24 * 3600),
+    Duration::from_secs(7 * 86_400),
+    Duration::from_secs(30 * 86_400),
 ];
 
 /// Rows moved by PageUp / PageDown.
@@ -531,7 +536,10 @@ mod tests {
         assert_eq!(step_window(m(15), true), m(60));
         assert_eq!(step_window(m(15), false), m(5));
         assert_eq!(step_window(m(1), false), m(1));
-        assert_eq!(step_window(m(1440), true), m(1440));
+        assert_eq!(step_window(m(1440), true), m(7 * 1440));
+        assert_eq!(step_window(m(7 * 1440), true), m(30 * 1440));
+        assert_eq!(step_window(m(30 * 1440), true), m(30 * 1440));
+        assert_eq!(step_window(m(30 * 1440), false), m(7 * 1440));
         assert_eq!(step_window(m(30), true), m(60));
         assert_eq!(step_window(m(30), false), m(15));
     }

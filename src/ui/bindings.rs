@@ -400,7 +400,7 @@ pub const BINDINGS: &[Binding] = &[
         Normal,
         &[Key::ch('[')],
         Action::WindowShrink,
-        "shorter window (1m 5m 15m 1h 6h 24h)",
+        "shorter window (1m 5m 15m 1h 6h 24h 7d 30d)",
         NO_HINT,
     ),
     b(

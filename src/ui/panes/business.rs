@@ -10,7 +10,7 @@ use ratatui::widgets::Widget;
 use super::super::pane::PaneId;
 use super::super::{Ctx, fmt};
 use crate::model::tables::BUSINESS_METRICS;
-use crate::model::{BusinessStats, minute_of};
+use crate::model::{BusinessStats, window_slots};
 
 /// The metrics shown first, with their labels.
 const KNOWN: [(&str, &str); 4] = [
@@ -117,8 +117,9 @@ impl Widget for BusinessPane<'_> {
             buf.set_line(inner.x, inner.y, &Line::from(self.figures()), inner.width);
             if inner.height >= 2 && !b.series.is_empty() {
                 // One sparkline per metric, side by side.
-                let last = minute_of(ctx.state.now());
-                let span = ctx.state.window_secs().div_ceil(60) as i64;
+                let slots: Vec<i64> = window_slots(ctx.state.now(), ctx.state.window_secs())
+                    .skip(1)
+                    .collect();
                 let n = ms.len().max(1) as u16;
                 let each = inner.width / n;
                 for (i, (m, label)) in ms.iter().enumerate() {
@@ -127,7 +128,8 @@ impl Widget for BusinessPane<'_> {
                         .get(m)
                         .map(|s| s.iter().copied().collect())
                         .unwrap_or_default();
-                    let vals: Vec<Option<f64>> = (last - span + 1..=last)
+                    let vals: Vec<Option<f64>> = slots
+                        .iter()
                         .map(|mm| Some(per.get(&mm).copied().unwrap_or(0.0)))
                         .collect();
                     let lw = label.len() + 1;

@@ -11,7 +11,7 @@ use super::super::pane::PaneId;
 use super::super::widgets::{self, Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
 use crate::model::tables::SESSIONS;
-use crate::model::{Session, minute_of};
+use crate::model::{Session, window_slots};
 use crate::store::State;
 
 /// The sort columns, `s` steps through them.
@@ -68,18 +68,17 @@ pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s Session> {
     v
 }
 
-/// Sessions started per minute over the window, oldest first, with zero
-/// for minutes without starts.
+/// Sessions started per slot (minute, or coarser for long windows) over the
+/// window, oldest first, with zero for slots without starts.
 pub fn started_series(state: &State) -> Vec<Option<f64>> {
-    let last = minute_of(state.now());
-    let span = state.window_secs().div_ceil(60) as i64;
     let per: std::collections::BTreeMap<i64, u64> = state
         .sessions()
         .started_per_minute
         .iter()
         .copied()
         .collect();
-    (last - span + 1..=last)
+    window_slots(state.now(), state.window_secs())
+        .skip(1)
         .map(|m| Some(per.get(&m).copied().unwrap_or(0) as f64))
         .collect()
 }

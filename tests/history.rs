@@ -1,0 +1,355 @@
+//! Long windows (issue 9), each test in its own database: a week's window
+//! held in coarse slots still matches `percentile_disc`; a month opened from
+//! rollups equals the same month from raw rows; a progressive load (newest
+//! slice first, the rest by a history job) ends in exactly the window a
+//! complete load gives, while live rows keep arriving and being applied; a
+//! window change in the middle of such a load ends in the new window's data.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use jfmon::model::{Batch, Update, minute_start, slot_minutes, window_first_minute};
+use jfmon::rollup::{Maintainer, Role, Rollup};
+use jfmon::source::{SourceCommand, link_pair};
+use jfmon::store::State;
+use sqlx::PgPool;
+
+const HOUR: f64 = 3600.0;
+
+/// Insert `n` API calls with ages (seconds before the database's now) drawn
+/// uniformly from `bands`, on the four [`ENDPOINTS`] with heavy-tailed
+/// latencies and ~5 % server errors.
+async fn insert_aged(pool: &PgPool, rng: &mut Rng, n: usize, bands: &[(f64, f64)]) {
+    let total: f64 = bands.iter().map(|(lo, hi)| hi - lo).sum();
+    let (mut e, mut m, mut s, mut rt, mut ago) = (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        let (ep, method, median) = ENDPOINTS[(rng.next() % ENDPOINTS.len() as u64) as usize];
+        e.push(ep.to_owned());
+        m.push(method.to_owned());
+        s.push(if rng.unit() < 0.05 { 503 } else { 200 });
+        rt.push(rng.latency(median));
+        let mut x = rng.unit() * total;
+        let mut age = 0.0;
+        for (lo, hi) in bands {
+            if x < hi - lo {
+                age = lo + x;
+                break;
+            }
+            x -= hi - lo;
+        }
+        ago.push(age);
+    }
+    sqlx::query(
+        "INSERT INTO monitoring_api_calls (endpoint, method, status_code, response_time, timestamp) \
+         SELECT e, m, s, r, now()::timestamp - make_interval(secs => a) \
+         FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::float8[]) AS t(e, m, s, r, a)",
+    )
+    .bind(e)
+    .bind(m)
+    .bind(s)
+    .bind(rt)
+    .bind(ago)
+    .execute(pool)
+    .await
+    .expect("insert api calls");
+}
+
+/// Per endpoint: requests, errors, p50, p95, p99 by `percentile_disc`, over
+/// the rows from `start` on.
+type Exact = BTreeMap<String, (i64, i64, [f64; 3])>;
+
+async fn exact_since(pool: &PgPool, start: DateTime<Utc>) -> Exact {
+    let rows: Vec<(String, i64, i64, i32, i32, i32)> = sqlx::query_as(
+        "SELECT method || ' ' || endpoint, count(*), count(*) FILTER (WHERE status_code >= 500), \
+                percentile_disc(0.5) WITHIN GROUP (ORDER BY response_time), \
+                percentile_disc(0.95) WITHIN GROUP (ORDER BY response_time), \
+                percentile_disc(0.99) WITHIN GROUP (ORDER BY response_time) \
+         FROM monitoring_api_calls WHERE timestamp >= $1::timestamptz::timestamp GROUP BY 1",
+    )
+    .bind(start)
+    .fetch_all(pool)
+    .await
+    .expect("exact");
+    rows.into_iter()
+        .map(|(k, n, e, a, b, c)| (k, (n, e, [a as f64, b as f64, c as f64])))
+        .collect()
+}
+
+/// The store's view of the same: requests, errors, p50, p95, p99.
+fn ours(s: &State) -> Exact {
+    s.endpoints()
+        .iter()
+        .map(|e| {
+            (
+                e.key().to_string(),
+                (
+                    e.requests as i64,
+                    e.errors as i64,
+                    [e.p50_ms, e.p95_ms, e.p99_ms].map(|p| p.unwrap_or(-1.0)),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn assert_within_one_percent(ours: &Exact, exact: &Exact) {
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        exact.keys().collect::<Vec<_>>()
+    );
+    for (k, (n, e, p)) in exact {
+        let (on, oe, op) = &ours[k];
+        assert_eq!((on, oe), (n, e), "{k}: requests, errors");
+        for i in 0..3 {
+            assert!(
+                (op[i] - p[i]).abs() <= 0.01 * p[i].max(1.0),
+                "{k} percentile {i}: jfmon {} vs percentile_disc {}",
+                op[i],
+                p[i]
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_week_in_coarse_slots_matches_percentile_disc(pool: PgPool) {
+    let mut rng = Rng(0x7d7d);
+    // Eight days: some of it outside the window.
+    insert_aged(&pool, &mut rng, 12_000, &[(0.0, 8.0 * 24.0 * HOUR)]).await;
+    let w = 7 * 86_400;
+    let mut p = poller(&pool, w).await;
+    let b = p.poll().await.unwrap();
+    // The load delivers slots, not minutes: at most one per 30 minutes.
+    let step = slot_minutes(w);
+    assert_eq!(step, 30);
+    assert!(b.api.iter().all(|(m, ..)| m % step == 0));
+    assert!(b.api.len() <= 4 * 337, "{} api slots", b.api.len());
+    let start = minute_start(window_first_minute(b.now, w));
+    let mut s = state(w);
+    s.apply(Update::Batch(Box::new(b)));
+    assert!(s.slots() <= 4 * 337, "{} slots held", s.slots());
+    assert_within_one_percent(&ours(&s), &exact_since(&pool, start).await);
+    for e in s.endpoints() {
+        assert!(e.series.len() <= 337);
+        assert_eq!(e.series.iter().map(|p| p.requests).sum::<u64>(), e.requests);
+    }
+}
+
+async fn follow_until_idle(m: &mut Maintainer) {
+    while m.follow_all().await.expect("follow").more {}
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_month_from_rollups_equals_the_month_from_raw_rows(pool: PgPool) {
+    let mut rng = Rng(0x3030);
+    insert_aged(&pool, &mut rng, 6_000, &[(60.0, 20.0 * 24.0 * HOUR)]).await;
+    let jp = jfmon_pool(&pool).await;
+    let mut f = Maintainer::new(jp.clone(), Role::Follow);
+    assert!(f.try_lease().await.unwrap());
+    follow_until_idle(&mut f).await;
+    let mut bf = Maintainer::new(jp.clone(), Role::Backfill);
+    assert!(bf.try_lease().await.unwrap());
+    let cutoff = Utc::now() - chrono::Duration::days(31);
+    for r in Rollup::ALL {
+        while !bf.backfill_step(r, cutoff, 5_000).await.unwrap().done {}
+    }
+    // A raw tail the rollups have not counted.
+    insert_aged(&pool, &mut rng, 300, &[(0.0, 50.0)]).await;
+
+    let w = 30 * 86_400;
+    let mut from_rollups = poller(&pool, w).await;
+    let mut from_raw = poller(&pool, w).await;
+    from_raw.set_use_rollups(false);
+    let a = from_rollups.poll().await.unwrap();
+    let b = from_raw.poll().await.unwrap();
+    assert_eq!(from_rollups.history(), Some("rollups"));
+    assert_eq!(from_raw.history(), Some("raw rows"));
+    assert_eq!(a.api.iter().map(|x| x.2.requests).sum::<u64>(), 6_300);
+    assert!(a.api.iter().all(|(m, ..)| m % 120 == 0));
+    assert!(a.api.len() <= 4 * 361);
+    assert_eq!(a.api, b.api);
+    assert_eq!(a.integrations, b.integrations);
+    assert_eq!(a.business, b.business);
+}
+
+/// Mirror everything a source sends into a store; returns the history label
+/// of every status and whether each batch was a reset, a past slice or live.
+struct Mirror {
+    state: State,
+    labels: Vec<String>,
+    /// For each batch: 'r' reset, 'p' past slice, 'l' live rows, '.' nothing new.
+    kinds: String,
+}
+
+impl Mirror {
+    fn new(w: u64) -> Self {
+        Mirror {
+            state: state(w),
+            labels: Vec::new(),
+            kinds: String::new(),
+        }
+    }
+
+    fn take(&mut self, u: Update) {
+        match &u {
+            Update::Source(s) => self.labels.push(s.history.clone().unwrap_or_default()),
+            Update::Batch(b) => self.kinds.push(kind(b)),
+        }
+        self.state.apply(u);
+    }
+
+    fn done(&self) -> bool {
+        self.labels.last().is_some_and(|l| l == "raw rows")
+    }
+}
+
+fn kind(b: &Batch) -> char {
+    if b.reset {
+        'r'
+    } else if b.past {
+        'p'
+    } else if !b.api.is_empty() {
+        'l'
+    } else {
+        '.'
+    }
+}
+
+/// Rows of a 30-hour history, none within half an hour of the window edges
+/// used below (24 h, 6 h), so a window start that moves a minute during the
+/// test changes nothing.
+async fn long_history(pool: &PgPool, rng: &mut Rng) {
+    let bands = [
+        (60.0, 5.5 * HOUR),
+        (6.5 * HOUR, 23.5 * HOUR),
+        (24.5 * HOUR, 30.0 * HOUR),
+    ];
+    insert_aged(pool, rng, 8_000, &bands).await;
+}
+
+/// A complete (non-progressive) load of the window, for comparison.
+async fn complete(pool: &PgPool, w: u64) -> State {
+    let mut p = poller(pool, w).await;
+    let mut s = state(w);
+    poll_into(&mut p, &mut s).await;
+    s
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn live_rows_arrive_while_a_long_window_loads_and_it_ends_exact(pool: PgPool) {
+    let mut rng = Rng(0x1f1f);
+    long_history(&pool, &mut rng).await;
+    let w = 24 * 3600;
+    let mut p = poller(&pool, w).await;
+    p.set_history_pace(Duration::from_millis(300));
+    let (link, mut handle) = link_pair();
+    let source = tokio::spawn(jfmon::source::postgres::run(
+        p,
+        "postgres://test".into(),
+        "test".into(),
+        Duration::from_millis(100),
+        link,
+    ));
+    // A writer adds live rows while the history loads.
+    let writer = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut rng = Rng(0x2e2e);
+            for _ in 0..30 {
+                insert_aged(&pool, &mut rng, 5, &[(0.0, 1.0)]).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let mut m = Mirror::new(w);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !(m.done() && writer.is_finished()) {
+        let u = tokio::time::timeout_at(deadline, handle.updates.recv())
+            .await
+            .expect("the history loads within a minute")
+            .expect("source running");
+        m.take(u);
+    }
+    // The first screen came from the newest slice, with progress shown.
+    assert!(
+        m.labels.iter().any(|l| l == "raw rows 1h of 1d…"),
+        "{:?}",
+        m.labels
+    );
+    // Live batches were applied between the older slices.
+    let first_p = m.kinds.find('p').expect("past slices");
+    let last_p = m.kinds.rfind('p').unwrap();
+    assert!(
+        m.kinds[first_p..last_p].contains('l'),
+        "no live rows during the load: {}",
+        m.kinds
+    );
+    // One more poll after the writer stopped, then exactly the window.
+    handle
+        .commands
+        .send(SourceCommand::RefreshNow)
+        .await
+        .unwrap();
+    let seen = m.kinds.len();
+    while m.kinds.len() == seen {
+        m.take(handle.updates.recv().await.unwrap());
+    }
+    let full = complete(&pool, w).await;
+    assert_eq!(ours(&m.state), ours(&full));
+    drop(handle);
+    source.abort();
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_window_change_mid_load_ends_in_the_new_windows_data(pool: PgPool) {
+    let mut rng = Rng(0x6c6c);
+    long_history(&pool, &mut rng).await;
+    let mut p = poller(&pool, 24 * 3600).await;
+    p.set_history_pace(Duration::from_millis(400));
+    let (link, mut handle) = link_pair();
+    let source = tokio::spawn(jfmon::source::postgres::run(
+        p,
+        "postgres://test".into(),
+        "test".into(),
+        Duration::from_millis(100),
+        link,
+    ));
+    let w = 6 * 3600;
+    let mut m = Mirror::new(24 * 3600);
+    // Change the window once the first older slice of the day arrived.
+    while !m.kinds.contains('p') {
+        m.take(handle.updates.recv().await.unwrap());
+    }
+    handle
+        .commands
+        .send(SourceCommand::SetWindow(Duration::from_secs(w)))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut resets = 0;
+    loop {
+        let u = tokio::time::timeout_at(deadline, handle.updates.recv())
+            .await
+            .expect("the new window loads within a minute")
+            .unwrap();
+        if let Update::Batch(b) = &u
+            && b.reset
+        {
+            resets += 1;
+        }
+        m.take(u);
+        if resets > 0 && m.done() && m.state.window_secs() == w {
+            break;
+        }
+    }
+    // Nothing of the day's load survives the reset.
+    let full = complete(&pool, w).await;
+    assert_eq!(ours(&m.state), ours(&full));
+    assert_eq!(m.state.window_secs(), w);
+    drop(handle);
+    source.abort();
+}
