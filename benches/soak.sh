@@ -2,29 +2,43 @@
 # Soak run (issue 8 §5): `jfmon serve`, three dashboards following the hub over
 # WebSocket and one dashboard polling PostgreSQL directly, all real release
 # binaries in a detached tmux session, while `jfmon simulate` writes live
-# traffic. The VmRSS of every jfmon process is sampled every SAMPLE_SECS into
-# a CSV (one row per sample), with the API calls written so far.
+# traffic. Every SAMPLE_SECS the memory of every jfmon process is sampled
+# from /proc/PID/status (VmRSS into rss.csv, RssAnon — the heap part — into
+# anon.csv) with the API calls written so far; every HEAP_EVERY samples
+# glibc's own account of the heap (`malloc_stats()`, called through gdb:
+# bytes in use by live allocations vs bytes the allocator holds) goes into
+# heap.csv. That tells a leak (in-use bytes grow) from allocator retention
+# (in use flat, held grows). At the end `malloc_trim(0)` is called in each
+# process and the RSS sampled again (trim.csv).
+#
+# CONTROL=1 adds same-run comparisons of glibc malloc settings: a hub
+# dashboard and a direct one with MALLOC_ARENA_MAX=1 (one arena instead of
+# one per thread), and a direct one with MALLOC_MMAP_THRESHOLD_=131072
+# (allocations over 128 KiB always mmap'd: no dynamic threshold).
+# The machine's load average goes into load.csv with every sample.
 #
 # Time compression: by *volume*, not by clock. The simulator writes RATE API
-# calls/s (default 1,000, five times the 200/s of the target), so each wall
-# minute carries RATE/200 minutes of 200 calls/s traffic. Timestamps stay real
-# (the store's window is anchored to the database clock, so future-dated rows
-# would not be a faithful test); the dashboards use a short WINDOW (default
-# 3m) so the window fills and then expires minutes many times during the run.
+# calls/s (five to ten times the 200/s of the target), so each wall minute
+# carries RATE/200 minutes of 200 calls/s traffic. Timestamps stay real (the
+# store's window is anchored to the database clock, so future-dated rows
+# would not be a faithful test); the WINDOW (default 15m) fills after WINDOW
+# and from then on expires a minute every minute.
 #
 #   benches/soak.sh                       # defaults below
-#   MINUTES=12 RATE=1000 WINDOW=3m benches/soak.sh
+#   MINUTES=65 RATE=2000 CONTROL=1 benches/soak.sh
 #
-# Needs: a release build (cargo build --release), tmux, PostgreSQL at
+# Needs: a release build (cargo build --release), tmux, gdb, PostgreSQL at
 # PGHOST/PGUSER (trust auth). Creates database $DB and drops it at the end.
 set -euo pipefail
 
-BIN=${BIN:-target/release/jfmon}
-MINUTES=${MINUTES:-12}
+BIN=$(realpath "${BIN:-target/release/jfmon}")
+MINUTES=${MINUTES:-60}
 RATE=${RATE:-1000}
-WINDOW=${WINDOW:-3m}
+WINDOW=${WINDOW:-15m}
 INTERVAL=${INTERVAL:-1s}
 SAMPLE_SECS=${SAMPLE_SECS:-60}
+HEAP_EVERY=${HEAP_EVERY:-5}
+CONTROL=${CONTROL:-0}
 PORT=${PORT:-10471}
 DB=${DB:-soak}
 PGHOST=${PGHOST:-127.0.0.1}
@@ -34,7 +48,7 @@ SESSION=${SESSION:-jfmon-soak-$$}
 URL="postgres://$PGUSER@$PGHOST:5432/$DB"
 
 mkdir -p "$OUT"
-CSV="$OUT/rss.csv"
+OUT=$(cd "$OUT" && pwd)
 SIM_PID=
 HUB_PID=
 
@@ -48,14 +62,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# glibc's heap account of process $1, whose stderr goes to file $2:
+# "in_use_bytes,system_bytes" (totals including mmap'd chunks).
+heap_stats() {
+    timeout 60 gdb -p "$1" -batch -ex 'call (void)malloc_stats()' >/dev/null 2>&1 || true
+    awk '/^Total \(incl. mmap\):/ {t = 1; next}
+         t && /^system bytes/ {s = $NF}
+         t && /^in use bytes/ {u = $NF; t = 0}
+         END {print u "," s}' "$2"
+}
 
 dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB"
 createdb -h "$PGHOST" -U "$PGUSER" "$DB"
 "$BIN" --database-url "$URL" migrate >/dev/null
 
 "$BIN" --database-url "$URL" simulate --rate "$RATE" --no-progress \
-    --duration "$((MINUTES + 1))m" >"$OUT/simulate.log" 2>&1 &
+    --duration "$((MINUTES * SAMPLE_SECS / 60 + 2))m" >"$OUT/simulate.log" 2>&1 &
 SIM_PID=$!
 "$BIN" serve --database-url "$URL" --listen "127.0.0.1:$PORT" \
     --window "$WINDOW" --interval "$INTERVAL" >"$OUT/serve.log" 2>&1 &
@@ -63,35 +87,82 @@ HUB_PID=$!
 sleep 2
 
 WS="ws://127.0.0.1:$PORT/monitoring/ws"
+NAMES=(ws1 ws2 ws3 direct)
 T=(tmux -L "$SESSION")
-"${T[@]}" new-session -d -s "$SESSION" -x 200 -y 50 "exec env -u DATABASE_URL $BIN --ws $WS"
-"${T[@]}" new-window -t "$SESSION" "exec env -u DATABASE_URL $BIN --ws $WS"
-"${T[@]}" new-window -t "$SESSION" "exec env -u DATABASE_URL $BIN --ws $WS"
+# Each dashboard draws on stdout; its stderr (where malloc_stats writes)
+# goes to a file.
+"${T[@]}" new-session -d -s "$SESSION" -x 200 -y 50 \
+    "exec env -u DATABASE_URL $BIN --ws $WS 2>$OUT/ws1.err"
+"${T[@]}" new-window -t "$SESSION" "exec env -u DATABASE_URL $BIN --ws $WS 2>$OUT/ws2.err"
+"${T[@]}" new-window -t "$SESSION" "exec env -u DATABASE_URL $BIN --ws $WS 2>$OUT/ws3.err"
 "${T[@]}" new-window -t "$SESSION" \
-    "exec $BIN --database-url $URL --window $WINDOW --interval $INTERVAL"
+    "exec $BIN --database-url $URL --window $WINDOW --interval $INTERVAL 2>$OUT/direct.err"
+if [ "$CONTROL" = 1 ]; then
+    NAMES+=(ws_arena1 direct_arena1 direct_mmap128k)
+    "${T[@]}" new-window -t "$SESSION" \
+        "exec env -u DATABASE_URL MALLOC_ARENA_MAX=1 $BIN --ws $WS 2>$OUT/ws_arena1.err"
+    "${T[@]}" new-window -t "$SESSION" "exec env MALLOC_ARENA_MAX=1 $BIN \
+        --database-url $URL --window $WINDOW --interval $INTERVAL 2>$OUT/direct_arena1.err"
+    "${T[@]}" new-window -t "$SESSION" "exec env MALLOC_MMAP_THRESHOLD_=131072 $BIN \
+        --database-url $URL --window $WINDOW --interval $INTERVAL 2>$OUT/direct_mmap128k.err"
+fi
 sleep 1
 mapfile -t DASH < <("${T[@]}" list-panes -s -t "$SESSION" -F '#{pane_pid}')
-[ "${#DASH[@]}" -eq 4 ] || { echo "expected 4 dashboards, got ${#DASH[@]}" >&2; exit 1; }
+[ "${#DASH[@]}" -eq "${#NAMES[@]}" ] ||
+    { echo "expected ${#NAMES[@]} dashboards, got ${#DASH[@]}" >&2; exit 1; }
+PIDS=("$HUB_PID" "${DASH[@]}")
+ERRS=("$OUT/serve.log")
+for n in "${NAMES[@]}"; do ERRS+=("$OUT/$n.err"); done
 
-echo "sample,elapsed_s,api_calls_written,hub_kib,ws1_kib,ws2_kib,ws3_kib,direct_kib,simulate_kib" >"$CSV"
+head="sample,elapsed_s,api_calls_written,hub_kib"
+for n in "${NAMES[@]}"; do head+=",${n}_kib"; done
+echo "$head,simulate_kib" >"$OUT/rss.csv"
+echo "$head" | sed 's/_kib/_anon_kib/g' >"$OUT/anon.csv"
+hhead="sample,elapsed_s,hub_in_use,hub_held"
+for n in "${NAMES[@]}"; do hhead+=",${n}_in_use,${n}_held"; done
+echo "$hhead" >"$OUT/heap.csv"
+echo "sample,elapsed_s,load1,load5,load15" >"$OUT/load.csv"
+
 start=$(date +%s)
 for ((m = 0; m <= MINUTES; m++)); do
     # Wait for the next sample point (the first one is taken at once).
     target=$((start + m * SAMPLE_SECS))
     now=$(date +%s)
     [ "$now" -lt "$target" ] && sleep $((target - now))
-    for p in "$HUB_PID" "${DASH[@]}"; do
-        kill -0 "$p" 2>/dev/null || { echo "process $p died at minute $m" >&2; exit 1; }
+    for p in "${PIDS[@]}"; do
+        kill -0 "$p" 2>/dev/null || { echo "process $p died at sample $m" >&2; exit 1; }
     done
     calls=$(psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -Atc \
         "SELECT coalesce(max(id), 0) FROM monitoring_api_calls")
-    line="$m,$(($(date +%s) - start)),$calls,$(rss_kib "$HUB_PID")"
-    for p in "${DASH[@]}"; do line+=",$(rss_kib "$p")"; done
-    line+=",$(rss_kib "$SIM_PID")"
-    echo "$line" | tee -a "$CSV"
+    elapsed=$(($(date +%s) - start))
+    rss="$m,$elapsed,$calls"
+    anon="$m,$elapsed,$calls"
+    for p in "${PIDS[@]}"; do
+        rss+=",$(status_kib "$p" VmRSS)"
+        anon+=",$(status_kib "$p" RssAnon)"
+    done
+    echo "$rss,$(status_kib "$SIM_PID" VmRSS)" | tee -a "$OUT/rss.csv"
+    echo "$anon" >>"$OUT/anon.csv"
+    echo "$m,$elapsed,$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)" >>"$OUT/load.csv"
+    if ((m % HEAP_EVERY == 0)); then
+        heap="$m,$elapsed"
+        for i in "${!PIDS[@]}"; do heap+=",$(heap_stats "${PIDS[$i]}" "${ERRS[$i]}")"; done
+        echo "$heap" >>"$OUT/heap.csv"
+    fi
 done
 
-# A screen of the last dashboard, to show it was live at the end.
+# A screen of two dashboards, to show they were live at the end.
 "${T[@]}" capture-pane -p -t "$SESSION:3" >"$OUT/direct-screen.txt"
 "${T[@]}" capture-pane -p -t "$SESSION:0" >"$OUT/ws1-screen.txt"
-echo "CSV: $CSV"
+
+# What the allocator gives back when asked: RSS before and after malloc_trim(0).
+echo "process,rss_before_kib,rss_after_trim_kib" >"$OUT/trim.csv"
+for i in "${!PIDS[@]}"; do
+    name=hub
+    [ "$i" -gt 0 ] && name=${NAMES[$((i - 1))]}
+    before=$(status_kib "${PIDS[$i]}" VmRSS)
+    timeout 60 gdb -p "${PIDS[$i]}" -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1 || true
+    echo "$name,$before,$(status_kib "${PIDS[$i]}" VmRSS)" >>"$OUT/trim.csv"
+done
+cat "$OUT/trim.csv"
+echo "CSV: $OUT/rss.csv $OUT/anon.csv $OUT/heap.csv $OUT/trim.csv"
