@@ -5,6 +5,7 @@
 //! applies them and keeps bounded history; views render `&State`.
 
 pub mod aggregate;
+pub mod alerting;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod format;
 pub mod hist;
 pub mod hub;
 pub mod model;
+pub mod notify;
 pub mod redact;
 pub mod rollup;
 pub mod sim;

@@ -436,6 +436,8 @@ fn example_file_documents_the_defaults() {
             .lines()
             .map(|l| match l.strip_prefix("# ") {
                 Some(rest) if rest.contains(" = ") && !rest.contains("  ") => rest,
+                // `# [[notify]]`: an array entry is commented out whole.
+                Some(rest) if rest.starts_with("[[") => rest,
                 _ => l,
             })
             .collect::<Vec<_>>()
@@ -453,10 +455,17 @@ fn example_file_documents_the_defaults() {
                 latency_degraded_p95_ms: c.thresholds.latency_degraded_p95_ms,
                 ..Thresholds::default()
             },
+            notify: c.notify.clone(),
             config_path: Some(FILE.into()),
             ..Config::default()
         };
         assert_eq!(c, expected);
+        // The example's receiver has the defaults but for kind and url.
+        let r = &c.notify[..];
+        assert_eq!(r.len(), 1);
+        let mut d = jfmon::notify::Receiver::new("ops-webhook", r[0].kind, r[0].url.clone());
+        d.name = r[0].name.clone();
+        assert_eq!(r[0], d);
         // Every key really was uncommented.
         assert!(c.database_url.is_some() && c.db_timezone.is_some() && c.log_file.is_some());
         assert!(

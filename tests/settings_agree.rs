@@ -54,6 +54,10 @@ fn documented() -> Vec<(String, String, String)> {
         let l = line.trim();
         if l.is_empty() {
             comment.clear();
+        } else if let Some(h) = l.strip_prefix("# [[") {
+            // An array of tables, commented out (an empty entry is invalid).
+            table = h.trim_end_matches(']').trim().to_string();
+            comment.clear();
         } else if let Some(h) = l.strip_prefix('[') {
             table = h.trim_end_matches(']').trim().to_string();
             comment.clear();
@@ -78,7 +82,14 @@ fn example_file_documents_every_key_and_only_those() {
         .into_iter()
         .map(|(t, k, _)| if t.is_empty() { k } else { format!("{t}.{k}") })
         .collect();
-    let known: BTreeSet<String> = known_keys().map(str::to_string).collect();
+    let known: BTreeSet<String> = known_keys()
+        .map(str::to_string)
+        .chain(
+            jfmon::config::notify::KEYS
+                .iter()
+                .map(|k| format!("notify.{k}")),
+        )
+        .collect();
     assert_eq!(doc, known, "keys in the example vs keys jfmon reads");
 }
 

@@ -225,7 +225,7 @@ async fn findings(
         out.push(Finding {
             check: "alerts",
             level: Verdict::Critical,
-            message: format!("{critical} unacknowledged critical alert(s)"),
+            message: format!("{critical} open critical alert(s)"),
         });
     }
     Ok((at, out))

@@ -225,7 +225,13 @@ pub fn summary(state: &State) -> String {
             "  #{:<6} {:<8} {:<5} {}",
             a.id,
             a.severity.word(),
-            if a.acknowledged { "ack" } else { "OPEN" },
+            if a.acknowledged {
+                "ack"
+            } else if a.resolved_at.is_some() {
+                "res"
+            } else {
+                "OPEN"
+            },
             one_line(&a.title)
         );
     }

@@ -162,6 +162,8 @@ macro_rules! settings {
             $( $(#[doc = $doc])+ pub $field: $ty, )+
             /// Health-classification thresholds (`[thresholds]`, file only).
             pub thresholds: $crate::store::Thresholds,
+            /// Notification receivers (`[[notify]]`, file only).
+            pub notify: Vec<$crate::notify::Receiver>,
             /// The config file actually read, if any.
             pub config_path: Option<std::path::PathBuf>,
         }
@@ -171,6 +173,7 @@ macro_rules! settings {
                 Self {
                     $( $field: $default, )+
                     thresholds: Default::default(),
+                    notify: Vec::new(),
                     config_path: None,
                 }
             }
@@ -194,6 +197,7 @@ macro_rules! settings {
                 Ok(Self {
                     $( $field: layers.resolve(stringify!($field), || $default, $check)?, )+
                     thresholds: Default::default(),
+                    notify: Vec::new(),
                     config_path: None,
                 })
             }
@@ -204,6 +208,7 @@ macro_rules! settings {
                 let mut d = f.debug_struct("Config");
                 $( $crate::config::declare::debug_field(&mut d, stringify!($field), &self.$field); )+
                 d.field("thresholds", &self.thresholds)
+                    .field("notify", &self.notify)
                     .field("config_path", &self.config_path)
                     .finish()
             }

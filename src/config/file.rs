@@ -42,6 +42,9 @@ pub fn read(explicit: Option<&Path>) -> Result<Option<(PathBuf, String)>, Config
     }
 }
 
+/// Arrays of tables checked by their own modules (`[[notify]]`: [`super::notify`]).
+pub const ARRAYS: &[&str] = &["notify"];
+
 /// Every key the file may hold, dotted.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
     SETTINGS
@@ -129,7 +132,9 @@ impl FileLayer {
 fn check_keys(path: &Path, text: &str, table: &Table, prefix: &str) -> Result<(), ConfigError> {
     for (k, v) in table {
         let full = format!("{prefix}{k}");
-        if known_keys().any(|key| key == full) {
+        if known_keys().any(|key| key == full)
+            || (prefix.is_empty() && ARRAYS.contains(&k.as_str()))
+        {
             continue;
         }
         let inner = format!("{full}.");

@@ -48,6 +48,7 @@ pub fn load_from(flags: &Flags, file_text: Option<(&Path, &str)>) -> Result<Conf
         cfg.ws_token = Some(read_token_file(p)?);
     }
     cfg.thresholds = thresholds::from_file(file.as_ref())?;
+    cfg.notify = super::notify::from_file(file.as_ref())?;
     cfg.config_path = file.map(|f| f.path);
     Ok(cfg)
 }

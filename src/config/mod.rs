@@ -15,6 +15,7 @@
 //! - [`args`]: the table as clap arguments, and [`Flags`] read back from them
 //! - [`file`]: locating, reading and checking the TOML file
 //! - [`thresholds`]: `[thresholds]` (file only) into [`Thresholds`]
+//! - [`notify`]: `[[notify]]` (file only) into notification receivers
 //! - [`check`]: one value's validation (ranges, URLs, labels)
 //! - [`load`]: the layering itself
 //! - [`error`]: [`ConfigError`], one line that never holds a password
@@ -29,6 +30,7 @@ mod declare;
 pub mod error;
 pub mod file;
 mod load;
+pub mod notify;
 pub mod settings;
 pub mod thresholds;
 

@@ -213,26 +213,31 @@ pub(super) enum SessionStarts<'a> {
 /// How often incremental polls refresh sessions started per minute.
 pub(super) const STARTS_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
+/// An alert that is open: neither acknowledged nor resolved (`resolved_at`
+/// in its context, written by jfmon's rule alerts).
+const OPEN: &str = "(NOT coalesce(acknowledged, false) AND context->>'resolved_at' IS NULL)";
+
 async fn read_alerts(
     conn: &mut PgConnection,
     start: DateTime<Utc>,
 ) -> Result<AlertsView, sqlx::Error> {
-    // Open alerts of any age, acknowledged ones from the window.
-    let rows = sqlx::query(
+    // Open alerts of any age, closed ones (acknowledged, or resolved: a
+    // rule alert's `context.resolved_at`) from the window.
+    let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT id::int8 AS id, alert_type, severity, title, left(description, 4000) AS description, \
                 context, coalesce(acknowledged, false) AS acknowledged, \
                 acknowledged_by::int8 AS acknowledged_by, \
                 acknowledged_at::timestamptz AS acknowledged_at, \
                 coalesce(created_at, now()::timestamp)::timestamptz AS created_at \
          FROM monitoring_alerts \
-         WHERE NOT coalesce(acknowledged, false) OR created_at >= $1::timestamptz::timestamp \
-         ORDER BY coalesce(acknowledged, false), \
+         WHERE {OPEN} OR created_at >= $1::timestamptz::timestamp \
+         ORDER BY NOT {OPEN}, \
                   CASE lower(btrim(severity)) WHEN 'critical' THEN 0 WHEN 'fatal' THEN 0 \
                        WHEN 'high' THEN 1 WHEN 'error' THEN 1 \
                        WHEN 'medium' THEN 2 WHEN 'warning' THEN 2 WHEN 'warn' THEN 2 ELSE 3 END, \
                   created_at DESC NULLS LAST, id DESC \
-         LIMIT $2",
-    )
+         LIMIT $2"
+    )))
     .bind(start)
     .bind(ALERTS_LIMIT)
     .fetch_all(&mut *conn)
@@ -259,10 +264,9 @@ async fn read_alerts(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let counts: Vec<(Option<String>, i64)> = sqlx::query_as(
-        "SELECT severity, count(*) FROM monitoring_alerts \
-         WHERE NOT coalesce(acknowledged, false) GROUP BY 1",
-    )
+    let counts: Vec<(Option<String>, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT severity, count(*) FROM monitoring_alerts WHERE {OPEN} GROUP BY 1"
+    )))
     .fetch_all(&mut *conn)
     .await?;
     let mut open_by_severity = BTreeMap::new();

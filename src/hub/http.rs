@@ -230,14 +230,19 @@ struct AlertsBody<'a> {
     meta: Meta,
     alerts: &'a [AlertView],
     open_alerts_by_severity: &'a std::collections::BTreeMap<String, u64>,
+    /// The hub's own rule alerts, role and receivers (absent without alerting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerting: Option<crate::alerting::status::Report>,
 }
 
 async fn api_alerts(AxState(hub): AxState<Hub>) -> Response {
+    let alerting = hub.alerting().map(|a| a.report());
     answer(&hub, |s| {
         serde_json::to_string(&AlertsBody {
             meta: meta(s),
             alerts: s.alerts(),
             open_alerts_by_severity: s.open_alerts_by_severity(),
+            alerting,
         })
     })
 }
@@ -265,7 +270,12 @@ async fn api_integration(AxState(hub): AxState<Hub>, Path(name): Path<String>) -
 
 async fn prometheus(AxState(hub): AxState<Hub>) -> Response {
     let clients = hub.clients();
-    let body = hub.with_state(|s| metrics::render(s, hub.counters(), clients, Utc::now()));
+    let notify = hub.alerting().map(|a| a.notify()).unwrap_or_default();
+    let body = hub.with_state(|s| {
+        let mut o = metrics::render(s, hub.counters(), clients, Utc::now());
+        metrics::render_notify(&mut o, &notify);
+        o
+    });
     (
         StatusCode::OK,
         [(

@@ -83,7 +83,7 @@ const FAMILIES: &[Family] = &[
         Read::Integration(|i| secs(i.p99_ms))),
     ("jfmon_active_sessions", "gauge", "Sessions active and seen within the idle timeout.",
         Read::One(|c| c.state.sessions().active as f64)),
-    ("jfmon_open_alerts", "gauge", "Unacknowledged alerts by normalised severity.",
+    ("jfmon_open_alerts", "gauge", "Open alerts (neither acknowledged nor resolved) by normalised severity.",
         Read::Many(open_alerts)),
     ("jfmon_source_up", "gauge", "Whether the hub's data source is delivering (1) or failing (0).",
         Read::Many(|c| c.state.sources()
@@ -146,6 +146,33 @@ fn open_alerts(c: &Ctx) -> Vec<Sample> {
         (vec![("severity", s.word().to_owned())], n as f64)
     })
     .collect()
+}
+
+/// The notification families: one sample per `[[notify]]` receiver.
+#[rustfmt::skip]
+const NOTIFY: &[(&str, &str, &str, fn(&crate::notify::LaneReport) -> u64)] = &[
+    ("jfmon_notify_sent_total", "counter", "Notifications delivered, per receiver.", |l| l.sent),
+    ("jfmon_notify_failures_total", "counter", "Delivery attempts that failed (each retry counts), per receiver.", |l| l.failures),
+    ("jfmon_notify_dropped_total", "counter", "Notifications given up on (queue full, or undelivered too long), per receiver.", |l| l.dropped),
+    ("jfmon_notify_queued", "gauge", "Notifications waiting for delivery, per receiver.", |l| l.queued),
+];
+
+/// Append the notification families (nothing without receivers).
+pub fn render_notify(o: &mut String, lanes: &[crate::notify::LaneReport]) {
+    if lanes.is_empty() {
+        return;
+    }
+    for (name, kind, help, read) in NOTIFY {
+        let _ = writeln!(o, "# HELP {name} {help}");
+        let _ = writeln!(o, "# TYPE {name} {kind}");
+        for l in lanes {
+            let labels = [
+                ("receiver", l.receiver.clone()),
+                ("kind", l.kind.to_owned()),
+            ];
+            sample(o, name, &labels, read(l) as f64);
+        }
+    }
 }
 
 /// The names of every family the hub exports (for the Grafana dashboard test).
@@ -249,7 +276,8 @@ mod tests {
 
     #[test]
     fn names_follow_the_conventions() {
-        for (name, kind, _, _) in FAMILIES {
+        let notify = NOTIFY.iter().map(|(n, k, _, _)| (n, k));
+        for (name, kind) in FAMILIES.iter().map(|(n, k, _, _)| (n, k)).chain(notify) {
             assert!(!name.contains("_ms"), "{name}: base units, not ms");
             assert_eq!(
                 name.ends_with("_total"),

@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     closing: watch::Sender<bool>,
     /// Where writes (acknowledge) go: the source's command channel.
     commands: OnceLock<mpsc::Sender<SourceCommand>>,
+    /// The alerting's role, rule alerts and receivers (`jfmon serve`).
+    alerting: OnceLock<Arc<crate::alerting::status::Status>>,
 }
 
 /// A handle on the hub; cheap to clone.
@@ -152,6 +154,7 @@ impl Hub {
                 counters: HubCounters::default(),
                 closing,
                 commands: OnceLock::new(),
+                alerting: OnceLock::new(),
             }),
         }
     }
@@ -181,6 +184,16 @@ impl Hub {
     /// Connect the hub to its source's command channel (for acknowledging).
     pub fn set_commands(&self, tx: mpsc::Sender<SourceCommand>) {
         let _ = self.shared.commands.set(tx);
+    }
+
+    /// Connect the hub to its alerting's status (served in JSON and `/metrics`).
+    pub fn set_alerting(&self, status: Arc<crate::alerting::status::Status>) {
+        let _ = self.shared.alerting.set(status);
+    }
+
+    /// The alerting's status, when this hub alerts.
+    pub fn alerting(&self) -> Option<&crate::alerting::status::Status> {
+        self.shared.alerting.get().map(|s| &**s)
     }
 
     /// Ask the source to acknowledge alert `id`; the error is one line for the user.

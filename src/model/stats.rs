@@ -176,6 +176,9 @@ pub struct AlertView {
     pub created_at: DateTime<Utc>,
     /// Context JSON with secrets masked.
     pub context: Option<serde_json::Value>,
+    /// When a rule alert resolved (its context's `resolved_at`): closed then.
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 impl AlertView {
@@ -199,7 +202,19 @@ impl AlertView {
             acknowledged_at: r.acknowledged_at,
             created_at: r.created_at,
             context: r.context.as_ref().map(crate::redact::mask_json),
+            resolved_at: r
+                .context
+                .as_ref()
+                .and_then(|c| c.get("resolved_at"))
+                .and_then(|v| v.as_str())
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc)),
         }
+    }
+
+    /// Open: neither acknowledged nor resolved.
+    pub fn is_open(&self) -> bool {
+        !self.acknowledged && self.resolved_at.is_none()
     }
 }
 

@@ -251,7 +251,7 @@ pub struct SessionsView {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertsView {
     pub items: Vec<AlertRow>,
-    /// Unacknowledged alerts by normalised severity (all of them, not just `items`).
+    /// Open alerts (neither acknowledged nor resolved) by normalised severity (all of them, not just `items`).
     pub open_by_severity: BTreeMap<String, u64>,
 }
 

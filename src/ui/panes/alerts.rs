@@ -101,7 +101,8 @@ pub fn columns(ack: bool) -> Vec<Col> {
     cols
 }
 
-/// An alert row: severity, age, (ack), title; muted once acknowledged.
+/// An alert row: severity, age, (ack or res), title; muted once closed
+/// (acknowledged or resolved).
 pub fn row<'a>(ctx: &Ctx, a: &AlertView, ack: bool) -> ListRow<'a> {
     let t = ctx.theme();
     let mut cells = vec![
@@ -109,10 +110,16 @@ pub fn row<'a>(ctx: &Ctx, a: &AlertView, ack: bool) -> ListRow<'a> {
         Line::from(fmt::age(ctx.now, a.created_at)),
     ];
     if ack {
-        cells.push(Line::from(if a.acknowledged { "ack" } else { "" }));
+        cells.push(Line::from(if a.acknowledged {
+            "ack"
+        } else if a.resolved_at.is_some() {
+            "res"
+        } else {
+            ""
+        }));
     }
     cells.push(Line::from(fmt::one_line(&a.title)));
-    let style = if a.acknowledged {
+    let style = if !a.is_open() {
         t.muted()
     } else {
         Style::new()

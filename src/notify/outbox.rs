@@ -1,0 +1,299 @@
+//! The outbox: every alert change is queued once per receiver, and one task
+//! per receiver delivers its queue in order, retrying with backoff while the
+//! receiver is down. Queuing never waits (the poll that judged the alert
+//! must not), and a queue is bounded: beyond [`Receiver::queue`] the oldest
+//! notification is dropped, and so is one undelivered for longer than
+//! [`Receiver::give_up_after`]; both are counted ([`LaneStats`]) for
+//! `/metrics` and the hub's JSON. An Alertmanager receiver also re-sends
+//! every firing alert each [`Receiver::resend`], as Alertmanager expects.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::receiver::{Kind, Receiver};
+use super::{http, payload};
+use crate::alerting::{Alert, Change};
+
+/// First retry after a failure; doubled per failure up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A receiver's counters.
+#[derive(Debug, Default)]
+pub struct LaneStats {
+    /// Notifications delivered.
+    pub sent: AtomicU64,
+    /// Delivery attempts that failed (each retry counts).
+    pub failures: AtomicU64,
+    /// Notifications given up on (queue full, or too old).
+    pub dropped: AtomicU64,
+    /// Waiting now.
+    pub queued: AtomicU64,
+}
+
+/// A receiver's counters as numbers, for JSON and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaneReport {
+    pub receiver: String,
+    pub kind: &'static str,
+    pub sent: u64,
+    pub failures: u64,
+    pub dropped: u64,
+    pub queued: u64,
+}
+
+struct Item {
+    seq: u64,
+    change: Change,
+    queued_at: Instant,
+}
+
+struct Lane {
+    receiver: Receiver,
+    generator_url: String,
+    queue: Mutex<(VecDeque<Item>, u64)>,
+    wake: Notify,
+    stats: LaneStats,
+}
+
+impl Lane {
+    fn queue(&self) -> std::sync::MutexGuard<'_, (VecDeque<Item>, u64)> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, change: Change) {
+        let mut g = self.queue();
+        let (q, seq) = &mut *g;
+        *seq += 1;
+        if q.len() >= self.receiver.queue.max(1) {
+            q.pop_front();
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        q.push_back(Item {
+            seq: *seq,
+            change,
+            queued_at: Instant::now(),
+        });
+        self.stats.queued.store(q.len() as u64, Ordering::Relaxed);
+        drop(g);
+        self.wake.notify_one();
+    }
+
+    fn front(&self) -> Option<(u64, Change, Instant)> {
+        self.queue()
+            .0
+            .front()
+            .map(|i| (i.seq, i.change.clone(), i.queued_at))
+    }
+
+    /// Remove the item `seq` if it is still first (a full queue may have
+    /// dropped it meanwhile).
+    fn pop(&self, seq: u64) {
+        let mut g = self.queue();
+        if g.0.front().is_some_and(|i| i.seq == seq) {
+            g.0.pop_front();
+        }
+        self.stats.queued.store(g.0.len() as u64, Ordering::Relaxed);
+    }
+
+    fn report(&self) -> LaneReport {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LaneReport {
+            receiver: self.receiver.name.clone(),
+            kind: self.receiver.kind.word(),
+            sent: n(&self.stats.sent),
+            failures: n(&self.stats.failures),
+            dropped: n(&self.stats.dropped),
+            queued: n(&self.stats.queued),
+        }
+    }
+}
+
+/// The outbox; its delivery tasks stop when it is dropped.
+pub struct Outbox {
+    lanes: Vec<Arc<Lane>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+impl Outbox {
+    /// Start one delivery task per receiver (inside a tokio runtime).
+    /// `generator_url` is where a notification links to (the hub's page).
+    pub fn start(receivers: Vec<Receiver>, generator_url: String) -> Outbox {
+        let lanes: Vec<Arc<Lane>> = receivers
+            .into_iter()
+            .map(|receiver| {
+                Arc::new(Lane {
+                    receiver,
+                    generator_url: generator_url.clone(),
+                    queue: Mutex::new((VecDeque::new(), 0)),
+                    wake: Notify::new(),
+                    stats: LaneStats::default(),
+                })
+            })
+            .collect();
+        let tasks = lanes.iter().map(|l| tokio::spawn(run(l.clone()))).collect();
+        Outbox { lanes, tasks }
+    }
+
+    /// Queue a change for every receiver; never waits. Texts are masked here.
+    pub fn push(&self, change: &Change) {
+        let masked = match change.clone() {
+            Change::Fired(a) => Change::Fired(a.masked()),
+            Change::Resolved { alert, at, value } => Change::Resolved {
+                alert: alert.masked(),
+                at,
+                value,
+            },
+        };
+        for l in &self.lanes {
+            l.push(masked.clone());
+        }
+    }
+
+    /// Every receiver's counters.
+    pub fn report(&self) -> Vec<LaneReport> {
+        self.lanes.iter().map(|l| l.report()).collect()
+    }
+
+    /// Notifications dropped, all receivers together.
+    pub fn dropped(&self) -> u64 {
+        self.lanes
+            .iter()
+            .map(|l| l.stats.dropped.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lanes.is_empty()
+    }
+}
+
+/// One delivery of a change.
+async fn deliver(lane: &Lane, c: &Change) -> Result<(), String> {
+    let r = &lane.receiver;
+    let (path, body) = match r.kind {
+        Kind::Webhook => ("", payload::webhook(&r.name, c, &lane.generator_url)),
+        Kind::Slack => ("", payload::slack(c, &lane.generator_url)),
+        Kind::Alertmanager => {
+            let (value, ends) = match c {
+                Change::Fired(a) => (a.value, firing_ends(r)),
+                Change::Resolved { at, value, .. } => (*value, *at),
+            };
+            (
+                "/api/v2/alerts",
+                serde_json::Value::Array(vec![payload::alertmanager_alert(
+                    c.alert(),
+                    value,
+                    ends,
+                    &lane.generator_url,
+                )]),
+            )
+        }
+    };
+    http::post_json(&r.url, path, body.to_string().as_bytes(), r.timeout).await
+}
+
+/// A firing alert's `endsAt` for Alertmanager: four re-send periods ahead
+/// (as Prometheus does), so it stays firing while re-sends keep coming.
+fn firing_ends(r: &Receiver) -> chrono::DateTime<Utc> {
+    Utc::now() + TimeDelta::from_std(r.resend * 4).unwrap_or(TimeDelta::minutes(4))
+}
+
+/// Re-send every firing alert to Alertmanager (no retry: the next period
+/// re-sends anyway).
+async fn resend(lane: &Lane, firing: &BTreeMap<String, Alert>) {
+    let r = &lane.receiver;
+    let ends = firing_ends(r);
+    let body: Vec<serde_json::Value> = firing
+        .values()
+        .map(|a| payload::alertmanager_alert(a, a.value, ends, &lane.generator_url))
+        .collect();
+    let body = serde_json::Value::Array(body).to_string();
+    if let Err(e) = http::post_json(&r.url, "/api/v2/alerts", body.as_bytes(), r.timeout).await {
+        lane.stats.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(receiver = %r.name, error = %e, "re-sending firing alerts failed");
+    }
+}
+
+async fn run(lane: Arc<Lane>) {
+    let r = &lane.receiver;
+    let mut backoff = MIN_BACKOFF;
+    let mut failing = false;
+    // Alertmanager only: what is firing, for the re-sends.
+    let mut firing: BTreeMap<String, Alert> = BTreeMap::new();
+    let mut next_resend = Instant::now() + r.resend;
+    loop {
+        let Some((seq, change, queued_at)) = lane.front() else {
+            if r.kind == Kind::Alertmanager && !firing.is_empty() {
+                tokio::select! {
+                    _ = lane.wake.notified() => {}
+                    _ = tokio::time::sleep_until(next_resend) => {
+                        resend(&lane, &firing).await;
+                        next_resend = Instant::now() + r.resend;
+                    }
+                }
+            } else {
+                lane.wake.notified().await;
+            }
+            continue;
+        };
+        let done = match deliver(&lane, &change).await {
+            Ok(()) => {
+                lane.stats.sent.fetch_add(1, Ordering::Relaxed);
+                if failing {
+                    tracing::info!(receiver = %r.name, "notifications delivered again");
+                    failing = false;
+                }
+                backoff = MIN_BACKOFF;
+                true
+            }
+            Err(e) => {
+                lane.stats.failures.fetch_add(1, Ordering::Relaxed);
+                if !failing {
+                    tracing::warn!(receiver = %r.name, error = %e,
+                        "notification not delivered; retrying with backoff");
+                    failing = true;
+                }
+                if queued_at.elapsed() >= r.give_up_after {
+                    lane.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(receiver = %r.name, "a notification was dropped: undelivered for too long");
+                    true
+                } else {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    false
+                }
+            }
+        };
+        if done {
+            lane.pop(seq);
+            if r.kind != Kind::Alertmanager {
+                continue;
+            }
+            match &change {
+                Change::Fired(a) => {
+                    if firing.is_empty() {
+                        next_resend = Instant::now() + r.resend;
+                    }
+                    firing.insert(a.fingerprint.clone(), a.clone());
+                }
+                Change::Resolved { alert, .. } => {
+                    firing.remove(&alert.fingerprint);
+                }
+            }
+        }
+    }
+}
