@@ -293,6 +293,7 @@ fn batch() -> impl Strategy<Value = Batch> {
                 tables_missing,
             )| Batch {
                 reset,
+                past: false,
                 now,
                 window_secs,
                 api,
