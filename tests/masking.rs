@@ -120,15 +120,29 @@ fn placement() -> impl Strategy<Value = (String, Value, String)> {
                 s,
             )
         });
-    let in_text = (plain_key(), secret(), secret_key(), 0..4usize).prop_map(|(k, s, sk, t)| {
+    let in_text = (plain_key(), secret(), secret_key(), 0..8usize).prop_map(|(k, s, sk, t)| {
         let text = match t {
             0 => format!("Authorization: Bearer {s}"),
             1 => format!("upstream said 401 for bearer {s}, retrying"),
             2 => format!("request failed: {sk}={s}&page=2"),
+            3 => format!("Incorrect API key provided: sk-proj-{s}{s}. See the docs."),
+            4 => format!("fetch https://{s}@git.internal/org/repo.git failed"),
+            5 => format!("params: {{{sk} => \"{s}\"}}"),
+            6 => format!("config:\n  {sk}: {s}\n  host: db"),
             _ => format!("{sk}: {s}"),
         };
         (k, json!(text), s)
     });
+    // Name/value lists (HAR and fetch headers, Postman's key/value).
+    let in_list =
+        (plain_key(), secret_key(), secret(), any::<bool>()).prop_map(|(k, sk, s, har)| {
+            let item = if har {
+                json!({"name": sk, "value": s})
+            } else {
+                json!({"key": sk, "value": s, "type": "text"})
+            };
+            (k, json!([{"name": "accept", "value": "json"}, item]), s)
+        });
     let in_json_string =
         (plain_key(), secret_key(), secret(), any::<bool>()).prop_map(|(k, sk, s, twice)| {
             let mut inner = json!({ sk: s, "model": "gpt-4o" });
@@ -137,7 +151,7 @@ fn placement() -> impl Strategy<Value = (String, Value, String)> {
             }
             (k, json!(inner.to_string()), s)
         });
-    prop_oneof![under_key, in_url, in_text, in_json_string]
+    prop_oneof![under_key, in_url, in_text, in_json_string, in_list]
 }
 
 /// A context object with several placements, each nested 0-2 levels deep.
@@ -164,11 +178,14 @@ fn context() -> impl Strategy<Value = (Value, Vec<String>)> {
 
 /// Free text holding a secret (titles, errors, health messages).
 fn text() -> impl Strategy<Value = (String, String)> {
-    (secret(), secret_key(), 0..4usize).prop_map(|(s, k, t)| {
+    (secret(), secret_key(), 0..7usize).prop_map(|(s, k, t)| {
         let text = match t {
             0 => format!("connect to postgres://app:{s}@10.0.0.5/jyoti failed"),
             1 => format!("Authorization: Bearer {s}"),
             2 => format!("{k}={s}"),
+            3 => format!("Incorrect API key provided: sk-{s}{s}."),
+            4 => format!("GET https://{s}@api.internal/v1 refused"),
+            5 => format!(r#"[{{"name":"{k}","value":"{s}"}}] (truncated"#),
             _ => json!({ k: s }).to_string(),
         };
         (text, s)
@@ -435,6 +452,82 @@ fn no_output_path_shows_a_secret() {
         prop_assert!(alert.contains("***"), "{alert}");
     });
     rt.block_on(served.stop());
+}
+
+/// The shapes a review found after the first pass, one each, through the
+/// dashboard's store to the TUI and `snapshot`: OpenAI's error text that
+/// echoes the key, name/value header lists, a token as a URL's user, Ruby
+/// and YAML pairs. And the reverse: "basic plan" is not a credential.
+#[test]
+fn review_holes_reach_no_output() {
+    let texts = [
+        (
+            "Incorrect API key provided: sk-abc123def456ghi. You can find your API key at https://platform.openai.com.",
+            "abc123def456ghi",
+        ),
+        (
+            r#"headers=[{"name":"Authorization","value":"hv-tok-987654"}] (cut"#,
+            "hv-tok-987654",
+        ),
+        (
+            "clone https://ghp_Zq12ab34cd56ef78@github.com/org/repo.git failed",
+            "ghp_Zq12ab34cd56ef78",
+        ),
+        (r#"params: {password => "rb-pw-314159"}"#, "rb-pw-314159"),
+        ("db:\n  password: yml-pw-16180\n  host: x", "yml-pw-16180"),
+        (
+            r#"h=[{"key":"api_key","value":"pm-key-112358"}"#,
+            "pm-key-112358",
+        ),
+    ];
+    let context = json!({
+        "request": {"headers": [
+            {"name": "accept", "value": "application/json"},
+            {"name": "Authorization", "value": "hv-ctx-271828"},
+        ]},
+        "postman": [{"key": "x-api-key", "value": "pm-ctx-577215", "type": "text"}],
+        "plan": "Upgrade to the basic plan",
+    });
+    let t = |i: usize| texts[i].0.to_string();
+    let c = Case {
+        context,
+        title: t(0),
+        description: t(1),
+        api_error: t(5),
+        integration_error: t(3),
+        health: t(4),
+        source_error: t(2),
+        timeline: json!({"err": t(0), "via": t(2)}),
+        secrets: texts
+            .iter()
+            .map(|(_, s)| s.to_string())
+            .chain(["hv-ctx-271828".into(), "pm-ctx-577215".into()])
+            .collect(),
+    };
+    let state = state_from(Some(batch(&c)), Some(source(&c)));
+    let mut outputs = tui_outputs(&state, &c);
+    outputs.push((
+        "snapshot text".into(),
+        jfmon::cmd::snapshot::summary(&state),
+    ));
+    let json = serde_json::to_string(&state.snapshot()).unwrap();
+    outputs.push(("snapshot --json".into(), json.clone()));
+    for (name, text) in &outputs {
+        assert!(
+            leaks(text, &c.secrets).is_none(),
+            "{name} shows {:?}:\n{text}",
+            leaks(text, &c.secrets)
+        );
+    }
+    assert!(json.contains("sk-***"), "{json}");
+    assert!(
+        json.contains("https://***@github.com/org/repo.git"),
+        "{json}"
+    );
+    assert!(
+        json.contains("Upgrade to the basic plan"),
+        "over-masked: {json}"
+    );
 }
 
 /// The issue's shell reproduction, through the real binary: an alert the

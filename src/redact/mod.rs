@@ -1,13 +1,19 @@
 //! Keeping secrets out of everything jfmon shows or logs: passwords in
 //! connection URLs ([`redact_url`], [`db_display`], [`db_host_port`]), known
-//! secret strings in free text ([`redact_text`]) and secret-looking fields in
-//! JSON payloads ([`mask_json`], [`is_secret_key`]).
+//! secret strings in free text ([`redact_text`]), secret-looking fields in
+//! JSON payloads ([`mask_json`], [`is_secret_key`]) and secrets of any shape
+//! in free text ([`mask_text`], module `text`).
 //!
 //! Every function here errs on the side of hiding too much: when a string
 //! cannot be parsed, anything that might be a password is replaced by `***`.
 
+mod text;
+
 use serde_json::Value;
 use url::Url;
+
+use text::{LABEL_KEYS, VALUE_KEYS};
+pub use text::{mask_text, without_quoted};
 
 /// The replacement for every hidden value.
 pub const MASK: &str = "***";
@@ -231,26 +237,42 @@ pub fn redact_text(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// Does this object name a secret in a label member, as name/value lists do
+/// (`{"name": "Authorization", "value": "Bearer …"}`, `{"Key": "api_key",
+/// "Value": …}`)? Then its `value` member is a secret.
+fn names_a_secret(map: &serde_json::Map<String, Value>) -> bool {
+    map.iter().any(|(k, v)| {
+        LABEL_KEYS.iter().any(|l| k.eq_ignore_ascii_case(l))
+            && v.as_str().is_some_and(is_secret_key)
+    })
+}
+
 /// Deep copy of `v` with the value of every object member whose key
-/// [`is_secret_key`] replaced by `"***"`, at any depth (arrays included), and
+/// [`is_secret_key`] replaced by `"***"`, and of the `value` of a name/value
+/// pair whose name is a secret ([`names_a_secret`]), at any depth (arrays included), and
 /// every other string passed through [`mask_text`] (URL passwords, bearer
 /// tokens, `key=value` secrets, JSON documents stored as strings).
 /// Numbers under token-count keys (`total_tokens`, `token_count`) are kept.
 pub fn mask_json(v: &Value) -> Value {
     match v {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, val)| {
-                    let masked = if is_secret_key(k) && !(val.is_number() && is_token_count_key(k))
-                    {
-                        Value::String(MASK.to_string())
-                    } else {
-                        mask_json(val)
-                    };
-                    (k.clone(), masked)
-                })
-                .collect(),
-        ),
+        Value::Object(map) => {
+            let labelled = names_a_secret(map);
+            Value::Object(
+                map.iter()
+                    .map(|(k, val)| {
+                        let secret = (is_secret_key(k)
+                            && !(val.is_number() && is_token_count_key(k)))
+                            || (labelled && VALUE_KEYS.iter().any(|v| k.eq_ignore_ascii_case(v)));
+                        let masked = if secret {
+                            Value::String(MASK.to_string())
+                        } else {
+                            mask_json(val)
+                        };
+                        (k.clone(), masked)
+                    })
+                    .collect(),
+            )
+        }
         Value::Array(items) => Value::Array(items.iter().map(mask_json).collect()),
         Value::String(s) => match mask_text(s) {
             std::borrow::Cow::Borrowed(_) => v.clone(),
@@ -258,258 +280,6 @@ pub fn mask_json(v: &Value) -> Value {
         },
         other => other.clone(),
     }
-}
-
-/// Free text (an error message, an alert title, a string in a JSON payload)
-/// with the secrets it may carry replaced by `***`:
-/// - a JSON document stored as text: masked as JSON ([`mask_json`]);
-/// - the password of any URL (`scheme://user:PASSWORD@host`);
-/// - `Bearer TOKEN`, `Basic CREDENTIALS`;
-/// - `key=value`, `key: value`, `"key": "value"` whose key [`is_secret_key`]
-///   (`Authorization: Bearer abc` → `Authorization: ***`).
-///
-/// Borrowed when nothing was hidden. Idempotent.
-pub fn mask_text(s: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
-    // Every secret form needs one of these; most texts have none (memchr).
-    let triggers = [':', '=', '{', '[', 'b', 'B'];
-    if !triggers.iter().any(|&c| s.contains(c)) {
-        return Cow::Borrowed(s);
-    }
-    let t = s.trim_start();
-    if (t.starts_with('{') || t.starts_with('['))
-        && let Ok(v) = serde_json::from_str::<Value>(s)
-    {
-        let m = mask_json(&v);
-        return if m == v {
-            Cow::Borrowed(s)
-        } else {
-            Cow::Owned(m.to_string())
-        };
-    }
-    let mut out = Cow::Borrowed(s);
-    if out.contains("://")
-        && let Some(m) = mask_url_passwords(&out)
-    {
-        out = Cow::Owned(m);
-    }
-    if out.contains(['=', ':'])
-        && let Some(m) = mask_text_pairs(&out)
-    {
-        out = Cow::Owned(m);
-    }
-    if (out.contains("earer")
-        || out.contains("EARER")
-        || out.contains("asic")
-        || out.contains("ASIC"))
-        && let Some(m) = mask_bearer(&out)
-    {
-        out = Cow::Owned(m);
-    }
-    out
-}
-
-/// A parser's error message with every quoted piece hidden: serde_json
-/// quotes the offending value (`invalid type: string "sk-…"`), which may be
-/// a secret, and such messages go to logs.
-pub fn without_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut inside = false;
-    for c in s.chars() {
-        if c == '"' {
-            if inside {
-                out.push_str(MASK);
-            }
-            inside = !inside;
-            out.push(c);
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Characters that end a token in free text.
-fn ends_token(c: u8) -> bool {
-    c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'`')
-}
-
-/// The password of every `scheme://user:password@` in `s`. A password may
-/// hold `/`, `:` or `@`: everything from the first `:` after `://` to the
-/// last `@` of the token is hidden.
-fn mask_url_passwords(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut from = 0;
-    while let Some(rel) = s[from..].find("://") {
-        let start = from + rel + 3;
-        let mut end = start;
-        while end < b.len() && !ends_token(b[end]) {
-            end += 1;
-        }
-        from = end.max(start);
-        let Some(at) = s[start..end].rfind('@').map(|i| start + i) else {
-            continue;
-        };
-        let Some(colon) = s[start..at].find(':').map(|i| start + i) else {
-            continue;
-        };
-        if &s[colon + 1..at] == MASK {
-            continue;
-        }
-        out.push_str(&s[copied..=colon]);
-        out.push_str(MASK);
-        copied = at;
-    }
-    if copied == 0 {
-        return None;
-    }
-    out.push_str(&s[copied..]);
-    Some(out)
-}
-
-/// Authentication schemes whose credentials follow as the next word.
-fn is_auth_scheme(w: &str) -> bool {
-    ["bearer", "basic", "token", "digest", "negotiate", "apikey"]
-        .iter()
-        .any(|s| w.eq_ignore_ascii_case(s))
-}
-
-/// `key=value`, `key: value` and `"key": "value"` (also with the quotes
-/// escaped, as in JSON inside JSON) whose key is a secret: the value is
-/// hidden, and after an auth scheme (`Bearer`) the credential too.
-fn mask_text_pairs(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'=' && b[i] != b':' {
-            i += 1;
-            continue;
-        }
-        // `://` belongs to a URL, not a pair.
-        if b[i] == b':' && s[i..].starts_with("://") {
-            i += 3;
-            continue;
-        }
-        // The key: identifier characters before the separator, after any
-        // closing quotes (`"password": ...`, `\"password\":...`).
-        let mut k_end = i;
-        while k_end > 0 && matches!(b[k_end - 1], b'"' | b'\'' | b'\\' | b' ') {
-            k_end -= 1;
-        }
-        let mut k = k_end;
-        while k > 0 && (b[k - 1].is_ascii_alphanumeric() || matches!(b[k - 1], b'_' | b'-' | b'.'))
-        {
-            k -= 1;
-        }
-        if k == k_end || !is_secret_key(&s[k..k_end]) {
-            i += 1;
-            continue;
-        }
-        // The value: after blanks, an optional (escaped) quote.
-        let mut v = i + 1;
-        while v < b.len() && (b[v] == b' ' || b[v] == b'\t') {
-            v += 1;
-        }
-        let escaped = v + 1 < b.len() && b[v] == b'\\' && matches!(b[v + 1], b'"' | b'\'');
-        let vstart = if escaped { v + 1 } else { v };
-        let vend = if vstart < b.len() && matches!(b[vstart], b'"' | b'\'') {
-            let q = b[vstart];
-            let mut j = vstart + 1;
-            while j < b.len() && b[j] != q {
-                j += if b[j] == b'\\' && !escaped { 2 } else { 1 };
-            }
-            let j = if escaped && j > 0 && b[j - 1] == b'\\' {
-                j - 1
-            } else {
-                j
-            };
-            j.min(b.len())
-        } else {
-            let word_end = |from: usize| {
-                let mut j = from;
-                while j < b.len()
-                    && !ends_token(b[j])
-                    && !matches!(b[j], b'&' | b';' | b',' | b'}' | b']' | b')')
-                {
-                    j += 1;
-                }
-                j
-            };
-            let mut j = word_end(vstart);
-            if is_auth_scheme(&s[vstart..j]) {
-                let mut n = j;
-                while n < b.len() && (b[n] == b' ' || b[n] == b'\t') {
-                    n += 1;
-                }
-                if n > j && n < b.len() {
-                    j = word_end(n);
-                }
-            }
-            j
-        };
-        let (body_start, body_end) = if vstart < b.len() && matches!(b[vstart], b'"' | b'\'') {
-            (vstart + 1, vend)
-        } else {
-            (vstart, vend)
-        };
-        if body_end > body_start && &s[body_start..body_end] != MASK {
-            out.push_str(&s[copied..body_start]);
-            out.push_str(MASK);
-            copied = body_end;
-        }
-        i = vend.max(i + 1);
-    }
-    if copied == 0 {
-        return None;
-    }
-    out.push_str(&s[copied..]);
-    Some(out)
-}
-
-/// `Bearer TOKEN` and `Basic CREDENTIALS` anywhere in free text.
-fn mask_bearer(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut i = 0;
-    while i + 5 <= b.len() {
-        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        let scheme = [&b"bearer"[..], b"basic"]
-            .into_iter()
-            .find(|w| b[i..].len() >= w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w));
-        let Some(len) = scheme.filter(|_| word_start).map(<[u8]>::len) else {
-            i += 1;
-            continue;
-        };
-        let mut t = i + len;
-        while t < b.len() && (b[t] == b' ' || b[t] == b'\t' || b[t] == b'=' || b[t] == b':') {
-            t += 1;
-        }
-        if t == i + len {
-            i += len;
-            continue;
-        }
-        let mut e = t;
-        while e < b.len() && !ends_token(b[e]) && !matches!(b[e], b',' | b';' | b'}' | b']' | b')')
-        {
-            e += 1;
-        }
-        if e > t && &s[t..e] != MASK {
-            out.push_str(&s[copied..t]);
-            out.push_str(MASK);
-            copied = e;
-        }
-        i = e.max(i + len);
-    }
-    if copied == 0 {
-        return None;
-    }
-    out.push_str(&s[copied..]);
-    Some(out)
 }
 
 /// The password in a connection URL, raw and percent-decoded, for passing to
@@ -777,49 +547,6 @@ mod tests {
             assert!(!is_secret_key(k), "{k}");
         }
         assert!(is_token_count_key("promptTokens") && is_token_count_key("token-count"));
-    }
-
-    #[test]
-    fn secrets_inside_text_are_masked() {
-        for (text, secret) in [
-            ("postgres://u:dsn-var-pw@h/db", "dsn-var-pw"),
-            ("see redis://:r3d1s@cache:6379/0 now", "r3d1s"),
-            ("postgres://u:pa/ss@w@h/db", "pa/ss@w"),
-            ("Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
-            ("sent bearer tok123, got 401", "tok123"),
-            ("retry (Basic dXNlcjpwYXNz)", "dXNlcjpwYXNz"),
-            ("X-Api-Key: sk-var-header", "sk-var-header"),
-            ("login?user=a&password=hunter2&x=1", "hunter2"),
-            (r#"{"note": "x", "password": "in-json"}"#, "in-json"),
-            (r#"payload={\"auth\":\"esc-aped\"}"#, "esc-aped"),
-            (r#""apiKey": "quoted \" one""#, "quoted"),
-        ] {
-            let m = mask_text(text);
-            assert!(!m.contains(secret), "{text} -> {m}");
-            assert!(m.contains(MASK), "{text} -> {m}");
-            assert_eq!(mask_text(&m), m, "idempotent: {text}");
-        }
-        for plain in [
-            "HTTP 500: upstream timeout",
-            "GET /api/v1/users?page=2",
-            "https://api.example.com:8443/v1/chat",
-            "rate=5.0 latency: 20ms",
-        ] {
-            assert!(
-                matches!(mask_text(plain), std::borrow::Cow::Borrowed(_)),
-                "{plain}"
-            );
-        }
-        assert_eq!(mask_text("Authorization: Bearer abc"), "Authorization: ***");
-        assert_eq!(mask_text("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-    }
-
-    #[test]
-    fn quoted_pieces_of_parser_errors_are_hidden() {
-        assert_eq!(
-            without_quoted(r#"invalid type: string "sk-live-x", expected u64 at line 1"#),
-            r#"invalid type: string "***", expected u64 at line 1"#
-        );
     }
 
     #[test]
