@@ -25,8 +25,7 @@ fn batch(end: DateTime<Utc>, minutes: i64, window_secs: u64) -> Batch {
             let mut d = ApiMinute::default();
             for i in 0..4 {
                 d.add_counts(if i == 0 && m % 7 == 0 { 503 } else { 200 }, 1, 0);
-                d.latency
-                    .record((m.rem_euclid(97) * 10 + i * 250 + k as i64) as i64);
+                d.latency.record(m.rem_euclid(97) * 10 + i * 250 + k as i64);
             }
             b.api
                 .push((m, EndpointKey::new("GET", &format!("/e{k}")), d.clone()));

@@ -130,7 +130,7 @@ impl Widget for BusinessPane<'_> {
                         .unwrap_or_default();
                     let vals: Vec<Option<f64>> = slots
                         .iter()
-                        .map(|mm| Some(per.get(&mm).copied().unwrap_or(0.0)))
+                        .map(|mm| Some(per.get(mm).copied().unwrap_or(0.0)))
                         .collect();
                     let lw = label.len() + 1;
                     let sw = (each as usize).saturating_sub(lw + 2);
