@@ -683,3 +683,85 @@ async fn serve_on_a_read_only_role_or_legacy_database_keeps_serving(pool: PgPool
             .unwrap();
     }
 }
+
+/// Whether a connection of its own can take the follow lease now.
+async fn follow_lease_free(pool: &PgPool) -> bool {
+    let mut m = Maintainer::new(jfmon_pool(pool).await, Role::Follow);
+    m.try_lease().await.expect("try lease")
+}
+
+async fn idle_in_transaction(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A follow step cut short (its future dropped while it waits inside its
+/// transaction, as when serve's task is aborted) must neither run the next
+/// step inside that stale transaction nor hand its connection, with the open
+/// transaction and the session's lease, back to the pool.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_step_cut_short_leaves_no_open_transaction_and_frees_the_lease(pool: PgPool) {
+    let mut rng = Rng(0x0c17);
+    insert_api_calls(&pool, &mut rng, 300, 120.0).await;
+    let jf = jfmon_pool(&pool).await;
+    let mut m = Maintainer::new(jf.clone(), Role::Follow);
+    assert!(m.try_lease().await.unwrap());
+    follow_until_idle(&mut m).await;
+    insert_api_calls(&pool, &mut rng, 200, 60.0).await;
+    // Hold the position rows so the next step waits inside its transaction.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM jfmon_rollup_state FOR UPDATE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let cut = tokio::time::timeout(std::time::Duration::from_millis(500), m.follow_all()).await;
+    assert!(
+        cut.is_err(),
+        "the step should be waiting for the position row"
+    );
+    blocker.rollback().await.unwrap();
+    // The same maintainer goes on, exactly, on a clean connection.
+    follow_until_idle(&mut m).await;
+    assert_exact(&pool).await;
+
+    // Cut short again, then dropped (an aborted task).
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM jfmon_rollup_state FOR UPDATE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = m.follow_all().await;
+        m
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    task.abort();
+    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    blocker.rollback().await.unwrap();
+    // The closed session ends once its blocked query returns; wait for that
+    // (a bounded poll, not a timing assertion).
+    let mut free = false;
+    for _ in 0..100 {
+        if follow_lease_free(&pool).await && idle_in_transaction(&pool).await == 0 {
+            free = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        free,
+        "the lease is still held or a connection is idle in transaction: {} such",
+        idle_in_transaction(&pool).await
+    );
+    // The pool's connections are usable, outside any transaction.
+    let in_tx: String = sqlx::query_scalar("SELECT current_setting('transaction_isolation')")
+        .fetch_one(&jf)
+        .await
+        .unwrap();
+    assert_eq!(in_tx, "read committed");
+}

@@ -9,6 +9,13 @@
 //! several jfmon processes one follows while the others stand by; a backfill
 //! has a lease of its own and runs alongside the follower (both lock the
 //! position row, so their steps interleave).
+//!
+//! A step runs a transaction on that connection, so a step cut short (its
+//! future dropped: a task aborted, a `select!` or timeout) leaves it inside
+//! an open transaction, perhaps with a query still running. Such a
+//! connection is never reused nor returned to the pool: the next step, and
+//! dropping the maintainer, close it instead (PostgreSQL then rolls the
+//! transaction back and frees the lease).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::pool::PoolConnection;
@@ -63,6 +70,16 @@ pub struct Maintainer {
     pool: PgPool,
     role: Role,
     conn: Option<PoolConnection<Postgres>>,
+    /// A step began on `conn` and has not finished (or was cut short).
+    in_step: bool,
+}
+
+impl Drop for Maintainer {
+    /// Never hand the lease connection back to the pool: it holds the
+    /// session's advisory lock and maybe an interrupted transaction.
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl Maintainer {
@@ -71,12 +88,19 @@ impl Maintainer {
             pool,
             role,
             conn: None,
+            in_step: false,
         }
     }
 
     /// Take the lease if free; `false` means another process holds it
     /// (stand by and ask again later).
     pub async fn try_lease(&mut self) -> Result<bool, sqlx::Error> {
+        if self.in_step {
+            // The last step was cut short: its connection is in an unknown
+            // state. Close it (ending its transaction and the lease) and
+            // take the lease again on a fresh one.
+            self.release();
+        }
         if self.conn.is_some() {
             return Ok(true);
         }
@@ -103,6 +127,7 @@ impl Maintainer {
     /// Give the lease up (also dropping the connection: a failed step may
     /// have left it unusable).
     pub fn release(&mut self) {
+        self.in_step = false;
         if let Some(c) = self.conn.take() {
             // Closing the connection ends the session and its lock.
             drop(c.detach());
@@ -145,9 +170,16 @@ impl Maintainer {
             Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
         >,
     ) -> Result<T, sqlx::Error> {
+        if self.in_step && !self.try_lease().await? {
+            return Err(sqlx::Error::Protocol(
+                "the rollup lease was lost after an interrupted step".into(),
+            ));
+        }
         let mut attempts = 0;
         loop {
+            self.in_step = true;
             let res = f(self.conn()).await;
+            self.in_step = false;
             match res {
                 Err(e) if is_serialization_failure(&e) && attempts < 20 => {
                     attempts += 1;
