@@ -10,6 +10,7 @@ use super::{Outcome, connect_settings, poller, require_url};
 use crate::cli::CheckArgs;
 use crate::config::Config;
 use crate::db::connect::pool;
+use crate::db::id_space::id_space;
 use crate::db::schema;
 use crate::model::tables::{self, missing_message};
 use crate::model::{Health, Update};
@@ -18,6 +19,13 @@ use crate::user_error::describe_db_error;
 
 /// Newest API call older than this: warning; older than twice this: critical.
 const STALE_AFTER_SECS: i64 = 300;
+/// Ids that run out sooner than this at the observed rate: warning.
+const IDS_WARN_SECS: f64 = 30.0 * 86_400.0;
+/// The tables with 32-bit `SERIAL` ids in the platform's schema, and their time column.
+const SERIAL_TABLES: [(&str, &str); 2] = [
+    (tables::API_CALLS, "timestamp"),
+    ("monitoring_alerts", "created_at"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -83,6 +91,41 @@ pub async fn run(cfg: &Config, a: &CheckArgs) -> Outcome {
         }
     }
     Ok(ExitCode::from(report.exit_code))
+}
+
+/// A WARNING when `table`'s ids run out within [`IDS_WARN_SECS`] at the
+/// rate they were taken lately, saying how to widen them.
+async fn id_finding(
+    pool: &sqlx::PgPool,
+    table: &'static str,
+    instant: &str,
+) -> Result<Option<Finding>, sqlx::Error> {
+    let Some(space) = id_space(pool, table, instant).await? else {
+        return Ok(None);
+    };
+    let Some(left) = space.secs_left().filter(|s| *s < IDS_WARN_SECS) else {
+        return Ok(None);
+    };
+    let when = if left < 7200.0 {
+        format!("{:.0} minutes", left / 60.0)
+    } else if left < 2.0 * 86_400.0 {
+        format!("{:.0} hours", left / 3600.0)
+    } else {
+        format!("{:.0} days", left / 86_400.0)
+    };
+    Ok(Some(Finding {
+        check: "ids",
+        level: Verdict::Warning,
+        message: format!(
+            "{table}.id ({}) runs out in about {when} at {:.1} ids/s ({} of {} used) — \
+             widen it in a maintenance window (rewrites the table): {}",
+            space.column_type,
+            space.per_sec.unwrap_or(0.0),
+            space.last,
+            space.max,
+            space.how_to_convert()
+        ),
+    }))
 }
 
 fn unknown(message: String) -> Report {
@@ -180,6 +223,11 @@ async fn findings(
             level,
             message,
         });
+    }
+    for (table, instant) in SERIAL_TABLES {
+        if !missing.iter().any(|t| t == table) {
+            out.extend(id_finding(&pool, table, instant).await?);
+        }
     }
     let mut p = poller(cfg, pool);
     let batch = p.poll().await?;

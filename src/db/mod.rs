@@ -1,10 +1,12 @@
 //! Everything that talks to PostgreSQL: connecting ([`connect`]), schema
 //! discovery and migrations ([`schema`]), the incremental poller ([`poller`])
 //! and the older part of a long window it leaves for later ([`history`]),
-//! and riding out a restarted server ([`reconnect`]).
+//! riding out a restarted server ([`reconnect`]) and how long a table's ids
+//! last ([`id_space`]).
 
 pub mod connect;
 pub mod history;
+pub mod id_space;
 mod load;
 pub mod poller;
 pub mod reconnect;
