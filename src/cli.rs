@@ -134,6 +134,47 @@ pub enum Command {
             maintains them while others stand by."
     )]
     Rollup(RollupArgs),
+    /// Delete old raw rows from the monitoring tables (optionally archived first)
+    #[command(
+        long_about = "Delete raw rows older than --older-than from the monitoring tables, in \
+            small batches by id range, each one short transaction with a 2 s lock_timeout \
+            (a batch that hits it is retried), so the platform's writers are never held up.\n\n\
+            The rollups are kept: rows older than the cutoff are first counted into them (as \
+            `jfmon rollup --backfill` would), and a row the rollups have not counted is never \
+            deleted, so the dashboards and baselines still show the pruned days. Alerts go \
+            only once acknowledged or resolved, never open ones; monitoring_integration_health \
+            is never pruned.\n\n\
+            --archive DIR first writes each batch to DIR as gzip-compressed CSV (loadable with \
+            COPY … (FORMAT csv, HEADER)) and lists it in DIR/manifest.csv (table, id range, \
+            rows, SHA-256); request_body is never archived and secrets in JSON and error texts \
+            are masked. Resumable: after an interruption run it again. Refused under --read-only \
+            (except --dry-run, which only counts)."
+    )]
+    Prune(PruneArgs),
+}
+
+/// Options of `jfmon prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Delete rows older than this (e.g. 30d; at least 1d)
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub older_than: Duration,
+
+    /// Write each batch to DIR as compressed CSV (with manifest.csv) before deleting it
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+
+    /// Only count what would be deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Ids per batch (one short transaction each)
+    #[arg(long, value_name = "ROWS", default_value_t = 5_000, value_parser = clap::value_parser!(i64).range(100..=100_000))]
+    pub batch_rows: i64,
+
+    /// Do not draw a progress bar
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// Options of `jfmon rollup`.

@@ -16,6 +16,7 @@ pub mod hist;
 pub mod hub;
 pub mod model;
 pub mod notify;
+pub mod prune;
 pub mod redact;
 pub mod rollup;
 pub mod sim;

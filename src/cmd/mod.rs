@@ -5,6 +5,7 @@ pub mod check;
 pub mod dashboard;
 pub mod generate;
 pub mod migrate;
+pub mod prune;
 pub mod rollup;
 pub mod serve;
 pub mod simulate;
@@ -67,6 +68,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Some(Command::Snapshot(a)) => snapshot::run(&cfg, &a).await,
         Some(Command::Serve(a)) => serve::run(&cfg, &a).await,
         Some(Command::Rollup(a)) => rollup::run(&cfg, &a).await,
+        Some(Command::Prune(a)) => prune::run(&cfg, &a).await,
         Some(Command::Demo(a)) => dashboard::run(&cfg, Some(&a)).await,
         Some(Command::Completions(_) | Command::Man) => unreachable!("handled above"),
         None => dashboard::run(&cfg, None).await,

@@ -36,7 +36,14 @@ pub async fn run(cfg: &Config, a: &RollupArgs) -> Outcome {
         });
     }
     if let Some(d) = a.backfill {
-        backfill(&pool, d, a).await.map_err(db)?;
+        let now: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&pool)
+            .await
+            .map_err(db)?;
+        let cutoff = now - chrono::TimeDelta::from_std(d).unwrap_or_default();
+        backfill(&pool, cutoff, a.slice_rows, a.no_progress)
+            .await
+            .map_err(db)?;
     }
     if a.follow {
         eprintln!("jfmon rollup: following (Ctrl-C to stop)");
@@ -76,21 +83,26 @@ async fn target_id(
     Ok(id.unwrap_or(0))
 }
 
-async fn backfill(pool: &PgPool, d: Duration, a: &RollupArgs) -> Result<(), sqlx::Error> {
+/// Add history down to `cutoff` to every rollup (with a progress bar unless
+/// `no_progress`), then catch up to now unless another process follows.
+/// Also used by `jfmon prune`, which counts everything it deletes first.
+pub async fn backfill(
+    pool: &PgPool,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    slice_rows: i64,
+    no_progress: bool,
+) -> Result<(), sqlx::Error> {
     let mut m = Maintainer::new(pool.clone(), Role::Backfill);
     while !m.try_lease().await? {
         eprintln!("jfmon rollup: another backfill runs; waiting for it");
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
-    let now: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
-    let cutoff = now - chrono::TimeDelta::from_std(d).unwrap_or_default();
     for r in existing(pool).await? {
         let target = target_id(pool, r, cutoff).await?;
         // The first step creates the position if needed and reports the base.
-        let mut p = m.backfill_step(r, cutoff, a.slice_rows).await?;
+        let mut p = m.backfill_step(r, cutoff, slice_rows).await?;
         let top = p.base + p.rows as i64;
-        let bar = if a.no_progress {
+        let bar = if no_progress {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::new((top - target).max(1) as u64);
@@ -106,7 +118,7 @@ async fn backfill(pool: &PgPool, d: Duration, a: &RollupArgs) -> Result<(), sqlx
         let mut rows = p.rows;
         while !p.done {
             bar.set_position((top - p.base).max(0) as u64);
-            p = m.backfill_step(r, cutoff, a.slice_rows).await?;
+            p = m.backfill_step(r, cutoff, slice_rows).await?;
             rows += p.rows;
         }
         bar.finish_and_clear();
