@@ -18,10 +18,12 @@ pub const DASHBOARD: &str = "dashboard";
 
 /// Commands that read or write the database.
 const DATABASE: &[&str] = &[
-    DASHBOARD, "migrate", "simulate", "check", "snapshot", "serve", "rollup",
+    DASHBOARD, "migrate", "simulate", "check", "snapshot", "serve", "rollup", "prune",
 ];
 /// Commands that may write, or show that they would not.
-const WRITERS: &[&str] = &[DASHBOARD, "demo", "migrate", "simulate", "serve", "rollup"];
+const WRITERS: &[&str] = &[
+    DASHBOARD, "demo", "migrate", "simulate", "serve", "rollup", "prune",
+];
 /// Commands that aggregate over a window of recent traffic.
 const WINDOWED: &[&str] = &[DASHBOARD, "demo", "check", "snapshot", "serve"];
 /// Commands that keep polling.
