@@ -145,7 +145,7 @@ pub enum Command {
             only once acknowledged or resolved, never open ones; monitoring_integration_health \
             is never pruned.\n\n\
             --archive DIR first writes each batch to DIR as gzip-compressed CSV (loadable with \
-            COPY … (FORMAT csv, HEADER)) and lists it in DIR/manifest.csv (table, id range, \
+            COPY ... (FORMAT csv, HEADER)) and lists it in DIR/manifest.csv (table, id range, \
             rows, SHA-256); request_body is never archived and secrets in JSON and error texts \
             are masked. Resumable: after an interruption run it again. Refused under --read-only \
             (except --dry-run, which only counts)."
