@@ -151,6 +151,17 @@ pub enum Command {
             (except --dry-run, which only counts)."
     )]
     Prune(PruneArgs),
+    /// Check, test and backtest the alert rules
+    #[command(
+        long_about = "Check, test and backtest the alert rules (the shipped defaults, \
+            [[rules]] in the config file, --rules FILE; see assets/RULES.md).\n\n\
+            check [FILE]: one line per problem, naming the rule and the key; exit 1 on any.\n\
+            test FILE: run rule unit tests (input series, alerts expected at given times), \
+            in the style of `promtool test rules`.\n\
+            backtest --since 7d: replay the rules over the rollup history and print what \
+            would have fired and resolved, and when."
+    )]
+    Rules(RulesArgs),
 }
 
 /// Options of `jfmon prune`.
@@ -175,6 +186,33 @@ pub struct PruneArgs {
     /// Do not draw a progress bar
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// What `jfmon rules` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesAction {
+    /// Validate a rule file (default: the configured rules)
+    Check,
+    /// Run a rule test file
+    Test,
+    /// Replay the rules over the rollup history
+    Backtest,
+}
+
+/// Options of `jfmon rules`.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// check, test or backtest
+    #[arg(value_enum, value_name = "ACTION")]
+    pub action: RulesAction,
+
+    /// The rule file to check, or the test file to run
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// How far back a backtest replays (e.g. 7d; at most 30d)
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "7d")]
+    pub since: Duration,
 }
 
 /// Options of `jfmon rollup`.
@@ -244,6 +282,15 @@ pub struct SimulateArgs {
     /// Rows held while the database is unreachable; beyond this the oldest are dropped (and counted)
     #[arg(long, value_name = "ROWS", default_value_t = crate::sim::writer::DEFAULT_BUFFER_ROWS)]
     pub buffer_rows: usize,
+
+    /// Inject a named incident starting now: TARGET:KIND:DUR, e.g. openai:down:3m or
+    /// /api/spiritual/guidance:degraded:5m (repeatable)
+    #[arg(long, value_name = "SPEC", value_parser = crate::sim::incident::parse)]
+    pub incident: Vec<crate::sim::incident::IncidentSpec>,
+
+    /// No random integration incidents (only those named by --incident)
+    #[arg(long)]
+    pub no_random_incidents: bool,
 }
 
 /// Options of `jfmon check`.

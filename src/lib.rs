@@ -19,6 +19,7 @@ pub mod notify;
 pub mod prune;
 pub mod redact;
 pub mod rollup;
+pub mod rules;
 pub mod sim;
 pub mod source;
 pub mod store;

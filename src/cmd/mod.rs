@@ -7,6 +7,7 @@ pub mod generate;
 pub mod migrate;
 pub mod prune;
 pub mod rollup;
+pub mod rules;
 pub mod serve;
 pub mod simulate;
 pub mod snapshot;
@@ -53,6 +54,10 @@ pub async fn run(cli: Cli) -> Outcome {
         // Generated from the command line definition alone: no configuration.
         Some(Command::Completions(a)) => return generate::completions(a),
         Some(Command::Man) => return generate::man(),
+        // Checks the rule sources itself, one line per problem.
+        Some(Command::Rules(a)) if a.action == crate::cli::RulesAction::Check => {
+            return rules::check(&cli.global, a.file.as_deref());
+        }
         _ => {}
     }
     let is_check = matches!(cli.command, Some(Command::Check(_)));
@@ -69,6 +74,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Some(Command::Serve(a)) => serve::run(&cfg, &a).await,
         Some(Command::Rollup(a)) => rollup::run(&cfg, &a).await,
         Some(Command::Prune(a)) => prune::run(&cfg, &a).await,
+        Some(Command::Rules(a)) => rules::run(&cfg, &a).await,
         Some(Command::Demo(a)) => dashboard::run(&cfg, Some(&a)).await,
         Some(Command::Completions(_) | Command::Man) => unreachable!("handled above"),
         None => dashboard::run(&cfg, None).await,

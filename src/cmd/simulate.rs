@@ -24,6 +24,8 @@ pub async fn run(cfg: &Config, a: &SimulateArgs) -> Outcome {
         seed: a.seed,
         progress: !a.no_progress,
         buffer_rows: a.buffer_rows,
+        incidents: a.incident.clone(),
+        random_incidents: !a.no_random_incidents,
     };
     let summary = tokio::select! {
         r = writer::run(&pool, &opts) => r.map_err(|e| Fail::new(describe_db_error(&e, &url)))?,
@@ -33,7 +35,27 @@ pub async fn run(cfg: &Config, a: &SimulateArgs) -> Outcome {
         }
     };
     eprintln!("{}", summary_line(&summary));
+    for i in &summary.injected {
+        eprintln!("{}", injected_line(i));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One injected incident: `injected: openai down 2026-01-01T10:00:00Z .. 10:03:00Z (--incident)`.
+fn injected_line(i: &crate::sim::generator::Injected) -> String {
+    format!(
+        "injected: {} {} {} {} .. {} ({})",
+        if i.on_endpoint {
+            "endpoint"
+        } else {
+            "integration"
+        },
+        i.target,
+        i.kind.as_str(),
+        i.started.format("%Y-%m-%dT%H:%M:%SZ"),
+        i.ends.format("%Y-%m-%dT%H:%M:%SZ"),
+        if i.forced { "--incident" } else { "random" }
+    )
 }
 
 /// What the run wrote, and what it could not (outages).

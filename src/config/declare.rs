@@ -164,6 +164,8 @@ macro_rules! settings {
             pub thresholds: $crate::store::Thresholds,
             /// Notification receivers (`[[notify]]`, file only).
             pub notify: Vec<$crate::notify::Receiver>,
+            /// Alert rules (defaults, `[[rules]]`, `--rules FILE`).
+            pub rules: $crate::rules::RuleSet,
             /// The config file actually read, if any.
             pub config_path: Option<std::path::PathBuf>,
         }
@@ -174,6 +176,7 @@ macro_rules! settings {
                     $( $field: $default, )+
                     thresholds: Default::default(),
                     notify: Vec::new(),
+                    rules: $crate::rules::RuleSet::defaults(),
                     config_path: None,
                 }
             }
@@ -198,6 +201,7 @@ macro_rules! settings {
                     $( $field: layers.resolve(stringify!($field), || $default, $check)?, )+
                     thresholds: Default::default(),
                     notify: Vec::new(),
+                    rules: $crate::rules::RuleSet::defaults(),
                     config_path: None,
                 })
             }
@@ -209,6 +213,7 @@ macro_rules! settings {
                 $( $crate::config::declare::debug_field(&mut d, stringify!($field), &self.$field); )+
                 d.field("thresholds", &self.thresholds)
                     .field("notify", &self.notify)
+                    .field("rules", &self.rules.len())
                     .field("config_path", &self.config_path)
                     .finish()
             }

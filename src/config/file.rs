@@ -8,7 +8,7 @@ use toml::{Table, Value};
 
 use super::declare::{Kind, Mask, Setting};
 use super::error::{ConfigError, Origin};
-use super::{SETTINGS, check, thresholds};
+use super::{SETTINGS, check, rules, thresholds};
 use crate::redact::redact_url;
 
 /// The default config file: `$XDG_CONFIG_HOME/jfmon/config.toml` (via
@@ -51,6 +51,7 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|s| s.key)
         .chain(thresholds::KEYS.iter().copied())
+        .chain(std::iter::once(rules::KEY))
 }
 
 /// A parsed config file whose keys are all known.

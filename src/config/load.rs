@@ -9,7 +9,7 @@ use super::declare::Setting;
 use super::error::{ConfigError, Origin};
 use super::file::{self, FileLayer};
 use super::settings::Config;
-use super::thresholds;
+use super::{rules, thresholds};
 use crate::duration::format_duration;
 
 /// Build the configuration: reads the file named by `--config` /
@@ -49,6 +49,7 @@ pub fn load_from(flags: &Flags, file_text: Option<(&Path, &str)>) -> Result<Conf
     }
     cfg.thresholds = thresholds::from_file(file.as_ref())?;
     cfg.notify = super::notify::from_file(file.as_ref())?;
+    cfg.rules = rules::from_sources(file.as_ref(), cfg.rules_file.as_deref())?;
     cfg.config_path = file.map(|f| f.path);
     Ok(cfg)
 }

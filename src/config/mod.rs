@@ -16,6 +16,7 @@
 //! - [`file`]: locating, reading and checking the TOML file
 //! - [`thresholds`]: `[thresholds]` (file only) into [`Thresholds`]
 //! - [`notify`]: `[[notify]]` (file only) into notification receivers
+//! - [`rules`]: `[[rules]]` and `--rules FILE` over the default alert rules
 //! - [`check`]: one value's validation (ranges, URLs, labels)
 //! - [`load`]: the layering itself
 //! - [`error`]: [`ConfigError`], one line that never holds a password
@@ -31,6 +32,7 @@ pub mod error;
 pub mod file;
 mod load;
 pub mod notify;
+pub mod rules;
 pub mod settings;
 pub mod thresholds;
 

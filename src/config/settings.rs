@@ -18,7 +18,7 @@ pub const DASHBOARD: &str = "dashboard";
 
 /// Commands that read or write the database.
 const DATABASE: &[&str] = &[
-    DASHBOARD, "migrate", "simulate", "check", "snapshot", "serve", "rollup", "prune",
+    DASHBOARD, "migrate", "simulate", "check", "snapshot", "serve", "rollup", "prune", "rules",
 ];
 /// Commands that may write, or show that they would not.
 const WRITERS: &[&str] = &[
@@ -36,6 +36,8 @@ const COLOURED: &[&str] = &[DASHBOARD, "demo", "serve"];
 const FOLLOWERS: &[&str] = &[DASHBOARD, "snapshot"];
 /// The hub.
 const SERVE: &[&str] = &["serve"];
+/// Commands that evaluate alert rules.
+const RULED: &[&str] = &[DASHBOARD, "demo", "serve", "rules"];
 /// Commands that write a log.
 const LOGGERS: &[&str] = &[DASHBOARD, "demo", "serve"];
 
@@ -155,6 +157,12 @@ settings! {
         Setting::new("max-conns-per-addr", "serve.max_conns_per_addr")
             .env("JFMON_MAX_CONNS_PER_ADDR").value("N").kind(Kind::Count).only(SERVE),
         check::count(1, 100_000);
+
+    /// Alert rules: [[rules]] tables over the shipped defaults (see assets/RULES.md)
+    rules_file: Option<PathBuf> = None;
+        Setting::new("rules", "rules_file").env("JFMON_RULES").value("FILE")
+            .kind(Kind::Path).only(RULED),
+        check::some(check::path);
 
     /// Write diagnostics to this file (the terminal belongs to the dashboard)
     log_file: Option<PathBuf> = None;

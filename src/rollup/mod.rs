@@ -2,6 +2,7 @@
 //! created by `jfmon migrate`): what they hold ([`spec`]), where each stands
 //! ([`state`]) and how they are kept current, exactly once ([`maintain`]).
 
+pub mod baseline;
 pub mod follow;
 pub mod maintain;
 pub mod read;

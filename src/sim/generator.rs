@@ -94,6 +94,31 @@ pub struct Incident {
     pub ends: DateTime<Utc>,
 }
 
+/// An incident the generator injected (random or forced), on an
+/// integration or an endpoint: what `jfmon simulate` lists at the end, and
+/// what a precision/recall measurement of the alert rules compares with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    /// The integration's name, or the endpoint's path.
+    pub target: String,
+    pub on_endpoint: bool,
+    pub kind: IncidentKind,
+    pub started: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+    pub forced: bool,
+}
+
+/// The most injected incidents remembered (the oldest are forgotten).
+const INJECTED_CAP: usize = 10_000;
+
+/// An incident forced on an endpoint.
+struct EndpointIncident {
+    endpoint: usize,
+    kind: IncidentKind,
+    start_us: i64,
+    end_us: i64,
+}
+
 impl std::fmt::Display for Incident {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.integration, self.kind.as_str())
@@ -435,6 +460,8 @@ pub struct Generator {
     session_serial: u64,
     incidents: Vec<IncidentState>,
     incident_serial: u64,
+    endpoint_incidents: Vec<EndpointIncident>,
+    injected: Vec<Injected>,
 }
 
 fn lognormal(median: f64, sigma: f64) -> LogNormal<f64> {
@@ -487,6 +514,8 @@ impl Generator {
             session_serial: 0,
             incidents: Vec::new(),
             incident_serial: 0,
+            endpoint_incidents: Vec::new(),
+            injected: Vec::new(),
             cfg,
         };
         // Health reports, staggered over the first 30 s.
@@ -578,6 +607,67 @@ impl Generator {
         let alert_at = (start_us + 30 * SEC).min(end_us - 1).max(self.now_us + 1);
         self.add_incident(idx, kind, start_us, end_us, fail_rate, true, alert_at);
         true
+    }
+
+    /// Make the endpoint at `path` fail (down: ~95 % 503s) or slow down
+    /// (degraded: 3× its own time, ~25 % 500s) over [from, until). Returns
+    /// false (and does nothing) for an unknown path or an interval already over.
+    pub fn force_endpoint_incident(
+        &mut self,
+        path: &str,
+        kind: IncidentKind,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> bool {
+        let Some(idx) = ENDPOINTS.iter().position(|e| e.path == path) else {
+            return false;
+        };
+        let (start_us, end_us) = (self.offset_us(from), self.offset_us(until));
+        if end_us <= self.now_us || end_us <= start_us {
+            return false;
+        }
+        self.endpoint_incidents.push(EndpointIncident {
+            endpoint: idx,
+            kind,
+            start_us,
+            end_us,
+        });
+        self.remember(Injected {
+            target: path.to_string(),
+            on_endpoint: true,
+            kind,
+            started: from,
+            ends: until,
+            forced: true,
+        });
+        true
+    }
+
+    /// Every incident injected so far (random and forced), oldest first.
+    pub fn injected(&self) -> &[Injected] {
+        &self.injected
+    }
+
+    /// The integration names and endpoint paths incidents can target.
+    pub fn targets() -> (Vec<&'static str>, Vec<&'static str>) {
+        (
+            INTEGRATIONS.iter().map(|i| i.name).collect(),
+            ENDPOINTS.iter().map(|e| e.path).collect(),
+        )
+    }
+
+    fn remember(&mut self, i: Injected) {
+        if self.injected.len() == INJECTED_CAP {
+            self.injected.remove(0);
+        }
+        self.injected.push(i);
+    }
+
+    fn endpoint_incident(&self, endpoint: usize, at_us: i64) -> Option<IncidentKind> {
+        self.endpoint_incidents
+            .iter()
+            .find(|x| x.endpoint == endpoint && x.start_us <= at_us && at_us < x.end_us)
+            .map(|x| x.kind)
     }
 
     // -- helpers ------------------------------------------------------------
@@ -736,6 +826,10 @@ impl Generator {
         if self.chance(0.0008) {
             own_ms *= self.rng.random_range(8.0..40.0);
         }
+        let ep_incident = self.endpoint_incident(ep_idx, t);
+        if ep_incident == Some(IncidentKind::Degraded) {
+            own_ms *= 3.0;
+        }
         let own_us = (own_ms * 1000.0) as i64 + 1;
 
         // Guidance requests mostly belong to an open session.
@@ -835,6 +929,25 @@ impl Generator {
                     out.error.as_deref().unwrap_or("error")
                 )),
             ),
+            None if ep_incident.is_some() && {
+                let rate = match ep_incident {
+                    Some(IncidentKind::Down) => 0.95,
+                    _ => 0.25,
+                };
+                self.rng.random::<f64>() < rate
+            } =>
+            {
+                match ep_incident {
+                    Some(IncidentKind::Down) => (
+                        Some(503),
+                        Some("ServiceUnavailable: handler unavailable".to_string()),
+                    ),
+                    _ => (
+                        Some(500),
+                        Some("InternalServerError: unexpected error in handler".to_string()),
+                    ),
+                }
+            }
             None => {
                 let r = self.rng.random::<f64>();
                 if r < 0.001 {
@@ -1065,6 +1178,14 @@ impl Generator {
     ) {
         self.incident_serial += 1;
         let serial = self.incident_serial;
+        self.remember(Injected {
+            target: INTEGRATIONS[idx].name.to_string(),
+            on_endpoint: false,
+            kind,
+            started: self.time(start_us),
+            ends: self.time(end_us),
+            forced,
+        });
         self.incidents.push(IncidentState {
             serial,
             public: Incident {

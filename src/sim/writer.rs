@@ -45,6 +45,10 @@ pub struct SimulateOptions {
     /// Live rows held in memory while the database is unreachable; beyond
     /// this the oldest are dropped (and counted in the summary).
     pub buffer_rows: usize,
+    /// Named incidents injected when live traffic starts.
+    pub incidents: Vec<super::incident::IncidentSpec>,
+    /// Random integration incidents every 10-20 minutes.
+    pub random_incidents: bool,
 }
 
 /// Default for [`SimulateOptions::buffer_rows`]: about eight minutes of
@@ -60,6 +64,8 @@ impl Default for SimulateOptions {
             seed: 42,
             progress: false,
             buffer_rows: DEFAULT_BUFFER_ROWS,
+            incidents: Vec::new(),
+            random_incidents: true,
         }
     }
 }
@@ -91,6 +97,8 @@ pub struct SimulateSummary {
     /// Of those, batches the server could no longer tell about: neither
     /// counted as written nor written again.
     pub unsettled_batches: u64,
+    /// Incidents injected over the run (random and `--incident`), oldest first.
+    pub injected: Vec<super::generator::Injected>,
 }
 
 /// API rows per backfill chunk (one COPY + transaction each).
@@ -108,7 +116,7 @@ pub async fn run(pool: &PgPool, opts: &SimulateOptions) -> Result<SimulateSummar
     let cfg = SimConfig {
         seed: opts.seed,
         rate: opts.rate,
-        incidents: true,
+        incidents: opts.random_incidents,
     };
     let mut generator = Generator::new(cfg, now - span);
     let mut summary = Summer::default();
@@ -116,8 +124,19 @@ pub async fn run(pool: &PgPool, opts: &SimulateOptions) -> Result<SimulateSummar
         backfill(pool, &mut generator, now, opts, &mut summary).await?;
     }
     if opts.duration.is_some() || opts.backfill.is_none() {
+        let start = Utc::now();
+        for i in &opts.incidents {
+            let until =
+                start + TimeDelta::from_std(i.duration).unwrap_or_else(|_| TimeDelta::minutes(1));
+            if i.on_endpoint() {
+                generator.force_endpoint_incident(&i.target, i.kind, start, until);
+            } else {
+                generator.force_incident(&i.target, i.kind, start, until);
+            }
+        }
         super::live::run(pool, &mut generator, opts, &mut summary).await?;
     }
+    summary.s.injected = generator.injected().to_vec();
     Ok(summary.finish())
 }
 

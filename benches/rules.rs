@@ -1,0 +1,362 @@
+//! Alert rules (issue 10, "Measured"), two parts:
+//!
+//! 1. Evaluation cost per poll: 100 rules over 50 series (25 endpoints, 25
+//!    integrations, a 15 min window, baselines for all), with the engine
+//!    (reads what the store already aggregated) against the naive way (each
+//!    rule re-aggregating the window's raw calls for each series it covers).
+//! 2. A simulated week (the pure traffic generator, random integration
+//!    incidents every 10-20 minutes, 2 requests/s) replayed through the
+//!    default rules: precision, recall and time to detection against what the
+//!    generator says it injected.
+//!
+//! `cargo bench --bench rules` (add `-- eval` or `-- week` for one part).
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use jfmon::model::*;
+use jfmon::rules::replay::{self, Minutes};
+use jfmon::rules::{BaselineBuilder, Evaluator, RuleSet, TransitionKind};
+use jfmon::sim::generator::{Generator, SimConfig, SimEvent};
+use jfmon::store::{State, Thresholds};
+
+const T0: i64 = 29_000_000;
+const WINDOW: i64 = 15;
+
+struct Rng(u64);
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One raw call for the naive evaluator.
+#[derive(Clone)]
+struct Raw {
+    series: usize,
+    minute: Minute,
+    failed: bool,
+    ms: f64,
+}
+
+fn rules_100() -> RuleSet {
+    let kinds = [
+        ("endpoint", "error_rate", ">", 0.1, ""),
+        ("endpoint", "p95", ">", 20000.0, ""),
+        (
+            "endpoint",
+            "latency_anomaly",
+            ">",
+            6.0,
+            "min_samples = 30\n",
+        ),
+        ("endpoint", "error_anomaly", ">", 8.0, "min_samples = 30\n"),
+        ("integration", "status", ">=", 2.0, ""),
+        ("integration", "error_rate", ">", 0.2, ""),
+        ("integration", "p95", ">", 5000.0, ""),
+        ("integration", "latency_anomaly", ">", 6.0, ""),
+        ("integration", "calls_per_min", "<", 1.0, ""),
+        ("integration", "consecutive_failures", ">=", 5.0, ""),
+    ];
+    let mut text = String::from("defaults = false\n");
+    for i in 0..100 {
+        let (scope, metric, op, th, extra) = kinds[i % kinds.len()];
+        text.push_str(&format!(
+            "[[rules]]\nname = \"R{i}\"\nscope = \"{scope}\"\nmetric = \"{metric}\"\nop = \"{op}\"\nthreshold = {th:?}\nwindow = \"{}m\"\n{extra}",
+            5 + i % 10
+        ));
+    }
+    RuleSet::from_toml(&text).expect("bench rules are valid")
+}
+
+fn eval_part() {
+    let mut rng = Rng(7);
+    let mut batch = Batch {
+        reset: true,
+        now: minute_start(T0 + WINDOW - 1) + TimeDelta::seconds(30),
+        window_secs: (WINDOW * 60) as u64,
+        ..Default::default()
+    };
+    let mut raw = Vec::new();
+    let mut bb = BaselineBuilder::new(batch.now);
+    for s in 0..50usize {
+        for m in 0..WINDOW {
+            let calls = 40;
+            let mut api = ApiMinute::default();
+            let mut integ = IntegrationMinute::default();
+            for _ in 0..calls {
+                let ms = 100.0 + 400.0 * rng.unit();
+                let failed = rng.unit() < 0.02;
+                raw.push(Raw {
+                    series: s,
+                    minute: T0 + m,
+                    failed,
+                    ms,
+                });
+                api.add_counts(if failed { 500 } else { 200 }, 1, failed as u64);
+                api.latency.record(ms as i64);
+                integ.calls += 1;
+                integ.failures += failed as u64;
+                integ.latency.record(ms as i64);
+            }
+            if s < 25 {
+                batch.api.push((
+                    T0 + m,
+                    EndpointKey::new("GET", &format!("/api/e{s}")),
+                    api.clone(),
+                ));
+            } else {
+                batch
+                    .integrations
+                    .push((T0 + m, format!("i{s}"), integ.clone()));
+            }
+        }
+        // A day of baseline history per series.
+        for m in 1..=1_440 {
+            if s < 25 {
+                let mut api = ApiMinute::default();
+                api.add_counts(200, 40, 0);
+                for _ in 0..40 {
+                    api.latency.record((100.0 + 400.0 * rng.unit()) as i64);
+                }
+                bb.api(
+                    T0 - m,
+                    &EndpointKey::new("GET", &format!("/api/e{s}")),
+                    &api,
+                );
+            } else {
+                let mut integ = IntegrationMinute {
+                    calls: 40,
+                    ..Default::default()
+                };
+                for _ in 0..40 {
+                    integ.latency.record((100.0 + 400.0 * rng.unit()) as i64);
+                }
+                bb.integration(T0 - m, &format!("i{s}"), &integ);
+            }
+        }
+    }
+    let baselines = bb.build();
+    let now = batch.now;
+    let mut state = State::new((WINDOW * 60) as u64, Thresholds::default());
+    state.apply(Update::Batch(Box::new(batch)));
+    let rules = rules_100();
+    let mut ev = Evaluator::new(rules.clone());
+    // Warm up.
+    for _ in 0..20 {
+        black_box(ev.evaluate(&state, &baselines, now));
+    }
+    let runs = 200;
+    let mut engine = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        black_box(ev.evaluate(&state, &baselines, now));
+        engine.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    // Naive: every rule scans the window's raw calls for each series it covers.
+    let mut naive = Vec::new();
+    for _ in 0..runs / 10 {
+        let t = Instant::now();
+        let mut fired = 0usize;
+        for (i, r) in rules.rules().iter().enumerate() {
+            let w = r.window.num_minutes();
+            let lo = if r.scope == jfmon::rules::Scope::Endpoint {
+                0
+            } else {
+                25
+            };
+            for s in lo..lo + 25 {
+                let mut lat: Vec<f64> = Vec::new();
+                let (mut n, mut f) = (0u64, 0u64);
+                for c in raw
+                    .iter()
+                    .filter(|c| c.series == s && c.minute > T0 + WINDOW - 1 - w)
+                {
+                    n += 1;
+                    f += c.failed as u64;
+                    lat.push(c.ms);
+                }
+                lat.sort_by(f64::total_cmp);
+                let p95 = lat.get(lat.len() * 95 / 100).copied().unwrap_or(0.0);
+                let v = if i % 2 == 0 {
+                    f as f64 / n.max(1) as f64
+                } else {
+                    p95
+                };
+                fired += (v > r.threshold) as usize;
+            }
+        }
+        black_box(fired);
+        naive.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let (e, n) = (median(engine), median(naive));
+    println!(
+        "eval: 100 rules x 50 series ({} raw calls in the window): engine median {e:.0} µs/poll, naive re-aggregation median {n:.0} µs/poll, naive/engine {:.1}x",
+        raw.len(),
+        n / e
+    );
+}
+
+fn week_part() {
+    let start = DateTime::<Utc>::from_timestamp(T0 * 60, 0).unwrap();
+    let days = 7;
+    let mut g = Generator::new(
+        SimConfig {
+            seed: 42,
+            rate: 2.0,
+            incidents: true,
+        },
+        start,
+    );
+    let t = Instant::now();
+    let mut api: BTreeMap<(Minute, EndpointKey), ApiMinute> = BTreeMap::new();
+    let mut integ: BTreeMap<(Minute, String), IntegrationMinute> = BTreeMap::new();
+    let mut business: BTreeMap<(Minute, String), f64> = BTreeMap::new();
+    for h in 1..=days * 24 {
+        for e in g.advance_to(start + TimeDelta::hours(h)) {
+            match e {
+                SimEvent::Api(c) => api
+                    .entry((minute_of(c.at), EndpointKey::new(&c.method, &c.endpoint)))
+                    .or_default()
+                    .record(&c),
+                SimEvent::Integration(c) => integ
+                    .entry((minute_of(c.at), c.integration.clone()))
+                    .or_default()
+                    .record(&c),
+                SimEvent::Business(b) => {
+                    *business
+                        .entry((minute_of(b.at), b.metric.clone()))
+                        .or_default() += b.value
+                }
+                _ => {}
+            }
+        }
+    }
+    let history = Minutes {
+        api: api.into_iter().map(|((m, k), d)| (m, k, d)).collect(),
+        integrations: integ.into_iter().map(|((m, k), d)| (m, k, d)).collect(),
+        business: business.into_iter().map(|((m, k), v)| (m, k, v)).collect(),
+    };
+    let generated = t.elapsed();
+    let injected = g.injected().to_vec();
+    let mut ev = Evaluator::new(RuleSet::defaults());
+    let mut fired = Vec::new();
+    let mut resolved = 0usize;
+    let t = Instant::now();
+    let (from, to) = (T0, T0 + days * 1_440 - 1);
+    replay::run(&mut ev, &history, from, to, 900, |_, _, ts| {
+        for tr in ts {
+            match tr.kind {
+                TransitionKind::Firing => fired.push(tr.clone()),
+                TransitionKind::Resolved => resolved += 1,
+            }
+        }
+    });
+    let replayed = t.elapsed();
+    // An alert belongs to an incident when it fired between the incident's
+    // start and 5 minutes after its end and names its integration (or is
+    // an endpoint alert, which an integration failure causes).
+    let grace = TimeDelta::minutes(5);
+    let matches = |a: &jfmon::rules::Transition, i: &jfmon::sim::generator::Injected| {
+        a.at >= i.started
+            && a.at <= i.ends + grace
+            && (a.labels.get("integration") == Some(&i.target) || a.labels.contains_key("endpoint"))
+    };
+    let true_alerts = fired
+        .iter()
+        .filter(|a| injected.iter().any(|i| matches(a, i)))
+        .count();
+    let mut detected = 0;
+    let mut delays = Vec::new();
+    let mut per_incident = Vec::new();
+    for i in &injected {
+        let mine: Vec<_> = fired
+            .iter()
+            .filter(|a| matches(a, i) && a.labels.get("integration") == Some(&i.target))
+            .collect();
+        per_incident.push(mine.len());
+        if let Some(first) = fired.iter().filter(|a| matches(a, i)).map(|a| a.at).min() {
+            detected += 1;
+            delays.push((first - i.started).num_seconds() as f64);
+        }
+    }
+    let by_rule = fired
+        .iter()
+        .fold(BTreeMap::<&str, usize>::new(), |mut m, a| {
+            *m.entry(a.rule.as_str()).or_default() += 1;
+            m
+        });
+    println!(
+        "week: {days} days at 2 req/s generated in {:.1} s, replayed through {} default rules in {:.1} s ({:.2} ms per simulated minute)",
+        generated.as_secs_f64(),
+        RuleSet::defaults().len(),
+        replayed.as_secs_f64(),
+        replayed.as_secs_f64() * 1e3 / (days * 1_440) as f64
+    );
+    println!(
+        "week: {} incidents injected ({} down, {} degraded); {} alerts fired, {} resolved; by rule {:?}",
+        injected.len(),
+        injected
+            .iter()
+            .filter(|i| i.kind.as_str() == "down")
+            .count(),
+        injected
+            .iter()
+            .filter(|i| i.kind.as_str() == "degraded")
+            .count(),
+        fired.len(),
+        resolved,
+        by_rule
+    );
+    println!(
+        "week: precision {:.3} ({true_alerts} of {} alerts during an incident), recall {:.3} ({detected} of {} incidents), detection median {:.0} s, max {:.0} s; incidents with exactly one integration alert: {} of {}",
+        true_alerts as f64 / fired.len().max(1) as f64,
+        fired.len(),
+        detected as f64 / injected.len().max(1) as f64,
+        injected.len(),
+        if delays.is_empty() {
+            f64::NAN
+        } else {
+            median(delays.clone())
+        },
+        delays.iter().copied().fold(f64::NAN, f64::max),
+        per_incident.iter().filter(|n| **n == 1).count(),
+        injected.len()
+    );
+    for (kind, n) in ["down", "degraded"].iter().map(|k| {
+        (
+            k,
+            injected
+                .iter()
+                .zip(&per_incident)
+                .filter(|(i, n)| i.kind.as_str() == *k && **n >= 1)
+                .count(),
+        )
+    }) {
+        println!("week: {kind} incidents detected by an integration alert: {n}");
+    }
+}
+
+fn main() {
+    let which: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let all = which.is_empty();
+    if all || which.iter().any(|w| w == "eval") {
+        eval_part();
+    }
+    if all || which.iter().any(|w| w == "week") {
+        week_part();
+    }
+}

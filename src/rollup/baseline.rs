@@ -1,0 +1,170 @@
+//! The history alert rules judge against ([`Baselines`]), read from the
+//! rollups: the trailing day and the hours around the same time one day and
+//! one week earlier, aggregated in the database to one row per minute and
+//! series. Refreshed in the background ([`spawn_refresh`]), never per poll.
+//! Also the per-minute history `jfmon rules backtest` replays ([`minutes`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::{PgPool, Row};
+use tokio::sync::watch;
+
+use crate::hist::SparseHist;
+use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, minute_of};
+use crate::rules::Baselines;
+pub use crate::rules::replay::Minutes;
+
+const MINUTE: &str = "(extract(epoch FROM minute) / 60)::int8";
+
+fn hist(pairs: &[i64]) -> SparseHist {
+    let mut h = SparseHist::default();
+    for p in pairs.chunks_exact(2) {
+        h.record_bucket(p[0].max(0) as u32, p[1].max(0) as u64);
+    }
+    h
+}
+
+/// Whether the rollup tables exist and may be read.
+async fn readable(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CASE WHEN to_regclass('jfmon_rollup_api') IS NULL \
+                       OR to_regclass('jfmon_rollup_integrations') IS NULL \
+                       OR to_regclass('jfmon_rollup_business') IS NULL THEN false \
+                ELSE has_table_privilege(to_regclass('jfmon_rollup_api')::oid, 'SELECT') END",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// The rollup minutes in the half-open instant ranges `ranges`, one row per
+/// minute and series (statuses summed in the database). Empty when the
+/// rollups do not exist.
+pub async fn minutes(
+    pool: &PgPool,
+    ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Result<Minutes, sqlx::Error> {
+    let mut out = Minutes::default();
+    if ranges.is_empty() || !readable(pool).await? {
+        return Ok(out);
+    }
+    let lo: Vec<DateTime<Utc>> = ranges.iter().map(|r| r.0).collect();
+    let hi: Vec<DateTime<Utc>> = ranges.iter().map(|r| r.1).collect();
+    let within = "EXISTS (SELECT 1 FROM unnest($1::timestamptz[], $2::timestamptz[]) AS g(lo, hi) \
+                  WHERE minute >= g.lo AND minute < g.hi)";
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MINUTE} AS m, endpoint, method, sum(requests)::int8 AS requests, \
+                sum(CASE WHEN status >= 500 THEN requests ELSE with_error END)::int8 AS errors, \
+                jfmon_pairs(latency) AS latency \
+         FROM jfmon_rollup_api WHERE {within} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )))
+    .bind(&lo)
+    .bind(&hi)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let requests = r.try_get::<i64, _>("requests")?.max(0) as u64;
+        let errors = r.try_get::<i64, _>("errors")?.max(0) as u64;
+        out.api.push((
+            r.try_get("m")?,
+            EndpointKey {
+                endpoint: r.try_get("endpoint")?,
+                method: r.try_get("method")?,
+            },
+            ApiMinute {
+                requests,
+                errors,
+                latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
+                ..ApiMinute::default()
+            },
+        ));
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MINUTE} AS m, integration, calls, failures, latency \
+         FROM jfmon_rollup_integrations WHERE {within} ORDER BY 1, 2"
+    )))
+    .bind(&lo)
+    .bind(&hi)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        out.integrations.push((
+            r.try_get("m")?,
+            r.try_get("integration")?,
+            IntegrationMinute {
+                calls: r.try_get::<i64, _>("calls")?.max(0) as u64,
+                failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
+                latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
+            },
+        ));
+    }
+    out.business = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MINUTE}, metric, total FROM jfmon_rollup_business WHERE {within} ORDER BY 1, 2"
+    )))
+    .bind(&lo)
+    .bind(&hi)
+    .fetch_all(pool)
+    .await?;
+    Ok(out)
+}
+
+/// The instant ranges the baselines as of `now` read.
+pub fn ranges(now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let start = crate::model::minute_start(minute_of(now));
+    let day = TimeDelta::days(1);
+    let week = TimeDelta::days(7);
+    vec![
+        (start - day - TimeDelta::minutes(30), start),
+        (
+            start - week - TimeDelta::hours(6),
+            start - week + TimeDelta::hours(2),
+        ),
+    ]
+}
+
+/// The baselines as of `now`, from the rollups (empty without them).
+pub async fn load(pool: &PgPool, now: DateTime<Utc>) -> Result<Baselines, sqlx::Error> {
+    let mut m = minutes(pool, &ranges(now)).await?;
+    m.sort();
+    Ok(m.baselines(now))
+}
+
+/// Rebuild the baselines every `every` in a task of their own; the receiver
+/// always holds the newest (empty until the first load; a failed load keeps
+/// the previous one and is logged).
+pub fn spawn_refresh(
+    pool: PgPool,
+    url: String,
+    every: Duration,
+) -> watch::Receiver<Arc<Baselines>> {
+    let (tx, rx) = watch::channel(Arc::new(Baselines::empty()));
+    tokio::spawn(async move {
+        loop {
+            let now: Result<DateTime<Utc>, _> =
+                sqlx::query_scalar("SELECT now()").fetch_one(&pool).await;
+            match now {
+                Ok(now) => match load(&pool, now).await {
+                    Ok(b) => {
+                        if tx.send(Arc::new(b)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        "alert baselines not refreshed: {}",
+                        crate::user_error::describe_db_error(&e, &url)
+                    ),
+                },
+                Err(e) => tracing::warn!(
+                    "alert baselines not refreshed: {}",
+                    crate::user_error::describe_db_error(&e, &url)
+                ),
+            }
+            tokio::time::sleep(every).await;
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+    rx
+}

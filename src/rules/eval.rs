@@ -1,0 +1,451 @@
+//! The evaluator: every rule over every series it selects, one
+//! [`Machine`] per rule × label set, on each call to
+//! [`Evaluator::evaluate`]. Returns the [`Transition`]s (fired, resolved)
+//! for whoever writes or notifies, and keeps the [`AlertState`]s for
+//! display. Pure: time comes in as an argument, nothing is read or written.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::anomaly::Baselines;
+use super::fingerprint::Fingerprint;
+use super::machine::{Machine, Obs, Phase, Step, Timing};
+use super::reading::{self, Reading};
+use super::spec::{Judgement, Metric, NoData, Rule, RuleSet, num};
+use super::template;
+use crate::model::{Severity, minute_of};
+use crate::store::State;
+
+/// How long a resolved alert stays listed ("resolved recently").
+pub const RECENTLY: TimeDelta = TimeDelta::minutes(15);
+/// Points of an alert's metric kept for its drill-down (one per minute).
+pub const HISTORY_POINTS: usize = 120;
+
+/// Fired or resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransitionKind {
+    Firing,
+    Resolved,
+}
+
+/// An alert that fired or resolved in one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub fingerprint: Fingerprint,
+    pub rule: String,
+    pub labels: BTreeMap<String, String>,
+    /// `summary`, `description`, `runbook` (expanded), and `why`.
+    pub annotations: BTreeMap<String, String>,
+    pub severity: Severity,
+    pub kind: TransitionKind,
+    /// The value shown (for an anomaly, the level, not the score).
+    pub value: Option<f64>,
+    /// `{"op", "threshold", "recover"}`, or for an anomaly also `"band"`,
+    /// `"median"`, `"baseline"`.
+    pub threshold: serde_json::Value,
+    pub active_since: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+    /// Resolved after having been held as flapping.
+    pub flapping: bool,
+}
+
+/// An alert firing before a restart, as read back from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub fingerprint: Fingerprint,
+    pub rule: String,
+    pub labels: BTreeMap<String, String>,
+    pub active_since: DateTime<Utc>,
+    pub value: Option<f64>,
+}
+
+/// One alert as it stands, for display.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertState {
+    pub fingerprint: Fingerprint,
+    pub rule: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub severity: Severity,
+    pub phase: Phase,
+    pub flapping: bool,
+    /// Pending since or firing since.
+    pub since: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub value: Option<f64>,
+    pub threshold: serde_json::Value,
+    /// Why, in a few words (value against threshold or band).
+    pub why: String,
+    /// The compared value once per minute, oldest first (for the drill-down).
+    pub history: VecDeque<(DateTime<Utc>, f64)>,
+    #[serde(skip)]
+    machine: Machine,
+}
+
+/// Evaluates a [`RuleSet`] over successive states.
+#[derive(Debug, Clone)]
+pub struct Evaluator {
+    rules: RuleSet,
+    alerts: BTreeMap<Fingerprint, AlertState>,
+    notes: BTreeMap<String, String>,
+}
+
+fn timing(r: &Rule) -> Timing {
+    Timing {
+        for_: r.for_,
+        keep_firing_for: r.keep_firing_for,
+        flap: r.flap,
+    }
+}
+
+/// A metric's value as people read it.
+pub fn show(metric: Metric, v: f64) -> String {
+    match metric {
+        Metric::ErrorRate => format!("{} %", num((v * 1000.0).round() / 10.0)),
+        _ => num((v * 10.0).round() / 10.0),
+    }
+}
+
+/// The labels of an alert of `rule` on the series of `reading`.
+fn labels_of(rule: &Rule, r: &Reading) -> BTreeMap<String, String> {
+    let mut l: BTreeMap<String, String> = rule.labels.clone();
+    for (k, v) in &r.labels {
+        l.insert(k.to_string(), v.clone());
+    }
+    l.insert("alertname".into(), rule.name.clone());
+    l.insert("severity".into(), rule.severity.word().into());
+    l
+}
+
+fn threshold_json(rule: &Rule, r: &Reading) -> serde_json::Value {
+    let mut t = json!({
+        "metric": rule.metric.word(),
+        "op": rule.op.word(),
+        "threshold": rule.threshold,
+        "recover": rule.recover,
+        "window": crate::duration::format_duration(rule.window.to_std().unwrap_or_default()),
+    });
+    if let Some(b) = &r.band {
+        t["band"] = json!([b.low.round(), b.high.round()]);
+        t["median"] = json!(b.median.round());
+        t["score"] = json!((b.score * 10.0).round() / 10.0);
+    }
+    if let Some(base) = &r.baseline {
+        t["baseline"] = json!(base);
+    }
+    t
+}
+
+fn annotations(
+    rule: &Rule,
+    r: &Reading,
+    labels: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut vars = labels.clone();
+    vars.insert("rule".into(), rule.name.clone());
+    vars.insert(
+        "value".into(),
+        r.shown.map_or_else(
+            || "no data".into(),
+            |v| {
+                if rule.metric.is_anomaly() {
+                    num(v)
+                } else {
+                    show(rule.metric, v)
+                }
+            },
+        ),
+    );
+    vars.insert("threshold".into(), show(rule.metric, rule.threshold));
+    vars.insert("recover".into(), show(rule.metric, rule.recover));
+    vars.insert(
+        "band".into(),
+        r.band.as_ref().map_or_else(
+            || "(none)".into(),
+            |b| format!("{}–{} ms", num(b.low.round()), num(b.high.round())),
+        ),
+    );
+    vars.insert(
+        "baseline".into(),
+        r.baseline.clone().unwrap_or_else(|| "(none)".into()),
+    );
+    vars.insert("why".into(), r.why.clone());
+    vars.insert(
+        "window".into(),
+        crate::duration::format_duration(rule.window.to_std().unwrap_or_default()),
+    );
+    vars.insert("samples".into(), r.samples.to_string());
+    vars.insert("condition".into(), rule.condition());
+    let mut a = BTreeMap::new();
+    a.insert("summary".into(), template::expand(&rule.summary, &vars));
+    for (k, text) in [
+        ("description", &rule.description),
+        ("runbook", &rule.runbook),
+    ] {
+        if !text.is_empty() {
+            a.insert(k.to_string(), template::expand(text, &vars));
+        }
+    }
+    a.insert("why".into(), r.why.clone());
+    a
+}
+
+impl Evaluator {
+    pub fn new(rules: RuleSet) -> Self {
+        Evaluator {
+            rules,
+            alerts: BTreeMap::new(),
+            notes: BTreeMap::new(),
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Alerts that were firing before a restart: they continue as firing
+    /// (no second fire) and resolve as soon as their condition is clear. An
+    /// alert whose rule no longer exists resolves on the next evaluation.
+    pub fn restore(&mut self, alerts: impl IntoIterator<Item = Restored>) {
+        for a in alerts {
+            let severity = self
+                .rules
+                .get(&a.rule)
+                .map(|r| r.severity)
+                .or_else(|| {
+                    a.labels
+                        .get("severity")
+                        .map(|s| Severity::from_raw(Some(s)))
+                })
+                .unwrap_or(Severity::Warning);
+            self.alerts.insert(
+                a.fingerprint,
+                AlertState {
+                    fingerprint: a.fingerprint,
+                    rule: a.rule,
+                    labels: a.labels,
+                    annotations: BTreeMap::new(),
+                    severity,
+                    phase: Phase::Firing,
+                    flapping: false,
+                    since: Some(a.active_since),
+                    resolved_at: None,
+                    value: a.value,
+                    threshold: serde_json::Value::Null,
+                    why: "restored after a restart".into(),
+                    history: VecDeque::new(),
+                    machine: Machine::firing_since(a.active_since),
+                },
+            );
+        }
+    }
+
+    /// Evaluate every rule over `state` at `now`.
+    pub fn evaluate(
+        &mut self,
+        state: &State,
+        baselines: &Baselines,
+        now: DateTime<Utc>,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        self.notes.clear();
+        let rules = std::mem::replace(&mut self.rules, RuleSet::from_rules(Vec::new()));
+        for rule in rules.rules() {
+            let mut short = 0usize;
+            for r in reading::read(rule, state, baselines, now) {
+                if r.value.is_none() && r.why.starts_with("not enough history") {
+                    short += 1;
+                }
+                let obs = match r.value {
+                    Some(v) if r.samples >= rule.min_samples => match rule.judge(v) {
+                        Judgement::Breach => Obs::Breach,
+                        Judgement::Hold => Obs::Hold,
+                        Judgement::Clear => Obs::Clear,
+                    },
+                    _ => no_data(rule.no_data),
+                };
+                let labels = labels_of(rule, &r);
+                let fp = Fingerprint::of(&labels);
+                seen.insert(fp);
+                if obs != Obs::Breach && !self.alerts.contains_key(&fp) {
+                    continue;
+                }
+                let a = self.alerts.entry(fp).or_insert_with(|| AlertState {
+                    fingerprint: fp,
+                    rule: rule.name.clone(),
+                    labels: labels.clone(),
+                    annotations: BTreeMap::new(),
+                    severity: rule.severity,
+                    phase: Phase::Inactive,
+                    flapping: false,
+                    since: None,
+                    resolved_at: None,
+                    value: None,
+                    threshold: serde_json::Value::Null,
+                    why: String::new(),
+                    history: VecDeque::new(),
+                    machine: Machine::new(),
+                });
+                let prior = a.machine.since;
+                let step = a.machine.step(obs, now, &timing(rule));
+                if obs != Obs::Keep {
+                    a.value = r.shown;
+                    a.why = r.why.clone();
+                    a.threshold = threshold_json(rule, &r);
+                    a.annotations = annotations(rule, &r, &labels);
+                }
+                if let Some(v) = r.value
+                    && a.history
+                        .back()
+                        .is_none_or(|(t, _)| minute_of(*t) != minute_of(now))
+                {
+                    if a.history.len() == HISTORY_POINTS {
+                        a.history.pop_front();
+                    }
+                    a.history.push_back((now, v));
+                }
+                a.sync();
+                if let Some(t) = a.transition(step, now, prior) {
+                    out.push(t);
+                }
+            }
+            if short > 0 {
+                self.notes.insert(
+                    rule.name.clone(),
+                    format!(
+                        "not enough history yet for {short} series (needs {} minutes)",
+                        super::anomaly::MIN_BASELINE_MINUTES
+                    ),
+                );
+            }
+        }
+        // Series that vanished, and alerts of rules that are gone.
+        for (fp, a) in self.alerts.iter_mut() {
+            if seen.contains(fp) {
+                continue;
+            }
+            let prior = a.machine.since;
+            let step = match rules.get(&a.rule) {
+                Some(rule) => a.machine.step(no_data(rule.no_data), now, &timing(rule)),
+                None if a.machine.phase == Phase::Firing => {
+                    a.why = "its rule no longer exists".into();
+                    a.annotations.insert("why".into(), a.why.clone());
+                    a.machine.phase = Phase::Resolved;
+                    a.machine.resolved_at = Some(now);
+                    Step::Resolved { flapping: false }
+                }
+                None => Step::Nothing,
+            };
+            a.sync();
+            if let Some(t) = a.transition(step, now, prior) {
+                out.push(t);
+            }
+        }
+        self.rules = rules;
+        let rules = &self.rules;
+        self.alerts.retain(|_, a| match a.phase {
+            Phase::Inactive => false,
+            Phase::Resolved => {
+                rules.get(&a.rule).is_some() && a.resolved_at.is_some_and(|t| now - t < RECENTLY)
+            }
+            _ => true,
+        });
+        out
+    }
+
+    /// Alerts pending, firing, or resolved within [`RECENTLY`], firing first.
+    pub fn alerts(&self) -> impl Iterator<Item = &AlertState> {
+        let mut v: Vec<&AlertState> = self.alerts.values().collect();
+        v.sort_by(|a, b| {
+            rank(a.phase)
+                .cmp(&rank(b.phase))
+                .then(a.severity.cmp(&b.severity))
+                .then(a.rule.cmp(&b.rule))
+                .then(a.fingerprint.cmp(&b.fingerprint))
+        });
+        v.into_iter()
+    }
+
+    /// Alerts firing now.
+    pub fn firing(&self) -> usize {
+        self.alerts
+            .values()
+            .filter(|a| a.phase == Phase::Firing)
+            .count()
+    }
+
+    /// Per rule, what keeps it from judging ("not enough history yet …").
+    pub fn notes(&self) -> &BTreeMap<String, String> {
+        &self.notes
+    }
+}
+
+fn rank(p: Phase) -> u8 {
+    match p {
+        Phase::Firing => 0,
+        Phase::Pending => 1,
+        Phase::Resolved => 2,
+        Phase::Inactive => 3,
+    }
+}
+
+fn no_data(p: NoData) -> Obs {
+    match p {
+        NoData::Ok => Obs::Clear,
+        NoData::Keep => Obs::Keep,
+        NoData::Alert => Obs::Breach,
+    }
+}
+
+impl AlertState {
+    fn sync(&mut self) {
+        self.phase = self.machine.phase;
+        self.flapping = self.machine.flapping;
+        self.since = self.machine.since;
+        self.resolved_at = self.machine.resolved_at;
+    }
+
+    /// The transition `step` made; `prior` is when the alert was active
+    /// from before the step.
+    fn transition(
+        &self,
+        step: Step,
+        now: DateTime<Utc>,
+        prior: Option<DateTime<Utc>>,
+    ) -> Option<Transition> {
+        let (kind, flapping, since) = match step {
+            Step::Nothing => return None,
+            Step::Fired => (
+                TransitionKind::Firing,
+                false,
+                self.machine.since.unwrap_or(now),
+            ),
+            Step::Resolved { flapping } => {
+                (TransitionKind::Resolved, flapping, prior.unwrap_or(now))
+            }
+        };
+        Some(Transition {
+            fingerprint: self.fingerprint,
+            rule: self.rule.clone(),
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            severity: self.severity,
+            kind,
+            value: self.value,
+            threshold: self.threshold.clone(),
+            active_since: since,
+            at: now,
+            flapping,
+        })
+    }
+
+    /// The machine's flip count in its flap window.
+    pub fn flips(&self) -> usize {
+        self.machine.flips()
+    }
+}

@@ -1,0 +1,323 @@
+//! Evaluator tests over real stores fed minute by minute.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::*;
+use crate::model::{
+    ApiMinute, Batch, EndpointKey, IntegrationMinute, Minute, Update, minute_start,
+};
+use crate::store::{State, Thresholds};
+
+const T0: i64 = 28_000_000; // a minute number (2023)
+
+fn at(m: i64) -> DateTime<Utc> {
+    minute_start(T0 + m) + TimeDelta::seconds(30)
+}
+
+fn state() -> State {
+    State::new(900, Thresholds::default())
+}
+
+fn integ(calls: u64, failures: u64) -> IntegrationMinute {
+    let mut d = IntegrationMinute {
+        calls,
+        failures,
+        ..Default::default()
+    };
+    for _ in 0..calls {
+        d.latency.record(200);
+    }
+    d
+}
+
+fn api(requests: u64, errors: u64, ms: i64) -> ApiMinute {
+    let mut d = ApiMinute::default();
+    d.add_counts(200, requests - errors, 0);
+    d.add_counts(500, errors, errors);
+    for _ in 0..requests {
+        d.latency.record(ms);
+    }
+    d
+}
+
+fn feed(
+    s: &mut State,
+    m: i64,
+    integrations: Vec<(&str, IntegrationMinute)>,
+    endpoints: Vec<(EndpointKey, ApiMinute)>,
+) {
+    let b = Batch {
+        now: at(m),
+        window_secs: 900,
+        integrations: integrations
+            .into_iter()
+            .map(|(n, d)| (T0 + m, n.to_string(), d))
+            .collect(),
+        api: endpoints.into_iter().map(|(k, d)| (T0 + m, k, d)).collect(),
+        ..Default::default()
+    };
+    s.apply(Update::Batch(Box::new(b)));
+}
+
+fn only(text: &str) -> RuleSet {
+    RuleSet::from_toml(&format!("defaults = false\n{text}")).unwrap()
+}
+
+const DOWN: &str = r#"
+[[rules]]
+name = "IntegrationDown"
+scope = "integration"
+metric = "status"
+op = ">="
+threshold = 2
+recover = 1
+window = "3m"
+for = "1m"
+severity = "critical"
+summary = "{integration} is down: {why}"
+"#;
+
+#[test]
+fn an_integration_outage_fires_once_and_resolves_once() {
+    let mut s = state();
+    let mut ev = Evaluator::new(only(DOWN));
+    let b = Baselines::empty();
+    let mut transitions = Vec::new();
+    for m in 0..20 {
+        let d = if (5..9).contains(&m) {
+            integ(20, 20)
+        } else {
+            integ(20, 0)
+        };
+        feed(&mut s, m, vec![("openai", d)], vec![]);
+        transitions.extend(ev.evaluate(&s, &b, at(m)));
+    }
+    let kinds: Vec<(TransitionKind, DateTime<Utc>)> =
+        transitions.iter().map(|t| (t.kind, t.at)).collect();
+    // Down from minute 5; `for = 1m` fires at minute 6. The 3-minute window
+    // holds failures until minute 11; success is back above 80 % at minute 10.
+    assert_eq!(kinds[0], (TransitionKind::Firing, at(6)));
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[1].0, TransitionKind::Resolved);
+    let t = &transitions[0];
+    let labels: BTreeMap<String, String> = [
+        ("alertname", "IntegrationDown"),
+        ("integration", "openai"),
+        ("severity", "critical"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(t.labels, labels);
+    // The same id Alertmanager gives these labels (fingerprint.rs checks it against a real one).
+    assert_eq!(t.fingerprint.to_string(), "d81de8d7620fe48c");
+    assert_eq!(transitions[1].fingerprint, t.fingerprint);
+    assert_eq!(transitions[1].active_since, at(6));
+    assert!(
+        t.annotations["summary"].starts_with("openai is down: "),
+        "{:?}",
+        t.annotations
+    );
+    assert_eq!(t.threshold["op"], ">=");
+    assert_eq!(ev.firing(), 0);
+    assert_eq!(ev.alerts().next().unwrap().phase, Phase::Resolved);
+}
+
+#[test]
+fn three_failing_calls_are_no_alert_with_a_minimum_sample_count() {
+    let rules = only(
+        r#"
+[[rules]]
+name = "EndpointErrorRate"
+scope = "endpoint"
+metric = "error_rate"
+threshold = 0.1
+recover = 0.05
+min_samples = 20
+"#,
+    );
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    let key = EndpointKey::new("POST", "/api/x");
+    feed(&mut s, 0, vec![], vec![(key.clone(), api(3, 3, 100))]);
+    assert!(ev.evaluate(&s, &Baselines::empty(), at(0)).is_empty());
+    feed(&mut s, 1, vec![], vec![(key, api(30, 10, 100))]);
+    let t = ev.evaluate(&s, &Baselines::empty(), at(1));
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].labels["endpoint"], "/api/x");
+    assert_eq!(t[0].labels["method"], "POST");
+    assert_eq!(t[0].annotations["why"], "13 of 33 calls failed (39.4 %)");
+}
+
+#[test]
+fn an_anomaly_rule_says_when_history_is_short_instead_of_guessing() {
+    let mut ev = Evaluator::new(RuleSet::defaults());
+    let mut s = state();
+    let key = EndpointKey::new("GET", "/api/slow");
+    for m in 0..15 {
+        feed(&mut s, m, vec![], vec![(key.clone(), api(40, 0, 9_000))]);
+        assert!(ev.evaluate(&s, &Baselines::empty(), at(m)).is_empty());
+    }
+    assert!(
+        ev.notes()["EndpointLatencyAnomaly"].starts_with("not enough history yet"),
+        "{:?}",
+        ev.notes()
+    );
+}
+
+#[test]
+fn a_latency_anomaly_fires_with_value_band_baseline_and_why() {
+    let key = EndpointKey::new("GET", "/api/x");
+    // A day of 100 ms, then 2 s.
+    let mut bb = BaselineBuilder::new(at(0));
+    for m in 1..=1_440 {
+        bb.api(T0 - m, &key, &api(20, 0, 100 + (m % 7) * 5));
+    }
+    let baselines = bb.build();
+    let rules = only(
+        r#"
+[[rules]]
+name = "Slow"
+scope = "endpoint"
+metric = "latency_anomaly"
+threshold = 6
+recover = 3
+window = "5m"
+min_samples = 30
+summary = "p95 {value} ms, band {band}"
+"#,
+    );
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    feed(&mut s, 0, vec![], vec![(key.clone(), api(40, 0, 100))]);
+    assert!(ev.evaluate(&s, &baselines, at(0)).is_empty());
+    feed(&mut s, 1, vec![], vec![(key.clone(), api(400, 0, 2_000))]);
+    let t = ev.evaluate(&s, &baselines, at(1));
+    assert_eq!(t.len(), 1, "{:?}", ev.alerts().collect::<Vec<_>>());
+    let t = &t[0];
+    assert!(t.value.unwrap() > 1_500.0);
+    assert!(t.threshold["band"].is_array(), "{}", t.threshold);
+    assert_eq!(t.threshold["baseline"], "24h, 1440 minutes");
+    assert!(
+        t.annotations["summary"].contains("band "),
+        "{:?}",
+        t.annotations
+    );
+    assert!(
+        t.annotations["why"].contains("robust deviations above"),
+        "{:?}",
+        t.annotations
+    );
+}
+
+#[test]
+fn a_restart_neither_fires_again_nor_forgets_to_resolve() {
+    let rules = only(DOWN);
+    let labels: BTreeMap<String, String> = [
+        ("alertname", "IntegrationDown"),
+        ("integration", "openai"),
+        ("severity", "critical"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let fp = Fingerprint::of(&labels);
+    let restored = Restored {
+        fingerprint: fp,
+        rule: "IntegrationDown".into(),
+        labels: labels.clone(),
+        active_since: at(-30),
+        value: Some(2.0),
+    };
+    // Still down after the restart: no second fire.
+    let mut ev = Evaluator::new(rules.clone());
+    ev.restore([restored.clone()]);
+    let mut s = state();
+    feed(&mut s, 0, vec![("openai", integ(20, 20))], vec![]);
+    assert!(ev.evaluate(&s, &Baselines::empty(), at(0)).is_empty());
+    assert_eq!(ev.firing(), 1);
+    // Recovered while the hub was down: resolved on the first evaluation.
+    let mut ev = Evaluator::new(rules.clone());
+    ev.restore([restored.clone()]);
+    let mut s = state();
+    feed(&mut s, 0, vec![("openai", integ(20, 0))], vec![]);
+    let t = ev.evaluate(&s, &Baselines::empty(), at(0));
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].kind, t[0].fingerprint, t[0].active_since),
+        (TransitionKind::Resolved, fp, at(-30))
+    );
+    // A rule that no longer exists: resolved too.
+    let mut ev = Evaluator::new(only(""));
+    ev.restore([restored]);
+    let t = ev.evaluate(&s, &Baselines::empty(), at(0));
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].kind, TransitionKind::Resolved);
+    assert_eq!(t[0].annotations["why"], "its rule no longer exists");
+}
+
+#[test]
+fn revenue_against_the_same_hour_last_week() {
+    let rules = only(
+        r#"
+[[rules]]
+name = "RevenueDrop"
+scope = "business"
+match = "revenue"
+metric = "change_vs_last_week"
+op = "<"
+threshold = -70
+recover = -40
+window = "1h"
+min_samples = 5
+summary = "revenue {value} %"
+"#,
+    );
+    let week: Minute = 7 * 1_440;
+    let mut bb = BaselineBuilder::new(at(0));
+    for m in 0..60 {
+        bb.business(T0 - week + m, "revenue", 10.0);
+    }
+    let baselines = bb.build();
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    // The store holds 15 minutes: 15 × 10 a week ago against 15 × 1 now.
+    for m in 0..15 {
+        let b = Batch {
+            now: at(m),
+            window_secs: 900,
+            business: vec![(T0 + m, "revenue".into(), 1.0)],
+            ..Default::default()
+        };
+        s.apply(Update::Batch(Box::new(b)));
+    }
+    let t = ev.evaluate(&s, &baselines, at(14));
+    assert_eq!(t.len(), 1, "{:?}", ev.alerts().collect::<Vec<_>>());
+    assert_eq!(t[0].value, Some(-90.0));
+    assert_eq!(t[0].annotations["summary"], "revenue -90 %");
+    assert_eq!(
+        t[0].annotations["why"],
+        "15 over the last 15m against 150 in the same 15m a week ago (-90 %)"
+    );
+}
+
+#[test]
+fn memory_is_bounded_by_series_not_by_uptime() {
+    let mut ev = Evaluator::new(only(DOWN));
+    let mut s = state();
+    for m in 0..600 {
+        let d = if (m / 7) % 2 == 0 {
+            integ(20, 20)
+        } else {
+            integ(20, 0)
+        };
+        feed(&mut s, m, vec![("openai", d)], vec![]);
+        ev.evaluate(&s, &Baselines::empty(), at(m));
+    }
+    let a: Vec<&AlertState> = ev.alerts().collect();
+    assert_eq!(a.len(), 1);
+    assert!(a[0].history.len() <= eval::HISTORY_POINTS);
+    assert!(a[0].flips() <= 6);
+}
