@@ -284,6 +284,7 @@ async fn main() {
             seed: 42,
             progress: false,
             buffer_rows: writer::DEFAULT_BUFFER_ROWS,
+            ..SimulateOptions::default()
         },
     )
     .await
@@ -302,6 +303,7 @@ async fn main() {
                 seed: 7,
                 progress: false,
                 buffer_rows: writer::DEFAULT_BUFFER_ROWS,
+                ..SimulateOptions::default()
             },
         )
         .await

@@ -112,6 +112,7 @@ async fn main() {
                 seed: 42,
                 progress: true,
                 buffer_rows: writer::DEFAULT_BUFFER_ROWS,
+                ..SimulateOptions::default()
             },
         )
         .await

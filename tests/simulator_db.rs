@@ -24,6 +24,7 @@ async fn backfill_fills_all_tables(pool: PgPool) -> sqlx::Result<()> {
         seed: 11,
         progress: false,
         buffer_rows: jfmon::sim::writer::DEFAULT_BUFFER_ROWS,
+        ..SimulateOptions::default()
     };
     let s = run(&pool, &opts).await?;
 

@@ -70,6 +70,7 @@ fn live(rate: f64, secs: u64, buffer_rows: usize) -> SimulateOptions {
         seed: 3,
         progress: false,
         buffer_rows,
+        ..SimulateOptions::default()
     }
 }
 

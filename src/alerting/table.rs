@@ -128,9 +128,12 @@ pub struct OpenAlert {
     pub since: DateTime<Utc>,
 }
 
+/// One open row as read: id, context, severity, title, created.
+type OpenRow = (i64, Value, Option<String>, Option<String>, DateTime<Utc>);
+
 /// Every jfmon alert still open in the table, oldest first.
 pub async fn open(conn: &mut PgConnection) -> Result<Vec<OpenAlert>, sqlx::Error> {
-    let rows: Vec<(i64, Value, Option<String>, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+    let rows: Vec<OpenRow> = sqlx::query_as(
         "SELECT id::int8, context, severity, title, \
                 coalesce(created_at, now()::timestamp)::timestamptz \
          FROM monitoring_alerts \

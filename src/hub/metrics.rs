@@ -148,9 +148,17 @@ fn open_alerts(c: &Ctx) -> Vec<Sample> {
     .collect()
 }
 
+/// A notification family: name, type, help, and its reading of one receiver.
+type NotifyFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::notify::LaneReport) -> u64,
+);
+
 /// The notification families: one sample per `[[notify]]` receiver.
 #[rustfmt::skip]
-const NOTIFY: &[(&str, &str, &str, fn(&crate::notify::LaneReport) -> u64)] = &[
+const NOTIFY: &[NotifyFamily] = &[
     ("jfmon_notify_sent_total", "counter", "Notifications delivered, per receiver.", |l| l.sent),
     ("jfmon_notify_failures_total", "counter", "Delivery attempts that failed (each retry counts), per receiver.", |l| l.failures),
     ("jfmon_notify_dropped_total", "counter", "Notifications given up on (queue full, or undelivered too long), per receiver.", |l| l.dropped),
