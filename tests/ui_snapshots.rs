@@ -28,9 +28,67 @@ fn snap_sizes(name: &str, app: &App, state: &State) {
     }
 }
 
+/// The wall screen and a mid-sized terminal, for the overview and the
+/// integration view.
+const MORE_SIZES: [(u16, u16); 2] = [(240, 64), (100, 30)];
+
+fn snap_more_sizes(name: &str, app: &App, state: &State) {
+    snap_sizes(name, app, state);
+    for (w, h) in MORE_SIZES {
+        assert_snapshot!(format!("{name}_{w}x{h}"), render(app, state, w, h));
+    }
+}
+
 #[test]
 fn overview() {
-    snap_sizes("overview", &app(), &state());
+    snap_more_sizes("overview", &app(), &state());
+}
+
+/// The longest run of lines on which one pane (a stretch between two
+/// vertical borders, at least 10 cells) is entirely blank.
+fn longest_blank_run(text: &str) -> usize {
+    let mut runs: std::collections::HashMap<usize, usize> = Default::default();
+    let mut worst = 0;
+    for line in text.lines() {
+        let cells: Vec<char> = line.trim_matches('"').chars().collect();
+        let mut next = std::collections::HashMap::new();
+        let mut start = 0;
+        for (x, c) in cells.iter().chain(std::iter::once(&'│')).enumerate() {
+            if "│┃|".contains(*c) {
+                let seg = &cells[start.min(cells.len())..x.min(cells.len())];
+                if seg.len() >= 10 {
+                    let run = if seg.iter().all(|c| *c == ' ') {
+                        runs.get(&start).copied().unwrap_or(0) + 1
+                    } else {
+                        0
+                    };
+                    worst = worst.max(run);
+                    next.insert(start, run);
+                }
+                start = x + 1;
+            }
+        }
+        runs = next;
+    }
+    worst
+}
+
+/// No pane of the wall screen shows a block of empty rows.
+#[test]
+fn the_wall_screen_has_no_big_blank_blocks() {
+    let s = state();
+    let mut drill = app();
+    act(&mut drill, &s, &[Action::JumpToFailing]);
+    for (name, a) in [("overview", app()), ("integration", drill)] {
+        let text = render(&a, &s, 240, 64);
+        let worst = longest_blank_run(&text);
+        // A strip chart's headroom above a low value may be blank for a
+        // few rows; a list ending in a block of blank rows is what fails.
+        assert!(worst <= 5, "{name}: {worst} blank rows in a pane:\n{text}");
+    }
+    // The check itself.
+    let blank_pane = "\"│x│          │\"\n".repeat(5);
+    assert_eq!(longest_blank_run(&blank_pane), 5);
 }
 
 #[test]
@@ -38,7 +96,7 @@ fn integration_view_of_the_down_integration() {
     let s = state();
     let mut a = app();
     act(&mut a, &s, &[Action::JumpToFailing]);
-    snap_sizes("integration_openai", &a, &s);
+    snap_more_sizes("integration_openai", &a, &s);
 }
 
 #[test]

@@ -287,18 +287,34 @@ function renderDetail(v, name) {
     : h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'none rose with it')));
 }
 
+// A decade on a latency axis: 1ms, 100ms, 1s, 10s.
+function msTick(v) {
+  return v < 1000 ? `${Math.round(v)}ms` : `${Math.round(v / 1000)}s`;
+}
+
+// p50/p95/p99 on a log scale (as in the terminal), labelled by decade, so a
+// 30 s timeout does not flatten a 300 ms median onto the axis.
 function lineChart(series) {
-  const w = 300, hgt = 120;
-  const all = series.flatMap((p) => [p.p50_ms, p.p95_ms, p.p99_ms]).filter((x) => x !== null && x !== undefined);
-  const max = Math.max(1, ...all);
+  const w = 300, hgt = 120, top = 14;
+  const all = series.flatMap((p) => [p.p50_ms, p.p95_ms, p.p99_ms])
+    .filter((x) => x !== null && x !== undefined && Number.isFinite(x));
+  const lo = 10 ** Math.floor(Math.log10(Math.max(1, all.length ? Math.min(...all) : 1)));
+  let hi = 10 ** Math.ceil(Math.log10(Math.max(1, ...all)));
+  if (hi <= lo) hi = lo * 10;
+  const pos = (y) => (Math.log10(Math.max(lo, y)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo));
+  const yOf = (y) => hgt - pos(y) * (hgt - top);
   const n = Math.max(1, series.length - 1);
   const xy = (key) => series.map((p, i) => [i, p[key]]).filter(([, y]) => y !== null && y !== undefined)
-    .map(([i, y]) => [(i / n * w).toFixed(1), (hgt - y / max * (hgt - 14)).toFixed(1)]);
+    .map(([i, y]) => [(i / n * w).toFixed(1), yOf(y).toFixed(1)]);
   const line = (key, cls) => [svg('polyline', { class: cls, points: xy(key).map((p) => p.join(',')).join(' ') }),
     ...xy(key).map(([x, y]) => svg('circle', { class: cls, cx: x, cy: y, r: 2.5 }))];
-  return svg('svg', { viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `latency, max ${ms(max)}` },
-    line('p50_ms', 'p50'), line('p95_ms', 'p95'), line('p99_ms', 'p99'),
-    svg('text', { x: 2, y: 10 }, document.createTextNode(ms(max))));
+  const decades = [];
+  for (let e = Math.round(Math.log10(lo)); e <= Math.round(Math.log10(hi)); e++) decades.push(10 ** e);
+  const ticks = decades.map((v) => svg('text', { x: 2, y: Math.max(10, yOf(v) - 2).toFixed(1), class: 'tick' },
+    document.createTextNode(msTick(v))));
+  return svg('svg', { viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: 'none', role: 'img',
+    'aria-label': `latency, log scale, ${msTick(lo)} to ${msTick(hi)}` },
+  line('p50_ms', 'p50'), line('p95_ms', 'p95'), line('p99_ms', 'p99'), ...ticks);
 }
 
 function barChart(ratios) {

@@ -46,6 +46,7 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
         read_only: cfg.read_only,
         local_time: cfg.local_time,
         theme: Theme::new(!cfg.no_color, cfg.ascii),
+        mouse: !cfg.no_mouse,
         poll_interval: cfg.interval,
         ..UiSettings::default()
     };
@@ -77,7 +78,7 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
     let app = App::new(settings, cfg.window);
     let state = State::new(cfg.window.as_secs(), cfg.thresholds.clone());
     terminal::install_panic_hook();
-    let mut term = match terminal::enter(cfg.no_color) {
+    let mut term = match terminal::enter(cfg.no_color, !cfg.no_mouse) {
         Ok(t) => t,
         Err(e) => {
             drop(task);

@@ -120,6 +120,11 @@ settings! {
         Setting::new("ascii", "ascii").kind(Kind::Bool).only(DRAWERS),
         check::boolean;
 
+    /// Ignore the mouse (leave it to the terminal for selecting text)
+    no_mouse: bool = false;
+        Setting::new("no-mouse", "no_mouse").kind(Kind::Bool).only(DRAWERS),
+        check::boolean;
+
     /// Subscribe to a jfmon hub or the platform stream (ws:// or wss://): with a
     /// database URL in addition to polling it, without one on the stream alone
     ws_url: Option<String> = None;

@@ -1,9 +1,10 @@
-//! What a key can ask for ([`Action`]) and what applying an action asks of
+//! What a key or a mouse gesture can ask for ([`Action`]) and what applying an action asks of
 //! the outside world ([`Effect`]): applying is a pure function of the app
 //! state, so keyboard flows are tested without a terminal or a source.
 
 use std::time::Duration;
 
+use super::mode::FilterTarget;
 use super::pane::PaneId;
 
 /// Everything the user can do.
@@ -13,6 +14,10 @@ pub enum Action {
     NextPane,
     PrevPane,
     FocusPane(PaneId),
+    /// Focus a section of the current drill-down (by position).
+    FocusSection(usize),
+    /// Focus a list and select its row at this index (a click).
+    SelectRow(FilterTarget, usize),
     Up,
     Down,
     PageUp,
@@ -21,6 +26,8 @@ pub enum Action {
     Bottom,
     Open,
     Back,
+    /// Go back to the view at this depth of the breadcrumbs (0: overview).
+    BackTo(usize),
     /// Jump to the (next) failing integration's detail view.
     JumpToFailing,
     StartFilter,

@@ -55,6 +55,8 @@ pub struct UiSettings {
     /// The source's poll interval: data older than three of them is stale.
     pub poll_interval: Duration,
     pub theme: Theme,
+    /// Mouse reporting is on (`--no-mouse` turns it off).
+    pub mouse: bool,
 }
 
 impl Default for UiSettings {
@@ -67,6 +69,7 @@ impl Default for UiSettings {
             local_time: false,
             poll_interval: Duration::from_secs(2),
             theme: Theme::new(true, false),
+            mouse: true,
         }
     }
 }
@@ -229,7 +232,17 @@ impl App {
                     self.nav.top_mut().detail.cycle_section(n, fwd);
                 }
             }
-            Action::FocusPane(p) => self.focus = p,
+            Action::FocusPane(p) => {
+                if overview {
+                    self.focus = p
+                }
+            }
+            Action::FocusSection(i) => {
+                if i < self.view().section_count() {
+                    self.nav.top_mut().detail.section = i;
+                }
+            }
+            Action::SelectRow(list, index) => self.select_row(state, list, index),
             Action::Up => self.move_selection(state, -1),
             Action::Down => self.move_selection(state, 1),
             Action::PageUp => self.move_selection(state, -PAGE),
@@ -238,6 +251,12 @@ impl App {
             Action::Bottom => self.move_selection(state, isize::MAX / 2),
             Action::Open => return self.open(state, now),
             Action::Back => return self.back(now),
+            Action::BackTo(depth) => {
+                if self.nav.back_to(depth) {
+                    let view = self.view().clone();
+                    return self.fetch_for(&view);
+                }
+            }
             Action::JumpToFailing => return self.jump_to_failing(state, now),
             Action::StartFilter => {
                 if overview {
@@ -353,6 +372,29 @@ impl App {
                 d if d >= isize::MAX / 4 => l.bottom(&keys),
                 d => l.move_by(&keys, d),
             }
+        }
+    }
+
+    /// Focus `list` and select its row `index` (a click on that row).
+    fn select_row(&mut self, state: &State, list: FilterTarget, index: usize) {
+        match list {
+            FilterTarget::Pane(p) if self.nav.is_overview() => self.focus = p,
+            FilterTarget::Section(i) if i < self.view().section_count() => {
+                self.nav.top_mut().detail.section = i
+            }
+            _ => return,
+        }
+        let keys = if self.nav.is_overview() {
+            panes::keys(self.focus, state, self.list(self.focus))
+        } else {
+            views::section_keys(self, state)
+        };
+        if index < keys.len() {
+            let l = match list {
+                FilterTarget::Pane(p) => self.list_mut(p),
+                FilterTarget::Section(_) => self.nav.top_mut().detail.list_mut(),
+            };
+            l.select_index(&keys, index);
         }
     }
 

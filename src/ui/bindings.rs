@@ -1,6 +1,8 @@
-//! The one key binding table. Dispatch ([`lookup`]), the footer hints
+//! The one binding table. Dispatch ([`lookup`]), the footer hints
 //! ([`footer_hints`]) and the `?` help overlay ([`help_lines`]) are all read
-//! from [`BINDINGS`], so what the help says is what the keys do.
+//! from [`BINDINGS`], so what the help says is what the keys do; the mouse
+//! gestures ([`MOUSE`]) gate [`super::mouse::actions`] and are listed by
+//! [`mouse_help_lines`] the same way.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -425,6 +427,104 @@ pub const BINDINGS: &[Binding] = &[
         NO_HINT,
     ),
 ];
+
+/// A mouse gesture jfmon answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gesture {
+    /// A press of the left button.
+    Click,
+    /// The wheel, either way.
+    Wheel,
+}
+
+/// What a gesture lands on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// An overview pane or a drill-down section.
+    Pane,
+    /// A row that is not selected.
+    Row,
+    /// The selected row of the focused list.
+    SelectedRow,
+    /// The banner naming the failing integrations.
+    Banner,
+    /// A breadcrumb.
+    Crumb,
+    /// A list (a pane, a section or one of their rows).
+    List,
+    /// Anywhere else (a page of text such as an alert).
+    Page,
+}
+
+/// One row of the mouse table.
+#[derive(Debug, Clone, Copy)]
+pub struct MouseBinding {
+    pub gesture: Gesture,
+    pub target: Target,
+    /// The gesture as the help writes it.
+    pub label: &'static str,
+    pub help: &'static str,
+}
+
+const fn m(
+    gesture: Gesture,
+    target: Target,
+    label: &'static str,
+    help: &'static str,
+) -> MouseBinding {
+    MouseBinding {
+        gesture,
+        target,
+        label,
+        help,
+    }
+}
+
+/// Every mouse gesture jfmon knows (off with `--no-mouse`), in help order.
+pub const MOUSE: &[MouseBinding] = &[
+    m(
+        Gesture::Click,
+        Target::Pane,
+        "click a pane",
+        "focus the pane (or the drill-down section)",
+    ),
+    m(Gesture::Click, Target::Row, "click a row", "select it"),
+    m(
+        Gesture::Click,
+        Target::SelectedRow,
+        "click it again",
+        "open the selected row (a double-click does both)",
+    ),
+    m(
+        Gesture::Click,
+        Target::Banner,
+        "click the banner",
+        "open the failing integration (again: the next one)",
+    ),
+    m(
+        Gesture::Click,
+        Target::Crumb,
+        "click a breadcrumb",
+        "go back to that view",
+    ),
+    m(
+        Gesture::Wheel,
+        Target::List,
+        "wheel on a list",
+        "scroll the list under the pointer (it takes the focus)",
+    ),
+    m(
+        Gesture::Wheel,
+        Target::Page,
+        "wheel elsewhere",
+        "scroll the focused list or the page",
+    ),
+];
+
+/// The mouse section of the help: (gesture, description).
+pub fn mouse_help_lines() -> Vec<(&'static str, &'static str)> {
+    MOUSE.iter().map(|b| (b.label, b.help)).collect()
+}
 
 /// The scopes consulted in `mode`, first match wins.
 fn scopes(mode: &Mode, overview: bool) -> &'static [Scope] {

@@ -1,7 +1,9 @@
 //! The event loop: one task that owns the state store and the UI state and
-//! waits on four things, the terminal's events, the source's updates, the
-//! replies to requests, and the clock. It redraws only when something
-//! visible changed (new data, a key, a resize, a reply) or once a second for
+//! waits on four things, the terminal's events (keys, mouse, resize; a
+//! mouse event is read against the hit map of the last frame), the
+//! source's updates, the replies to requests, and the clock. It redraws
+//! only when something visible changed (new data, an input that did
+//! something, a resize, a reply) or once a second for
 //! the clock and ages, never more often than every [`MIN_FRAME`]; between
 //! those it sleeps. It stops on `q`, on a signal, when the terminal stops
 //! taking input or output (an SSH session that dropped), and returns why.
@@ -21,6 +23,7 @@ use tokio::time::{Instant, sleep_until};
 use super::action::{Effect, Request};
 use super::app::App;
 use super::bindings::lookup;
+use super::mouse::{self, HitMap};
 use super::{Ctx, Screen};
 use crate::model::ContextEvent;
 use crate::source::{SourceCommand, SourceHandle};
@@ -69,6 +72,8 @@ where
     let mut source_open = true;
     let mut dirty = true;
     let mut last_frame: Option<Instant> = None;
+    // Where the last frame drew what: mouse events are read against it.
+    let mut hits = HitMap::default();
     tokio::pin!(shutdown);
     loop {
         if dirty && last_frame.is_none_or(|t| t.elapsed() >= MIN_FRAME) {
@@ -79,8 +84,13 @@ where
                 state: shown,
                 live: &state,
                 now,
+                hits: None,
             };
-            if let Err(e) = terminal.draw(|f| f.render_widget(Screen { ctx }, f.area())) {
+            let drawn = terminal.draw(|f| {
+                let area = f.area();
+                hits = Screen { ctx }.draw(area, f.buffer_mut());
+            });
+            if let Err(e) = drawn {
                 return Exit::TerminalGone(format!("cannot draw: {e}"));
             }
             dirty = false;
@@ -94,19 +104,29 @@ where
             ev = events.recv() => match ev {
                 None => return Exit::TerminalGone("the terminal input closed".into()),
                 Some(Err(e)) => return Exit::TerminalGone(format!("cannot read the terminal: {e}")),
-                Some(Ok(Event::Key(key))) => {
-                    let Some(action) = lookup(&app.mode, app.nav.is_overview(), &key) else {
-                        continue;
+                Some(Ok(ev @ (Event::Key(_) | Event::Mouse(_)))) => {
+                    let actions = match &ev {
+                        Event::Key(key) => {
+                            lookup(&app.mode, app.nav.is_overview(), key).into_iter().collect()
+                        }
+                        Event::Mouse(m) if app.settings.mouse => {
+                            mouse::actions(&hits, &app.mode, m)
+                        }
+                        _ => vec![],
                     };
-                    let shown = frozen.as_ref().unwrap_or(&state);
-                    let effect = app.apply(shown, action, Utc::now());
-                    dirty = true;
-                    match effect {
-                        Effect::None => {}
-                        Effect::Quit => return Exit::Quit,
-                        Effect::Freeze => frozen = Some(state.clone()),
-                        Effect::Unfreeze => frozen = None,
-                        Effect::Request(r) => request(&mut app, &source.commands, &reply_tx, r),
+                    for action in actions {
+                        let shown = frozen.as_ref().unwrap_or(&state);
+                        let effect = app.apply(shown, action, Utc::now());
+                        dirty = true;
+                        match effect {
+                            Effect::None => {}
+                            Effect::Quit => return Exit::Quit,
+                            Effect::Freeze => frozen = Some(state.clone()),
+                            Effect::Unfreeze => frozen = None,
+                            Effect::Request(r) => {
+                                request(&mut app, &source.commands, &reply_tx, r)
+                            }
+                        }
                     }
                 }
                 Some(Ok(Event::Resize(..))) => {

@@ -2,7 +2,7 @@
 //! database (host:port/name, never a password), each source's state (live,
 //! stale for N s, down: reason), the window, PAUSED, read-only and the
 //! clock. Second, the breadcrumbs and, when an integration is failing, the
-//! banner naming it and the key that opens it.
+//! banner naming it and the key that opens it (both also take a click).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -12,6 +12,7 @@ use ratatui::widgets::Widget;
 
 use super::action::Action;
 use super::bindings::{BINDINGS, keys_label};
+use super::mouse::Spot;
 use super::theme::Theme;
 use super::{Ctx, fmt};
 use crate::duration::format_duration;
@@ -217,6 +218,10 @@ impl Widget for Header<'_> {
             let text = fmt::truncate(&text, area.width as usize, t.ellipsis());
             right_w = fmt::width(&text) as u16;
             buf.set_string(area.right() - right_w, y, &text, style);
+            ctx.hit(
+                Rect::new(area.right() - right_w, y, right_w, 1),
+                Spot::Banner,
+            );
         } else if ctx.state.has_data() && !ctx.state.integrations().is_empty() {
             let n = ctx.state.integrations().len();
             let text = format!(
@@ -243,6 +248,19 @@ impl Widget for Header<'_> {
         let crumbs = crumbs(&ctx, t);
         let avail = area.width.saturating_sub(right_w + 1);
         buf.set_line(area.x, y, &crumbs, avail);
+        crumb_hits(&ctx, t, Rect::new(area.x, y, avail, 1));
+    }
+}
+
+/// Note where each breadcrumb went (as [`crumbs`] lays them out).
+fn crumb_hits(ctx: &Ctx, t: &Theme, row: Rect) {
+    let sep = fmt::width(t.crumb_sep()) as u16;
+    let mut x = row.x + 1;
+    for (depth, v) in ctx.app.nav.views().enumerate() {
+        let w = fmt::width(&fmt::one_line(&v.crumb())) as u16;
+        let r = Rect::new(x, row.y, w, 1).intersection(row);
+        ctx.hit(r, Spot::Crumb(depth));
+        x = x.saturating_add(w + sep);
     }
 }
 

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 
-use super::bindings::help_lines;
+use super::bindings::{help_lines, mouse_help_lines};
 use super::mode::Mode;
 use super::{Ctx, fmt, widgets};
 
@@ -44,6 +44,19 @@ pub fn help_sections<'a>(ctx: &Ctx) -> Vec<Vec<Line<'a>>> {
         for (keys, what) in rows {
             lines.push(Line::from(vec![
                 Span::styled(format!("  {keys:<16}"), t.key()),
+                Span::raw(what.to_string()),
+            ]));
+        }
+        out.push(lines);
+    }
+    if ctx.app.settings.mouse {
+        let mut lines = vec![Line::styled(
+            "Mouse (off with --no-mouse; Shift+drag selects text)".to_string(),
+            t.heading(),
+        )];
+        for (gesture, what) in mouse_help_lines() {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {gesture:<19}"), t.key()),
                 Span::raw(what.to_string()),
             ]));
         }

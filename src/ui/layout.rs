@@ -1,27 +1,33 @@
 //! Where things go on the screen. The frame is a two-line header, the body
-//! and a one-line footer. The overview body has two arrangements:
+//! and a one-line footer. The overview body has two arrangements, and in
+//! both the panes share the rows by what they have to show ([`Wants`]):
+//! a list gets the rows its items need, and the spare rows go to the
+//! panes that draw more with them (the latency and integration panes add
+//! per-row log-scale charts below their tables).
 //!
 //! ```text
 //! wide (>= 150 columns, >= 24 rows)        narrow (and when short)
 //! +-------------------------------------+  +----------------------------+
 //! | header: env | db | sources | clock  |  | header                     |
 //! | breadcrumbs        DOWN banner      |  | breadcrumbs   DOWN banner  |
-//! +------------------+------------------+  +----------------------------+
-//! | 1 API latency    | 2 Integrations   |  | 2 Integrations (failing    |
-//! |                  |   failing first  |  |   first, sized to content) |
-//! |                  |                  |  +----------------------------+
-//! +-----------+------+------------------+  | 1 API latency              |
-//! | 3 Sessions| 4 Alerts                |  +-------------+--------------+
-//! |           |                         |  | 3 Sessions  | 4 Alerts     |
-//! +-----------+-------------------------+  +-------------+--------------+
+//! +---------------------+---------------+  +----------------------------+
+//! | 1 API latency       | 2 Integrations|  | 2 Integrations (failing    |
+//! |   table, then one   |   (+ charts)  |  |   first, sized to content) |
+//! |   chart per         +---------------+  +----------------------------+
+//! |   endpoint in the   | 4 Alerts      |  | 1 API latency              |
+//! |   spare rows        +---------------+  +-------------+--------------+
+//! |                     | 3 Sessions    |  | 3 Sessions  | 4 Alerts     |
+//! +---------------------+---------------+  +-------------+--------------+
 //! | 5 Business strip                    |  | 5 Business strip           |
 //! | footer: notice / key hints          |  | footer                     |
 //! +-------------------------------------+  +----------------------------+
 //! ```
 //!
-//! As the height drops, panes give up rows and then disappear, lowest
-//! priority first (business, sessions and alerts, latency); integrations and
-//! the focused pane stay. Every computation saturates, so no size panics.
+//! The right column of the wide arrangement is at least wide enough for
+//! every integration column. As the height drops, panes give up rows and
+//! then disappear, lowest priority first (business, sessions and alerts,
+//! latency); integrations and the focused pane stay. Every computation
+//! saturates, so no size panics.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
@@ -61,36 +67,95 @@ impl OverviewAreas {
 pub const WIDE: u16 = 150;
 /// Rows the business strip takes (a bordered line, or a bare one when short).
 const BUSINESS_ROWS: u16 = 3;
+/// Narrowest right column of the wide arrangement: the integrations pane
+/// shows all its columns from here (its table wants 70 inside the frame).
+const RIGHT_MIN: u16 = 74;
 
-/// Lay out the overview in `area` with `focus` kept visible; `integrations`
-/// is the number of integration rows (their pane is sized to fit them).
-pub fn overview(area: Rect, focus: PaneId, integrations: usize) -> OverviewAreas {
+/// From this body height the narrow arrangement sizes sessions and alerts
+/// to their content (below it they share evenly, as they always did).
+const TALL: u16 = 28;
+
+/// How many rows each overview list has to show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wants {
+    pub endpoints: usize,
+    pub integrations: usize,
+    pub sessions: usize,
+    pub alerts: usize,
+}
+
+impl Wants {
+    /// Frame and heading plus `n` rows (and `extra` fixed lines).
+    fn rows(n: usize, extra: u16) -> u16 {
+        (n.max(1).min(200) as u16).saturating_add(3 + extra)
+    }
+    fn integrations(&self) -> u16 {
+        Self::rows(self.integrations, 0)
+    }
+    fn alerts(&self) -> u16 {
+        Self::rows(self.alerts, 0)
+    }
+    /// Sessions have their sparkline line above the table.
+    fn sessions(&self) -> u16 {
+        Self::rows(self.sessions, 1)
+    }
+}
+
+/// Lay out the overview in `area` with `focus` kept visible.
+pub fn overview(area: Rect, focus: PaneId, wants: &Wants) -> OverviewAreas {
+    if area.width >= WIDE && area.height >= 24 {
+        wide(area, wants)
+    } else {
+        narrow(area, focus, wants)
+    }
+}
+
+/// Latency on the left at full height; integrations, alerts and sessions
+/// stacked on the right, each up to what it has to show, the rest of the
+/// column to the integrations (their charts); business along the bottom.
+fn wide(area: Rect, wants: &Wants) -> OverviewAreas {
     let mut out = OverviewAreas::default();
     let h = area.height;
-    let int_rows = (integrations.max(1) as u16).saturating_add(3).min(12);
-    if area.width >= WIDE && h >= 24 {
-        let business = BUSINESS_ROWS + u16::from(h >= 40);
-        let rest = h.saturating_sub(business);
-        let top = (rest * 11 / 20).max(int_rows.min(rest));
-        let [t, b, s] = Layout::vertical([
-            Constraint::Length(top),
-            Constraint::Length(rest.saturating_sub(top)),
-            Constraint::Length(business),
-        ])
-        .areas(area);
-        let [lat, int] =
-            Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(t);
-        let [ses, ale] =
-            Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(b);
-        out.set(PaneId::Latency, lat);
-        out.set(PaneId::Integrations, int);
-        out.set(PaneId::Sessions, ses);
-        out.set(PaneId::Alerts, ale);
-        out.set(PaneId::Business, s);
-        return out;
+    let business = BUSINESS_ROWS + u16::from(h >= 40);
+    let rest = h.saturating_sub(business);
+    let right_w = (area.width * 42 / 100)
+        .max(RIGHT_MIN)
+        .min(area.width.saturating_sub(60));
+    let [left, right, strip] = {
+        let [top, strip] =
+            Layout::vertical([Constraint::Length(rest), Constraint::Length(business)]).areas(area);
+        let [l, r] =
+            Layout::horizontal([Constraint::Min(0), Constraint::Length(right_w)]).areas(top);
+        [l, r, strip]
+    };
+    // Minimums first, then each want in priority order, then the spare
+    // rows to the integrations.
+    let mins = [4u16, 4, 5];
+    let want = [wants.integrations(), wants.alerts(), wants.sessions()];
+    let mut heights = mins;
+    let mut left_rows = rest.saturating_sub(mins.iter().sum());
+    for (hgt, w) in heights.iter_mut().zip(want) {
+        let add = w.saturating_sub(*hgt).min(left_rows);
+        *hgt += add;
+        left_rows -= add;
     }
+    heights[0] += left_rows;
+    let [int, ale, ses] = Layout::vertical(heights.map(Constraint::Length)).areas(right);
+    out.set(PaneId::Latency, left);
+    out.set(PaneId::Integrations, int);
+    out.set(PaneId::Alerts, ale);
+    out.set(PaneId::Sessions, ses);
+    out.set(PaneId::Business, strip);
+    out
+}
 
-    // Narrow: stacked rows. Each row: (panes, minimum, wanted).
+/// Stacked rows: integrations (sized to them), latency, sessions and
+/// alerts side by side (or stacked when very narrow), business.
+fn narrow(area: Rect, focus: PaneId, wants: &Wants) -> OverviewAreas {
+    let mut out = OverviewAreas::default();
+    let h = area.height;
+    let int_rows = wants.integrations().min(12);
+    // Each row: (panes, minimum, wanted); u16::MAX shares what is left.
     let side_by_side = area.width >= 70;
     let mut rows: Vec<(Vec<PaneId>, u16, u16)> = vec![
         (vec![PaneId::Integrations], 4, int_rows),
@@ -152,6 +217,25 @@ pub fn overview(area: Rect, focus: PaneId, integrations: usize) -> OverviewAreas
     } else if let Some(last) = heights.last_mut() {
         *last += left;
     }
+    // On a tall screen, sessions and alerts beyond what they have to show:
+    // to the latency pane, which draws charts in spare rows.
+    let lat = rows.iter().position(|r| r.0.contains(&PaneId::Latency));
+    if let Some(lat) = lat.filter(|_| h >= TALL) {
+        for (i, r) in rows.iter().enumerate() {
+            let cap = r.0.iter().fold(0u16, |c, p| {
+                c.max(match p {
+                    PaneId::Sessions => wants.sessions(),
+                    PaneId::Alerts => wants.alerts(),
+                    _ => u16::MAX,
+                })
+            });
+            if heights[i] > cap {
+                let excess = heights[i] - cap;
+                heights[i] = cap;
+                heights[lat] += excess;
+            }
+        }
+    }
 
     let mut y = area.y;
     for (r, hgt) in rows.iter().zip(heights) {
@@ -175,13 +259,20 @@ pub fn overview(area: Rect, focus: PaneId, integrations: usize) -> OverviewAreas
 mod tests {
     use super::*;
 
+    const FIVE: Wants = Wants {
+        endpoints: 5,
+        integrations: 5,
+        sessions: 5,
+        alerts: 5,
+    };
+
     #[test]
     fn every_size_fits_and_keeps_the_focus() {
         for w in 0..200u16 {
             for h in 0..60u16 {
                 for focus in PaneId::ALL {
                     let area = Rect::new(0, 2, w, h);
-                    let o = overview(area, focus, 5);
+                    let o = overview(area, focus, &FIVE);
                     for r in o.panes.iter().flatten() {
                         assert!(r.right() <= area.right() && r.bottom() <= area.bottom());
                     }
@@ -195,7 +286,37 @@ mod tests {
 
     #[test]
     fn all_panes_at_80x24() {
-        let o = overview(Rect::new(0, 2, 80, 21), PaneId::Integrations, 5);
+        let o = overview(Rect::new(0, 2, 80, 21), PaneId::Integrations, &FIVE);
         assert_eq!(o.hidden(), 0, "{o:?}");
+    }
+
+    #[test]
+    fn the_wall_screen_gives_lists_their_rows_and_the_rest_to_charts() {
+        let w = Wants {
+            endpoints: 10,
+            integrations: 5,
+            sessions: 6,
+            alerts: 4,
+        };
+        let o = overview(Rect::new(0, 2, 240, 61), PaneId::Integrations, &w);
+        let h = |p| o.get(p).unwrap().height;
+        let width = |p| o.get(p).unwrap().width;
+        assert_eq!(h(PaneId::Alerts), 4 + 3);
+        assert_eq!(h(PaneId::Sessions), 6 + 4);
+        assert_eq!(h(PaneId::Latency), 61 - 4);
+        assert_eq!(h(PaneId::Integrations), 61 - 4 - 7 - 10);
+        // At 160 columns the integrations keep all their columns.
+        let o = overview(Rect::new(0, 2, 160, 45), PaneId::Integrations, &w);
+        assert!(o.get(PaneId::Integrations).unwrap().width >= RIGHT_MIN);
+        assert!(width(PaneId::Latency) >= 100);
+        // Narrow: sessions and alerts stop at what they hold.
+        let few = Wants {
+            sessions: 1,
+            alerts: 1,
+            ..w
+        };
+        let o = overview(Rect::new(0, 2, 100, 60), PaneId::Integrations, &few);
+        assert_eq!(o.get(PaneId::Sessions).unwrap().height, 1 + 4);
+        assert!(o.get(PaneId::Latency).unwrap().height > 30);
     }
 }

@@ -3,7 +3,8 @@
 //! Data flows one way: a source task sends [`crate::model::Update`]s, the
 //! event loop ([`event_loop`]) applies them to the [`crate::store::State`],
 //! and [`Screen`] renders `&State` plus the UI state ([`app::App`]) into a
-//! ratatui buffer. Keys become [`action::Action`]s through the one binding
+//! ratatui buffer, noting where it drew what in a [`mouse::HitMap`]. Keys
+//! and mouse gestures become [`action::Action`]s through the one binding
 //! table ([`bindings`]); applying an action is pure and returns an
 //! [`action::Effect`] for the loop to carry out. The clock is always passed
 //! in, so rendering is deterministic (see `tests/ui_*.rs`).
@@ -15,6 +16,7 @@
 pub mod action;
 pub mod app;
 pub mod bindings;
+pub mod chart;
 pub mod event_loop;
 pub mod footer;
 pub mod header;
@@ -22,6 +24,7 @@ pub mod help;
 pub mod layout;
 pub mod list;
 pub mod mode;
+pub mod mouse;
 pub mod nav;
 pub mod notice;
 pub mod pane;
@@ -30,6 +33,8 @@ pub mod terminal;
 pub mod theme;
 pub mod views;
 pub mod widgets;
+
+use std::cell::RefCell;
 
 use chrono::{DateTime, Utc};
 use ratatui::buffer::Buffer;
@@ -59,11 +64,27 @@ pub struct Ctx<'a> {
     pub live: &'a State,
     /// The clock for this frame.
     pub now: DateTime<Utc>,
+    /// Where the frame notes what it drew where (set by [`Screen::draw`]).
+    pub hits: Option<&'a RefCell<mouse::HitMap>>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn theme(&self) -> &'a Theme {
         &self.app.settings.theme
+    }
+
+    /// Note that `spot` was drawn at `area` (for the mouse).
+    pub fn hit(&self, area: Rect, spot: mouse::Spot) {
+        if let Some(h) = self.hits {
+            h.borrow_mut().add(area, spot);
+        }
+    }
+
+    /// Note the rows a list drew (for the mouse).
+    pub fn hit_rows(&self, list: mode::FilterTarget, rows: Option<mouse::DrawnRows>) {
+        if let (Some(h), Some(rows)) = (self.hits, rows) {
+            rows.record(list, &mut h.borrow_mut());
+        }
     }
 
     /// How fresh the shown data is.
@@ -145,10 +166,21 @@ pub struct Screen<'a> {
 
 impl Widget for Screen<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let ctx = self.ctx;
+        self.draw(area, buf);
+    }
+}
+
+impl Screen<'_> {
+    /// Draw the screen; returns where it drew what, for the mouse.
+    pub fn draw(self, area: Rect, buf: &mut Buffer) -> mouse::HitMap {
+        let hits = RefCell::new(mouse::HitMap::default());
+        let ctx = Ctx {
+            hits: Some(&hits),
+            ..self.ctx
+        };
         if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
             too_small(area, buf);
-            return;
+            return hits.into_inner();
         }
         let [head, body, foot] = layout::frame(area);
         header::Header { ctx }.render(head, buf);
@@ -171,6 +203,7 @@ impl Widget for Screen<'_> {
         if ctx.theme().ascii {
             widgets::asciify(area, buf);
         }
+        hits.into_inner()
     }
 }
 

@@ -252,6 +252,16 @@ impl ViewStack {
         }
     }
 
+    /// Back to the view at `depth` (0: the overview), dropping the ones
+    /// above it; false if that is already the current view.
+    pub fn back_to(&mut self, depth: usize) -> bool {
+        if depth + 1 >= self.stack.len() {
+            return false;
+        }
+        self.stack.truncate(depth + 1);
+        true
+    }
+
     /// Back to the overview, dropping every drill-down.
     pub fn reset(&mut self) {
         self.stack.truncate(1);

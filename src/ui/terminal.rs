@@ -1,5 +1,5 @@
-//! The terminal itself: entering and leaving raw mode and the alternate
-//! screen, restoring it on every way out (normal exit, panic, signal), the
+//! The terminal itself: entering and leaving raw mode, the alternate
+//! screen and mouse reporting, restoring it on every way out (normal exit, panic, signal), the
 //! input thread, and the output writer that drops colour escape codes when
 //! colour is off (`NO_COLOR` means none at all, not even resets).
 //!
@@ -24,14 +24,22 @@ use tokio::sync::mpsc;
 /// The backend the dashboard draws with.
 pub type Backend = CrosstermBackend<Output>;
 
-/// Switch the terminal to raw mode and the alternate screen, cursor hidden.
-pub fn enter(no_color: bool) -> io::Result<Terminal<Backend>> {
+/// Switch the terminal to raw mode and the alternate screen, cursor
+/// hidden, with mouse reporting when `mouse` is set.
+pub fn enter(no_color: bool, mouse: bool) -> io::Result<Terminal<Backend>> {
     enable_raw_mode()?;
     ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut out = io::stdout();
     if let Err(e) = execute!(out, EnterAlternateScreen, Hide) {
         restore();
         return Err(e);
+    }
+    if mouse {
+        MOUSE.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Err(e) = execute!(out, MouseReporting(true)) {
+            restore();
+            return Err(e);
+        }
     }
     match Terminal::new(CrosstermBackend::new(Output::new(no_color))) {
         Ok(t) => Ok(t),
@@ -44,9 +52,28 @@ pub fn enter(no_color: bool) -> io::Result<Terminal<Backend>> {
 
 /// Whether the terminal is set up (and not yet restored).
 static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether mouse reporting was turned on (and not yet off).
+static MOUSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Put the terminal back: raw mode off, alternate screen left, cursor
-/// shown. Safe to call any number of times (only the first one after
+/// Mouse reporting on or off: button presses and the wheel (`?1000`), in
+/// the SGR encoding (`?1006`, no 223-column limit; tmux and SSH pass it
+/// through). Not crossterm's `EnableMouseCapture`, which also asks for
+/// every pointer movement (`?1003`): a stream of events jfmon would only
+/// throw away, over the network when on SSH.
+pub struct MouseReporting(pub bool);
+
+impl crossterm::Command for MouseReporting {
+    fn write_ansi(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
+        if self.0 {
+            f.write_str("\x1b[?1000h\x1b[?1006h")
+        } else {
+            f.write_str("\x1b[?1006l\x1b[?1000l")
+        }
+    }
+}
+
+/// Put the terminal back: raw mode off, mouse reporting off, alternate
+/// screen left, cursor shown. Safe to call any number of times (only the first one after
 /// [`enter`] acts: leaving the alternate screen twice would move the cursor
 /// back over what was printed in between, such as a panic report), and when
 /// the terminal is gone (errors are ignored).
@@ -56,6 +83,9 @@ pub fn restore() {
     }
     let _ = disable_raw_mode();
     let mut out = io::stdout();
+    if MOUSE.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let _ = execute!(out, MouseReporting(false));
+    }
     let _ = execute!(out, LeaveAlternateScreen, Show);
     let _ = out.flush();
 }

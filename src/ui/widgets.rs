@@ -1,7 +1,6 @@
 //! Small building blocks shared by panes and views: the pane frame with its
-//! title and freshness, a windowed table with a selection marker, a
-//! multi-series point chart, a bar chart, a status timeline and centred
-//! messages. All of them work in Unicode and in plain ASCII, and none relies
+//! title and freshness, a windowed table with a selection marker, a status
+//! timeline and centred messages (the charts are in [`super::chart`]). All of them work in Unicode and in plain ASCII, and none relies
 //! on colour alone (series have distinct glyphs, bars have height).
 
 use ratatui::buffer::Buffer;
@@ -12,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget, Wrap
 
 use super::fmt;
 use super::list::ListState;
+use super::mouse::DrawnRows;
 use super::theme::Theme;
 use super::{Ctx, Freshness};
 use crate::model::Health;
@@ -176,7 +176,7 @@ pub struct ListBody<'a, 'l> {
 /// The sequence every list on screen shares (panes and drill-down
 /// sections): the frame, then `message` (a placeholder or the empty state)
 /// if there is one, else the table `body` builds for the inner area, with
-/// the selection. Returns the index of the selected row.
+/// the selection. Returns the rows drawn (none for a message).
 pub fn section_table<'a, 'l>(
     area: Rect,
     buf: &mut Buffer,
@@ -184,7 +184,7 @@ pub fn section_table<'a, 'l>(
     block: Block<'_>,
     message: Option<Vec<Line<'_>>>,
     body: impl FnOnce(Rect) -> ListBody<'a, 'l>,
-) -> Option<usize> {
+) -> Option<DrawnRows> {
     let inner = block.inner(area);
     block.render(area, buf);
     list_or_message(inner, buf, theme, message, body)
@@ -197,7 +197,7 @@ pub fn list_or_message<'a, 'l>(
     theme: &Theme,
     msg: Option<Vec<Line<'_>>>,
     body: impl FnOnce(Rect) -> ListBody<'a, 'l>,
-) -> Option<usize> {
+) -> Option<DrawnRows> {
     if let Some(lines) = msg {
         message(area, buf, lines);
         return None;
@@ -210,10 +210,8 @@ pub fn list_or_message<'a, 'l>(
     } = body(area);
     let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
     let sel = Selection::of(list, &keys, focused);
-    let index = sel.index;
     let rows = rows.into_iter().map(|r| (r.cells, r.style)).collect();
-    table(area, buf, theme, &cols, rows, sel);
-    index
+    table(area, buf, theme, &cols, rows, sel)
 }
 
 /// A status-code cell: `502`, or `-` when there is none.
@@ -241,7 +239,7 @@ pub fn percentiles<'a>(
 
 /// Draw the rows of a list in `area` with a header line, scrolled to keep
 /// `selected` in view. The selected row gets a marker and reversed video
-/// when `focused`.
+/// when `focused`. Returns where the rows went (for the mouse).
 pub fn table(
     area: Rect,
     buf: &mut Buffer,
@@ -249,14 +247,14 @@ pub fn table(
     cols: &[Col],
     rows: Vec<(Vec<Line<'_>>, Style)>,
     sel: Selection,
-) {
+) -> Option<DrawnRows> {
     let Selection {
         list,
         index: selected,
         focused,
     } = sel;
     if area.is_empty() {
-        return;
+        return None;
     }
     let body = area.height.saturating_sub(1) as usize;
     let offset = list.scroll_for(selected, rows.len(), body);
@@ -310,141 +308,13 @@ pub fn table(
             buf.set_string(x, y, text, theme.muted());
         }
     }
-}
-
-/// One series of a [`PointChart`].
-pub struct Series<'a> {
-    pub name: &'a str,
-    pub glyph: &'a str,
-    pub style: Style,
-    pub values: Vec<Option<f64>>,
-}
-
-/// A chart of one point per column per series, with the value axis on the
-/// left. Series are told apart by glyph as well as colour.
-pub struct PointChart<'a> {
-    pub series: Vec<Series<'a>>,
-    pub y_label: fn(f64) -> String,
-    pub theme: &'a Theme,
-}
-
-impl Widget for PointChart<'_> {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        if area.width < 8 || area.height < 2 {
-            return;
-        }
-        let max = self
-            .series
-            .iter()
-            .flat_map(|s| s.values.iter().flatten())
-            .copied()
-            .fold(0.0_f64, f64::max);
-        if max <= 0.0 {
-            message(
-                area,
-                buf,
-                vec![Line::styled("no data in the window", self.theme.muted())],
-            );
-            return;
-        }
-        let top = (self.y_label)(max);
-        let bottom = (self.y_label)(0.0);
-        let axis_w = (fmt::width(&top).max(fmt::width(&bottom)) + 1) as u16;
-        let plot = Rect::new(
-            area.x + axis_w,
-            area.y,
-            area.width.saturating_sub(axis_w),
-            area.height,
-        );
-        buf.set_string(area.x, area.y, &top, self.theme.muted());
-        buf.set_string(area.x, area.bottom() - 1, &bottom, self.theme.muted());
-        let h = plot.height as f64;
-        // Highest percentile first, so the lower ones stay visible where equal.
-        for s in self.series.iter().rev() {
-            let cols = fmt::resample(&s.values, plot.width as usize);
-            for (x, v) in cols.iter().enumerate() {
-                if let Some(v) = v {
-                    let level = ((v / max) * (h - 1.0)).round().clamp(0.0, h - 1.0) as u16;
-                    let y = plot.bottom() - 1 - level;
-                    buf.set_string(plot.x + x as u16, y, s.glyph, s.style);
-                }
-            }
-        }
-    }
-}
-
-/// Vertical bars, one per column (values resampled to the width).
-pub struct Bars<'a> {
-    pub values: Vec<Option<f64>>,
-    pub y_label: fn(f64) -> String,
-    pub style: Style,
-    pub theme: &'a Theme,
-}
-
-impl Widget for Bars<'_> {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        if area.width < 8 || area.height < 2 {
-            return;
-        }
-        let max = self
-            .values
-            .iter()
-            .flatten()
-            .copied()
-            .fold(0.0_f64, f64::max);
-        let top = (self.y_label)(max);
-        let axis_w = (fmt::width(&top).max(2) + 1) as u16;
-        buf.set_string(area.x, area.y, &top, self.theme.muted());
-        buf.set_string(
-            area.x,
-            area.bottom() - 1,
-            (self.y_label)(0.0),
-            self.theme.muted(),
-        );
-        let plot = Rect::new(
-            area.x + axis_w,
-            area.y,
-            area.width.saturating_sub(axis_w),
-            area.height,
-        );
-        let cols = fmt::resample(&self.values, plot.width as usize);
-        let eighths = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇"];
-        for (x, v) in cols.iter().enumerate() {
-            let Some(v) = v else { continue };
-            if max <= 0.0 || *v <= 0.0 {
-                buf.set_string(
-                    plot.x + x as u16,
-                    plot.bottom() - 1,
-                    if self.theme.ascii { "_" } else { "▁" },
-                    self.theme.muted(),
-                );
-                continue;
-            }
-            let total = (v / max * plot.height as f64 * 8.0).round().max(1.0) as u32;
-            let (full, part) = (total / 8, total % 8);
-            for i in 0..full.min(plot.height as u32) {
-                buf.set_string(
-                    plot.x + x as u16,
-                    plot.bottom() - 1 - i as u16,
-                    self.theme.bar_full(),
-                    self.style,
-                );
-            }
-            if part > 0 && full < plot.height as u32 {
-                let g = if self.theme.ascii {
-                    "."
-                } else {
-                    eighths[part as usize]
-                };
-                buf.set_string(
-                    plot.x + x as u16,
-                    plot.bottom() - 1 - full as u16,
-                    g,
-                    self.style,
-                );
-            }
-        }
-    }
+    Some(DrawnRows {
+        area: Rect::new(area.x, area.y + 1, area.width, body as u16),
+        offset,
+        count: n,
+        selected,
+        focused,
+    })
 }
 
 /// A one-line status timeline: each cell the worst status of its minutes.
@@ -540,4 +410,14 @@ pub fn asciify(area: Rect, buf: &mut Buffer) {
             cell.set_symbol(sub);
         }
     }
+}
+
+/// ` 11:46-now` for chart titles: the time span a series covers.
+pub fn span_label(ctx: &Ctx, first: Option<crate::model::Minute>) -> String {
+    first.map_or(String::new(), |m| {
+        format!(
+            " {}-now",
+            fmt::clock_hm(crate::model::minute_start(m), ctx.app.settings.local_time)
+        )
+    })
 }

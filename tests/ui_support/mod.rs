@@ -13,10 +13,13 @@ use jfmon::model::*;
 use jfmon::store::State;
 use jfmon::store::Thresholds;
 use jfmon::ui::app::App;
+use jfmon::ui::mouse::HitMap;
 use jfmon::ui::theme::Theme;
 use jfmon::ui::{Ctx, Screen, UiSettings};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use serde_json::json;
 
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -364,6 +367,7 @@ pub fn settings(color: bool, ascii: bool) -> UiSettings {
         local_time: false,
         poll_interval: Duration::from_secs(2),
         theme: Theme::new(color, ascii),
+        mouse: true,
     }
 }
 
@@ -379,6 +383,7 @@ pub fn draw(app: &App, state: &State, w: u16, h: u16) -> TestBackend {
         state,
         live: state,
         now: now(),
+        hits: None,
     };
     t.draw(|f| f.render_widget(Screen { ctx }, f.area()))
         .unwrap();
@@ -386,6 +391,25 @@ pub fn draw(app: &App, state: &State, w: u16, h: u16) -> TestBackend {
 }
 
 /// The frame as text, one quoted line per row.
+/// Draw one frame of `w`×`h`; the text and where it drew what (for the mouse).
+pub fn draw_with_hits(app: &App, state: &State, w: u16, h: u16) -> (String, HitMap) {
+    let area = Rect::new(0, 0, w, h);
+    let mut buf = Buffer::empty(area);
+    let ctx = Ctx {
+        app,
+        state,
+        live: state,
+        now: now(),
+        hits: None,
+    };
+    let hits = Screen { ctx }.draw(area, &mut buf);
+    let text = (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (text, hits)
+}
+
 pub fn render(app: &App, state: &State, w: u16, h: u16) -> String {
     draw(app, state, w, h).to_string()
 }

@@ -160,7 +160,7 @@ impl Widget for AlertsPane<'_> {
             None
         };
         let ph = super::placeholder(&ctx, &[ALERTS], empty);
-        super::render_list(&ctx, block, area, buf, ph, |_| ListBody {
+        super::render_list(&ctx, PaneId::Alerts, block, area, buf, ph, |_| ListBody {
             cols: columns(true),
             rows: rows.iter().map(|a| row(&ctx, a, true)).collect(),
             list,

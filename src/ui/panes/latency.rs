@@ -1,16 +1,20 @@
 //! Pane 1, API latency: one row per endpoint with requests per second,
 //! error rate, p50/p95/p99 and a sparkline of p95 per minute over the
 //! window. Worst error rate first by default; `s` cycles the sort column.
+//! Rows left below the table (a wall screen) get a log-scale chart of p95
+//! per minute for each endpoint.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use super::super::chart::{Strip, strips};
 use super::super::list::{Choices, ListState};
+use super::super::mode::FilterTarget;
 use super::super::pane::PaneId;
-use super::super::widgets::{Col, ListBody, ListRow};
+use super::super::widgets::{self, Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
 use crate::model::EndpointStats;
 use crate::model::tables::API_CALLS;
@@ -115,67 +119,131 @@ impl Widget for LatencyPane<'_> {
             None
         };
         let ph = super::placeholder(&ctx, &[API_CALLS], empty);
-        super::render_list(&ctx, block, area, buf, ph, |inner| {
-            let w = inner.width;
-            let full = w >= 62;
-            let spark_w: u16 = if w >= 100 {
-                24
-            } else if w >= 52 {
-                12
+        super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
+            // The table gets its rows; spare rows below it get a chart per
+            // endpoint.
+            let table_h = (rows.len() as u16 + 1).min(inner.height);
+            let spare = inner.height - table_h;
+            let (table, charts) = if spare > rows.len() as u16 {
+                let [a, b] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)])
+                    .areas(inner);
+                (a, b)
             } else {
-                0
+                (inner, Rect::default())
             };
-            let num = |title: &str| Col::right(title, Constraint::Length(6));
-            let mut cols = vec![
-                Col::left("endpoint", Constraint::Fill(1)),
-                num("req/s"),
-                num("err%"),
-            ];
-            if full {
-                cols.push(num("p50"));
-            }
-            cols.push(num("p95"));
-            if full {
-                cols.push(num("p99"));
-            }
-            if spark_w > 0 {
-                cols.push(Col::left("p95 trend", Constraint::Length(spark_w)));
-            }
-            let levels = t.spark_levels();
-            let table_rows = rows
-                .iter()
-                .map(|e| {
-                    let mut cells = vec![
-                        Line::from(fmt::one_line(&key(e))),
-                        Line::from(fmt::rate(e.rps)),
-                        Line::from(Span::styled(
-                            fmt::pct(e.error_rate),
-                            error_style(&ctx, e.error_rate),
-                        )),
-                    ];
-                    if full {
-                        cells.push(Line::from(fmt::ms(e.p50_ms)));
-                    }
-                    cells.push(Line::from(fmt::ms(e.p95_ms)));
-                    if full {
-                        cells.push(Line::from(fmt::ms(e.p99_ms)));
-                    }
-                    if spark_w > 0 {
-                        let vals: Vec<Option<f64>> = e.series.iter().map(|p| p.p95_ms).collect();
-                        cells.push(Line::styled(
-                            fmt::sparkline(&vals, spark_w as usize, levels),
-                            t.accent(),
-                        ));
-                    }
-                    ListRow::new(key(e), cells)
-                })
-                .collect();
-            ListBody {
-                cols,
-                rows: table_rows,
-                list,
-                focused: ctx.app.focus == PaneId::Latency,
+            let drawn =
+                widgets::list_or_message(table, buf, t, None, |_| body(&ctx, &rows, table.width));
+            ctx.hit_rows(FilterTarget::Pane(PaneId::Latency), drawn);
+            if !charts.is_empty() {
+                trend_charts(&ctx, &rows, charts, buf);
             }
         });
     }
+}
+
+/// The table: endpoint, req/s, err%, p50/p95/p99 and a p95 sparkline, as
+/// many columns as `w` (the inner width) leaves room for.
+fn body<'a>(ctx: &Ctx<'a>, rows: &[&EndpointStats], w: u16) -> ListBody<'a, 'a> {
+    let t = ctx.theme();
+    let full = w >= 62;
+    let spark_w: u16 = if w >= 100 {
+        24
+    } else if w >= 52 {
+        12
+    } else {
+        0
+    };
+    let num = |title: &str| Col::right(title, Constraint::Length(6));
+    let mut cols = vec![
+        Col::left("endpoint", Constraint::Fill(1)),
+        num("req/s"),
+        num("err%"),
+    ];
+    if full {
+        cols.push(num("p50"));
+    }
+    cols.push(num("p95"));
+    if full {
+        cols.push(num("p99"));
+    }
+    if spark_w > 0 {
+        cols.push(Col::left("p95 trend", Constraint::Length(spark_w)));
+    }
+    let levels = t.spark_levels();
+    let table_rows = rows
+        .iter()
+        .map(|e| {
+            let mut cells = vec![
+                Line::from(fmt::one_line(&key(e))),
+                Line::from(fmt::rate(e.rps)),
+                Line::from(Span::styled(
+                    fmt::pct(e.error_rate),
+                    error_style(ctx, e.error_rate),
+                )),
+            ];
+            if full {
+                cells.push(Line::from(fmt::ms(e.p50_ms)));
+            }
+            cells.push(Line::from(fmt::ms(e.p95_ms)));
+            if full {
+                cells.push(Line::from(fmt::ms(e.p99_ms)));
+            }
+            if spark_w > 0 {
+                let vals: Vec<Option<f64>> = e.series.iter().map(|p| p.p95_ms).collect();
+                cells.push(Line::styled(
+                    fmt::sparkline(&vals, spark_w as usize, levels),
+                    t.accent(),
+                ));
+            }
+            ListRow::new(key(e), cells)
+        })
+        .collect();
+    ListBody {
+        cols,
+        rows: table_rows,
+        list: ctx.app.list(PaneId::Latency),
+        focused: ctx.app.focus == PaneId::Latency,
+    }
+}
+
+/// Below the table, when rows are left: p95 per minute of each endpoint,
+/// one strip each on a shared log scale, as tall as the rows allow.
+fn trend_charts(ctx: &Ctx, rows: &[&EndpointStats], area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme();
+    let first = rows
+        .iter()
+        .filter_map(|e| e.series.first())
+        .map(|p| p.minute)
+        .min();
+    let heading = format!(
+        "p95 per minute, log scale{}",
+        widgets::span_label(ctx, first)
+    );
+    buf.set_string(area.x + 1, area.y, heading, t.heading());
+    let items: Vec<Strip> = rows
+        .iter()
+        .map(|e| Strip {
+            label: key(e),
+            values: e.series.iter().map(|p| p.p95_ms).collect(),
+            style: if e.error_rate >= 0.05 {
+                t.bad()
+            } else {
+                t.accent()
+            },
+            theme: t,
+        })
+        .collect();
+    let label_w = rows
+        .iter()
+        .map(|e| fmt::width(&key(e)) as u16 + 2)
+        .max()
+        .unwrap_or(0)
+        .clamp(12, 36);
+    let charts = Rect::new(
+        area.x + 1,
+        area.y + 1,
+        area.width.saturating_sub(1),
+        area.height - 1,
+    );
+    strips(charts, buf, &items, label_w);
 }

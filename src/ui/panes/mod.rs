@@ -15,6 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::list::{Choices, ListState};
+use super::mode::FilterTarget;
 use super::nav::View;
 use super::pane::PaneId;
 use super::widgets;
@@ -152,10 +153,12 @@ pub fn window_phrase(state: &State) -> String {
     )
 }
 
-/// Render a pane's list: its frame, then the placeholder if there is one,
-/// else the table; dimmed when stale.
+/// Render pane `pane`'s list: its frame, then the placeholder if there is
+/// one, else the table; dimmed when stale.
+#[allow(clippy::too_many_arguments)]
 pub fn render_list<'a, 'l>(
     ctx: &Ctx,
+    pane: PaneId,
     block: Block<'_>,
     area: Rect,
     buf: &mut Buffer,
@@ -163,7 +166,8 @@ pub fn render_list<'a, 'l>(
     body: impl FnOnce(Rect) -> widgets::ListBody<'a, 'l>,
 ) {
     let inner = block.inner(area);
-    widgets::section_table(area, buf, ctx.theme(), block, placeholder, body);
+    let drawn = widgets::section_table(area, buf, ctx.theme(), block, placeholder, body);
+    ctx.hit_rows(FilterTarget::Pane(pane), drawn);
     if ctx.freshness().is_stale() {
         widgets::dim(inner, buf);
     }

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::super::list::{Choices, ListState};
+use super::super::mode::FilterTarget;
 use super::super::pane::PaneId;
 use super::super::widgets::{self, Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
@@ -154,12 +155,13 @@ impl Widget for SessionsPane<'_> {
                     ListRow::new(s.session_id.clone(), cells)
                 })
                 .collect();
-            widgets::list_or_message(body, buf, t, empty, |_| ListBody {
+            let drawn = widgets::list_or_message(body, buf, t, empty, |_| ListBody {
                 cols,
                 rows: table_rows,
                 list,
                 focused: ctx.app.focus == PaneId::Sessions,
             });
+            ctx.hit_rows(FilterTarget::Pane(PaneId::Sessions), drawn);
         });
     }
 }

@@ -8,10 +8,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
+use super::super::chart::{Bars, PointChart, Series, ms_tick};
 use super::super::list::ListState;
 use super::super::nav::{DetailState, EndpointSection as Section, FailedCall, View};
 use super::super::panes::latency::error_style;
-use super::super::widgets::{self, Bars, Col, ListRow, PointChart, Series};
+use super::super::widgets::{self, Col, ListRow};
 use super::super::{Ctx, fmt};
 use super::{gone, muted, section, section_frame};
 use crate::model::{ApiCall, EndpointKey, EndpointStats};
@@ -189,7 +190,7 @@ impl EndpointView<'_> {
         let g = t.series_glyphs();
         let s = t.series();
         let span = super::span_label(&ctx, e.series.first().map(|p| p.minute));
-        let title = format!("p95 and requests per minute{span}");
+        let title = format!("log p95 and requests per minute{span}");
         let block = section_frame(&ctx, &title, None, false, None)
             .title(Line::from(Span::styled(format!("{} p95 ", g[1]), s[1])).right_aligned());
         let inner = block.inner(area);
@@ -206,7 +207,8 @@ impl EndpointView<'_> {
                 style: s[1],
                 values: e.series.iter().map(|p| p.p95_ms).collect(),
             }],
-            y_label: |v| fmt::ms(Some(v)),
+            y_label: ms_tick,
+            log: true,
             theme: t,
         }
         .render(top, buf);

@@ -10,11 +10,12 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
+use super::super::chart::{Bars, PointChart, Series, ms_tick};
 use super::super::list::ListState;
 use super::super::nav::{DetailState, FailedCall, IntegrationSection as Section, View};
 use super::super::panes::alerts;
 use super::super::panes::integrations::status_span;
-use super::super::widgets::{self, Bars, Col, ListRow, PointChart, Series};
+use super::super::widgets::{self, Col, ListRow};
 use super::super::{Ctx, fmt};
 use super::{gone, muted, section, section_frame};
 use crate::model::{AlertView, Health, IntegrationCall, IntegrationStats};
@@ -116,7 +117,14 @@ impl Widget for IntegrationView<'_> {
             );
             return gone(&ctx, self.name, &why, area, buf);
         };
-        let [summary, charts, errors, related] = layout(i, area);
+        let d = &ctx.app.nav.top().detail;
+        let wants = Wants {
+            errors: errors(ctx.state, &i.name, d.list_of(Section::Errors)).len(),
+            related: related_alerts(ctx.state, &i.name, d.list_of(Section::Alerts))
+                .len()
+                .max(rises(ctx.state, &i.name, d.list_of(Section::Endpoints)).len()),
+        };
+        let [summary, charts, errors, related] = layout(i, area, wants);
         let [alerts, endpoints] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(related);
@@ -131,16 +139,26 @@ impl Widget for IntegrationView<'_> {
     }
 }
 
+/// How many rows the lists have to show.
+#[derive(Clone, Copy)]
+struct Wants {
+    errors: usize,
+    /// The longer of the related alerts and endpoints.
+    related: usize,
+}
+
 /// Summary, charts, errors, related lists: the charts go first when the
-/// screen is short, then the related lists.
-fn layout(i: &IntegrationStats, area: Rect) -> [Rect; 4] {
+/// screen is short, then the related lists. On a tall screen the lists get
+/// the rows they have to show (within a share) and the charts the rest.
+fn layout(i: &IntegrationStats, area: Rect, wants: Wants) -> [Rect; 4] {
     let both = i.reported.is_some() && i.last_error.is_some();
     let summary_h = (6 + u16::from(both)).min(area.height);
     let rest = area.height.saturating_sub(summary_h);
+    let list_rows = |n: usize| (n.max(1).min(500) as u16) + 3;
     let (charts_h, errors_h, related_h) = if rest >= 24 {
-        let c = rest * 3 / 10;
-        let e = (rest - c) / 2 + (rest - c) % 2;
-        (c, e, rest - c - e)
+        let related = list_rows(wants.related).clamp(4, rest / 4);
+        let errors = list_rows(wants.errors).clamp(5, (rest - related) / 2);
+        (rest - related - errors, errors, related)
     } else if rest >= 14 {
         let c = 5;
         let e = (rest - c) / 2 + (rest - c) % 2;
@@ -313,7 +331,7 @@ impl IntegrationView<'_> {
         let g = t.series_glyphs();
         let s = t.series();
         let span = super::span_label(&ctx, i.series.first().map(|p| p.minute));
-        let block = section_frame(&ctx, &format!("latency{span}"), None, false, None).title(
+        let block = section_frame(&ctx, &format!("log latency{span}"), None, false, None).title(
             Line::from(vec![
                 Span::styled(format!("{} p50 ", g[0]), s[0]),
                 Span::styled(format!("{} p95 ", g[1]), s[1]),
@@ -336,7 +354,8 @@ impl IntegrationView<'_> {
                 series(1, "p95", |p| p.p95_ms),
                 series(2, "p99", |p| p.p99_ms),
             ],
-            y_label: |v| fmt::ms(Some(v)),
+            y_label: ms_tick,
+            log: true,
             theme: t,
         }
         .render(inner, buf);

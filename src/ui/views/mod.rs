@@ -20,6 +20,8 @@ use ratatui::widgets::{Block, Paragraph, Widget};
 use super::Ctx;
 use super::app::App;
 use super::list::{Choices, ListState};
+use super::mode::FilterTarget;
+use super::mouse::Spot;
 use super::nav::View;
 use super::widgets::{self, Col, ListBody, ListRow};
 use crate::store::State;
@@ -108,12 +110,16 @@ pub fn section<'a, S: Choices>(
     let focused = detail.is_focused(section);
     let block = section_frame(ctx, title, Some(rows.len()), focused, Some(list));
     let message = rows.is_empty().then_some(empty);
-    widgets::section_table(area, buf, ctx.theme(), block, message, |_| ListBody {
+    let at = section.position();
+    ctx.hit(area, Spot::Section(at));
+    let drawn = widgets::section_table(area, buf, ctx.theme(), block, message, |_| ListBody {
         cols,
         rows,
         list,
         focused,
-    })
+    });
+    ctx.hit_rows(FilterTarget::Section(at), drawn);
+    drawn.and_then(|d| d.selected)
 }
 
 /// One muted line: a section's empty state.
@@ -190,12 +196,4 @@ pub fn indented<'a>(text: &str) -> Vec<Line<'a>> {
         .collect()
 }
 
-/// ` 11:46-now` for chart titles: the time span a series covers.
-pub fn span_label(ctx: &Ctx, first: Option<crate::model::Minute>) -> String {
-    first.map_or(String::new(), |m| {
-        format!(
-            " {}-now",
-            super::fmt::clock_hm(crate::model::minute_start(m), ctx.app.settings.local_time)
-        )
-    })
-}
+pub use super::widgets::span_label;
