@@ -308,7 +308,7 @@ mod tests {
         // At 160 columns the integrations keep all their columns.
         let o = overview(Rect::new(0, 2, 160, 45), PaneId::Integrations, &w);
         assert!(o.get(PaneId::Integrations).unwrap().width >= RIGHT_MIN);
-        assert!(width(PaneId::Latency) >= 100);
+        assert!(width(PaneId::Latency) >= 80);
         // Narrow: sessions and alerts stop at what they hold.
         let few = Wants {
             sessions: 1,
