@@ -179,7 +179,7 @@ fn clicks_and_the_wheel_drive_the_dashboard() {
     let before = selected_integration(&s).expect("a selected integration");
     let (x, y) = at(&s, "2 Integrations");
     t.wheel_down(x + 5, y + 3);
-    let s = t.wait_for("the selection to move", |s| {
+    t.wait_for("the selection to move", |s| {
         selected_integration(s).is_some_and(|n| n != before)
     });
 

@@ -87,7 +87,7 @@ pub struct Wants {
 impl Wants {
     /// Frame and heading plus `n` rows (and `extra` fixed lines).
     fn rows(n: usize, extra: u16) -> u16 {
-        (n.max(1).min(200) as u16).saturating_add(3 + extra)
+        (n.clamp(1, 200) as u16).saturating_add(3 + extra)
     }
     fn integrations(&self) -> u16 {
         Self::rows(self.integrations, 0)

@@ -154,7 +154,7 @@ fn layout(i: &IntegrationStats, area: Rect, wants: Wants) -> [Rect; 4] {
     let both = i.reported.is_some() && i.last_error.is_some();
     let summary_h = (6 + u16::from(both)).min(area.height);
     let rest = area.height.saturating_sub(summary_h);
-    let list_rows = |n: usize| (n.max(1).min(500) as u16) + 3;
+    let list_rows = |n: usize| (n.clamp(1, 500) as u16) + 3;
     let (charts_h, errors_h, related_h) = if rest >= 24 {
         let related = list_rows(wants.related).clamp(4, rest / 4);
         let errors = list_rows(wants.errors).clamp(5, (rest - related) / 2);
