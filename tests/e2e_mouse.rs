@@ -159,7 +159,7 @@ fn clicks_and_the_wheel_drive_the_dashboard() {
     let s = t.wait_for("the DOWN banner", |s| s.contains("for details"));
     assert_eq!(t.flag("mouse_sgr_flag"), "1", "SGR mouse reporting is on");
     assert_eq!(t.flag("mouse_standard_flag"), "1", "button reporting is on");
-    assert_eq!(t.flag("mouse_any_flag"), "0", "no motion reporting");
+    assert_eq!(t.flag("mouse_all_flag"), "0", "no motion reporting (?1003)");
 
     // The banner opens the failing integration.
     let (x, y) = at(&s, "for details");
