@@ -276,9 +276,10 @@ fn window_change_asks_the_source() {
     // At the shortest: nothing to ask, a word instead.
     assert!(press(&mut a, &s, &["["]).is_empty());
     assert!(notice(&a).1.contains("shortest"));
-    let grows: Vec<Effect> = press(&mut a, &s, &["]", "]", "]", "]", "]", "]"]);
-    assert_eq!(grows.len(), 5);
-    assert_eq!(a.window, Duration::from_secs(24 * 3600));
+    // 5m 15m 1h 6h 24h 7d 30d, then nothing longer to ask for.
+    let grows: Vec<Effect> = press(&mut a, &s, &["]", "]", "]", "]", "]", "]", "]", "]"]);
+    assert_eq!(grows.len(), 7);
+    assert_eq!(a.window, Duration::from_secs(30 * 24 * 3600));
 }
 
 #[test]
