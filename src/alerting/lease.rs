@@ -8,8 +8,8 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 
-/// Advisory lock key ("jfmon" + 03; 01 and 02 are the rollups').
-pub const LEASE_ALERTING: i64 = 0x6a66_6d6f_6e03;
+/// Advisory lock key of the alert writer.
+pub const LEASE_ALERTING: i64 = crate::db::leases::ALERTING;
 
 /// The lease and its connection.
 pub struct Lease {

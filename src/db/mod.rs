@@ -2,11 +2,12 @@
 //! discovery and migrations ([`schema`]), the incremental poller ([`poller`])
 //! and the older part of a long window it leaves for later ([`history`]),
 //! riding out a restarted server ([`reconnect`]) and how long a table's ids
-//! last ([`id_space`]).
+//! last ([`id_space`]), and the advisory-lock keys ([`leases`]).
 
 pub mod connect;
 pub mod history;
 pub mod id_space;
+pub mod leases;
 mod load;
 pub mod poller;
 pub mod reconnect;

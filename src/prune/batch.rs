@@ -29,8 +29,8 @@ use crate::db::tail::Tail;
 pub const LOCK_TIMEOUT: &str = "2s";
 /// Attempts of a batch that keeps hitting the lock timeout.
 const ATTEMPTS: u32 = 10;
-/// Advisory lock key of `jfmon prune` ("jfmon" + 3): one prune at a time.
-pub const LEASE_PRUNE: i64 = 0x6a66_6d6f_6e03;
+/// Advisory lock key of `jfmon prune`: one prune at a time.
+pub const LEASE_PRUNE: i64 = crate::db::leases::PRUNE;
 
 /// Why a prune stopped.
 #[derive(Debug)]

@@ -36,9 +36,9 @@ const START_SCAN: i64 = 200_000;
 /// A backfill is complete once a whole slice lies this far before its cutoff
 /// (a platform transaction running longer could be missed).
 const BACKFILL_MARGIN: TimeDelta = TimeDelta::minutes(10);
-/// Advisory lock keys ("jfmon" + role).
-const LEASE_FOLLOW: i64 = 0x6a66_6d6f_6e01;
-const LEASE_BACKFILL: i64 = 0x6a66_6d6f_6e02;
+/// Advisory lock keys, one per role.
+const LEASE_FOLLOW: i64 = crate::db::leases::ROLLUP_FOLLOW;
+const LEASE_BACKFILL: i64 = crate::db::leases::ROLLUP_BACKFILL;
 
 /// What a step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
