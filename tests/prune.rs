@@ -81,7 +81,8 @@ async fn old_and_new_rest(pool: &PgPool) {
            ('errors', 'critical', 'open one', '{}', false, now() - interval '40 days'), \
            ('errors', 'warning', 'acknowledged one', '{}', true, now() - interval '40 days'), \
            ('errors', 'warning', 'resolved one', '{\"resolved_at\":\"2026-01-01T00:00:00Z\"}', false, now() - interval '40 days'), \
-           ('errors', 'warning', 'recent acknowledged', '{}', true, now())",
+           ('errors', 'warning', 'recent acknowledged', '{}', true, now()), \
+           ('errors', 'critical', 'acknowledged rule alert still firing', '{\"source\":\"jfmon\",\"fingerprint\":\"0123456789abcdef\"}', true, now() - interval '40 days')",
         "INSERT INTO monitoring_integration_health (integration, status, checked_at) \
          VALUES ('openai', 'healthy', now() - interval '90 days')",
         "INSERT INTO monitoring_integration_metrics (integration, success, duration_ms) \
@@ -291,8 +292,12 @@ async fn archive_round_trips_and_keeps_open_alerts_health_and_rollups(pool: PgPo
     // What is left: recent rows, the open alert, the live session, health.
     assert_eq!(
         titles(&pool).await,
-        ["open one", "recent acknowledged"],
-        "only acknowledged or resolved old alerts go"
+        [
+            "open one",
+            "recent acknowledged",
+            "acknowledged rule alert still firing"
+        ],
+        "only acknowledged or resolved old alerts go; a rule alert stays until resolved"
     );
     assert_eq!(count(&pool, "monitoring_api_calls").await, 100);
     assert_eq!(count(&pool, "monitoring_integration_metrics").await, 20);

@@ -248,11 +248,16 @@ mod tests {
             json: false,
         };
         assert!(!mask(&err, "Authorization: Bearer abc.def").contains("abc.def"));
-        let plain = Column {
+        let endpoint = Column {
             name: "endpoint".into(),
             json: false,
         };
-        assert_eq!(mask(&plain, "/api/x?token=1"), "/api/x?token=1");
+        assert!(!mask(&endpoint, "/api/x?token=s3cr3tvalue").contains("s3cr3tvalue"));
+        let plain = Column {
+            name: "method".into(),
+            json: false,
+        };
+        assert_eq!(mask(&plain, "GET?token=1"), "GET?token=1");
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub const NEVER_ARCHIVED: &[&str] = &["request_body"];
 
 /// Text columns passed through `redact::mask_text` in an archive (free text
 /// that may quote a token); JSON columns are always masked.
-pub const MASKED_TEXT: &[&str] = &["error", "description", "message", "title"];
+/// `endpoint` can carry a query string with a token (`?token=…`), masked
+/// everywhere else too.
+pub const MASKED_TEXT: &[&str] = &["error", "description", "message", "title", "endpoint"];
 
 impl Table {
     pub const ALL: [Table; 6] = [
@@ -63,8 +65,13 @@ impl Table {
     /// What a row older than the cutoff (`$1`) must also satisfy.
     pub fn also(self) -> &'static str {
         match self {
-            // Never an open alert: acknowledged, or resolved by jfmon's rules.
-            Table::Alerts => "(acknowledged IS TRUE OR context ->> 'resolved_at' IS NOT NULL)",
+            // Never an open alert: resolved by jfmon's rules (acknowledging a
+            // rule alert that still fires does not close it), or, for rows
+            // anything else wrote, acknowledged.
+            Table::Alerts => {
+                "(context ->> 'resolved_at' IS NOT NULL \
+                  OR (acknowledged IS TRUE AND context ->> 'source' IS DISTINCT FROM 'jfmon'))"
+            }
             // A session is over (or idle) since before the cutoff too.
             Table::Sessions => "coalesce(ended_at, last_activity_at) < $1",
             _ => "true",
