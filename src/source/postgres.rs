@@ -119,6 +119,15 @@ pub async fn run(
         }
         match poller.poll().await {
             Ok(batch) => {
+                // A poll may reload on its own (a table appeared or went):
+                // a history job of the replaced window must end before the
+                // reload's batch, or its older slices would be counted again.
+                if batch.reset
+                    && let Some(job) = history.take()
+                {
+                    job.abort();
+                    let _ = job.await;
+                }
                 failures = 0;
                 down_since = None;
                 status.up = true;
