@@ -37,6 +37,9 @@ use crate::rollup::read::{MinuteHistory, PgRollups};
 const PAGE: i64 = 20_000;
 /// Pages read per table per poll before yielding the batch.
 const MAX_PAGES: usize = 10;
+/// Retries of a poll that failed on a connection the server had dropped.
+const STALE_RETRIES: usize = 3;
+
 /// Statement timeout inside the start-up load.
 const LOAD_STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Polls between checks for tables appearing or disappearing.
@@ -221,19 +224,27 @@ impl Poller {
 
     /// One poll: a full load when needed, otherwise only what is new. When
     /// it fails on a connection the pool had (the server restarted or killed
-    /// it), the pool's idle connections are dropped and the poll is made once
-    /// more on new ones (see [`super::reconnect`]).
+    /// it), the pool's idle connections are dropped and the poll is made
+    /// again on new ones, up to [`STALE_RETRIES`] times (see
+    /// [`super::reconnect`]).
     pub async fn poll(&mut self) -> Result<Batch, sqlx::Error> {
-        let first = self.poll_once().await;
-        let Err(e) = &first else { return first };
-        if !reconnect::recover(&self.pool, e).await {
-            return first;
+        // A poll reads on several pooled connections at once: after the
+        // server dropped them all, a connection still busy when the first
+        // failure cleared the idle ones can fail the retry too. A few
+        // retries, each on fresher connections, ride that out; a server that
+        // is really down fails them at once (connect refused is not stale).
+        let mut result = self.poll_once().await;
+        for _ in 0..STALE_RETRIES {
+            let Err(e) = &result else { break };
+            if !reconnect::recover(&self.pool, e).await {
+                break;
+            }
+            result = self.poll_once().await;
         }
-        let second = self.poll_once().await;
-        if let Err(e) = &second {
+        if let Err(e) = &result {
             reconnect::recover(&self.pool, e).await;
         }
-        second
+        result
     }
 
     async fn poll_once(&mut self) -> Result<Batch, sqlx::Error> {
