@@ -380,10 +380,67 @@ fn pause_refresh_help_quit() {
 }
 
 #[test]
+fn usage_view_by_keys() {
+    let s = usage_state();
+    let mut a = app();
+    // `u` opens it from anywhere; Esc goes back.
+    press(&mut a, &s, &["u"]);
+    assert_eq!(a.view(), &View::Usage);
+    let services = |a: &App| jfmon::ui::views::section_keys(a, &s);
+    assert_eq!(
+        services(&a),
+        [
+            "spiritual_guidance",
+            "voice_guidance",
+            "live_chat",
+            "avatar_video"
+        ]
+    );
+    // s: by service name; s again: by completion, worst first; S reverses.
+    press(&mut a, &s, &["s"]);
+    assert_eq!(services(&a)[0], "avatar_video");
+    press(&mut a, &s, &["s"]);
+    assert_eq!(services(&a)[0], "voice_guidance");
+    press(&mut a, &s, &["S"]);
+    assert_eq!(
+        services(&a).last().map(String::as_str),
+        Some("voice_guidance")
+    );
+    // A filter keeps matching services.
+    press(&mut a, &s, &["/", "c", "h", "a", "t", "<Enter>"]);
+    assert_eq!(services(&a), ["live_chat"]);
+    press(&mut a, &s, &["/", "<Esc>"]);
+    // Tab to the findings; Enter on the completion drop selects its service.
+    press(&mut a, &s, &["<Tab>"]);
+    let findings = services(&a);
+    assert!(!findings.is_empty());
+    press(&mut a, &s, &["<Enter>"]);
+    let d = &a.nav.top().detail;
+    assert_eq!(
+        jfmon::ui::views::usage::selected_service(&s, d).as_deref(),
+        Some("voice_guidance")
+    );
+    // Enter on a service lists its active sessions; Enter opens one.
+    press(&mut a, &s, &["<Enter>"]);
+    assert_eq!(services(&a), ["sess-9001", "sess-9005"]);
+    let e = press(&mut a, &s, &["<Enter>"]);
+    assert_eq!(
+        e,
+        [Effect::Request(Request::SessionContext("sess-9001".into()))]
+    );
+    press(&mut a, &s, &["<Esc>", "<Esc>"]);
+    assert!(a.nav.is_overview());
+}
+
+#[test]
 fn session_timeline_is_fetched_and_masked() {
     let s = state();
     let mut a = app();
-    let e = press(&mut a, &s, &["3", "j", "<Enter>"]);
+    // Enter in the Sessions pane: the Usage view, the session selected
+    // among its service's active sessions; Enter again: its timeline.
+    assert!(press(&mut a, &s, &["3", "j", "<Enter>"]).is_empty());
+    assert_eq!(a.view(), &View::Usage);
+    let e = press(&mut a, &s, &["<Enter>"]);
     assert_eq!(
         e,
         [Effect::Request(Request::SessionContext("sess-9001".into()))]

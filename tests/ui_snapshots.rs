@@ -136,6 +136,8 @@ fn session_view_with_masked_timeline() {
         &[
             Action::FocusPane(PaneId::Sessions),
             Action::Down,
+            // The Usage view, on the session's service; Enter again opens it.
+            Action::Open,
             Action::Open,
         ],
     );
@@ -145,6 +147,35 @@ fn session_view_with_masked_timeline() {
     assert!(text.contains("***"), "{text}");
     assert!(!text.contains("abc.def"));
     snap_sizes("session_9001", &a, &s);
+}
+
+#[test]
+fn usage_view() {
+    let s = usage_state();
+    let mut a = app();
+    act(&mut a, &s, &[Action::OpenUsage]);
+    let text = render(&a, &s, 160, 48);
+    for want in [
+        "voice_guidance",
+        "completion fell",
+        "quick ends",
+        "vs 7d: no history",
+        "sign-ups 30",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+    snap_sizes("usage", &a, &s);
+    // Sorted by completion, worst first; filtered to one service.
+    act(
+        &mut a,
+        &s,
+        &[Action::SortNext, Action::SortNext, Action::StartFilter],
+    );
+    for c in "voice".chars() {
+        act(&mut a, &s, &[Action::FilterChar(c)]);
+    }
+    act(&mut a, &s, &[Action::FilterAccept]);
+    assert_snapshot!("usage_sorted_filtered_80x24", render(&a, &s, 80, 24));
 }
 
 #[test]
@@ -339,6 +370,7 @@ fn no_panic_at_any_size() {
         vec![Action::FocusPane(PaneId::Latency), Action::Open],
         vec![Action::FocusPane(PaneId::Alerts), Action::Open],
         vec![Action::FocusPane(PaneId::Sessions), Action::Open],
+        vec![Action::OpenUsage],
         vec![Action::ToggleHelp],
         vec![Action::FocusPane(PaneId::Alerts), Action::Acknowledge],
         vec![Action::FocusPane(PaneId::Business)],

@@ -114,6 +114,9 @@ async fn seed(pool: &PgPool) {
         "INSERT INTO monitoring_alerts (severity, title, context) \
          VALUES ('critical', 'OpenAI down', '{\"integration\": \"openai\"}')",
         "INSERT INTO monitoring_sessions (session_id, service) VALUES ('s1', 'guidance'), ('s2', 'astrology')",
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, ended_at, credits_used) VALUES \
+         ('s3', 'guidance', 'completed', now() - interval '3 min', now() - interval '1 min', 5), \
+         ('s4', 'guidance', 'abandoned', now() - interval '2 min', now() - interval '2 min' + interval '3 s', 2)",
         "INSERT INTO monitoring_business_metrics (metric, value) VALUES ('revenue', 19.98), ('signups', 2)",
     ] {
         sqlx::query(q).execute(pool).await.unwrap();

@@ -114,6 +114,7 @@ function renderOverview(v) {
   renderAlerts(v, $('#alerts'), v.alerts);
   renderEndpoints(v);
   renderSessions(v);
+  renderUsage(v);
 }
 
 function renderHeader() {
@@ -240,6 +241,40 @@ function renderSessions(v) {
     h('td', {}, x.status === 'failed' ? `✖ ${x.status}` : x.status),
     h('td', { class: 'num' }, int(x.credits_used)), h('td', {}, ago(x.last_activity_at))))
     : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'no sessions')));
+}
+
+function secs(s) { return s === null || s === undefined ? '–' : ms(s * 1000); }
+
+// A past window next to now: started change and completion change, or "no history".
+function versus(u, p) {
+  if (!p) return 'no history';
+  const started = p.started ? `${u.started >= p.started ? '+' : ''}${((u.started / p.started - 1) * 100).toFixed(0)}%` : 'new';
+  const done = u.completion_rate !== null && p.completion_rate !== null
+    ? ` ${u.completion_rate >= p.completion_rate ? '+' : ''}${((u.completion_rate - p.completion_rate) * 100).toFixed(0)}pt` : '';
+  return started + done;
+}
+
+function renderUsage(v) {
+  const u = v.usage;
+  if (!u) return;
+  const t = u.total;
+  $('#usage-total').textContent = `${int(t.started)} started, ${pct(t.completion_rate)} completed`;
+  $('#usage-funnel').textContent = u.funnel.length
+    ? 'Funnel: ' + u.funnel.map((s, i) => (i ? `→ ${pct(s.rate)} → ` : '') + `${s.name} ${num(s.count)}`).join(' ')
+    : 'Funnel: the business metrics hold no sign-ups / first sessions / purchases';
+  fill($('#usage tbody'), u.services.length ? u.services.map((s) => h('tr', { 'data-service': s.service },
+    h('td', {}, s.service),
+    ...['started', 'completed', 'failed', 'abandoned'].map((f) =>
+      h('td', { class: 'num', 'data-field': f, 'data-value': s[f] }, int(s[f]))),
+    h('td', { class: 'num' }, pct(s.completion_rate)), h('td', { class: 'num' }, secs(s.median_secs)),
+    h('td', { class: 'num' }, secs(s.p95_secs)),
+    h('td', { class: 'num' }, s.credits_per_session === null ? '–' : s.credits_per_session.toFixed(1)),
+    h('td', { class: 'num' }, pct(s.share)), h('td', {}, versus(s, s.day_ago)), h('td', {}, versus(s, s.week_ago)),
+    h('td', {}, sparkline(s.starts_per_minute, 'spark'))))
+    : h('tr', {}, h('td', { colspan: 13, class: 'muted' }, 'no sessions started or ended in the window')));
+  fill($('#usage-findings'), u.findings.length
+    ? u.findings.map((f) => h('li', { class: 'warning' }, h('b', {}, f.kind.replace(/_/g, ' ')), ' ', f.text))
+    : h('li', { class: 'muted' }, 'nothing unusual in the window'));
 }
 
 function renderAlerts(v, list, alerts) {

@@ -124,6 +124,16 @@ pub async fn backfill(
         bar.finish_and_clear();
         eprintln!("jfmon rollup: {} backfilled ({rows} rows)", r.table());
     }
+    // Sessions per service and outcome: by time, not by id (see rollup::usage).
+    let mut rows = 0;
+    loop {
+        let (n, done) = m.usage_backfill_step(cutoff).await?;
+        rows += n;
+        if done {
+            break;
+        }
+    }
+    eprintln!("jfmon rollup: usage per service backfilled ({rows} rollup rows)");
     m.release();
     // Catch up to now as well, unless another process follows already.
     let mut f = Maintainer::new(pool.clone(), Role::Follow);

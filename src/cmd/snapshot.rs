@@ -217,6 +217,26 @@ pub fn summary(state: &State) -> String {
     }
     let sessions = state.sessions();
     let _ = writeln!(s, "\nSESSIONS  {} active", sessions.active);
+    let usage = state.usage();
+    for u in &usage.services {
+        let _ = writeln!(
+            s,
+            "  {:<22} started {:>6}  completed {:>6}  failed {:>5}  abandoned {:>5}  median {:>6}  credits/session {:>5}",
+            one_line(&u.service),
+            u.started,
+            u.completion_rate
+                .map(|r| format!("{:.1}%", r * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            u.failed,
+            u.abandoned,
+            u.median_secs.map_or("-".into(), |v| ms(Some(v * 1000.0))),
+            u.credits_per_session
+                .map_or("-".into(), |c| format!("{c:.1}"))
+        );
+    }
+    for f in &usage.findings {
+        let _ = writeln!(s, "  ! {}", one_line(&f.text));
+    }
     let open: u64 = state.open_alerts_by_severity().values().sum();
     let _ = writeln!(s, "\nALERTS  {open} open");
     for a in state.alerts().iter().take(10) {

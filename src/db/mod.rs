@@ -15,3 +15,4 @@ mod rows;
 pub mod schema;
 mod small_tables;
 pub mod tail;
+pub mod usage;

@@ -1,5 +1,6 @@
 //! The small tables, read whole (bounded) on every poll: active sessions and
-//! their count, sessions started per minute, alerts, health reports.
+//! their count, sessions started per minute (and per service, with outcomes:
+//! [`super::usage`]), alerts, health reports.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -117,6 +118,51 @@ async fn read_session_starts(
     Ok(map.iter().map(|(m, n)| (*m, *n)).collect())
 }
 
+/// What a poll reads of feature usage: the minutes from `from` on, and
+/// whether to re-read the rollups' past windows too (at a load, and once
+/// a minute).
+struct UsagePlan {
+    from: DateTime<Utc>,
+    history: bool,
+}
+
+impl UsagePlan {
+    /// The same minutes as the sessions-started series re-reads.
+    fn of(start: DateTime<Utc>, now: DateTime<Utc>, starts: &SessionStarts<'_>) -> Option<Self> {
+        match starts {
+            SessionStarts::Keep(_) => None,
+            SessionStarts::Load(_) => Some(UsagePlan {
+                from: start,
+                history: true,
+            }),
+            SessionStarts::Since(_, last) => {
+                let from = (minute_of(now) - STARTS_REFRESH_MINUTES).min(minute_of(*last) - 1);
+                Some(UsagePlan {
+                    from: minute_start(from).max(start),
+                    history: minute_of(now) != minute_of(*last),
+                })
+            }
+        }
+    }
+
+    async fn read(
+        self,
+        conn: &mut PgConnection,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(UsageUpdate, Option<UsageHistory>), sqlx::Error> {
+        let usage = super::usage::read_usage(conn, self.from).await?;
+        let history = match self.history {
+            true => Some(
+                crate::rollup::usage::read_history(conn, minute_of(start), minute_of(now), now)
+                    .await?,
+            ),
+            false => None,
+        };
+        Ok((usage, history))
+    }
+}
+
 /// Sessions, alerts and health reports (`has`: which of them exist) on one
 /// connection, in order: the load's snapshot.
 pub(super) async fn small_tables(
@@ -128,6 +174,11 @@ pub(super) async fn small_tables(
     starts: SessionStarts<'_>,
 ) -> Result<(), sqlx::Error> {
     if has[0] {
+        if let Some(plan) = UsagePlan::of(start, b.now, &starts) {
+            let (usage, history) = plan.read(conn, start, b.now).await?;
+            b.usage = Some(usage);
+            b.usage_history = history;
+        }
         b.sessions = Some(SessionsView {
             active: read_active_count(conn, idle).await?,
             items: read_session_list(conn, idle).await?,
@@ -153,7 +204,8 @@ pub(super) async fn small_tables_parallel(
     starts: SessionStarts<'_>,
 ) -> Result<(), sqlx::Error> {
     let now = b.now;
-    let (count, list_and_starts, alerts_and_health) = tokio::try_join!(
+    let plan = UsagePlan::of(start, now, &starts).filter(|_| has[0]);
+    let (count, list_and_starts, alerts_and_health, usage) = tokio::try_join!(
         async {
             if !has[0] {
                 return Ok(0);
@@ -185,7 +237,17 @@ pub(super) async fn small_tables_parallel(
             };
             Ok::<_, sqlx::Error>((alerts, health))
         },
+        async {
+            match plan {
+                Some(p) => Ok(Some(p.read(&mut *pool.acquire().await?, start, now).await?)),
+                None => Ok::<_, sqlx::Error>(None),
+            }
+        },
     )?;
+    if let Some((usage, history)) = usage {
+        b.usage = Some(usage);
+        b.usage_history = history;
+    }
     b.sessions = list_and_starts.map(|(items, started_per_minute)| SessionsView {
         active: count,
         items,

@@ -39,6 +39,7 @@ pub fn router(hub: Hub) -> Router {
         .route("/monitoring/api/metrics", get(api_metrics))
         .route("/monitoring/api/health", get(api_health))
         .route("/monitoring/api/sessions", get(api_sessions))
+        .route("/monitoring/api/usage", get(api_usage))
         .route("/monitoring/api/alerts", get(api_alerts))
         .route("/monitoring/api/integration/{name}", get(api_integration))
         .route("/metrics", get(prometheus))
@@ -220,6 +221,23 @@ async fn api_sessions(AxState(hub): AxState<Hub>) -> Response {
                 items: v.items.clone(),
                 started_per_minute: v.started_per_minute.clone(),
             },
+        })
+    })
+}
+
+#[derive(Serialize)]
+struct UsageBody<'a> {
+    #[serde(flatten)]
+    meta: Meta,
+    usage: &'a crate::model::UsageStats,
+}
+
+/// Feature usage per service, findings and funnel (the Usage view's figures).
+async fn api_usage(AxState(hub): AxState<Hub>) -> Response {
+    answer(&hub, |s| {
+        serde_json::to_string(&UsageBody {
+            meta: meta(s),
+            usage: s.usage(),
         })
     })
 }

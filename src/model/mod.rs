@@ -1,7 +1,8 @@
 //! The domain model shared by every source, the state store and the views:
 //! raw records ([`events`]), the updates sources send ([`update`]), the
 //! computed statistics views render ([`stats`]), the monitoring tables'
-//! names ([`tables`]) and how much of everything is kept ([`limits`]).
+//! names ([`tables`]), how much of everything is kept ([`limits`]) and
+//! feature usage per service ([`usage`]).
 //! Imports nothing of jfmon's own: every other module may depend on it.
 
 pub mod events;
@@ -9,8 +10,10 @@ pub mod limits;
 pub mod stats;
 pub mod tables;
 pub mod update;
+pub mod usage;
 
 pub use events::*;
 pub use limits::*;
 pub use stats::*;
 pub use update::*;
+pub use usage::*;

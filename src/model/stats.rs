@@ -231,4 +231,7 @@ pub struct Snapshot {
     pub open_alerts_by_severity: BTreeMap<String, u64>,
     pub business: BusinessStats,
     pub tables_missing: Vec<String>,
+    /// Feature usage per service, findings and funnel (the Usage view).
+    #[serde(default)]
+    pub usage: super::usage::UsageStats,
 }

@@ -343,6 +343,12 @@ pub struct Batch {
     pub alerts: Option<AlertsView>,
     pub health_reports: Option<Vec<HealthReport>>,
     pub tables_missing: Option<Vec<String>>,
+    /// Sessions per service and minute (replacing the store's from `from` on).
+    #[serde(default)]
+    pub usage: Option<super::usage::UsageUpdate>,
+    /// The rollups' past windows (replacing what the store holds).
+    #[serde(default)]
+    pub usage_history: Option<super::usage::UsageHistory>,
 }
 
 /// A message from a source to the store.

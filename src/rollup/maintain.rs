@@ -146,7 +146,26 @@ impl Maintainer {
             total.rows += o.rows;
             total.more |= o.more;
         }
+        if super::usage::available(&self.pool).await? {
+            // Counted in minutes, not raw rows: only whether more is due.
+            let o = self
+                .with_retry(|c| Box::pin(super::usage::follow_step(c)))
+                .await?;
+            total.more |= o.more;
+        }
         Ok(total)
+    }
+
+    /// One backfill step of the usage rollup down to `cutoff`: (rows, done).
+    pub async fn usage_backfill_step(
+        &mut self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<(u64, bool), sqlx::Error> {
+        if !super::usage::available(&self.pool).await? {
+            return Ok((0, true));
+        }
+        self.with_retry(|c| Box::pin(super::usage::backfill_step(c, cutoff)))
+            .await
     }
 
     /// One backfill slice of `r` down to `cutoff`, `slice` rows.

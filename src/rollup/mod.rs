@@ -1,6 +1,7 @@
 //! Per-minute rollups jfmon keeps in tables of its own (`jfmon_rollup_*`,
 //! created by `jfmon migrate`): what they hold ([`spec`]), where each stands
-//! ([`state`]) and how they are kept current, exactly once ([`maintain`]).
+//! ([`state`]) and how they are kept current, exactly once ([`maintain`]);
+//! sessions per service and outcome, added by settled minute ([`usage`]).
 
 pub mod baseline;
 pub mod follow;
@@ -8,6 +9,7 @@ pub mod maintain;
 pub mod read;
 pub mod spec;
 pub mod state;
+pub mod usage;
 
 pub use maintain::{BackfillProgress, Maintainer, Role, StepOutcome};
 pub use spec::Rollup;

@@ -329,11 +329,53 @@ const AVATAR_CHAIN: [(usize, &str); 3] = [
     (DID, "create_talk"),
 ];
 
-const SERVICES: [(&str, f64); 4] = [
-    ("spiritual_guidance", 0.5),
-    ("voice_guidance", 0.2),
-    ("live_chat", 0.2),
-    ("avatar_video", 0.1),
+/// A service users start sessions of: how often, how its sessions end when
+/// nothing is wrong, and the integrations it needs (an incident on one of
+/// them makes its sessions fail and be abandoned more, in proportion to the
+/// incident's failure rate).
+struct ServiceSpec {
+    name: &'static str,
+    weight: f64,
+    failed: f64,
+    abandoned: f64,
+    /// Sessions abandoned within seconds of starting.
+    quick: f64,
+    depends: &'static [usize],
+}
+
+const SERVICES: [ServiceSpec; 4] = [
+    ServiceSpec {
+        name: "spiritual_guidance",
+        weight: 0.5,
+        failed: 0.03,
+        abandoned: 0.08,
+        quick: 0.01,
+        depends: &[OPENAI, PROKERALA],
+    },
+    ServiceSpec {
+        name: "voice_guidance",
+        weight: 0.2,
+        failed: 0.06,
+        abandoned: 0.12,
+        quick: 0.05,
+        depends: &[OPENAI, ELEVENLABS],
+    },
+    ServiceSpec {
+        name: "live_chat",
+        weight: 0.2,
+        failed: 0.02,
+        abandoned: 0.15,
+        quick: 0.02,
+        depends: &[RAG],
+    },
+    ServiceSpec {
+        name: "avatar_video",
+        weight: 0.1,
+        failed: 0.10,
+        abandoned: 0.10,
+        quick: 0.03,
+        depends: &[ELEVENLABS, DID],
+    },
 ];
 
 const QUESTIONS: [&str; 8] = [
@@ -423,6 +465,8 @@ struct SessionState {
     serial: u64,
     session: Session,
     end_us: i64,
+    /// Abandoned within seconds of starting.
+    quick: bool,
 }
 
 struct CallOutcome {
@@ -454,6 +498,8 @@ pub struct Generator {
     session_life: LogNormal<f64>,
     users: u32,
     purchased: Vec<bool>,
+    /// Whether each user has started a session (the funnel's first sessions).
+    had_session: Vec<bool>,
     sessions: Vec<Option<SessionState>>,
     free_slots: Vec<u32>,
     active: Vec<u32>,
@@ -508,6 +554,8 @@ impl Generator {
             session_life: lognormal(240.0, 0.6),
             users: INITIAL_USERS,
             purchased: vec![false; INITIAL_USERS as usize + 1],
+            // Users from before the simulation have had sessions.
+            had_session: vec![true; INITIAL_USERS as usize + 1],
             sessions: Vec::new(),
             free_slots: Vec::new(),
             active: Vec::new(),
@@ -1017,6 +1065,7 @@ impl Generator {
             EndpointKind::Signup => {
                 self.users += 1;
                 self.purchased.push(false);
+                self.had_session.push(false);
                 self.business(done, "signups", 1.0, "count");
             }
             EndpointKind::SessionStart => {
@@ -1060,15 +1109,27 @@ impl Generator {
         let serial = self.session_serial;
         let x = self.rng.random::<f64>();
         let mut acc = 0.0;
-        let mut service = SERVICES[0].0;
-        for (s, w) in SERVICES {
-            acc += w;
+        let mut spec = &SERVICES[0];
+        for s in &SERVICES {
+            acc += s.weight;
             if x < acc {
-                service = s;
+                spec = s;
                 break;
             }
         }
-        let life_s = self.session_life.sample(&mut self.rng).clamp(30.0, 1800.0);
+        let service = spec.name;
+        let quick = self.chance(spec.quick);
+        let life_s = if quick {
+            self.rng.random_range(1.0..9.0)
+        } else {
+            self.session_life.sample(&mut self.rng).clamp(30.0, 1800.0)
+        };
+        if let Some(had) = self.had_session.get_mut(user as usize)
+            && !*had
+        {
+            *had = true;
+            self.business(at, "first_sessions", 1.0, "count");
+        }
         let end_us = at + (life_s * 1e6) as i64;
         let ts = self.time(at);
         let session = Session {
@@ -1109,6 +1170,7 @@ impl Generator {
                     serial,
                     session,
                     end_us,
+                    quick,
                 });
                 s
             }
@@ -1117,6 +1179,7 @@ impl Generator {
                     serial,
                     session,
                     end_us,
+                    quick,
                 }));
                 (self.sessions.len() - 1) as u32
             }
@@ -1127,6 +1190,34 @@ impl Generator {
             self.schedule(next, Item::SessionActivity { slot, serial });
         }
         self.schedule(end_us, Item::SessionEnd { slot, serial });
+    }
+
+    /// How a session of `service` ending at `t` ends: by the service's
+    /// profile, worse while an integration it needs has an incident.
+    fn session_outcome(&mut self, service: &str, t: i64, quick: bool) -> &'static str {
+        let x = self.rng.random::<f64>();
+        if quick {
+            return "abandoned";
+        }
+        let spec = SERVICES
+            .iter()
+            .find(|s| s.name == service)
+            .unwrap_or(&SERVICES[0]);
+        let hit = self
+            .incidents
+            .iter()
+            .filter(|i| spec.depends.contains(&i.integration) && i.start_us <= t && t < i.end_us)
+            .map(|i| i.fail_rate)
+            .fold(0.0, f64::max);
+        let failed = spec.failed + hit * 0.5;
+        let abandoned = spec.abandoned + hit * 0.3;
+        if x < failed {
+            "failed"
+        } else if x < failed + abandoned {
+            "abandoned"
+        } else {
+            "completed"
+        }
     }
 
     fn session_mut(&mut self, slot: u32, serial: u64) -> Option<&mut SessionState> {
@@ -1284,14 +1375,11 @@ impl Generator {
             }
             Item::SessionEnd { slot, serial } => {
                 let ts = self.time(t);
-                let x = self.rng.random::<f64>();
-                let status = if x < 0.85 {
-                    "completed"
-                } else if x < 0.95 {
-                    "abandoned"
-                } else {
-                    "failed"
+                let Some(st) = self.session_mut(slot, serial) else {
+                    return;
                 };
+                let (service, quick) = (st.session.service.clone(), st.quick);
+                let status = self.session_outcome(&service, t, quick);
                 let Some(st) = self.session_mut(slot, serial) else {
                     return;
                 };

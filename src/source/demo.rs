@@ -47,6 +47,10 @@ pub struct Demo {
     generator: Generator,
     sessions: HashMap<String, Session>,
     started: BTreeMap<Minute, u64>,
+    /// Sessions per minute × service, as the usage poll reads them.
+    usage: BTreeMap<Minute, BTreeMap<String, UsageMinute>>,
+    /// The earliest minute of `usage` changed since the last batch.
+    usage_touched: Option<Minute>,
     alerts: Vec<AlertRow>,
     health: BTreeMap<String, HealthReport>,
     /// Context timelines by session, bounded in sessions and records.
@@ -76,6 +80,8 @@ impl Demo {
             generator,
             sessions: HashMap::new(),
             started: BTreeMap::new(),
+            usage: BTreeMap::new(),
+            usage_touched: None,
             alerts: Vec::new(),
             health: BTreeMap::new(),
             context: HashMap::new(),
@@ -142,6 +148,23 @@ impl Demo {
         }
         let first = window_first_minute(now, window_secs);
         self.started = self.started.split_off(&first);
+        self.usage = self.usage.split_off(&first);
+        if let Some(from) = self.usage_touched.take().map(|m| m.max(first)) {
+            let from = if reset { first } else { from };
+            b.usage = Some(UsageUpdate {
+                from,
+                minutes: self
+                    .usage
+                    .range(from..)
+                    .flat_map(|(m, by)| by.iter().map(|(s, u)| (*m, s.clone(), u.clone())))
+                    .collect(),
+            });
+        } else if reset {
+            b.usage = Some(UsageUpdate {
+                from: first,
+                minutes: Vec::new(),
+            });
+        }
         b.sessions = Some(self.sessions_view(now, slot_minutes(window_secs)));
         b.alerts = Some(self.alerts_view());
         b.health_reports = Some(self.health.values().cloned().collect());
@@ -155,14 +178,35 @@ impl Demo {
     }
 
     fn session(&mut self, s: Session) {
-        if s.status == "active" {
-            if !self.sessions.contains_key(&s.session_id) {
-                *self.started.entry(minute_of(s.started_at)).or_default() += 1;
+        match Outcome::of_status(&s.status) {
+            None => {
+                if !self.sessions.contains_key(&s.session_id) {
+                    let m = minute_of(s.started_at);
+                    *self.started.entry(m).or_default() += 1;
+                    self.usage_at(m, &s.service).started += 1;
+                }
+                self.sessions.insert(s.session_id.clone(), s);
             }
-            self.sessions.insert(s.session_id.clone(), s);
-        } else {
-            self.sessions.remove(&s.session_id);
+            Some(outcome) => {
+                self.sessions.remove(&s.session_id);
+                let end = s.ended_at.unwrap_or(s.last_activity_at);
+                let secs = (end - s.started_at).num_seconds();
+                self.usage_at(minute_of(end), &s.service).record_end(
+                    outcome,
+                    secs,
+                    s.credits_used as i64,
+                );
+            }
         }
+    }
+
+    fn usage_at(&mut self, m: Minute, service: &str) -> &mut UsageMinute {
+        self.usage_touched = Some(self.usage_touched.map_or(m, |t| t.min(m)));
+        self.usage
+            .entry(m)
+            .or_default()
+            .entry(service.to_string())
+            .or_default()
     }
 
     fn sessions_view(&mut self, now: DateTime<Utc>, step: i64) -> SessionsView {
@@ -299,5 +343,84 @@ pub async fn run(settings: DemoSettings, link: SourceLink) {
             }
             next = commands.as_mut().and_then(|c| c.try_recv().ok());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{State, Thresholds};
+
+    /// An hour of demo traffic without random incidents; `drop` makes
+    /// elevenlabs (needed by voice_guidance and avatar_video) go down for
+    /// the last 15 minutes.
+    fn hour(drop: bool) -> State {
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let settings = DemoSettings {
+            seed: 9,
+            rate: 30.0,
+            window: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(1800),
+            tick: Duration::from_secs(1),
+        };
+        let mut demo = Demo::new(settings, now);
+        let cfg = SimConfig {
+            seed: 9,
+            rate: 30.0,
+            incidents: false,
+        };
+        demo.generator = Generator::new(cfg, now - TimeDelta::hours(1));
+        if drop {
+            assert!(demo.generator.force_incident(
+                "elevenlabs",
+                IncidentKind::Down,
+                now - TimeDelta::minutes(15),
+                now + TimeDelta::minutes(5),
+            ));
+        }
+        let mut state = State::new(3600, Thresholds::default());
+        state.apply(Update::Batch(Box::new(demo.step(now, true))));
+        state
+    }
+
+    fn fell(state: &State) -> Vec<String> {
+        state
+            .usage()
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::CompletionFell)
+            .filter_map(|f| f.service.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_completion_drop_the_simulator_injects_is_found() {
+        let calm = hour(false);
+        assert!(calm.usage().services.len() >= 4, "{:?}", calm.usage());
+        assert_eq!(
+            fell(&calm),
+            Vec::<String>::new(),
+            "{:?}",
+            calm.usage().findings
+        );
+        let hit = hour(true);
+        let services = fell(&hit);
+        assert!(
+            services.iter().any(|s| s == "voice_guidance"),
+            "{:?}",
+            hit.usage().findings
+        );
+        assert!(
+            !services
+                .iter()
+                .any(|s| s == "live_chat" || s == "spiritual_guidance"),
+            "only the services needing elevenlabs: {services:?}"
+        );
+        // The services' figures add up to the whole.
+        let u = hit.usage();
+        let started: u64 = u.services.iter().map(|s| s.started).sum();
+        assert_eq!(started, u.total.started);
+        // Sessions that start and stop within seconds are there to be found.
+        assert!(u.services.iter().any(|s| s.quick_ends > 0));
     }
 }

@@ -13,6 +13,7 @@ pub mod correlate;
 mod integrations;
 pub mod mask;
 mod thresholds;
+mod usage;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -33,6 +34,7 @@ pub struct State {
     integrations: integrations::IntegrationSeries,
     business: business::BusinessSeries,
     sessions: SessionsView,
+    usage: usage::UsageSeries,
     alerts: Vec<AlertView>,
     /// The rows behind `alerts`, as received (for re-export to hub clients).
     alert_rows: AlertsView,
@@ -53,6 +55,7 @@ pub struct State {
     endpoints: Vec<EndpointStats>,
     integration_stats: Vec<IntegrationStats>,
     business_stats: BusinessStats,
+    usage_stats: UsageStats,
     /// Per failing integration: endpoints whose errors rose with it.
     rises: BTreeMap<String, Vec<EndpointRise>>,
 }
@@ -67,6 +70,7 @@ impl State {
             integrations: Default::default(),
             business: Default::default(),
             sessions: Default::default(),
+            usage: Default::default(),
             alerts: Vec::new(),
             alert_rows: AlertsView::default(),
             open_by_severity: BTreeMap::new(),
@@ -82,6 +86,7 @@ impl State {
             endpoints: Vec::new(),
             integration_stats: Vec::new(),
             business_stats: Default::default(),
+            usage_stats: Default::default(),
             rises: BTreeMap::new(),
         }
     }
@@ -154,6 +159,7 @@ impl State {
             self.integration_errors.clear();
             // What a reset does not carry (a table gone) must not linger.
             self.sessions = SessionsView::default();
+            self.usage.clear();
             self.alerts.clear();
             self.alert_rows = AlertsView::default();
             self.open_by_severity.clear();
@@ -213,6 +219,12 @@ impl State {
         if let Some(s) = b.sessions {
             self.sessions = s;
         }
+        if let Some(u) = b.usage {
+            self.usage.apply(u, first, last);
+        }
+        if let Some(h) = b.usage_history {
+            self.usage.set_history(h);
+        }
         if let Some(a) = b.alerts {
             self.alerts = a.items.iter().map(AlertView::from_row).collect();
             self.open_by_severity = a.open_by_severity.clone();
@@ -243,6 +255,7 @@ impl State {
         self.api.expire_before(first);
         self.integrations.expire_before(first);
         self.business.expire_before(first, self.now);
+        self.usage.expire_before(first);
         let cutoff = minute_start(first);
         self.api_errors.retain(|c| c.at >= cutoff);
         self.api_slow.retain(|c| c.at >= cutoff);
@@ -258,6 +271,9 @@ impl State {
             self.integrations
                 .stats(&self.thresholds, &self.reports, coverage, &grid);
         self.business_stats = self.business.stats();
+        self.usage_stats = self
+            .usage
+            .stats(first, last, self.now, &self.business_stats);
         self.rises = self
             .integration_stats
             .iter()
@@ -309,6 +325,10 @@ impl State {
     pub fn sessions(&self) -> &SessionsView {
         &self.sessions
     }
+    /// Feature usage per service, findings, funnel.
+    pub fn usage(&self) -> &UsageStats {
+        &self.usage_stats
+    }
     pub fn alerts(&self) -> &[AlertView] {
         &self.alerts
     }
@@ -357,6 +377,7 @@ impl State {
             open_alerts_by_severity: self.open_by_severity.clone(),
             business: self.business_stats.clone(),
             tables_missing: self.tables_missing.clone(),
+            usage: self.usage_stats.clone(),
         }
     }
 
@@ -380,6 +401,8 @@ impl State {
             alerts: Some(self.alert_rows.clone()),
             health_reports: Some(self.reports.values().cloned().collect()),
             tables_missing: Some(self.tables_missing.clone()),
+            usage: Some(self.usage.export(self.first_minute())),
+            usage_history: Some(self.usage.history().clone()),
         }
     }
 
@@ -400,6 +423,7 @@ impl State {
         self.api.retained()
             + self.integrations.retained()
             + self.business.retained()
+            + self.usage.retained()
             + self.api_errors.len()
             + self.api_slow.len()
             + self.integration_errors.len()

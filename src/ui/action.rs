@@ -25,6 +25,8 @@ pub enum Action {
     Top,
     Bottom,
     Open,
+    /// Open the Usage view.
+    OpenUsage,
     Back,
     /// Go back to the view at this depth of the breadcrumbs (0: overview).
     BackTo(usize),

@@ -11,9 +11,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::action::{Action, Effect, Request};
+use super::list::Choices;
 use super::list::ListState;
 use super::mode::{FilterTarget, Mode};
-use super::nav::{Timeline, View, ViewStack};
+use super::nav::{Timeline, UsageSection, View, ViewStack};
 use super::notice::{Level, Notices};
 use super::pane::PaneId;
 use super::theme::Theme;
@@ -250,6 +251,7 @@ impl App {
             Action::Top => self.move_selection(state, isize::MIN / 2),
             Action::Bottom => self.move_selection(state, isize::MAX / 2),
             Action::Open => return self.open(state, now),
+            Action::OpenUsage => return self.push(View::Usage),
             Action::Back => return self.back(now),
             Action::BackTo(depth) => {
                 if self.nav.back_to(depth) {
@@ -276,9 +278,25 @@ impl App {
                     self.note(Level::Info, "nothing to filter in this view", now);
                 }
             }
+            Action::SortNext | Action::SortReverse if !overview => {
+                let sorts = views::sorts(self);
+                if sorts.is_empty() {
+                    self.note(Level::Info, "this list has a fixed order", now);
+                } else {
+                    let l = self.nav.top_mut().detail.list_mut();
+                    if action == Action::SortNext {
+                        l.cycle_sort(sorts.len());
+                    } else {
+                        l.reversed = !l.reversed;
+                    }
+                    let (col, rev) = (sorts[l.sort % sorts.len()], l.reversed);
+                    let dir = if rev { "reversed" } else { "default order" };
+                    self.note(Level::Info, format!("sorted by {col} ({dir})"), now);
+                }
+            }
             Action::SortNext | Action::SortReverse => {
                 let sorts = panes::sorts(self.focus);
-                if !overview || sorts.is_empty() {
+                if sorts.is_empty() {
                     self.note(Level::Info, "this list has a fixed order", now);
                 } else {
                     let l = self.list_mut(self.focus);
@@ -422,16 +440,47 @@ impl App {
                 self.note(Level::Info, "business metrics have no detail view", now);
                 return Effect::None;
             }
+            if p == PaneId::Sessions {
+                return self.open_usage_from_sessions(state);
+            }
             let Some(view) = panes::open(p, state, self.list(p)) else {
                 self.note(Level::Info, "nothing selected", now);
                 return Effect::None;
             };
             return self.push(view);
         }
+        if *self.view() == View::Usage
+            && let Some(views::usage::Enter::Focus(section, key)) =
+                views::usage::enter(state, &self.nav.top().detail)
+        {
+            let d = &mut self.nav.top_mut().detail;
+            d.section = section.position();
+            if key.is_some() {
+                d.lists[d.section].selected = key;
+            }
+            return Effect::None;
+        }
         match views::open_selected(self, state) {
             Some(view) => self.push(view),
             None => Effect::None,
         }
+    }
+
+    /// Enter in the Sessions pane: the Usage view, on the selected
+    /// session's service, with the session selected among its active ones
+    /// (Enter again opens its timeline).
+    fn open_usage_from_sessions(&mut self, state: &State) -> Effect {
+        let picked = panes::open(PaneId::Sessions, state, self.list(PaneId::Sessions));
+        let effect = self.push(View::Usage);
+        if let Some(View::Session(id)) = picked
+            && let Some(s) = state.sessions().items.iter().find(|s| s.session_id == id)
+        {
+            let d = &mut self.nav.top_mut().detail;
+            d.lists[UsageSection::Services.position()].selected = Some(s.service.clone());
+            d.lists[UsageSection::Sessions.position()].selected = Some(id);
+            d.section = UsageSection::Sessions.position();
+        }
+        effect
     }
 
     fn back(&mut self, _now: DateTime<Utc>) -> Effect {

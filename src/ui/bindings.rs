@@ -399,6 +399,27 @@ pub const BINDINGS: &[Binding] = &[
         NO_HINT,
     ),
     b(
+        Detail,
+        &[Key::ch('s')],
+        Action::SortNext,
+        "sort the focused list by the next column (if it sorts)",
+        NO_HINT,
+    ),
+    b(
+        Detail,
+        &[Key::ch('S')],
+        Action::SortReverse,
+        "reverse the focused list's sort",
+        NO_HINT,
+    ),
+    b(
+        Normal,
+        &[Key::ch('u')],
+        Action::OpenUsage,
+        "usage by service: outcomes, durations, credits, findings",
+        NO_HINT,
+    ),
+    b(
         Normal,
         &[Key::ch('[')],
         Action::WindowShrink,

@@ -192,6 +192,7 @@ impl Screen<'_> {
             View::Endpoint(key) => views::endpoint::EndpointView { ctx, key }.render(body, buf),
             View::Alert(id) => views::alert::AlertDetail { ctx, id: *id }.render(body, buf),
             View::Session(id) => views::session::SessionView { ctx, id }.render(body, buf),
+            View::Usage => views::usage::UsageView { ctx }.render(body, buf),
             View::Call(call) => views::call::CallDetail {
                 ctx,
                 call: call.as_ref(),

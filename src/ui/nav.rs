@@ -17,6 +17,8 @@ pub enum View {
     Endpoint(EndpointKey),
     Alert(i64),
     Session(String),
+    /// Feature usage per service (from the Sessions pane, or `u`).
+    Usage,
     /// A failed call opened from a recent-errors list.
     Call(Box<FailedCall>),
 }
@@ -48,6 +50,7 @@ impl View {
             View::Endpoint(k) => format!("{} {}", k.method, k.endpoint),
             View::Alert(id) => format!("Alert #{id}"),
             View::Session(id) => format!("Session {id}"),
+            View::Usage => "Usage".into(),
             View::Call(c) => format!("Error #{}", c.id()),
         }
     }
@@ -60,6 +63,7 @@ impl View {
             View::Integration(_) => IntegrationSection::ALL.len(),
             View::Endpoint(_) => EndpointSection::ALL.len(),
             View::Session(_) => SessionSection::ALL.len(),
+            View::Usage => UsageSection::ALL.len(),
         }
     }
 }
@@ -110,6 +114,25 @@ impl Choices for SessionSection {
     const ALL: &'static [Self] = &[Self::Timeline];
     fn label(self) -> &'static str {
         "timeline"
+    }
+}
+
+/// The lists of the Usage view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageSection {
+    Services,
+    Findings,
+    Sessions,
+}
+
+impl Choices for UsageSection {
+    const ALL: &'static [Self] = &[Self::Services, Self::Findings, Self::Sessions];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Services => "services",
+            Self::Findings => "findings",
+            Self::Sessions => "active sessions",
+        }
     }
 }
 
@@ -299,6 +322,7 @@ mod tests {
             View::Integration("x".into()),
             View::Endpoint(EndpointKey::new("GET", "/")),
             View::Session("s".into()),
+            View::Usage,
         ];
         for v in views {
             let n = v.section_count();

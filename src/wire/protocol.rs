@@ -279,6 +279,40 @@ pub fn sanitize(u: &mut Update, client_now: chrono::DateTime<chrono::Utc>) -> bo
             item.context = item.context.as_ref().map(crate::redact::mask_json);
         }
     }
+    if let Some(u) = &mut b.usage {
+        u.minutes.retain(|(m, _, _)| ok(m));
+        u.minutes.truncate(MAX_LIST * 100);
+        for (_, _, x) in &mut u.minutes {
+            for n in [
+                &mut x.started,
+                &mut x.completed,
+                &mut x.failed,
+                &mut x.abandoned,
+                &mut x.credits,
+            ] {
+                clamp(n);
+            }
+            x.quick_ends = x.quick_ends.min(x.completed + x.failed + x.abandoned);
+            x.credits_unfinished = x.credits_unfinished.min(x.credits);
+            hist(&mut x.duration);
+        }
+    }
+    if let Some(h) = &mut b.usage_history {
+        for past in [&mut h.day_ago, &mut h.week_ago].into_iter().flatten() {
+            while past.len() > crate::model::MAX_KEYS {
+                past.pop_last();
+            }
+        }
+        if h.hours_today.as_ref().is_some_and(|v| v.len() != 24) {
+            h.hours_today = None;
+        }
+        if h.hours_week
+            .as_ref()
+            .is_some_and(|v| v.len() != 24 || v.iter().any(|x| !x.is_finite()))
+        {
+            h.hours_week = None;
+        }
+    }
     // Lists a store keeps are bounded here too, whatever a server sends.
     if let Some(s) = &mut b.sessions {
         s.items.truncate(MAX_LIST);

@@ -441,3 +441,98 @@ pub fn timeline() -> Vec<ContextEvent> {
         },
     ]
 }
+
+/// Sessions per service over the window: voice_guidance completes 7 of 8
+/// until minute 10, then 2 of 8; avatar_video has sessions that stop within
+/// seconds; a day of history, no week.
+pub fn usage() -> (UsageUpdate, UsageHistory) {
+    let mut minutes = vec![];
+    for m in 0..15 {
+        let mut add =
+            |service: &str, started: u64, done: u64, failed: u64, aband: u64, secs: i64| {
+                let mut u = UsageMinute {
+                    started,
+                    ..Default::default()
+                };
+                for i in 0..done {
+                    u.record_end(Outcome::Completed, secs + (i as i64 * 13 + m) % 90, 3);
+                }
+                for _ in 0..failed {
+                    u.record_end(Outcome::Failed, secs / 2, 2);
+                }
+                for i in 0..aband {
+                    let quick = service == "avatar_video" && i == 0;
+                    u.record_end(Outcome::Abandoned, if quick { 4 } else { secs / 3 }, 1);
+                }
+                minutes.push((minute_of(at(m, 0)), service.to_string(), u));
+            };
+        add("spiritual_guidance", 9 + (m as u64 % 3), 8, 0, 1, 240);
+        let late = m >= 10;
+        add(
+            "voice_guidance",
+            8,
+            if late { 2 } else { 7 },
+            if late { 3 } else { 0 },
+            if late { 3 } else { 1 },
+            300,
+        );
+        add("avatar_video", 3, 2, 0, 1, 420);
+        add("live_chat", 5, 4, 0, 1, 120);
+    }
+    let first = minute_of(now()) - 15;
+    let mut day = BTreeMap::new();
+    for (s, started, completed) in [
+        ("spiritual_guidance", 150, 130),
+        ("voice_guidance", 110, 100),
+        ("avatar_video", 40, 35),
+    ] {
+        day.insert(
+            s.to_string(),
+            UsageTotals {
+                started,
+                completed,
+                failed: 2,
+                abandoned: started - completed - 2,
+                credits: started * 3,
+            },
+        );
+    }
+    let hours_today = (0..24)
+        .map(|h| if h <= 12 { 200 + h * 10 } else { 0 })
+        .collect();
+    let mut hours_week: Vec<f64> = (0..24).map(|h| 150.0 + h as f64 * 12.0).collect();
+    hours_week[11] = 600.0;
+    (
+        UsageUpdate {
+            from: first,
+            minutes,
+        },
+        UsageHistory {
+            day_ago: Some(day),
+            week_ago: None,
+            hours_today: Some(hours_today),
+            hours_week: Some(hours_week),
+        },
+    )
+}
+
+/// [`state`] with feature usage, and the sign-ups and first sessions the funnel needs.
+pub fn usage_state() -> State {
+    let mut b = full_batch();
+    let (u, h) = usage();
+    b.usage = Some(u);
+    b.usage_history = Some(h);
+    let extra: Vec<BusinessObs> = (0..15)
+        .flat_map(|m| {
+            [("signups", 2.0), ("first_sessions", 1.0)].map(|(metric, value)| BusinessObs {
+                id: 1000 + m,
+                at: at(m, 20),
+                metric: metric.into(),
+                value,
+                unit: Some("count".into()),
+            })
+        })
+        .collect();
+    aggregate::add_business(&mut b, &extra);
+    state_from(Some(b), Some(postgres(true, 1, None)))
+}

@@ -105,6 +105,21 @@ try {
     }
   }
   check(api.m.endpoints.length > 0, 'endpoint numbers equal /monitoring/api/metrics');
+  // The Usage section equals /monitoring/api/usage.
+  const usage = await page.evaluate(async () => (await fetch('/monitoring/api/usage')).json());
+  const usageRows = await page.$$eval('#usage tr[data-service]', (trs) => trs.map((tr) => {
+    const r = { service: tr.dataset.service };
+    for (const td of tr.querySelectorAll('td[data-field]')) r[td.dataset.field] = Number(td.dataset.value);
+    return r;
+  }));
+  check(usage.usage.services.length === 2 && usageRows.length === 2
+    && usage.usage.services.every((s) => usageRows.some((r) => r.service === s.service
+      && ['started', 'completed', 'failed', 'abandoned'].every((f) => r[f] === s[f]))),
+  `usage section equals /monitoring/api/usage (${JSON.stringify(usageRows)})`);
+  const guidance = usage.usage.services.find((s) => s.service === 'guidance');
+  check(guidance && guidance.started === 3 && guidance.completed === 1 && guidance.abandoned === 1,
+    `usage counts the seeded sessions (${JSON.stringify(guidance)})`);
+  check((await page.locator('#usage-findings').innerText()).length > 0, 'usage findings listed');
   const down = api.h.integrations.find((i) => i.name === DOWN);
   check(down && down.status === 'down', `${DOWN} is down in the API`);
 

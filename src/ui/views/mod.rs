@@ -1,5 +1,6 @@
 //! The screens: the [`overview`] of all panes and one file per drill-down
-//! ([`integration`], [`endpoint`], [`alert`], [`session`], [`call`]).
+//! ([`integration`], [`endpoint`], [`alert`], [`session`], [`call`],
+//! [`usage`]).
 //! Drill-downs with lists expose their keys per section so the app can move
 //! the selection and open what is selected; the pieces every drill-down
 //! shares (a section's frame and table, a page that scrolls, the message
@@ -11,6 +12,7 @@ pub mod endpoint;
 pub mod integration;
 pub mod overview;
 pub mod session;
+pub mod usage;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -22,7 +24,7 @@ use super::app::App;
 use super::list::{Choices, ListState};
 use super::mode::FilterTarget;
 use super::mouse::Spot;
-use super::nav::View;
+use super::nav::{self, View};
 use super::widgets::{self, Col, ListBody, ListRow};
 use crate::store::State;
 
@@ -36,6 +38,7 @@ pub fn section_keys(app: &App, state: &State) -> Vec<String> {
         }
         View::Endpoint(key) => endpoint::section_keys(state, key, entry.detail.focused(), list),
         View::Session(id) => session::keys(app, id, list),
+        View::Usage => usage::section_keys(state, &entry.detail),
         View::Overview | View::Alert(_) | View::Call(_) => Vec::new(),
     }
 }
@@ -52,7 +55,25 @@ pub fn open_selected(app: &App, state: &State) -> Option<View> {
             .find(|a| a.id == *id)
             .and_then(|a| a.integration.clone())
             .map(View::Integration),
+        View::Usage => match usage::enter(state, &entry.detail)? {
+            usage::Enter::Open(v) => Some(v),
+            usage::Enter::Focus(..) => None,
+        },
         View::Overview | View::Session(_) | View::Call(_) => None,
+    }
+}
+
+/// The sort columns of the focused list of the current drill-down (empty:
+/// a fixed order).
+pub fn sorts(app: &App) -> Vec<&'static str> {
+    let entry = app.nav.top();
+    match &entry.view {
+        View::Usage
+            if entry.detail.focused::<nav::UsageSection>() == nav::UsageSection::Services =>
+        {
+            <usage::Sort as super::list::Choices>::labels()
+        }
+        _ => Vec::new(),
     }
 }
 

@@ -1,0 +1,304 @@
+//! The usage rollup (`jfmon_rollup_usage`): sessions per minute × service ×
+//! outcome, with the credits of the sessions that ended, and reading from
+//! it (and from the sessions-started rollup) the past windows the Usage view
+//! compares with.
+//!
+//! Sessions change status after they are inserted, so rolling them up by id
+//! (as the other rollups do) would count them while still active. This one
+//! adds whole minutes instead, once they are settled ([`SETTLE`] old): the
+//! starts of the minute (index on `started_at`) and the sessions that ended
+//! in it (index `monitoring_sessions_ended_idx`). Its position is the span
+//! of minutes added, `[covered_from, settled_to)`, moved in the transaction
+//! that adds them: every minute is added exactly once whatever is killed
+//! when. What it cannot see: a session whose row is written (or whose end is
+//! written) more than [`SETTLE`] after the instant it records — a platform
+//! transaction open that long, or a session closed later with an old end
+//! time. Such sessions are still in the live window; only the day- and
+//! week-ago comparisons miss them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::maintain::StepOutcome;
+use crate::model::{Minute, Outcome, UsageHistory, UsageTotals, minute_start};
+
+/// A minute is added once it is this old.
+pub const SETTLE: TimeDelta = TimeDelta::minutes(5);
+/// Minutes added by one follow step at most.
+const FOLLOW_SPAN: TimeDelta = TimeDelta::hours(6);
+/// Minutes added by one backfill step.
+pub const BACKFILL_SPAN: TimeDelta = TimeDelta::hours(6);
+
+/// Add the minutes `[$1, $2)` of sessions to the rollup.
+const ADD_SQL: &str = "INSERT INTO jfmon_rollup_usage AS r (minute, service, outcome, sessions, credits) \
+     SELECT minute, service, outcome, sum(n)::int8, sum(c)::int8 FROM ( \
+       SELECT date_trunc('minute', started_at) AS minute, service, 'started' AS outcome, \
+              count(*) AS n, 0::int8 AS c \
+       FROM monitoring_sessions WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2 \
+       UNION ALL \
+       SELECT date_trunc('minute', coalesce(ended_at, last_activity_at)), service, \
+              CASE status WHEN 'completed' THEN 'completed' WHEN 'failed' THEN 'failed' \
+                          ELSE 'abandoned' END, \
+              count(*), sum(greatest(credits_used, 0))::int8 \
+       FROM monitoring_sessions WHERE status <> 'active' \
+         AND coalesce(ended_at, last_activity_at) >= $1 \
+         AND coalesce(ended_at, last_activity_at) < $2 \
+       GROUP BY 1, 2, 3) AS g \
+     GROUP BY 1, 2, 3 \
+     ON CONFLICT (minute, service, outcome) DO UPDATE SET \
+       sessions = r.sessions + excluded.sessions, credits = r.credits + excluded.credits";
+
+fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
+}
+
+/// Whether this database has the usage rollup and the sessions table.
+pub async fn available(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT to_regclass('jfmon_rollup_usage_state') IS NOT NULL \
+                AND to_regclass('monitoring_sessions') IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Begin a step: lock the position, creating it (empty, at the settled
+/// edge) when absent. Returns (covered_from, settled_to, now).
+async fn begin(
+    conn: &mut PgConnection,
+) -> Result<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>), sqlx::Error> {
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *conn)
+        .await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let edge = floor_minute(now - SETTLE);
+    sqlx::query(
+        "INSERT INTO jfmon_rollup_usage_state (covered_from, settled_to) VALUES ($1, $1) \
+         ON CONFLICT (only_row) DO NOTHING",
+    )
+    .bind(edge)
+    .execute(&mut *conn)
+    .await?;
+    let (from, to): (DateTime<Utc>, DateTime<Utc>) =
+        sqlx::query_as("SELECT covered_from, settled_to FROM jfmon_rollup_usage_state FOR UPDATE")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((from, to, now))
+}
+
+async fn add(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    if from >= to {
+        return Ok(0);
+    }
+    Ok(sqlx::query(ADD_SQL)
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+async fn finish<T>(conn: &mut PgConnection, res: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+    match res {
+        Ok(v) => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
+}
+
+/// Add the settled minutes after `settled_to` (at most [`FOLLOW_SPAN`]).
+/// `rows` counts the rollup rows written.
+pub async fn follow_step(conn: &mut PgConnection) -> Result<StepOutcome, sqlx::Error> {
+    let res = async {
+        let (_, settled, now) = begin(conn).await?;
+        let edge = floor_minute(now - SETTLE);
+        let to = edge.min(settled + FOLLOW_SPAN);
+        let rows = add(conn, settled, to).await?;
+        if to > settled {
+            sqlx::query(
+                "UPDATE jfmon_rollup_usage_state SET settled_to = $1, updated_at = clock_timestamp()",
+            )
+            .bind(to)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok::<_, sqlx::Error>(StepOutcome {
+            rows,
+            more: to < edge,
+        })
+    }
+    .await;
+    finish(conn, res).await
+}
+
+/// Add up to [`BACKFILL_SPAN`] of minutes before `covered_from`, down to
+/// `cutoff`. Returns (rollup rows written, done).
+pub async fn backfill_step(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<(u64, bool), sqlx::Error> {
+    let cutoff = floor_minute(cutoff);
+    let res = async {
+        let (covered, _, _) = begin(conn).await?;
+        if covered <= cutoff {
+            return Ok((0, true));
+        }
+        let from = cutoff.max(covered - BACKFILL_SPAN);
+        let rows = add(conn, from, covered).await?;
+        sqlx::query(
+            "UPDATE jfmon_rollup_usage_state SET covered_from = $1, updated_at = clock_timestamp()",
+        )
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+        Ok::<_, sqlx::Error>((rows, from <= cutoff))
+    }
+    .await;
+    finish(conn, res).await
+}
+
+/// The span the usage rollup covers, if it can be read.
+async fn usage_span(
+    conn: &mut PgConnection,
+) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
+    let readable: bool = sqlx::query_scalar(
+        "SELECT CASE WHEN to_regclass('jfmon_rollup_usage_state') IS NULL THEN false \
+                ELSE has_table_privilege(to_regclass('jfmon_rollup_usage_state')::oid, 'SELECT') \
+                     AND has_table_privilege(to_regclass('jfmon_rollup_usage')::oid, 'SELECT') END",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !readable {
+        return Ok(None);
+    }
+    sqlx::query_as("SELECT covered_from, settled_to FROM jfmon_rollup_usage_state")
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Per service over `[from, to)`, from the usage rollup.
+async fn totals(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<BTreeMap<String, UsageTotals>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT service, outcome, sum(sessions)::int8, sum(credits)::int8 FROM jfmon_rollup_usage \
+         WHERE minute >= $1 AND minute < $2 GROUP BY 1, 2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: BTreeMap<String, UsageTotals> = BTreeMap::new();
+    for (service, outcome, n, credits) in rows {
+        let t = out.entry(service).or_default();
+        let n = n.max(0) as u64;
+        match (outcome.as_str(), Outcome::of_status(&outcome)) {
+            ("started", _) => t.started += n,
+            (_, Some(Outcome::Completed)) => t.completed += n,
+            (_, Some(Outcome::Failed)) => t.failed += n,
+            _ => t.abandoned += n,
+        }
+        t.credits += credits.max(0) as u64;
+    }
+    Ok(out)
+}
+
+/// Sessions started per UTC hour of the day over `[from, to)`, from the
+/// sessions-started rollup.
+async fn hours(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<u64>, sqlx::Error> {
+    let rows: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT extract(hour FROM minute AT TIME ZONE 'UTC')::int4, sum(started)::int8 \
+         FROM jfmon_rollup_sessions WHERE minute >= $1 AND minute < $2 GROUP BY 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = vec![0u64; 24];
+    for (h, n) in rows {
+        if let Some(slot) = out.get_mut(h.clamp(0, 23) as usize) {
+            *slot += n.max(0) as u64;
+        }
+    }
+    Ok(out)
+}
+
+/// Where the sessions-started rollup's complete minutes begin, if readable.
+async fn starts_covered_from(
+    conn: &mut PgConnection,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let readable: bool = sqlx::query_scalar(
+        "SELECT CASE WHEN to_regclass('jfmon_rollup_state') IS NULL \
+                  OR to_regclass('jfmon_rollup_sessions') IS NULL THEN false \
+                ELSE has_table_privilege(to_regclass('jfmon_rollup_state')::oid, 'SELECT') \
+                     AND has_table_privilege(to_regclass('jfmon_rollup_sessions')::oid, 'SELECT') END",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !readable {
+        return Ok(None);
+    }
+    sqlx::query_scalar(
+        "SELECT covered_from FROM jfmon_rollup_state WHERE source = 'monitoring_sessions'",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// The past windows for the window whose minutes are `first..=last`, and
+/// the hour-of-day profile of the day holding `now`: each part `None` when
+/// the rollups do not reach back that far. Four small aggregate queries
+/// over rollup rows (no raw row is read).
+pub async fn read_history(
+    conn: &mut PgConnection,
+    first: Minute,
+    last: Minute,
+    now: DateTime<Utc>,
+) -> Result<UsageHistory, sqlx::Error> {
+    let mut h = UsageHistory::default();
+    let (start, end) = (minute_start(first), minute_start(last + 1));
+    if let Some((covered, settled)) = usage_span(conn).await? {
+        for (days, slot) in [(1, &mut h.day_ago), (7, &mut h.week_ago)] {
+            let shift = TimeDelta::days(days);
+            if covered <= start - shift && settled >= end - shift {
+                *slot = Some(totals(conn, start - shift, end - shift).await?);
+            }
+        }
+    }
+    if let Some(covered) = starts_covered_from(conn).await? {
+        let day = now.duration_trunc(TimeDelta::days(1)).unwrap_or(now);
+        if covered <= day {
+            h.hours_today = Some(hours(conn, day, now).await?);
+        }
+        let week = day - TimeDelta::days(7);
+        if covered <= week {
+            h.hours_week = Some(
+                hours(conn, week, day)
+                    .await?
+                    .into_iter()
+                    .map(|n| n as f64 / 7.0)
+                    .collect(),
+            );
+        }
+    }
+    Ok(h)
+}

@@ -1,0 +1,329 @@
+//! Feature usage per service against exact SQL on simulated days: the live
+//! window (a load, then a poll after sessions changed status), the usage
+//! rollup (each minute exactly once, through follow and backfill steps) and
+//! the day-ago comparison read from it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use jfmon::model::{ServiceUsage, minute_start, window_first_minute};
+use jfmon::rollup::{Maintainer, Role};
+use jfmon::sim::writer::{DEFAULT_BUFFER_ROWS, SimulateOptions, run};
+use sqlx::PgPool;
+
+async fn simulate(pool: &PgPool, hours: u64, rate: f64, seed: u64) {
+    let opts = SimulateOptions {
+        rate,
+        duration: None,
+        backfill: Some(Duration::from_secs(hours * 3600)),
+        seed,
+        progress: false,
+        buffer_rows: DEFAULT_BUFFER_ROWS,
+    };
+    run(pool, &opts).await.expect("simulate");
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Exact {
+    started: u64,
+    completed: u64,
+    failed: u64,
+    abandoned: u64,
+    credits: u64,
+    credits_unfinished: u64,
+    quick_ends: u64,
+    median: Option<i64>,
+    p95: Option<i64>,
+}
+
+type ExactRow = (
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Per service: sessions started from `from` on, sessions ended from `from`
+/// on by outcome, their credits and durations (whole seconds), straight
+/// from the raw rows.
+async fn exact(pool: &PgPool, from: DateTime<Utc>) -> BTreeMap<String, Exact> {
+    let rows: Vec<ExactRow> = sqlx::query_as(
+        "WITH s AS (SELECT service, status, started_at, greatest(credits_used, 0)::int8 AS c, \
+                           coalesce(ended_at, last_activity_at) AS e, \
+                           greatest(floor(extract(epoch FROM coalesce(ended_at, last_activity_at) \
+                                                      - started_at)), 0)::int8 AS d \
+                    FROM monitoring_sessions), \
+              ended AS (SELECT * FROM s WHERE status <> 'active' AND e >= $1) \
+         SELECT service, \
+                (SELECT count(*) FROM s AS x WHERE x.service = g.service AND x.started_at >= $1), \
+                count(*) FILTER (WHERE status = 'completed'), \
+                count(*) FILTER (WHERE status = 'failed'), \
+                count(*) FILTER (WHERE status NOT IN ('completed', 'failed')), \
+                coalesce(sum(c), 0)::int8, \
+                coalesce(sum(c) FILTER (WHERE status <> 'completed'), 0)::int8, \
+                count(*) FILTER (WHERE status <> 'completed' AND d < 10), \
+                percentile_disc(0.5) WITHIN GROUP (ORDER BY d), \
+                percentile_disc(0.95) WITHIN GROUP (ORDER BY d) \
+         FROM (SELECT service FROM s WHERE started_at >= $1 UNION SELECT service FROM ended) AS g \
+         LEFT JOIN ended USING (service) GROUP BY service",
+    )
+    .bind(from)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(s, st, done, failed, ab, cr, cru, quick, med, p95)| {
+            let n = |v: i64| v as u64;
+            (
+                s,
+                Exact {
+                    started: n(st),
+                    completed: n(done),
+                    failed: n(failed),
+                    abandoned: n(ab),
+                    credits: n(cr),
+                    credits_unfinished: n(cru),
+                    quick_ends: n(quick),
+                    median: med,
+                    p95,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Durations are kept in histogram buckets (exact below 256 s, within 1 %
+/// above): what the view shows is the bucket's midpoint.
+fn close(shown: Option<f64>, exact: Option<i64>) -> bool {
+    match (shown, exact) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b as f64).abs() <= (b as f64 * 0.01).max(0.5),
+        _ => false,
+    }
+}
+
+fn assert_usage(shown: &[ServiceUsage], exact: &BTreeMap<String, Exact>) {
+    assert_eq!(
+        shown
+            .iter()
+            .map(|s| s.service.clone())
+            .collect::<std::collections::BTreeSet<_>>(),
+        exact.keys().cloned().collect(),
+        "the same services"
+    );
+    for s in shown {
+        let e = &exact[&s.service];
+        let got = Exact {
+            started: s.started,
+            completed: s.completed,
+            failed: s.failed,
+            abandoned: s.abandoned,
+            credits: s.credits,
+            credits_unfinished: s.credits_unfinished,
+            quick_ends: s.quick_ends,
+            median: e.median,
+            p95: e.p95,
+        };
+        assert_eq!(&got, e, "{}", s.service);
+        assert!(
+            close(s.median_secs, e.median),
+            "{} median {:?} vs {:?}",
+            s.service,
+            s.median_secs,
+            e.median
+        );
+        assert!(
+            close(s.p95_secs, e.p95),
+            "{} p95 {:?} vs {:?}",
+            s.service,
+            s.p95_secs,
+            e.p95
+        );
+        let ended = e.completed + e.failed + e.abandoned;
+        assert_eq!(
+            s.completion_rate,
+            (ended > 0).then(|| e.completed as f64 / ended as f64)
+        );
+    }
+}
+
+fn window_start(now: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
+    minute_start(window_first_minute(now, secs))
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn usage_matches_exact_sql_on_a_simulated_day(pool: PgPool) {
+    simulate(&pool, 24, 0.2, 21).await;
+    let day = 86_400;
+    let mut p = poller(&pool, day).await;
+    p.set_session_starts_refresh(Duration::ZERO);
+    let mut s = state(day);
+    poll_into(&mut p, &mut s).await;
+    let u = s.usage();
+    assert!(u.services.len() >= 4, "{:?}", u.services);
+    assert!(
+        u.services
+            .iter()
+            .map(|x| x.failed + x.abandoned)
+            .sum::<u64>()
+            > 0
+    );
+    assert_usage(&u.services, &exact(&pool, window_start(s.now(), day)).await);
+
+    // Sessions change status after they start: end half of the active ones
+    // now (some failed, with credits), start new ones; one is abandoned
+    // within seconds. The next poll shows all of it.
+    let ended = sqlx::query(
+        "UPDATE monitoring_sessions SET status = CASE WHEN id % 3 = 0 THEN 'failed' ELSE 'completed' END, \
+                ended_at = now(), last_activity_at = now(), credits_used = credits_used + 2 \
+         WHERE status = 'active' AND id % 2 = 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(ended > 0, "some sessions were active");
+    sqlx::query(
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, ended_at, credits_used) \
+         SELECT 'usage-' || n, 'new_service', CASE WHEN n = 1 THEN 'abandoned' ELSE 'active' END, \
+                now() - interval '4 s', CASE WHEN n = 1 THEN now() END, n FROM generate_series(1, 5) n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    poll_into(&mut p, &mut s).await;
+    let u = s.usage();
+    let new = u
+        .services
+        .iter()
+        .find(|x| x.service == "new_service")
+        .expect("new service");
+    assert_eq!((new.started, new.abandoned, new.quick_ends), (5, 1, 1));
+    assert_usage(&u.services, &exact(&pool, window_start(s.now(), day)).await);
+}
+
+type Totals = BTreeMap<(String, String), (i64, i64)>;
+
+/// Sessions per service × outcome over `[from, to)` from the raw rows.
+async fn raw_totals(pool: &PgPool, from: DateTime<Utc>, to: DateTime<Utc>) -> Totals {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT service, 'started', count(*), 0::int8 FROM monitoring_sessions \
+         WHERE started_at >= $1 AND started_at < $2 GROUP BY 1 \
+         UNION ALL \
+         SELECT service, CASE status WHEN 'completed' THEN 'completed' WHEN 'failed' THEN 'failed' \
+                ELSE 'abandoned' END, count(*), sum(greatest(credits_used, 0))::int8 \
+         FROM monitoring_sessions WHERE status <> 'active' \
+           AND coalesce(ended_at, last_activity_at) >= $1 AND coalesce(ended_at, last_activity_at) < $2 \
+         GROUP BY 1, 2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(s, o, n, c)| ((s, o), (n, c)))
+        .collect()
+}
+
+async fn rollup_totals(pool: &PgPool) -> Totals {
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT service, outcome, sum(sessions)::int8, sum(credits)::int8 FROM jfmon_rollup_usage GROUP BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(s, o, n, c)| ((s, o), (n, c)))
+        .collect()
+}
+
+async fn span(pool: &PgPool) -> (DateTime<Utc>, DateTime<Utc>) {
+    sqlx::query_as("SELECT covered_from, settled_to FROM jfmon_rollup_usage_state")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn usage_rollup_counts_each_minute_once_and_serves_the_day_ago_window(pool: PgPool) {
+    simulate(&pool, 26, 0.1, 22).await;
+    let jp = jfmon_pool(&pool).await;
+    let mut f = Maintainer::new(jp.clone(), Role::Follow);
+    assert!(f.try_lease().await.unwrap());
+    while f.follow_all().await.unwrap().more {}
+    let mut b = Maintainer::new(jp.clone(), Role::Backfill);
+    assert!(b.try_lease().await.unwrap());
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut steps = 0;
+    while !b
+        .usage_backfill_step(now - TimeDelta::hours(26))
+        .await
+        .unwrap()
+        .1
+    {
+        steps += 1;
+    }
+    assert!(steps >= 3, "the backfill went in slices ({steps})");
+    // Again: nothing more is added, by either.
+    assert!(
+        b.usage_backfill_step(now - TimeDelta::hours(26))
+            .await
+            .unwrap()
+            .1
+    );
+    while f.follow_all().await.unwrap().more {}
+    let (from, to) = span(&pool).await;
+    assert!(to - from >= TimeDelta::hours(25), "{from} .. {to}");
+    let rolled = rollup_totals(&pool).await;
+    assert!(rolled.len() >= 12, "{rolled:?}");
+    assert_eq!(
+        rolled,
+        raw_totals(&pool, from, to).await,
+        "each minute exactly once"
+    );
+
+    // The Usage view compares its window with the same window a day earlier.
+    let hour = 3600;
+    let mut p = poller(&pool, hour).await;
+    let mut s = state(hour);
+    poll_into(&mut p, &mut s).await;
+    let start = window_start(s.now(), hour);
+    let end = minute_start(jfmon::model::minute_of(s.now()) + 1);
+    let past = raw_totals(&pool, start - TimeDelta::days(1), end - TimeDelta::days(1)).await;
+    let u = s.usage();
+    assert!(!u.services.is_empty());
+    for svc in &u.services {
+        let d = svc.day_ago.expect("a day of history");
+        let get = |o: &str| {
+            past.get(&(svc.service.clone(), o.to_string()))
+                .map_or(0, |v| v.0)
+        };
+        assert_eq!(d.started, get("started") as u64, "{}", svc.service);
+        let ended = get("completed") + get("failed") + get("abandoned");
+        assert_eq!(
+            d.completion_rate,
+            (ended > 0).then(|| get("completed") as f64 / ended as f64),
+            "{}",
+            svc.service
+        );
+        assert!(svc.week_ago.is_none(), "no week of history: none shown");
+    }
+    assert!(u.total.day_ago.is_some() && u.total.week_ago.is_none());
+    // Today's hours come from the sessions-started rollup.
+    let h = u.hours.as_ref().expect("hour profile");
+    assert_eq!(h.today.len(), 24);
+}
