@@ -495,6 +495,8 @@ impl Poller {
             sessions: small.sessions,
             alerts: small.alerts,
             health_reports: small.health_reports,
+            usage: small.usage,
+            usage_history: small.usage_history,
             ..Default::default()
         };
         aggregate::add_api_calls(&mut b, &api);

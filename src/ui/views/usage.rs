@@ -188,7 +188,11 @@ pub struct UsageView<'a> {
 impl Widget for UsageView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let tall = area.height >= 30;
-        let bottom = if tall { 12 } else { 7 };
+        let bottom = if tall {
+            area.height.saturating_sub(4) / 2
+        } else {
+            7
+        };
         let [summary, services, rest] = Layout::vertical([
             Constraint::Length(4),
             Constraint::Min(4),
@@ -421,7 +425,7 @@ impl UsageView<'_> {
         let list = ctx.app.nav.top().detail.list_of(Section::Findings);
         let rows = findings(ctx.state, list);
         let cols = vec![
-            Col::left("finding", Constraint::Length(12)),
+            Col::left("finding", Constraint::Length(22)),
             Col::left("numbers", Constraint::Fill(1)),
         ];
         let table_rows = rows
