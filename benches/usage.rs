@@ -107,6 +107,7 @@ async fn main() {
                 seed: 42,
                 progress: false,
                 buffer_rows: writer::DEFAULT_BUFFER_ROWS,
+                ..SimulateOptions::default()
             },
         )
         .await
@@ -153,7 +154,7 @@ async fn main() {
             // What a poll re-reads: from the minute before the last read.
             let from = minute_start(minute_of(now) - 1);
             let t = Instant::now();
-            let u = read_usage(&mut *p.acquire().await.unwrap(), from)
+            let u = read_usage(&mut p.acquire().await.unwrap(), from)
                 .await
                 .expect("usage read");
             polls.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -189,7 +190,7 @@ async fn main() {
         .await
         .unwrap();
     let start = minute_start(window_first_minute(now, day));
-    let full = read_usage(&mut *p.acquire().await.unwrap(), start)
+    let full = read_usage(&mut p.acquire().await.unwrap(), start)
         .await
         .expect("load");
     let minutes = full.minutes.len();

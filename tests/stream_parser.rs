@@ -308,6 +308,8 @@ fn batch() -> impl Strategy<Value = Batch> {
                 alerts,
                 health_reports,
                 tables_missing,
+                usage: None,
+                usage_history: None,
             },
         )
 }

@@ -23,6 +23,7 @@ async fn simulate(pool: &PgPool, hours: u64, rate: f64, seed: u64) {
         seed,
         progress: false,
         buffer_rows: DEFAULT_BUFFER_ROWS,
+        ..SimulateOptions::default()
     };
     run(pool, &opts).await.expect("simulate");
 }

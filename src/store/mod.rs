@@ -263,6 +263,8 @@ impl State {
     }
 
     fn recompute(&mut self) {
+        // Usage is held per minute (its poll re-reads whole minutes).
+        let (first, last) = (self.first_minute(), minute_of(self.now));
         let grid: Vec<Minute> = window_slots(self.now, self.window_secs).collect();
         let coverage = window_coverage_secs(self.now, self.window_secs);
         self.coverage = coverage;
