@@ -5,7 +5,7 @@
 //! screen) get a log-scale chart of p95 per minute for each integration.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
@@ -120,15 +120,7 @@ impl Widget for IntegrationsPane<'_> {
         super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
             // The table gets its rows; spare rows below it get a chart per
             // integration.
-            let table_h = (rows.len() as u16 + 1).min(inner.height);
-            let spare = inner.height - table_h;
-            let (table, charts) = if spare > rows.len() as u16 {
-                let [a, b] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)])
-                    .areas(inner);
-                (a, b)
-            } else {
-                (inner, Rect::default())
-            };
+            let (table, charts) = super::table_then_charts(inner, rows.len());
             let drawn =
                 widgets::list_or_message(table, buf, t, None, |_| body(&ctx, &rows, table.width));
             ctx.hit_rows(FilterTarget::Pane(PaneId::Integrations), drawn);

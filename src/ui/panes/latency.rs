@@ -5,7 +5,7 @@
 //! per minute for each endpoint.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
@@ -122,15 +122,7 @@ impl Widget for LatencyPane<'_> {
         super::render_framed(&ctx, block, area, buf, ph, |inner, buf| {
             // The table gets its rows; spare rows below it get a chart per
             // endpoint.
-            let table_h = (rows.len() as u16 + 1).min(inner.height);
-            let spare = inner.height - table_h;
-            let (table, charts) = if spare > rows.len() as u16 {
-                let [a, b] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)])
-                    .areas(inner);
-                (a, b)
-            } else {
-                (inner, Rect::default())
-            };
+            let (table, charts) = super::table_then_charts(inner, rows.len());
             let drawn =
                 widgets::list_or_message(table, buf, t, None, |_| body(&ctx, &rows, table.width));
             ctx.hit_rows(FilterTarget::Pane(PaneId::Latency), drawn);

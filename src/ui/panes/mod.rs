@@ -10,7 +10,7 @@ pub mod latency;
 pub mod sessions;
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
@@ -190,5 +190,21 @@ pub fn render_framed(
     }
     if ctx.freshness().is_stale() {
         widgets::dim(inner, buf);
+    }
+}
+
+/// A table pane's inner area split for a wall screen: the table gets its
+/// `rows` and header; the spare rows below go to one chart per row when there
+/// are more of them than rows, else the table takes everything (the second
+/// area is then empty).
+pub fn table_then_charts(inner: Rect, rows: usize) -> (Rect, Rect) {
+    let table_h = (rows as u16 + 1).min(inner.height);
+    let spare = inner.height - table_h;
+    if spare > rows as u16 {
+        let [a, b] =
+            Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)]).areas(inner);
+        (a, b)
+    } else {
+        (inner, Rect::default())
     }
 }
