@@ -44,6 +44,38 @@ fn collector(listener: TcpListener) -> (Inbox, tokio::task::JoinHandle<()>) {
     (inbox, task)
 }
 
+/// A receiver that is down but keeps its port: it accepts each connection
+/// and closes it at once, so every delivery fails. (Freeing the port and
+/// binding it again later races with other tests' outgoing connections,
+/// which may be given that port meanwhile.) [`Down::up`] hands the same
+/// listener to a collector.
+struct Down {
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<TcpListener>,
+}
+
+impl Down {
+    fn start(listener: TcpListener) -> Self {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let s = stop.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    conn = listener.accept() => drop(conn),
+                    () = s.notified() => return listener,
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// The receiver comes back on the same port.
+    async fn up(self) -> (Inbox, tokio::task::JoinHandle<()>) {
+        self.stop.notify_one();
+        collector(self.task.await.unwrap())
+    }
+}
+
 async fn listener() -> (TcpListener, u16) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
@@ -176,7 +208,7 @@ async fn webhook_and_slack_get_firing_then_resolved_once_each_without_secrets() 
 #[tokio::test]
 async fn a_receiver_down_gets_everything_in_order_once_it_is_back() {
     let (l, port) = listener().await;
-    drop(l); // down: nothing listens on the port yet
+    let down = Down::start(l); // down: every delivery fails
     let outbox = Outbox::start(
         vec![Receiver::new(
             "hook",
@@ -194,8 +226,7 @@ async fn a_receiver_down_gets_everything_in_order_once_it_is_back() {
     assert_eq!(outbox.report()[0].sent, 0);
     assert_eq!(outbox.report()[0].queued, 3);
 
-    let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let (inbox, _t) = collector(l);
+    let (inbox, _t) = down.up().await;
     until("three deliveries", || inbox.lock().unwrap().len() == 3).await;
     let order: Vec<(String, String)> = inbox
         .lock()
@@ -226,7 +257,7 @@ async fn a_receiver_down_gets_everything_in_order_once_it_is_back() {
 #[tokio::test]
 async fn a_full_queue_drops_the_oldest_and_counts_it() {
     let (l, port) = listener().await;
-    drop(l);
+    let down = Down::start(l);
     let mut r = Receiver::new("hook", Kind::Webhook, format!("http://127.0.0.1:{port}/"));
     r.queue = 2;
     let outbox = Outbox::start(vec![r], String::new());
@@ -235,8 +266,7 @@ async fn a_full_queue_drops_the_oldest_and_counts_it() {
     }
     assert_eq!(outbox.report()[0].dropped, 3);
     assert_eq!(outbox.dropped(), 3);
-    let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let (inbox, _t) = collector(l);
+    let (inbox, _t) = down.up().await;
     until("the two kept", || inbox.lock().unwrap().len() == 2).await;
     let kept: Vec<String> = inbox
         .lock()
