@@ -198,6 +198,7 @@ impl Mirror {
         match &u {
             Update::Source(s) => self.labels.push(s.history.clone().unwrap_or_default()),
             Update::Batch(b) => self.kinds.push(kind(b)),
+            Update::RuleAlerts(_) => {}
         }
         self.state.apply(u);
     }

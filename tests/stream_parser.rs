@@ -90,14 +90,16 @@ fn digest_at(text: &str, state: &mut State, client_now: DateTime<Utc>) -> bool {
     }
 }
 
-/// What `sanitize` documents: only a batch dated more than a day ahead of
-/// the client, or claiming a window over 31 days, is refused.
+/// What `sanitize` documents: only a batch (or a set of rule alerts) dated
+/// more than a day ahead of the client, or claiming a window over 31 days,
+/// is refused.
 fn acceptable(u: &Update, client_now: DateTime<Utc>) -> bool {
     match u {
         Update::Source(_) => true,
         Update::Batch(b) => {
             b.now <= client_now + chrono::TimeDelta::days(1) && b.window_secs <= 31 * 86_400
         }
+        Update::RuleAlerts(r) => r.at <= client_now + chrono::TimeDelta::days(1),
     }
 }
 

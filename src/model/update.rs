@@ -356,6 +356,9 @@ pub struct Batch {
 pub enum Update {
     Batch(Box<Batch>),
     Source(SourceStatus),
+    /// The current rule alerts (replacing the previous set), judged by
+    /// the dashboard itself or by a hub.
+    RuleAlerts(Box<super::rule_alerts::RuleAlerts>),
 }
 
 #[cfg(test)]

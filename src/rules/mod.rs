@@ -11,9 +11,12 @@
 //! - [`eval`]: the [`Evaluator`] over all rules and series, its
 //!   [`Transition`]s and [`AlertState`]s
 //! - [`fingerprint`]: Alertmanager's label-set fingerprint
+//! - [`display`]: alerts as the dashboard shows them, and a dashboard's own
+//!   read-only evaluation ([`LocalRules`])
 //! - [`glob`], [`template`]: names and texts
 
 pub mod anomaly;
+pub mod display;
 pub mod eval;
 pub mod fingerprint;
 pub mod glob;
@@ -25,6 +28,7 @@ pub mod template;
 pub mod testfile;
 
 pub use self::anomaly::{BaselineBuilder, Baselines};
+pub use self::display::LocalRules;
 pub use self::eval::{AlertState, Evaluator, Restored, Transition, TransitionKind};
 pub use self::fingerprint::Fingerprint;
 pub use self::machine::Phase;

@@ -21,7 +21,19 @@ pub fn mask_update(u: &mut Update) {
             mask_string(&mut s.target);
             mask_opt(&mut s.last_error);
         }
+        Update::RuleAlerts(r) => mask_rule_alerts(r),
     }
+}
+
+/// A rule alert's texts and labels (an endpoint label can carry a token).
+fn mask_rule_alerts(r: &mut RuleAlerts) {
+    for a in &mut r.alerts {
+        mask_string(&mut a.summary);
+        mask_string(&mut a.why);
+        mask_opt(&mut a.baseline);
+        a.labels.values_mut().for_each(mask_string);
+    }
+    r.notes.values_mut().for_each(mask_string);
 }
 
 fn mask_string(s: &mut String) {

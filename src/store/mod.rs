@@ -12,6 +12,7 @@ mod business;
 pub mod correlate;
 mod integrations;
 pub mod mask;
+mod rule_alerts;
 mod thresholds;
 mod usage;
 
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 pub use self::correlate::EndpointRise;
 pub use self::integrations::judge;
+pub use self::rule_alerts::RuleAlertBook;
 pub use self::thresholds::Thresholds;
 use crate::model::*;
 
@@ -39,6 +41,8 @@ pub struct State {
     /// The rows behind `alerts`, as received (for re-export to hub clients).
     alert_rows: AlertsView,
     open_by_severity: BTreeMap<String, u64>,
+    /// Rule alerts as judged (locally or by a hub), with recent resolutions.
+    rule_alerts: RuleAlertBook,
     reports: BTreeMap<String, HealthReport>,
     tables_missing: Vec<String>,
     sources: BTreeMap<SourceId, SourceStatus>,
@@ -74,6 +78,7 @@ impl State {
             alerts: Vec::new(),
             alert_rows: AlertsView::default(),
             open_by_severity: BTreeMap::new(),
+            rule_alerts: RuleAlertBook::default(),
             reports: BTreeMap::new(),
             tables_missing: Vec::new(),
             sources: BTreeMap::new(),
@@ -111,6 +116,11 @@ impl State {
                     return false;
                 }
                 self.apply_batch(*b)
+            }
+            Update::RuleAlerts(r) => {
+                if !self.rule_alerts.set(*r, self.now) {
+                    return false;
+                }
             }
         }
         self.version += 1;
@@ -260,6 +270,7 @@ impl State {
         self.api_errors.retain(|c| c.at >= cutoff);
         self.api_slow.retain(|c| c.at >= cutoff);
         self.integration_errors.retain(|c| c.at >= cutoff);
+        self.rule_alerts.expire(self.now);
     }
 
     fn recompute(&mut self) {
@@ -337,6 +348,20 @@ impl State {
     pub fn open_alerts_by_severity(&self) -> &BTreeMap<String, u64> {
         &self.open_by_severity
     }
+    /// Rule alerts: pending, firing, flapping, resolved recently; most
+    /// important first.
+    pub fn rule_alerts(&self) -> &[RuleAlert] {
+        self.rule_alerts.alerts()
+    }
+    /// The rule alerts' book (the newest set as received, with its origin
+    /// and notes).
+    pub fn rule_alert_book(&self) -> &RuleAlertBook {
+        &self.rule_alerts
+    }
+    /// Rule alerts firing now (flapping included).
+    pub fn firing_rule_alerts(&self) -> usize {
+        self.rule_alerts.firing()
+    }
     pub fn business(&self) -> &BusinessStats {
         &self.business_stats
     }
@@ -406,6 +431,14 @@ impl State {
             usage: Some(self.usage.export(self.first_minute())),
             usage_history: Some(self.usage.history().clone()),
         }
+    }
+
+    /// The newest set of rule alerts as an update, for a hub to send a
+    /// client after the reset batch (`None`: nothing judged yet).
+    pub fn rule_alerts_update(&self) -> Option<Update> {
+        self.rule_alerts
+            .last()
+            .map(|r| Update::RuleAlerts(Box::new(r.clone())))
     }
 
     /// Minutes per slot of the series ([`EndpointStats::series`] and the

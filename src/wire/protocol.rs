@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::platform::{self, SystemHealth};
-use crate::model::{Batch, Update};
+use crate::model::{Batch, RuleBound, Update};
 
 /// The protocol's major version. A client refuses a hub that says hello with
 /// another one; minor, compatible additions (new optional fields, new message
@@ -202,6 +202,28 @@ pub fn make_finite(u: &mut Update) -> bool {
                 changed = true;
             }
         }
+        Update::RuleAlerts(r) => {
+            for a in &mut r.alerts {
+                if a.value.is_some_and(|v| !v.is_finite()) {
+                    a.value = None;
+                    changed = true;
+                }
+                match &mut a.bound {
+                    RuleBound::Threshold {
+                        threshold, recover, ..
+                    } => {
+                        changed |= fix(threshold);
+                        changed |= fix(recover);
+                    }
+                    RuleBound::Band { low, high, median } => {
+                        changed |= fix(low);
+                        changed |= fix(high);
+                        changed |= fix(median);
+                    }
+                    RuleBound::None => {}
+                }
+            }
+        }
     }
     changed
 }
@@ -219,8 +241,19 @@ const MAX_WINDOW_SECS: u64 = 31 * 86_400;
 /// counts are clamped. Returns `false` when the update must be skipped.
 /// An honest hub's updates pass unchanged.
 pub fn sanitize(u: &mut Update, client_now: chrono::DateTime<chrono::Utc>) -> bool {
-    let Update::Batch(b) = u else {
-        return true;
+    let b = match u {
+        Update::Batch(b) => b,
+        Update::Source(_) => return true,
+        Update::RuleAlerts(r) => {
+            if r.at > client_now + chrono::TimeDelta::days(1) {
+                return false;
+            }
+            r.alerts.truncate(crate::model::MAX_RULE_ALERTS);
+            while r.notes.len() > crate::model::MAX_KEYS {
+                r.notes.pop_last();
+            }
+            return true;
+        }
     };
     // A date in the past is harmless (a store's clock never goes back; an
     // empty hub's state is dated 1970); one in the future would expire
@@ -440,6 +473,98 @@ mod tests {
             panic!()
         };
         assert_eq!(*back, u);
+    }
+
+    fn rule_alerts() -> Update {
+        use crate::model::{RuleAlert, RuleAlertState, RuleAlerts, RuleOrigin, Severity};
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let alert = |fp: &str, state, bound| RuleAlert {
+            fingerprint: fp.into(),
+            rule: "integration-down".into(),
+            labels: [
+                ("alertname".to_string(), "integration-down".to_string()),
+                ("integration".to_string(), "openai".to_string()),
+            ]
+            .into(),
+            state,
+            severity: Severity::Critical,
+            metric: "status".into(),
+            value: Some(2.0),
+            bound,
+            since: Some(at),
+            resolved_at: None,
+            summary: "openai is down".into(),
+            why: "9 of 10 calls failed (90 %)".into(),
+            baseline: None,
+        };
+        Update::RuleAlerts(Box::new(RuleAlerts {
+            origin: RuleOrigin::Hub,
+            at,
+            alerts: vec![
+                alert(
+                    "0123456789abcdef",
+                    RuleAlertState::Flapping,
+                    RuleBound::Threshold {
+                        op: ">=".into(),
+                        threshold: 2.0,
+                        recover: 1.0,
+                    },
+                ),
+                alert(
+                    "fedcba9876543210",
+                    RuleAlertState::Pending,
+                    RuleBound::Band {
+                        low: 120.0,
+                        high: 480.0,
+                        median: 250.0,
+                    },
+                ),
+                alert(
+                    "00000000000000ff",
+                    RuleAlertState::Resolved,
+                    RuleBound::None,
+                ),
+            ],
+            notes: [(
+                "p95-anomaly".to_string(),
+                "not enough history yet".to_string(),
+            )]
+            .into(),
+        }))
+    }
+
+    #[test]
+    fn rule_alerts_round_trip_and_read_as_documented() {
+        let u = rule_alerts();
+        let text = encode_update(&u);
+        assert_eq!(parse(&text), Frame::Update(Box::new(u.clone())));
+        // The shape docs/PROTOCOL.md shows.
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let r = &v["update"]["RuleAlerts"];
+        assert_eq!(r["origin"], "hub");
+        assert_eq!(r["alerts"][0]["state"], "flapping");
+        assert_eq!(r["alerts"][0]["bound"]["kind"], "threshold");
+        assert_eq!(r["alerts"][1]["bound"]["kind"], "band");
+        assert_eq!(r["alerts"][2]["bound"], serde_json::json!({"kind": "none"}));
+        assert_eq!(r["alerts"][0]["severity"], "critical");
+        // Non-finite values survive as no data / 0, and a future set is refused.
+        let mut bad = u.clone();
+        if let Update::RuleAlerts(r) = &mut bad {
+            r.alerts[0].value = Some(f64::NAN);
+            r.alerts[1].bound = RuleBound::Band {
+                low: f64::INFINITY,
+                high: 1.0,
+                median: 1.0,
+            };
+        }
+        assert!(make_finite(&mut bad));
+        assert!(matches!(parse(&encode_update(&bad)), Frame::Update(_)));
+        let Update::RuleAlerts(r) = &u else { panic!() };
+        let mut future = u.clone();
+        assert!(!sanitize(&mut future, r.at - chrono::TimeDelta::days(2)));
+        let mut fine = u.clone();
+        assert!(sanitize(&mut fine, r.at));
+        assert_eq!(fine, u);
     }
 
     #[test]

@@ -23,7 +23,7 @@ const PLATFORM_REFRESH: Duration = Duration::from_secs(1);
 fn from_stream(server: Server, u: &Update) -> bool {
     match u {
         Update::Source(s) => s.id == SourceId::Stream,
-        Update::Batch(_) => server == Server::Hub,
+        Update::Batch(_) | Update::RuleAlerts(_) => server == Server::Hub,
     }
 }
 
@@ -32,7 +32,7 @@ fn from_stream(server: Server, u: &Update) -> bool {
 fn from_database(server: Server, u: &Update) -> bool {
     match u {
         Update::Source(_) => true,
-        Update::Batch(_) => server != Server::Hub,
+        Update::Batch(_) | Update::RuleAlerts(_) => server != Server::Hub,
     }
 }
 

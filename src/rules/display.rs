@@ -1,0 +1,170 @@
+//! The evaluator's alerts as the dashboard shows them
+//! ([`crate::model::RuleAlerts`], one [`crate::model::Update::RuleAlerts`]),
+//! and [`LocalRules`]: a dashboard without a hub judging the rules itself,
+//! read-only (nothing is written, nothing notified), after each applied
+//! batch. A hub sends the same update from its own evaluator.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::anomaly::Baselines;
+use super::eval::{AlertState, Evaluator};
+use super::machine::Phase;
+use super::spec::RuleSet;
+use crate::model::{RuleAlert, RuleAlertState, RuleAlerts, RuleBound, RuleOrigin, Update};
+use crate::store::State;
+
+fn number(v: &serde_json::Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(serde_json::Value::as_f64)
+}
+
+/// What the value was compared with, from the evaluator's threshold JSON.
+fn bound(t: &serde_json::Value) -> RuleBound {
+    if let Some(b) = t.get("band").and_then(|b| b.as_array())
+        && let [low, high] = b.as_slice()
+    {
+        return RuleBound::Band {
+            low: low.as_f64().unwrap_or(0.0),
+            high: high.as_f64().unwrap_or(0.0),
+            median: number(t, "median").unwrap_or(0.0),
+        };
+    }
+    match (number(t, "threshold"), t.get("op").and_then(|o| o.as_str())) {
+        (Some(threshold), Some(op)) => RuleBound::Threshold {
+            op: op.to_string(),
+            threshold,
+            recover: number(t, "recover").unwrap_or(threshold),
+        },
+        _ => RuleBound::None,
+    }
+}
+
+/// One evaluator alert as shown; `None` for an inactive one.
+pub fn to_model(a: &AlertState, rules: &RuleSet) -> Option<RuleAlert> {
+    let state = match (a.phase, a.flapping) {
+        (Phase::Inactive, _) => return None,
+        (Phase::Pending, _) => RuleAlertState::Pending,
+        (Phase::Firing, true) => RuleAlertState::Flapping,
+        (Phase::Firing, false) => RuleAlertState::Firing,
+        (Phase::Resolved, _) => RuleAlertState::Resolved,
+    };
+    let metric = rules
+        .get(&a.rule)
+        .map(|r| r.metric.word().to_string())
+        .or_else(|| {
+            a.threshold
+                .get("metric")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Some(RuleAlert {
+        fingerprint: a.fingerprint.to_string(),
+        rule: a.rule.clone(),
+        labels: a.labels.clone(),
+        state,
+        severity: a.severity,
+        metric,
+        value: a.value,
+        bound: bound(&a.threshold),
+        since: a.since,
+        resolved_at: a.resolved_at,
+        summary: a.annotations.get("summary").cloned().unwrap_or_default(),
+        why: a.why.clone(),
+        baseline: a
+            .threshold
+            .get("baseline")
+            .and_then(|b| b.as_str())
+            .map(str::to_owned),
+    })
+}
+
+/// The evaluator's current alerts as one set.
+pub fn rule_alerts(ev: &Evaluator, origin: RuleOrigin, at: DateTime<Utc>) -> RuleAlerts {
+    let mut alerts: Vec<RuleAlert> = ev
+        .alerts()
+        .filter_map(|a| to_model(a, ev.rules()))
+        .collect();
+    alerts.sort_by(RuleAlert::order);
+    RuleAlerts {
+        origin,
+        at,
+        alerts,
+        notes: ev.notes().clone(),
+    }
+}
+
+/// A dashboard's own, read-only judgement: the configured rules over the
+/// store's state, after each applied batch (never in the draw loop).
+/// Transitions are dropped: only a hub writes and notifies.
+pub struct LocalRules {
+    evaluator: Evaluator,
+    /// The newest baselines from the rollups (refreshed in the background);
+    /// `None`: no history (the demo), anomaly rules say so.
+    baselines: Option<watch::Receiver<Arc<Baselines>>>,
+    empty: Baselines,
+    last: Option<RuleAlerts>,
+}
+
+impl LocalRules {
+    pub fn new(rules: RuleSet, baselines: Option<watch::Receiver<Arc<Baselines>>>) -> Self {
+        LocalRules {
+            evaluator: Evaluator::new(rules),
+            baselines,
+            empty: Baselines::empty(),
+            last: None,
+        }
+    }
+
+    /// Judge `state` as of its own clock; the update to apply when the set
+    /// of alerts (or what keeps a rule from judging) changed.
+    pub fn judge(&mut self, state: &State) -> Option<Update> {
+        if !state.has_data() {
+            return None;
+        }
+        let now = state.now();
+        let held = self.baselines.as_ref().map(|rx| rx.borrow().clone());
+        let baselines = held.as_deref().unwrap_or(&self.empty);
+        // Read-only: the transitions are what a hub would write and send.
+        let _ = self.evaluator.evaluate(state, baselines, now);
+        let set = rule_alerts(&self.evaluator, RuleOrigin::Local, now);
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|l| l.alerts == set.alerts && l.notes == set.notes);
+        if same {
+            return None;
+        }
+        self.last = Some(set.clone());
+        Some(Update::RuleAlerts(Box::new(set)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bounds_read_from_the_threshold_json() {
+        assert_eq!(
+            bound(&json!({"op": ">", "threshold": 0.05, "recover": 0.02})),
+            RuleBound::Threshold {
+                op: ">".into(),
+                threshold: 0.05,
+                recover: 0.02
+            }
+        );
+        assert_eq!(
+            bound(&json!({"op": ">", "threshold": 4, "band": [100, 300], "median": 200})),
+            RuleBound::Band {
+                low: 100.0,
+                high: 300.0,
+                median: 200.0
+            }
+        );
+        assert_eq!(bound(&serde_json::Value::Null), RuleBound::None);
+    }
+}
