@@ -152,6 +152,18 @@ pub fn date_time(t: DateTime<Utc>, local: bool) -> String {
     }
 }
 
+/// Date and minute, for the header clock: `2025-01-31 12:34 UTC` (a clock
+/// with seconds would redraw the whole screen every second).
+pub fn date_time_hm(t: DateTime<Utc>, local: bool) -> String {
+    if local {
+        t.with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
 /// Whether `t` falls on a different day than `now`; such times are shown with a date.
 pub fn time_or_date(now: DateTime<Utc>, t: DateTime<Utc>, local: bool) -> String {
     let (a, b) = if local {

@@ -354,3 +354,110 @@ async fn a_window_change_mid_load_ends_in_the_new_windows_data(pool: PgPool) {
     drop(handle);
     source.abort();
 }
+
+/// Integration calls (integration, seconds ago, success), with an error text
+/// on failures.
+async fn insert_integration_calls(pool: &PgPool, calls: &[(&str, f64, bool)]) {
+    for (name, ago, ok) in calls {
+        sqlx::query(
+            "INSERT INTO monitoring_integration_metrics \
+               (integration, operation, success, duration_ms, status_code, error, created_at) \
+             VALUES ($1, 'op', $2, 100, CASE WHEN $2 THEN 200 ELSE 502 END, \
+                     CASE WHEN $2 THEN NULL ELSE $1 || ' failed ' || $3::text END, \
+                     now() - make_interval(secs => $3))",
+        )
+        .bind(name)
+        .bind(ok)
+        .bind(ago)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// What the drill-downs show row by row: per integration (last error, its
+/// time, last success, failures since), the recent failing integration
+/// calls, and how many recent failing API calls (which ones differs: these
+/// test rows' ids do not follow their times, so "the newest ids" of a slice
+/// and of the window are not the same rows).
+type RowByRow = (
+    Vec<(
+        String,
+        Option<String>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        u32,
+    )>,
+    Vec<i64>,
+    usize,
+);
+
+fn row_by_row(s: &State) -> RowByRow {
+    (
+        s.integrations()
+            .iter()
+            .map(|i| {
+                (
+                    i.name.clone(),
+                    i.last_error.clone(),
+                    i.last_error_at,
+                    i.last_success_at,
+                    i.consecutive_failures,
+                )
+            })
+            .collect(),
+        s.integration_errors().map(|c| c.id).collect(),
+        s.api_errors().count(),
+    )
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_progressive_load_ends_with_the_tails_and_errors_of_a_complete_one(pool: PgPool) {
+    let mut rng = Rng(0x7a11);
+    long_history(&pool, &mut rng).await;
+    // "quiet" had nothing in the last hour: its last error and success are
+    // older slices'. "busy" failed since its last success 3 h ago, in
+    // three different slices.
+    insert_integration_calls(
+        &pool,
+        &[
+            ("quiet", 10.0 * HOUR, true),
+            ("quiet", 5.0 * HOUR, false),
+            ("busy", 3.0 * HOUR, true),
+            ("busy", 2.5 * HOUR, false),
+            ("busy", 1.5 * HOUR, false),
+            ("busy", 600.0, false),
+            ("busy", 60.0, false),
+        ],
+    )
+    .await;
+    let w = 24 * 3600;
+    let mut p = poller(&pool, w).await;
+    p.set_progressive(true);
+    let mut s = state(w);
+    poll_into(&mut p, &mut s).await;
+    // The first screen knows only the last hour.
+    let quiet = |s: &State| {
+        s.integrations()
+            .iter()
+            .find(|i| i.name == "quiet")
+            .map(|i| i.last_error_at)
+    };
+    assert_eq!(quiet(&s), None);
+    let job = p.take_history_job().expect("a history job");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    job.run(tx).await;
+    while let Ok(u) = rx.try_recv() {
+        s.apply(u);
+    }
+    let full = complete(&pool, w).await;
+    assert!(quiet(&full).flatten().is_some());
+    assert_eq!(row_by_row(&s), row_by_row(&full));
+    assert_eq!(
+        s.api_errors().count(),
+        100,
+        "the first hour alone has fewer"
+    );
+    let busy = s.integrations().iter().find(|i| i.name == "busy").unwrap();
+    assert_eq!(busy.consecutive_failures, 4);
+}

@@ -765,3 +765,104 @@ async fn a_step_cut_short_leaves_no_open_transaction_and_frees_the_lease(pool: P
         .unwrap();
     assert_eq!(in_tx, "read committed");
 }
+
+/// `jfmon rollup --backfill` against a row lock held for `hold` once the
+/// backfill waits on it, with the given timeouts; whether it succeeded and
+/// its stderr.
+async fn backfill_behind_lock(
+    pool: &PgPool,
+    statement_timeout: &str,
+    backfill_timeout: &str,
+    hold: std::time::Duration,
+) -> (bool, String) {
+    let mut locker = pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT 1 FROM jfmon_rollup_state WHERE source = 'monitoring_api_calls' FOR UPDATE",
+    )
+    .execute(&mut *locker)
+    .await
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
+        .args([
+            "rollup",
+            "--backfill",
+            "7d",
+            "--no-progress",
+            "--slice-rows",
+            "500",
+        ])
+        .args(["--statement-timeout", statement_timeout])
+        .args(["--backfill-timeout", backfill_timeout])
+        .env("DATABASE_URL", url_of(pool))
+        .env_remove("JFMON_READ_ONLY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start jfmon");
+    // Until the backfill waits on the lock (generous: a debug build starting
+    // on a busy machine), then `hold` more.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backfill never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(hold).await;
+    locker.commit().await.unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A backfill slice that outlasts the interactive statement timeout (here: it
+/// waits on a lock the test holds, as it would behind a slow aggregate on a
+/// busy table) runs under `--backfill-timeout` instead, and completes; the
+/// statement timeout alone would have cancelled it.
+#[sqlx::test(migrations = "./migrations")]
+async fn backfill_slices_run_under_their_own_timeout(pool: PgPool) {
+    let mut rng = Rng(0x71e0);
+    insert_api_calls(&pool, &mut rng, 3_000, 2.0 * 86_400.0).await;
+    insert_others(&pool, 100, 2 * 86_400).await;
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('monitoring_api_calls', 'id'), \
+                (SELECT max(id) FROM monitoring_api_calls) + 300000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    insert_api_calls(&pool, &mut rng, 50, 30.0).await;
+    // The positions exist (a follower started above the history).
+    let mut f = Maintainer::new(jfmon_pool(&pool).await, Role::Follow);
+    assert!(f.try_lease().await.unwrap());
+    follow_until_idle(&mut f).await;
+    f.release();
+    let hold = std::time::Duration::from_millis(1_500);
+
+    // The backfill's own timeout is what applies: 1 s < the 1.5 s wait fails,
+    // even with a generous statement timeout ...
+    let (ok, err) = backfill_behind_lock(&pool, "30s", "1s", hold).await;
+    assert!(!ok, "a 1 s backfill timeout behind a 1.5 s lock must fail");
+    assert!(err.contains("timeout") || err.contains("cancel"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    // ... and a 100 ms statement timeout does not cut a slice short.
+    let (ok, err) = backfill_behind_lock(&pool, "100ms", "30s", hold).await;
+    assert!(ok, "{err}");
+    assert_exact(&pool).await;
+}

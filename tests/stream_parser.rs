@@ -243,8 +243,13 @@ fn batch() -> impl Strategy<Value = Batch> {
         prop::collection::vec(api_call(), 0..3),
         prop::collection::vec((any::<i64>(), text(), finite()), 0..3),
         proptest::option::of(
-            (dt(), prop::collection::btree_map(text(), finite(), 0..3))
-                .prop_map(|(day_start, totals)| Today { day_start, totals }),
+            (dt(), prop::collection::btree_map(text(), finite(), 0..3)).prop_map(
+                |(day_start, totals)| Today {
+                    day_start,
+                    totals,
+                    ..Default::default()
+                },
+            ),
         ),
         proptest::option::of(
             (

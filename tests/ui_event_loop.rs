@@ -224,3 +224,128 @@ async fn a_stopped_source_is_reported_and_the_data_kept() {
     assert!(text.contains("openai"), "the last data stays: {text}");
     driver.await.unwrap();
 }
+
+/// A `TestBackend` that counts the frames flushed to it.
+struct Counting {
+    inner: TestBackend,
+    frames: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ratatui::backend::Backend for Counting {
+    type Error = <TestBackend as ratatui::backend::Backend>::Error;
+    fn draw<'a, I>(&mut self, content: I) -> Result<(), Self::Error>
+    where
+        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+    {
+        self.inner.draw(content)
+    }
+    fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.hide_cursor()
+    }
+    fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> Result<ratatui::layout::Position, Self::Error> {
+        self.inner.get_cursor_position()
+    }
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        p: P,
+    ) -> Result<(), Self::Error> {
+        self.inner.set_cursor_position(p)
+    }
+    fn clear(&mut self) -> Result<(), Self::Error> {
+        self.inner.clear()
+    }
+    fn clear_region(&mut self, t: ratatui::backend::ClearType) -> Result<(), Self::Error> {
+        self.inner.clear_region(t)
+    }
+    fn size(&self) -> Result<ratatui::layout::Size, Self::Error> {
+        self.inner.size()
+    }
+    fn window_size(&mut self) -> Result<ratatui::backend::WindowSize, Self::Error> {
+        self.inner.window_size()
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.frames
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.flush()
+    }
+}
+
+/// A live source's status as of the wall clock (the loop's clock).
+fn live_status(poll_ms: f64) -> jfmon::model::SourceStatus {
+    let mut s = postgres(true, 0, None);
+    s.last_ok = Some(chrono::Utc::now());
+    s.poll_ms = Some(poll_ms);
+    s
+}
+
+/// An idle dashboard (a poll a second, nothing new) draws no frame for the
+/// status updates, whose only change is the last poll's time and duration,
+/// nor for the clock within a minute; a status that shows (the source went
+/// down) is drawn at once. Frames are counted on the paused clock: no timing.
+#[tokio::test(start_paused = true)]
+async fn an_idle_dashboard_draws_only_what_changes() {
+    let (rig, handle, events) = rig();
+    let frames = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut term = Terminal::new(Counting {
+        inner: TestBackend::new(120, 40),
+        frames: frames.clone(),
+    })
+    .unwrap();
+    let count = frames.clone();
+    let driver = tokio::spawn(async move {
+        rig.updates
+            .send(Update::Batch(Box::new(full_batch())))
+            .await
+            .unwrap();
+        rig.updates
+            .send(Update::Source(live_status(10.0)))
+            .await
+            .unwrap();
+        settle().await;
+        let before = count.load(std::sync::atomic::Ordering::SeqCst);
+        for i in 0..30 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rig.updates
+                .send(Update::Source(live_status(10.0 + i as f64)))
+                .await
+                .unwrap();
+        }
+        settle().await;
+        let idle = count.load(std::sync::atomic::Ordering::SeqCst) - before;
+        // The header clock shows minutes: it may have turned once (the
+        // wall clock runs while the paused one is skipped ahead).
+        assert!(idle <= 1, "{idle} frames for 30 s of unchanged data");
+        let mut down = live_status(10.0);
+        down.up = false;
+        down.last_error = Some("connection refused".into());
+        rig.updates.send(Update::Source(down)).await.unwrap();
+        settle().await;
+        let after = count.load(std::sync::atomic::Ordering::SeqCst) - before - idle;
+        assert!(after >= 1, "the source going down was not drawn");
+        rig.events.send(ch('q')).await.unwrap();
+        rig
+    });
+    let exit = tokio::time::timeout(
+        Duration::from_secs(120),
+        run(
+            &mut term,
+            app(),
+            state_from(None, None),
+            handle,
+            events,
+            std::future::pending(),
+        ),
+    )
+    .await
+    .expect("the loop ends");
+    assert_eq!(exit, Exit::Quit);
+    assert!(screen_of(&term).contains("down"), "{}", screen_of(&term));
+    driver.await.unwrap();
+}
+
+fn screen_of(t: &Terminal<Counting>) -> String {
+    t.backend().inner.to_string()
+}

@@ -116,18 +116,41 @@ pub async fn connect(cfg: &Config) -> Result<(PgPool, String), Fail> {
 }
 
 pub fn poller(cfg: &Config, pool: PgPool) -> Poller {
-    Poller::new(
+    let mut p = Poller::new(
         pool,
         PollSettings {
             window: cfg.window,
             idle_timeout: cfg.idle_timeout,
         },
-    )
+    );
+    p.set_business_timezone(cfg.business_timezone.clone());
+    p
+}
+
+/// Refuse a business time zone PostgreSQL does not know, as one line.
+pub async fn check_business_timezone(cfg: &Config, pool: &PgPool, url: &str) -> Result<(), Fail> {
+    let zone = &cfg.business_timezone;
+    match sqlx::query("SELECT date_trunc('day', now(), $1)")
+        .bind(zone)
+        .execute(pool)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("22023") => Err(Fail {
+            message: format!(
+                "unknown time zone \"{zone}\" (--business-timezone / business_timezone) — \
+                 use e.g. Asia/Kolkata, UTC or +05:30 (SELECT name FROM pg_timezone_names lists them)"
+            ),
+            code: 2,
+        }),
+        Err(e) => Err(Fail::new(describe_db_error(&e, url))),
+    }
 }
 
 /// The database to poll, connected now.
 pub async fn database(cfg: &Config) -> Result<Database, Fail> {
     let (pool, url) = connect(cfg).await?;
+    check_business_timezone(cfg, &pool, &url).await?;
     Ok(Database {
         poller: poller(cfg, pool),
         url,

@@ -91,6 +91,7 @@ pub async fn run(cfg: &Config, a: &PruneArgs) -> Outcome {
             &pool,
             DateTime::<Utc>::UNIX_EPOCH,
             BACKFILL_SLICE,
+            cfg.backfill_timeout,
             a.no_progress,
         )
         .await

@@ -41,9 +41,21 @@ pub async fn run(cfg: &Config, a: &RollupArgs) -> Outcome {
             .await
             .map_err(db)?;
         let cutoff = now - chrono::TimeDelta::from_std(d).unwrap_or_default();
-        backfill(&pool, cutoff, a.slice_rows, a.no_progress)
+        backfill(&pool, cutoff, a.slice_rows, cfg.backfill_timeout, a.no_progress)
             .await
-            .map_err(db)?;
+            .map_err(|e| {
+                if let sqlx::Error::Database(d) = &e
+                    && d.code().as_deref() == Some("57014")
+                {
+                    return Fail::new(format!(
+                        "a backfill slice hit the backfill timeout of {} ({}) — raise \
+                         --backfill-timeout or lower --slice-rows; the backfill resumes where it stopped",
+                        crate::duration::format_duration(cfg.backfill_timeout),
+                        d.message()
+                    ));
+                }
+                db(e)
+            })?;
     }
     if a.follow {
         eprintln!("jfmon rollup: following (Ctrl-C to stop)");
@@ -84,15 +96,18 @@ async fn target_id(
 }
 
 /// Add history down to `cutoff` to every rollup (with a progress bar unless
-/// `no_progress`), then catch up to now unless another process follows.
-/// Also used by `jfmon prune`, which counts everything it deletes first.
+/// `no_progress`), each slice's statements under `timeout` (not the pool's
+/// interactive statement timeout), then catch up to now unless another
+/// process follows. Also used by `jfmon prune`, which counts everything it
+/// deletes first.
 pub async fn backfill(
     pool: &PgPool,
     cutoff: chrono::DateTime<chrono::Utc>,
     slice_rows: i64,
+    timeout: Duration,
     no_progress: bool,
 ) -> Result<(), sqlx::Error> {
-    let mut m = Maintainer::new(pool.clone(), Role::Backfill);
+    let mut m = Maintainer::new(pool.clone(), Role::Backfill).with_statement_timeout(timeout);
     while !m.try_lease().await? {
         eprintln!("jfmon rollup: another backfill runs; waiting for it");
         tokio::time::sleep(Duration::from_secs(5)).await;

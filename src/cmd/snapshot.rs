@@ -38,6 +38,7 @@ pub async fn run(cfg: &Config, a: &SnapshotArgs) -> Outcome {
         return once_from_stream(cfg, a, stream).await;
     }
     let (pool, url) = connect(cfg).await?;
+    super::check_business_timezone(cfg, &pool, &url).await?;
     let mut p = poller(cfg, pool);
     let started = std::time::Instant::now();
     let batch = p

@@ -34,6 +34,10 @@ const DRAWERS: &[&str] = &[DASHBOARD, "demo"];
 const COLOURED: &[&str] = &[DASHBOARD, "demo", "serve"];
 /// Commands that can follow a hub or the platform stream.
 const FOLLOWERS: &[&str] = &[DASHBOARD, "snapshot"];
+/// Commands that show today's business totals from the database.
+const BUSINESS_DAY: &[&str] = &[DASHBOARD, "check", "snapshot", "serve"];
+/// Commands that backfill the rollups.
+const BACKFILLERS: &[&str] = &["rollup", "prune"];
 /// The hub.
 const SERVE: &[&str] = &["serve"];
 /// Commands that evaluate alert rules.
@@ -47,6 +51,10 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 /// Default statement timeout.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default statement timeout inside a rollup backfill slice: a slice reads
+/// and aggregates tens of thousands of raw rows on a busy table, which the
+/// interactive [`DEFAULT_STATEMENT_TIMEOUT`] does not always allow.
+pub const DEFAULT_BACKFILL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default session idle timeout.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Default environment label.
@@ -86,12 +94,26 @@ settings! {
             .value("DUR").kind(Kind::Duration).only(DATABASE),
         check::duration(Duration::from_millis(100), secs(600));
 
+    /// Cancel a statement of a rollup backfill slice running longer than this
+    /// (`jfmon rollup --backfill`, `jfmon prune`; 1s..1h) [default: 2m]
+    backfill_timeout: Duration = DEFAULT_BACKFILL_TIMEOUT;
+        Setting::new("backfill-timeout", "backfill_timeout").env("JFMON_BACKFILL_TIMEOUT")
+            .value("DUR").kind(Kind::Duration).only(BACKFILLERS),
+        check::duration(secs(1), secs(3600));
+
     /// Time zone the platform writes its timestamps in, e.g. Asia/Kolkata
     /// [default: the server's own]
     db_timezone: Option<String> = None;
         Setting::new("db-timezone", "db_timezone").env("JFMON_DB_TIMEZONE").value("TZ")
             .only(DATABASE),
         check::some(check::timezone);
+
+    /// Time zone whose midnight starts "today" in the business strip, e.g.
+    /// Asia/Kolkata [default: UTC]
+    business_timezone: String = "UTC".to_string();
+        Setting::new("business-timezone", "business_timezone").env("JFMON_BUSINESS_TIMEZONE")
+            .value("TZ").only(BUSINESS_DAY),
+        check::timezone;
 
     /// A session counts as active while it was seen within this (1m..30d) [default: 30m]
     idle_timeout: Duration = DEFAULT_IDLE_TIMEOUT;

@@ -6,7 +6,10 @@
 //! aggregate, summed into the window's slots) and sends each as an ordinary
 //! batch through the source's channel. Rows are those the load's snapshot
 //! saw (ids up to its high-water mark, outside its gaps), so the live tail
-//! and the job never count a row twice. A window change aborts the job.
+//! and the job never count a row twice. Each slice also brings what the
+//! drill-downs show row by row ([`super::recent`]: integration tails, recent
+//! failing and slow calls) while what is held so far could still change by
+//! it. A window change aborts the job.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -16,8 +19,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-use super::load::{RawRows, Slice, api_minutes, business_minutes, integration_minutes};
+use std::collections::BTreeMap;
+
+use super::load::{
+    RawRows, STARTUP_GAP_SCAN, Slice, api_minutes, business_minutes, integration_minutes,
+};
+use super::recent::{ERRORS, api_recent, integration_recent};
 use crate::duration::format_duration;
+use crate::model::IntegrationTail;
 use crate::model::{Batch, Update, minute_of, minute_start, slot_of};
 
 /// The first screen shows this much of the window (the newest part).
@@ -101,12 +110,65 @@ pub struct HistoryJob {
     pub(super) progress: Arc<Progress>,
     /// A pause after each slice (see [`super::poller::Poller::set_history_pace`]).
     pub(super) pace: Duration,
+    /// What the rows read so far hold of the drill-downs' rows.
+    pub(super) seen: Seen,
+}
+
+/// The row-by-row parts delivered so far: whether an older slice could
+/// still add to them.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    tails: BTreeMap<String, IntegrationTail>,
+    integration_errors: usize,
+    api_errors: usize,
+}
+
+impl Seen {
+    /// What a batch (the first screen) delivered.
+    pub fn of(b: &Batch) -> Seen {
+        Seen {
+            tails: b.integration_tails.iter().cloned().collect(),
+            integration_errors: b.integration_errors.len(),
+            api_errors: b.api_errors.len(),
+        }
+    }
+
+    /// Add an older slice's batch, keeping of its failing calls only the
+    /// newest that still fit the [`ERRORS`] a complete load shows.
+    fn add(&mut self, b: &mut Batch) {
+        for (name, t) in &b.integration_tails {
+            self.tails.entry(name.clone()).or_default().after(t);
+        }
+        keep_newest(&mut b.integration_errors, ERRORS - self.integration_errors);
+        keep_newest(&mut b.api_errors, ERRORS - self.api_errors);
+        self.integration_errors += b.integration_errors.len();
+        self.api_errors += b.api_errors.len();
+    }
+
+    /// Whether integration rows of an older slice could change what is held:
+    /// an integration in it without a full tail yet, or room for errors.
+    fn wants_integrations(&self, b: &Batch) -> bool {
+        self.integration_errors < ERRORS
+            || b.integrations
+                .iter()
+                .any(|(_, name, _)| self.tails.get(name).is_none_or(|t| t.wants_older()))
+    }
+
+    fn wants_api(&self) -> bool {
+        self.api_errors < ERRORS
+    }
+}
+
+/// Keep the last `n` of `v` (oldest first).
+fn keep_newest<T>(v: &mut Vec<T>, n: usize) {
+    let extra = v.len().saturating_sub(n);
+    v.drain(..extra);
 }
 
 impl HistoryJob {
     /// Load the slices, newest first, sending each as a batch; returns when
     /// the window is complete, the channel closed, or the job gave up.
-    pub async fn run(self, updates: mpsc::Sender<Update>) {
+    pub async fn run(mut self, updates: mpsc::Sender<Update>) {
         let mut span = FIRST_SLICE;
         let mut hi = self.until;
         while hi > self.window_start {
@@ -126,10 +188,11 @@ impl HistoryJob {
                     }
                 }
             };
-            let Some(batch) = batch else {
+            let Some(mut batch) = batch else {
                 self.progress.failed.store(true, Ordering::Relaxed);
                 return;
             };
+            self.seen.add(&mut batch);
             if updates.send(Update::Batch(Box::new(batch))).await.is_err() {
                 return;
             }
@@ -142,6 +205,27 @@ impl HistoryJob {
                 tokio::time::sleep(self.pace).await;
             }
         }
+    }
+
+    /// Whether the newest [`STARTUP_GAP_SCAN`] API call ids below `hwm`
+    /// (where recent calls are looked for) reach back before `hi`, judged by
+    /// the oldest of them (ids follow time closely): one index probe.
+    async fn api_floor_before(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        hwm: i64,
+        hi: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        let oldest: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT timestamp::timestamptz FROM monitoring_api_calls \
+             WHERE id > $1 AND id <= $2 ORDER BY id LIMIT 1",
+        )
+        .bind(hwm - STARTUP_GAP_SCAN)
+        .bind(hwm)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        Ok(oldest.is_some_and(|t| t < hi))
     }
 
     /// The rows of `[lo, hi)` the load's snapshot saw, as one batch.
@@ -165,11 +249,20 @@ impl HistoryJob {
             let at = (lo, self.step);
             match table {
                 HistoryTable::Api => {
-                    b.api = api_minutes(&mut tx, at, *hwm, RawRows::Slice(slice)).await?;
+                    b.api = api_minutes(&mut tx, at, *hwm, RawRows::Slice(slice.clone())).await?;
+                    // Recent calls come from the newest ids only (as at the
+                    // first screen): a slice older than those has none.
+                    if self.seen.wants_api() && self.api_floor_before(&mut tx, *hwm, hi).await? {
+                        api_recent(&mut tx, &mut b, lo, *hwm, Some(&slice)).await?;
+                    }
                 }
                 HistoryTable::Integrations => {
                     b.integrations =
-                        integration_minutes(&mut tx, at, *hwm, RawRows::Slice(slice)).await?;
+                        integration_minutes(&mut tx, at, *hwm, RawRows::Slice(slice.clone()))
+                            .await?;
+                    if self.seen.wants_integrations(&b) {
+                        integration_recent(&mut tx, &mut b, lo, *hwm, Some(&slice)).await?;
+                    }
                 }
                 HistoryTable::Business => {
                     b.business = business_minutes(&mut tx, at, *hwm, RawRows::Slice(slice)).await?;

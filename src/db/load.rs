@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::rows::{API_COLS, INTEGRATION_COLS, api_call, integration_call, to_rows};
 use super::tail::Tail;
 use crate::hist::sql_bucket_expr;
 use crate::model::tables::{API_CALLS, BUSINESS_METRICS, INTEGRATION_METRICS};
@@ -107,7 +106,7 @@ fn slot_minute_sql(slot: &str, local: bool) -> String {
 }
 
 /// How far below the newest id the start-up load looks for uncommitted rows.
-const STARTUP_GAP_SCAN: i64 = 200_000;
+pub(super) const STARTUP_GAP_SCAN: i64 = 200_000;
 
 /// The high-water mark and the gaps below it, as seen by the load's snapshot.
 pub(super) async fn load_tail(
@@ -143,27 +142,7 @@ pub(super) async fn load_api(
     raw: RawRows<ApiMinutes>,
 ) -> Result<(), sqlx::Error> {
     b.api = api_minutes(conn, (start, step), hwm, raw).await?;
-    // Recent failing and slow calls, for the drill-downs.
-    let floor = hwm - STARTUP_GAP_SCAN;
-    let mut errors = recent_api_calls(
-        conn,
-        (floor, hwm, start),
-        "status_code >= 500 OR (error IS NOT NULL AND btrim(error) <> '')",
-        "id DESC LIMIT 100",
-    )
-    .await?;
-    errors.reverse();
-    b.api_errors = errors;
-    let mut slow = recent_api_calls(
-        conn,
-        (floor, hwm, start),
-        "response_time IS NOT NULL",
-        "response_time DESC LIMIT 50",
-    )
-    .await?;
-    slow.sort_by_key(|c| (c.at, c.id));
-    b.api_slow = slow;
-    Ok(())
+    super::recent::api_recent(conn, b, start, hwm, None).await
 }
 
 /// API minutes × endpoints from `start` on, summed into slots of `step`
@@ -220,31 +199,6 @@ pub(super) async fn api_minutes(
     Ok(api)
 }
 
-/// API calls with ids in `(floor, hwm]` and inside the window starting at
-/// `start` that match `filter` (a constant condition), ordered and limited by
-/// `order_limit` (a constant clause).
-async fn recent_api_calls(
-    conn: &mut PgConnection,
-    (floor, hwm, start): (i64, i64, DateTime<Utc>),
-    filter: &str,
-    order_limit: &str,
-) -> Result<Vec<ApiCall>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {API_COLS} FROM monitoring_api_calls \
-         WHERE id > $1 AND id <= $2 AND timestamp >= $3::timestamptz::timestamp AND ({filter}) \
-         ORDER BY {order_limit}"
-    );
-    to_rows(
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(floor)
-            .bind(hwm)
-            .bind(start)
-            .fetch_all(&mut *conn)
-            .await?,
-        api_call,
-    )
-}
-
 pub(super) async fn load_integrations(
     conn: &mut PgConnection,
     b: &mut Batch,
@@ -253,57 +207,7 @@ pub(super) async fn load_integrations(
     raw: RawRows<IntegrationMinutes>,
 ) -> Result<(), sqlx::Error> {
     b.integrations = integration_minutes(conn, (start, step), hwm, raw).await?;
-
-    // Tails: last success, last error, failures since the last success.
-    let rows = sqlx::query(
-        "WITH w AS (SELECT * FROM monitoring_integration_metrics WHERE created_at >= $1 AND id <= $2), \
-              ls AS (SELECT DISTINCT ON (integration) integration, id, created_at \
-                     FROM w WHERE success ORDER BY integration, id DESC), \
-              le AS (SELECT DISTINCT ON (integration) integration, created_at, \
-                            coalesce(nullif(btrim(left(error, 500)), ''), \
-                                     'HTTP ' || status_code::text, 'failed (no error text)') AS error \
-                     FROM w WHERE NOT success ORDER BY integration, id DESC), \
-              tf AS (SELECT w.integration, count(*) AS n FROM w LEFT JOIN ls USING (integration) \
-                     WHERE NOT w.success AND w.id > coalesce(ls.id, 0) GROUP BY 1) \
-         SELECT i.integration, ls.created_at AS last_success, le.created_at AS last_error_at, \
-                le.error AS last_error, coalesce(tf.n, 0) AS trailing \
-         FROM (SELECT DISTINCT integration FROM w) i \
-         LEFT JOIN ls USING (integration) LEFT JOIN le USING (integration) \
-         LEFT JOIN tf USING (integration)",
-    )
-    .bind(start)
-    .bind(hwm)
-    .fetch_all(&mut *conn)
-    .await?;
-    for r in rows {
-        let last_success: Option<DateTime<Utc>> = r.try_get("last_success")?;
-        let last_error_at: Option<DateTime<Utc>> = r.try_get("last_error_at")?;
-        let last_error: Option<String> = r.try_get("last_error")?;
-        b.integration_tails.push((
-            r.try_get("integration")?,
-            IntegrationTail {
-                last_error: last_error_at.zip(last_error),
-                last_success,
-                trailing_failures: r.try_get::<i64, _>("trailing")? as u32,
-                any_success: last_success.is_some(),
-            },
-        ));
-    }
-    let sql = format!(
-        "SELECT {INTEGRATION_COLS} FROM monitoring_integration_metrics \
-         WHERE created_at >= $1 AND id <= $2 AND NOT success ORDER BY id DESC LIMIT 100"
-    );
-    let mut errors = to_rows(
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(start)
-            .bind(hwm)
-            .fetch_all(&mut *conn)
-            .await?,
-        integration_call,
-    )?;
-    errors.reverse();
-    b.integration_errors = errors;
-    Ok(())
+    super::recent::integration_recent(conn, b, start, hwm, None).await
 }
 
 /// Integration minutes from `start` on, summed into slots of `step` minutes.
@@ -356,30 +260,12 @@ pub(super) async fn integration_minutes(
 pub(super) async fn load_business(
     conn: &mut PgConnection,
     b: &mut Batch,
-    (start, now, step): (DateTime<Utc>, DateTime<Utc>, i64),
+    (start, step): (DateTime<Utc>, i64),
     hwm: i64,
     raw: RawRows<BusinessMinutes>,
 ) -> Result<(), sqlx::Error> {
     let minutes = business_minutes(conn, (start, step), hwm, raw).await?;
     b.business.extend(minutes);
-    let day_start = now
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc();
-    let rows = sqlx::query(
-        "SELECT metric, sum(value) AS v FROM monitoring_business_metrics \
-         WHERE recorded_at >= $1 AND id <= $2 GROUP BY 1",
-    )
-    .bind(day_start)
-    .bind(hwm)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut totals = BTreeMap::new();
-    for r in rows {
-        totals.insert(r.try_get("metric")?, r.try_get("v")?);
-    }
-    b.today = Some(Today { day_start, totals });
     Ok(())
 }
 

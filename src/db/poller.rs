@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use super::history::{FIRST_SLICE, HistoryJob, HistoryTable, Progress};
+use super::history::{FIRST_SLICE, HistoryJob, HistoryTable, Progress, Seen};
 use super::load::{RawRows, load_api, load_business, load_integrations, load_tail};
 use super::reconnect;
 use super::rows::{
@@ -26,6 +26,7 @@ use super::rows::{
 };
 use super::small_tables::{STARTS_EVERY, SessionStarts, small_tables, small_tables_parallel};
 use super::tail::{Probe, Tail};
+use super::today::{TodayFrom, load_today, next_today};
 use crate::aggregate;
 use crate::model::tables::{
     self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
@@ -82,6 +83,12 @@ pub struct Poller {
     progress: Option<Arc<Progress>>,
     /// See [`Poller::set_history_pace`].
     history_pace: Duration,
+    /// See [`Poller::set_business_timezone`].
+    business_zone: String,
+    /// When the business day of the last `Today` sent ends.
+    today_end: Option<DateTime<Utc>>,
+    /// Where the last load took today's totals from.
+    today_from: Option<TodayFrom>,
 }
 
 impl Poller {
@@ -105,7 +112,23 @@ impl Poller {
             job: None,
             progress: None,
             history_pace: Duration::ZERO,
+            business_zone: "UTC".into(),
+            today_end: None,
+            today_from: None,
         }
+    }
+
+    /// The time zone whose midnight starts "today" in the business strip
+    /// (a PostgreSQL zone name; default UTC). The next load uses it.
+    pub fn set_business_timezone(&mut self, zone: impl Into<String>) {
+        self.business_zone = zone.into();
+        self.needs_reset = true;
+    }
+
+    /// Where the last load took today's business totals from; `None` before
+    /// the first load or without the business table.
+    pub fn today_from(&self) -> Option<TodayFrom> {
+        self.today_from
     }
 
     /// Whether loads may read jfmon's rollups (default yes, when they exist
@@ -377,7 +400,16 @@ impl Poller {
                 later.push((HistoryTable::Business, self.business.hwm, lo, hi));
             }
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
-            load_business(&mut tx, &mut b, (from, now, step), self.business.hwm, raw).await?;
+            load_business(&mut tx, &mut b, (from, step), self.business.hwm, raw).await?;
+            let zone = &self.business_zone;
+            let h = use_history.then_some(&history);
+            let (today, today_from) = load_today(&mut tx, h, zone, now, self.business.hwm).await?;
+            self.today_end = today.day_end;
+            self.today_from = Some(today_from);
+            b.today = Some(today);
+        } else {
+            self.today_end = None;
+            self.today_from = None;
         }
         self.history = Some(if from_history {
             history.name()
@@ -398,6 +430,7 @@ impl Poller {
                 tables: later,
                 progress,
                 pace: self.history_pace,
+                seen: Seen::of(&b),
             });
         }
         let has = self.has_small();
@@ -502,6 +535,15 @@ impl Poller {
         aggregate::add_api_calls(&mut b, &api);
         aggregate::add_integration_calls(&mut b, &integrations);
         aggregate::add_business(&mut b, &business);
+        if has_biz && self.today_end.is_some_and(|end| now >= end) {
+            // A new business day: its totals so far (this batch's rows
+            // included), and its end.
+            let mut c = self.pool.acquire().await?;
+            let gaps = self.business.gap_arrays();
+            let t = next_today(&mut c, &self.business_zone, now, self.business.hwm, gaps).await?;
+            self.today_end = t.day_end;
+            b.today = Some(t);
+        }
         for tail in [&mut self.api, &mut self.integrations, &mut self.business] {
             tail.expire(start);
         }

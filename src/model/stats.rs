@@ -146,8 +146,11 @@ pub struct IntegrationStats {
 pub struct BusinessStats {
     /// Totals over the window, by metric.
     pub window: BTreeMap<String, f64>,
-    /// Totals since midnight (UTC, database clock).
+    /// Totals since midnight in the business time zone (database clock).
     pub today: BTreeMap<String, f64>,
+    /// That zone's name; absent means UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub today_zone: Option<String>,
     /// Per-minute totals by metric.
     pub series: BTreeMap<String, Vec<(Minute, f64)>>,
 }

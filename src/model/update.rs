@@ -216,6 +216,29 @@ impl IntegrationTail {
         }
     }
 
+    /// Prepend an older tail (a long window's earlier part, loaded after
+    /// the first screen).
+    pub fn after(&mut self, older: &IntegrationTail) {
+        if !self.any_success {
+            self.trailing_failures = self
+                .trailing_failures
+                .saturating_add(older.trailing_failures);
+            self.any_success = older.any_success;
+        }
+        self.last_success = self.last_success.max(older.last_success);
+        if let Some((t, m)) = &older.last_error
+            && self.last_error.as_ref().is_none_or(|(cur, _)| t > cur)
+        {
+            self.last_error = Some((*t, m.clone()));
+        }
+    }
+
+    /// Whether an older tail could change this one: no success seen yet
+    /// (the failures may go on further back), or no error.
+    pub fn wants_older(&self) -> bool {
+        !self.any_success || self.last_error.is_none()
+    }
+
     /// Append a newer tail.
     pub fn then(&mut self, newer: &IntegrationTail) {
         if newer.any_success {
@@ -255,11 +278,28 @@ pub struct AlertsView {
     pub open_by_severity: BTreeMap<String, u64>,
 }
 
-/// Business totals since the start of the current day (database clock, UTC).
+/// Business totals since the start of the current day: midnight in the
+/// business time zone (`business_timezone`, default UTC), by the database
+/// clock.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Today {
     pub day_start: DateTime<Utc>,
     pub totals: BTreeMap<String, f64>,
+    /// The next midnight in the business time zone (23 or 25 hours away on
+    /// a daylight-saving day); absent from older senders, which meant the
+    /// next UTC midnight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_end: Option<DateTime<Utc>>,
+    /// The business time zone's name, for the label; absent means UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+impl Today {
+    /// The zone "today" is counted in, as the business strip names it.
+    pub fn zone_label(&self) -> &str {
+        self.zone.as_deref().unwrap_or("UTC")
+    }
 }
 
 /// Which source a batch or status belongs to.

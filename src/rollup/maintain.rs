@@ -72,6 +72,8 @@ pub struct Maintainer {
     conn: Option<PoolConnection<Postgres>>,
     /// A step began on `conn` and has not finished (or was cut short).
     in_step: bool,
+    /// The statement timeout of the lease connection, when not the pool's.
+    statement_timeout: Option<std::time::Duration>,
 }
 
 impl Drop for Maintainer {
@@ -89,7 +91,16 @@ impl Maintainer {
             role,
             conn: None,
             in_step: false,
+            statement_timeout: None,
         }
+    }
+
+    /// Run this maintainer's statements under `timeout` instead of the
+    /// pool's `statement_timeout` (a backfill slice aggregates far more rows
+    /// than an interactive query).
+    pub fn with_statement_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.statement_timeout = Some(timeout);
+        self
     }
 
     /// Take the lease if free; `false` means another process holds it
@@ -114,6 +125,13 @@ impl Maintainer {
             .fetch_one(&mut *conn)
             .await?;
         if got {
+            if let Some(t) = self.statement_timeout {
+                // For the session: this connection never goes back to the pool.
+                sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+                    .bind(format!("{}ms", t.as_millis().max(1)))
+                    .execute(&mut *conn)
+                    .await?;
+            }
             self.conn = Some(conn);
         }
         Ok(got)

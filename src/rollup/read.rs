@@ -85,7 +85,18 @@ pub trait MinuteHistory {
         start: DateTime<Utc>,
         step: i64,
     ) -> impl Future<Output = Result<Option<(BusinessMinutes, Uncounted)>, sqlx::Error>> + Send;
+
+    /// Business totals by metric from `since` (a minute start) on: today's
+    /// figures in the business strip, summed in the database.
+    fn business_totals(
+        &self,
+        conn: &mut PgConnection,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<(BusinessTotals, Uncounted)>, sqlx::Error>> + Send;
 }
+
+/// Totals by metric.
+pub type BusinessTotals = BTreeMap<String, f64>;
 
 /// jfmon's own rollup tables (`jfmon_rollup_*`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -234,5 +245,22 @@ impl MinuteHistory for PgRollups {
         drop(rows);
         let out = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
         Ok(Some((out, unc)))
+    }
+
+    async fn business_totals(
+        &self,
+        conn: &mut PgConnection,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(BusinessTotals, Uncounted)>, sqlx::Error> {
+        let Some(unc) = coverage(conn, Rollup::Business, since).await? else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT metric, sum(total) FROM jfmon_rollup_business WHERE minute >= $1 GROUP BY 1",
+        )
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(Some((rows.into_iter().collect(), unc)))
     }
 }

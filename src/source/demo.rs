@@ -172,6 +172,7 @@ impl Demo {
             b.today = Some(Today {
                 day_start,
                 totals: today,
+                ..Default::default()
             });
         }
         b

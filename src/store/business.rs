@@ -22,6 +22,17 @@ fn day_start(t: DateTime<Utc>) -> DateTime<Utc> {
         .and_utc()
 }
 
+/// Where a new day began, if `now` is past `t`'s day: its `day_end`; without
+/// one, UTC midnight (what senders without a business zone meant) unless `t`
+/// is a zone's day whose end is not known yet (kept until the source says).
+fn next_day_start(t: &Today, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match t.day_end {
+        Some(end) => (now >= end).then_some(end),
+        None if t.zone.is_none() => Some(day_start(now)).filter(|s| t.day_start < *s),
+        None => None,
+    }
+}
+
 impl BusinessSeries {
     pub fn clear(&mut self) {
         self.minutes.clear();
@@ -64,12 +75,14 @@ impl BusinessSeries {
 
     pub fn expire_before(&mut self, first: Minute, now: DateTime<Utc>) {
         self.minutes = self.minutes.split_off(&first);
-        // A new day: today's totals restart from the minutes since midnight.
-        let start = day_start(now);
+        // A new day: today's totals restart from the minutes since midnight
+        // (the business zone's, as the source said; the source sends the
+        // next day's bounds with its next batch).
         if let Some(t) = &mut self.today
-            && t.day_start < start
+            && let Some(start) = next_day_start(t, now)
         {
             t.day_start = start;
+            t.day_end = None;
             t.totals.clear();
             for (_, metrics) in self.minutes.range(minute_of(start)..) {
                 for (k, v) in metrics {
@@ -89,6 +102,7 @@ impl BusinessSeries {
         }
         if let Some(t) = &self.today {
             s.today = t.totals.clone();
+            s.today_zone = t.zone.clone();
         }
         s
     }

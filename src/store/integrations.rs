@@ -102,6 +102,13 @@ impl IntegrationSeries {
         }
     }
 
+    /// Merge the tail of an older part of the window.
+    pub fn merge_older_tail(&mut self, name: &str, t: &IntegrationTail) {
+        if let Some(i) = self.slot(name) {
+            i.tail.after(t);
+        }
+    }
+
     pub fn expire_before(&mut self, first: Minute) {
         for i in self.by_name.values_mut() {
             while let Some(e) = i.minutes.first_entry() {

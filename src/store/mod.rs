@@ -204,7 +204,11 @@ impl State {
             }
         }
         for (name, tail) in &b.integration_tails {
-            self.integrations.merge_tail(name, tail);
+            if b.past {
+                self.integrations.merge_older_tail(name, tail);
+            } else {
+                self.integrations.merge_tail(name, tail);
+            }
         }
         let today_given = b.today.is_some() || b.past;
         if let Some(t) = b.today {
@@ -223,9 +227,16 @@ impl State {
                 self.business.add(slot_of(m, step), metric, v);
             }
         }
-        push_bounded(&mut self.api_errors, b.api_errors);
-        push_bounded(&mut self.api_slow, b.api_slow);
-        push_bounded(&mut self.integration_errors, b.integration_errors);
+        if b.past {
+            // Older than everything held: in front, while there is room.
+            push_older(&mut self.api_errors, b.api_errors);
+            push_older(&mut self.api_slow, b.api_slow);
+            push_older(&mut self.integration_errors, b.integration_errors);
+        } else {
+            push_bounded(&mut self.api_errors, b.api_errors);
+            push_bounded(&mut self.api_slow, b.api_slow);
+            push_bounded(&mut self.integration_errors, b.integration_errors);
+        }
         if let Some(s) = b.sessions {
             self.sessions = s;
         }
@@ -462,6 +473,17 @@ impl State {
             + self.api_errors.len()
             + self.api_slow.len()
             + self.integration_errors.len()
+    }
+}
+
+/// Put `older` (oldest first) in front of `ring`, the newest of them first,
+/// while the ring has room.
+fn push_older<T>(ring: &mut VecDeque<T>, older: Vec<T>) {
+    for item in older.into_iter().rev() {
+        if ring.len() == RECENT_CAP {
+            break;
+        }
+        ring.push_front(item);
     }
 }
 

@@ -3,9 +3,10 @@
 //! mouse event is read against the hit map of the last frame), the
 //! source's updates, the replies to requests, and the clock. It redraws
 //! only when something visible changed (new data, an input that did
-//! something, a resize, a reply) or once a second for
-//! the clock and ages, never more often than every [`MIN_FRAME`]; between
-//! those it sleeps. It stops on `q`, on a signal, when the terminal stops
+//! something, a resize, a reply, or what the clock and the sources' states
+//! show: [`super::redraw`], checked once a second and after each status
+//! update), never more often than every [`MIN_FRAME`]; between those it
+//! sleeps. It stops on `q`, on a signal, when the terminal stops
 //! taking input or output (an SSH session that dropped), and returns why.
 
 use std::fmt::Display;
@@ -24,8 +25,9 @@ use super::action::{Effect, Request};
 use super::app::App;
 use super::bindings::lookup;
 use super::mouse::{self, HitMap};
+use super::redraw::{TimeFace, time_face};
 use super::{Ctx, Screen};
-use crate::model::ContextEvent;
+use crate::model::{ContextEvent, Update};
 use crate::source::{SourceCommand, SourceHandle};
 use crate::store::State;
 
@@ -72,20 +74,26 @@ where
     let mut source_open = true;
     let mut dirty = true;
     let mut last_frame: Option<Instant> = None;
+    // What the last frame showed of the clock and the sources' states.
+    let mut face: Option<TimeFace> = None;
     // Where the last frame drew what: mouse events are read against it.
     let mut hits = HitMap::default();
     tokio::pin!(shutdown);
     loop {
+        let now = Utc::now();
+        let shown = frozen.as_ref().unwrap_or(&state);
+        let ctx = Ctx {
+            app: &app,
+            state: shown,
+            live: &state,
+            now,
+            hits: None,
+        };
+        if !dirty && face.as_ref() != Some(&time_face(&ctx)) {
+            dirty = true;
+        }
         if dirty && last_frame.is_none_or(|t| t.elapsed() >= MIN_FRAME) {
-            let now = Utc::now();
-            let shown = frozen.as_ref().unwrap_or(&state);
-            let ctx = Ctx {
-                app: &app,
-                state: shown,
-                live: &state,
-                now,
-                hits: None,
-            };
+            face = Some(time_face(&ctx));
             let drawn = terminal.draw(|f| {
                 let area = f.area();
                 hits = Screen { ctx }.draw(area, f.buffer_mut());
@@ -138,10 +146,10 @@ where
             },
             u = source.updates.recv(), if source_open => match u {
                 Some(u) => {
-                    let mut changed = state.apply(u);
+                    let mut changed = apply(&mut state, u);
                     for _ in 0..DRAIN {
                         match source.updates.try_recv() {
-                            Ok(u) => changed |= state.apply(u),
+                            Ok(u) => changed |= apply(&mut state, u),
                             Err(_) => break,
                         }
                     }
@@ -168,12 +176,18 @@ where
                 dirty = true;
             }
             _ = sleep_until(tick) => {
-                // The clock and the ages on screen moved on.
-                dirty = true;
+                // The clock moved on: the face is compared at the top.
             }
             _ = sleep_until(frame_due), if dirty => {}
         }
     }
+}
+
+/// Apply an update; whether the frame must be redrawn for it. A source's
+/// status never forces one: what it shows is in [`TimeFace`].
+fn apply(state: &mut State, u: Update) -> bool {
+    let is_status = matches!(u, Update::Source(_));
+    state.apply(u) && !is_status
 }
 
 /// The instant the wall clock reaches its next whole second (plus a little,

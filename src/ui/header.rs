@@ -142,10 +142,12 @@ impl Widget for Header<'_> {
         // ---- line 1: the status bar
         let line1 = Rect::new(area.x, area.y, area.width, 1);
         buf.set_style(line1, t.bar());
-        let long_clock = fmt::date_time(ctx.now, s.local_time);
+        // To the minute: the screen then changes on its own once a minute,
+        // not every second (see super::redraw).
+        let long_clock = fmt::date_time_hm(ctx.now, s.local_time);
         let short_clock = format!(
             "{} {}",
-            fmt::clock(ctx.now, s.local_time),
+            fmt::clock_hm(ctx.now, s.local_time),
             if s.local_time { "local" } else { "UTC" }
         );
         let sep = t.sep();

@@ -29,6 +29,7 @@ pub mod nav;
 pub mod notice;
 pub mod pane;
 pub mod panes;
+pub mod redraw;
 pub mod terminal;
 pub mod theme;
 pub mod views;

@@ -305,6 +305,7 @@ pub fn full_batch() -> Batch {
             ]
             .into_iter()
             .collect(),
+            ..Default::default()
         }),
         ..Default::default()
     };

@@ -1,6 +1,7 @@
 //! Pane 5, the Business strip: revenue, credits used, conversions (and any
-//! other metric the platform records) over the window and since midnight
-//! UTC, with a per-minute sparkline when there is room for a second line.
+//! other metric the platform records) over the window and since midnight in
+//! the business time zone (UTC unless configured), with a per-minute
+//! sparkline when there is room for a second line.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -104,7 +105,13 @@ impl Widget for BusinessPane<'_> {
         let block = super::frame(
             &ctx,
             PaneId::Business,
-            vec![Span::styled("window (today UTC)", t.muted())],
+            vec![Span::styled(
+                format!(
+                    "window (today {})",
+                    ctx.state.business().today_zone.as_deref().unwrap_or("UTC")
+                ),
+                t.muted(),
+            )],
             area.width,
         );
         let ph = super::placeholder(&ctx, &[BUSINESS_METRICS], None);

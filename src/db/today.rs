@@ -1,0 +1,136 @@
+//! "Today" for the business strip: the totals since midnight in the business
+//! time zone (`business_timezone`, default UTC), by the database clock. The
+//! day's bounds come from PostgreSQL's time-zone database (so a
+//! daylight-saving day is 23 or 25 hours long); the totals from the rollups
+//! when they are current and reach back to midnight (plus the raw rows they
+//! have not counted), else from the raw rows since midnight.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use crate::model::Today;
+use crate::model::tables::BUSINESS_METRICS;
+use crate::rollup::read::{BusinessTotals, MinuteHistory, Uncounted};
+
+/// Midnight before `now` and the next one, in `zone`.
+pub async fn day_bounds(
+    conn: &mut PgConnection,
+    zone: &str,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT date_trunc('day', $1::timestamptz, $2), \
+                ((date_trunc('day', $1::timestamptz, $2) AT TIME ZONE $2) + interval '1 day') \
+                  AT TIME ZONE $2",
+    )
+    .bind(now)
+    .bind(zone)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Where today's totals came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TodayFrom {
+    Rollups,
+    RawRows,
+}
+
+/// Today's business totals at `now`, counting rows with ids up to `hwm`
+/// (the caller's snapshot; rows above it arrive with the next polls).
+pub async fn load_today(
+    conn: &mut PgConnection,
+    history: Option<&impl MinuteHistory>,
+    zone: &str,
+    now: DateTime<Utc>,
+    hwm: i64,
+) -> Result<(Today, TodayFrom), sqlx::Error> {
+    let (day_start, day_end) = day_bounds(conn, zone, now).await?;
+    let from_history = match history {
+        Some(h) => h.business_totals(conn, day_start).await?,
+        None => None,
+    };
+    let (totals, from) = match from_history {
+        Some((mut totals, unc)) => {
+            add_raw(conn, &mut totals, day_start, hwm, Raw::Uncounted(&unc)).await?;
+            (totals, TodayFrom::Rollups)
+        }
+        None => {
+            let mut totals = BusinessTotals::new();
+            add_raw(conn, &mut totals, day_start, hwm, Raw::All).await?;
+            (totals, TodayFrom::RawRows)
+        }
+    };
+    let today = Today {
+        day_start,
+        totals,
+        day_end: Some(day_end),
+        zone: Some(zone.to_owned()),
+    };
+    Ok((today, from))
+}
+
+/// The new day's totals once `now` passed the last day's end, for a poller
+/// whose tail stands at `hwm` with gaps `gap_lo[i]..=gap_hi[i]`: the rows it
+/// has read (the rows in its gaps arrive later and are added then). Minutes
+/// after midnight, so a short index range scan.
+pub async fn next_today(
+    conn: &mut PgConnection,
+    zone: &str,
+    now: DateTime<Utc>,
+    hwm: i64,
+    gaps: (Vec<i64>, Vec<i64>),
+) -> Result<Today, sqlx::Error> {
+    let (day_start, day_end) = day_bounds(conn, zone, now).await?;
+    let mut totals = BusinessTotals::new();
+    add_raw(conn, &mut totals, day_start, hwm, Raw::SeenBy(gaps)).await?;
+    Ok(Today {
+        day_start,
+        totals,
+        day_end: Some(day_end),
+        zone: Some(zone.to_owned()),
+    })
+}
+
+/// Which raw rows [`add_raw`] adds.
+enum Raw<'a> {
+    All,
+    /// Those a history has not counted.
+    Uncounted(&'a Uncounted),
+    /// Those outside a tail's gaps.
+    SeenBy((Vec<i64>, Vec<i64>)),
+}
+
+/// Add the raw business rows since `day_start` with ids up to `hwm`.
+async fn add_raw(
+    conn: &mut PgConnection,
+    totals: &mut BusinessTotals,
+    day_start: DateTime<Utc>,
+    hwm: i64,
+    raw: Raw<'_>,
+) -> Result<(), sqlx::Error> {
+    let from = match raw {
+        Raw::All => BUSINESS_METRICS.to_owned(),
+        Raw::Uncounted(_) => Uncounted::from_item(BUSINESS_METRICS),
+        Raw::SeenBy(_) => format!(
+            "(SELECT * FROM {BUSINESS_METRICS} AS r WHERE NOT EXISTS \
+               (SELECT 1 FROM unnest($3::int8[], $4::int8[]) AS g(lo, hi) \
+                WHERE r.id BETWEEN g.lo AND g.hi)) AS t"
+        ),
+    };
+    let sql = format!(
+        "SELECT metric, sum(value) FROM {from} WHERE recorded_at >= $1 AND id <= $2 GROUP BY 1"
+    );
+    let mut q = sqlx::query_as::<_, (String, f64)>(AssertSqlSafe(sql))
+        .bind(day_start)
+        .bind(hwm);
+    match raw {
+        Raw::All => {}
+        Raw::Uncounted(u) => q = q.bind(u.hwm).bind(u.gap_lo.clone()).bind(u.gap_hi.clone()),
+        Raw::SeenBy((lo, hi)) => q = q.bind(lo).bind(hi),
+    }
+    for (metric, v) in q.fetch_all(&mut *conn).await? {
+        *totals.entry(metric).or_default() += v;
+    }
+    Ok(())
+}
