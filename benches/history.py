@@ -2,6 +2,7 @@
 """History benchmarks (issue 9): one database per run, real release binaries.
 
     benches/history.py open     DB   # windows without rollups, backfill, with rollups
+    benches/history.py rollups  DB   # only the backfill and the windows with rollups
     benches/history.py idle     DB   # dashboard at 24 h: first screen, RSS, idle CPU
     benches/history.py prune    DB   # prune --older-than 6d with simulate --rate 200
     benches/history.py storage  DB   # rollup storage per day
@@ -211,24 +212,31 @@ def open_windows(db, kind):
     return rows
 
 
-def cmd_open(db):
+def cmd_open(db, skip_without=False):
     psql(db, "SELECT 1")
     subprocess.run([BIN, "migrate", "--database-url", url(db)], check=True,
                    capture_output=True)
     truncate_rollups(db)
     print(f"uptime: {subprocess.getoutput('uptime')}", file=sys.stderr)
-    without = open_windows(db, "none")
+    without = [] if skip_without else open_windows(db, "none")
     rows = int(psql(db, "SELECT (SELECT count(*) FROM monitoring_api_calls) + "
                         "(SELECT count(*) FROM monitoring_integration_metrics) + "
                         "(SELECT count(*) FROM monitoring_business_metrics) + "
                         "(SELECT count(*) FROM monitoring_sessions)"))
     t = time.monotonic()
-    subprocess.run([BIN, "rollup", "--backfill", "7d", "--no-progress", "--database-url",
-                    url(db)], check=True, capture_output=True)
+    # BACKFILL_ARGS: e.g. "--statement-timeout 10m" for a build without --backfill-timeout.
+    extra = os.environ.get("BACKFILL_ARGS", "").split()
+    b = subprocess.run([BIN, "rollup", "--backfill", "7d", "--no-progress", "--database-url",
+                        url(db), *extra], capture_output=True, text=True)
+    if b.returncode != 0:
+        emit(what="backfill-failed", db=db, after_s=round(time.monotonic() - t, 1),
+             error=b.stderr.strip().splitlines()[-1:])
+        sys.exit(1)
     secs = time.monotonic() - t
     emit(what="backfill", db=db, rows=rows, secs=round(secs, 1), rows_per_s=round(rows / secs))
     with_ = open_windows(db, "rollups")
-    summary(db, without, with_)
+    if without:
+        summary(db, without, with_)
 
 
 def summary(db, without, with_):
@@ -314,8 +322,9 @@ def cmd_prune(db):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("open", "idle", "prune", "storage"):
+    modes = {"open": cmd_open, "idle": cmd_idle, "prune": cmd_prune, "storage": cmd_storage,
+             "rollups": lambda db: cmd_open(db, skip_without=True)}
+    if len(sys.argv) != 3 or sys.argv[1] not in modes:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    {"open": cmd_open, "idle": cmd_idle, "prune": cmd_prune,
-     "storage": cmd_storage}[sys.argv[1]](sys.argv[2])
+    modes[sys.argv[1]](sys.argv[2])
