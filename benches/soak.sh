@@ -11,10 +11,13 @@
 # (in use flat, held grows). At the end `malloc_trim(0)` is called in each
 # process and the RSS sampled again (trim.csv).
 #
-# CONTROL=1 adds same-run comparisons of glibc malloc settings: a hub
-# dashboard and a direct one with MALLOC_ARENA_MAX=1 (one arena instead of
-# one per thread), and a direct one with MALLOC_MMAP_THRESHOLD_=131072
-# (allocations over 128 KiB always mmap'd: no dynamic threshold).
+# jfmon tunes glibc malloc at start-up (src/memory.rs: a fixed 128 KiB mmap
+# threshold and malloc_trim(0) every minute) unless the environment tunes it.
+# CONTROL=1 adds the same-run comparison with glibc's defaults: a second hub
+# (`hub_glibc`, on PORT+1, no dashboards) and a direct dashboard
+# (`direct_glibc`), both started with MALLOC_ARENA_MAX=16 — glibc's own
+# default on a 2-core machine (8 per core), whose presence makes jfmon leave
+# the allocator alone.
 # The machine's load average goes into load.csv with every sample.
 #
 # Time compression: by *volume*, not by clock. The simulator writes RATE API
@@ -25,7 +28,7 @@
 # and from then on expires a minute every minute.
 #
 #   benches/soak.sh                       # defaults below
-#   MINUTES=65 RATE=2000 CONTROL=1 benches/soak.sh
+#   MINUTES=72 RATE=4000 CONTROL=1 benches/soak.sh
 #
 # Needs: a release build (cargo build --release), tmux, gdb, PostgreSQL at
 # PGHOST/PGUSER (trust auth). Creates database $DB and drops it at the end.
@@ -51,12 +54,14 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SIM_PID=
 HUB_PID=
+HUB_GLIBC_PID=
 
 cleanup() {
     set +e
     tmux -L "$SESSION" kill-server 2>/dev/null
     [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null
     [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null
+    [ -n "$HUB_GLIBC_PID" ] && kill "$HUB_GLIBC_PID" 2>/dev/null
     wait 2>/dev/null
     dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB"
 }
@@ -84,6 +89,18 @@ SIM_PID=$!
 "$BIN" serve --database-url "$URL" --listen "127.0.0.1:$PORT" \
     --window "$WINDOW" --interval "$INTERVAL" >"$OUT/serve.log" 2>&1 &
 HUB_PID=$!
+HUB_NAMES=(hub)
+HUB_PIDS=("$HUB_PID")
+HUB_ERRS=("$OUT/serve.log")
+if [ "$CONTROL" = 1 ]; then
+    env MALLOC_ARENA_MAX=$((8 * $(nproc))) "$BIN" serve --database-url "$URL" \
+        --listen "127.0.0.1:$((PORT + 1))" --window "$WINDOW" --interval "$INTERVAL" \
+        >"$OUT/serve_glibc.log" 2>&1 &
+    HUB_GLIBC_PID=$!
+    HUB_NAMES+=(hub_glibc)
+    HUB_PIDS+=("$HUB_GLIBC_PID")
+    HUB_ERRS+=("$OUT/serve_glibc.log")
+fi
 sleep 2
 
 WS="ws://127.0.0.1:$PORT/monitoring/ws"
@@ -98,28 +115,25 @@ T=(tmux -L "$SESSION")
 "${T[@]}" new-window -t "$SESSION" \
     "exec $BIN --database-url $URL --window $WINDOW --interval $INTERVAL 2>$OUT/direct.err"
 if [ "$CONTROL" = 1 ]; then
-    NAMES+=(ws_arena1 direct_arena1 direct_mmap128k)
-    "${T[@]}" new-window -t "$SESSION" \
-        "exec env -u DATABASE_URL MALLOC_ARENA_MAX=1 $BIN --ws $WS 2>$OUT/ws_arena1.err"
-    "${T[@]}" new-window -t "$SESSION" "exec env MALLOC_ARENA_MAX=1 $BIN \
-        --database-url $URL --window $WINDOW --interval $INTERVAL 2>$OUT/direct_arena1.err"
-    "${T[@]}" new-window -t "$SESSION" "exec env MALLOC_MMAP_THRESHOLD_=131072 $BIN \
-        --database-url $URL --window $WINDOW --interval $INTERVAL 2>$OUT/direct_mmap128k.err"
+    NAMES+=(direct_glibc)
+    "${T[@]}" new-window -t "$SESSION" "exec env MALLOC_ARENA_MAX=$((8 * $(nproc))) $BIN \
+        --database-url $URL --window $WINDOW --interval $INTERVAL 2>$OUT/direct_glibc.err"
 fi
 sleep 1
 mapfile -t DASH < <("${T[@]}" list-panes -s -t "$SESSION" -F '#{pane_pid}')
 [ "${#DASH[@]}" -eq "${#NAMES[@]}" ] ||
     { echo "expected ${#NAMES[@]} dashboards, got ${#DASH[@]}" >&2; exit 1; }
-PIDS=("$HUB_PID" "${DASH[@]}")
-ERRS=("$OUT/serve.log")
+PIDS=("${HUB_PIDS[@]}" "${DASH[@]}")
+ERRS=("${HUB_ERRS[@]}")
 for n in "${NAMES[@]}"; do ERRS+=("$OUT/$n.err"); done
+ALL=("${HUB_NAMES[@]}" "${NAMES[@]}")
 
-head="sample,elapsed_s,api_calls_written,hub_kib"
-for n in "${NAMES[@]}"; do head+=",${n}_kib"; done
+head="sample,elapsed_s,api_calls_written"
+for n in "${ALL[@]}"; do head+=",${n}_kib"; done
 echo "$head,simulate_kib" >"$OUT/rss.csv"
 echo "$head" | sed 's/_kib/_anon_kib/g' >"$OUT/anon.csv"
-hhead="sample,elapsed_s,hub_in_use,hub_held"
-for n in "${NAMES[@]}"; do hhead+=",${n}_in_use,${n}_held"; done
+hhead="sample,elapsed_s"
+for n in "${ALL[@]}"; do hhead+=",${n}_in_use,${n}_held"; done
 echo "$hhead" >"$OUT/heap.csv"
 echo "sample,elapsed_s,load1,load5,load15" >"$OUT/load.csv"
 
@@ -158,8 +172,7 @@ done
 # What the allocator gives back when asked: RSS before and after malloc_trim(0).
 echo "process,rss_before_kib,rss_after_trim_kib" >"$OUT/trim.csv"
 for i in "${!PIDS[@]}"; do
-    name=hub
-    [ "$i" -gt 0 ] && name=${NAMES[$((i - 1))]}
+    name=${ALL[$i]}
     before=$(status_kib "${PIDS[$i]}" VmRSS)
     timeout 60 gdb -p "${PIDS[$i]}" -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1 || true
     echo "$name,$before,$(status_kib "${PIDS[$i]}" VmRSS)" >>"$OUT/trim.csv"

@@ -70,7 +70,9 @@ def svg(rows, names, path, warmup_s):
     for i, n in enumerate(names):
         c = colours[i % len(colours)]
         pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, vals[n]))
-        out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{pts}"/>')
+        # Controls left on glibc's defaults (CONTROL=1) are dashed.
+        dash = ' stroke-dasharray="5 3"' if n.endswith("_glibc") else ""
+        out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5"{dash} points="{pts}"/>')
         out.append(f'<text x="{w - right + 8}" y="{top + 14 * (i + 1)}" fill="{c}">{n}</text>')
     out.append("</svg>")
     with open(path, "w") as f:

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod format;
 pub mod hist;
 pub mod hub;
+pub mod memory;
 pub mod model;
 pub mod notify;
 pub mod prune;

@@ -7,6 +7,9 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
+    // Before the first large allocation: resident memory follows the live
+    // heap over days (see jfmon::memory).
+    jfmon::memory::tune();
     // color-eyre's panic hook (installed first, so the dashboard can wrap it to
     // restore the terminal before the report is printed).
     let _ = color_eyre::config::HookBuilder::default()
