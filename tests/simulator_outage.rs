@@ -186,6 +186,55 @@ async fn a_commit_cut_on_the_wire_is_settled_not_repeated(pool: PgPool) -> sqlx:
 }
 
 // ---------------------------------------------------------------------------
+// Statement timeouts: a lock the test holds stalls every write.
+
+#[sqlx::test(migrations = "./migrations")]
+async fn statement_timeouts_are_ridden_out_with_exact_counts(pool: PgPool) -> sqlx::Result<()> {
+    let mut cs = common::settings();
+    cs.statement_timeout = Duration::from_millis(200);
+    let writer_pool = pool_with((*pool.connect_options()).clone(), &cs, true).await?;
+    // The test holds a lock that blocks every insert into the API table.
+    let mut lock = pool.begin().await?;
+    sqlx::query("LOCK TABLE monitoring_api_calls IN SHARE MODE")
+        .execute(&mut *lock)
+        .await?;
+    let writer = tokio::spawn(async move { run(&writer_pool, &live(200.0, 5, 100_000)).await });
+    // Until a write of the simulator is seen waiting for the lock (generous
+    // deadline), then a full second more: five times its statement timeout,
+    // so the server has cancelled it at least once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'jfmon'
+               AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no write waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    lock.rollback().await?;
+
+    let s = writer
+        .await
+        .expect("writer task")
+        .expect("the writer rides out statement timeouts");
+    assert!(s.cancelled_writes >= 1, "{s:?}");
+    assert_eq!((s.dropped_rows, s.unsettled_batches), (0, 0), "{s:?}");
+    assert!(s.api_calls > 200, "{s:?}");
+    assert_exact(&pool, &s).await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // A throwaway cluster, restarted for real.
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";

@@ -67,6 +67,12 @@ fn summary_line(s: &SimulateSummary) -> String {
     if s.reconnects > 0 {
         line += &format!("; rode out {} database outage(s)", s.reconnects);
     }
+    if s.cancelled_writes > 0 {
+        line += &format!(
+            "; wrote again {} batches the database cancelled (statement or lock timeout)",
+            s.cancelled_writes
+        );
+    }
     if s.dropped_rows > 0 {
         line += &format!(
             "; dropped {} rows ({} api calls) that did not fit the outage buffer",

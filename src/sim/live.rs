@@ -9,6 +9,10 @@
 //! [`MAX_RETRY`]) as soon as the server accepts connections again. When the
 //! outbox holds more than `buffer_rows`, the oldest batches are dropped and
 //! counted ([`SimulateSummary::dropped_rows`](super::writer::SimulateSummary)).
+//! A write the server cancels on a working connection (a statement or lock
+//! timeout on an overloaded or locked table, a deadlock, a serialization
+//! failure: [`is_cancelled`]) is ridden out the same way, keeping the
+//! connection: the transaction rolled back, so the batch is written again.
 //!
 //! Never a row twice: a batch is one transaction, and a connection lost
 //! before COMMIT rolls it back. Only a connection lost *during* COMMIT leaves
@@ -176,6 +180,25 @@ pub(super) fn is_connection_error(e: &sqlx::Error) -> bool {
             if d.code().is_some_and(|c| c.starts_with("57P") || c == "53300"))
 }
 
+/// Did the server cancel the statement on a working connection, for a
+/// reason that passes: 57014 query_canceled (statement_timeout, or a
+/// `pg_cancel_backend`), 55P03 lock_not_available (lock_timeout), 40P01
+/// deadlock_detected, 40001 serialization_failure? The transaction is rolled
+/// back, so writing the batch again cannot write a row twice.
+pub(super) fn is_cancelled(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if d.code().is_some_and(|c| matches!(&*c, "57014" | "55P03" | "40P01" | "40001")))
+}
+
+/// Why writing stalled, for the notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    /// The connection or the server went away.
+    Connection,
+    /// The server cancelled writes ([`is_cancelled`]).
+    Cancelled,
+}
+
 /// Close every idle connection of the pool: after a connection-class error
 /// they are most likely dead too, and each would fail one more write.
 fn drain_idle(pool: &PgPool) {
@@ -323,7 +346,7 @@ pub(super) async fn run(
     let mut doubt: Option<Doubt> = None;
     let mut retry_at = Instant::now();
     let mut failures = 0u32;
-    let mut outage_since: Option<Instant> = None;
+    let mut stalled: Option<(Instant, Stall)> = None;
     let mut stop_by: Option<Instant> = None;
 
     loop {
@@ -348,8 +371,13 @@ pub(super) async fn run(
                 let batch = WriteBatch::split(generator.advance_to(Utc::now()));
                 let dropped = outbox.push(batch, inflight_rows);
                 if dropped > 0 && outbox.dropped_rows == dropped {
+                    let why = match stalled {
+                        Some(_) => "until the database is back",
+                        None => "while writing falls behind --rate",
+                    };
                     eprintln!(
-                        "simulate: buffer full ({} rows); dropping the oldest rows until the database is back",
+                        "simulate: buffer full ({} rows); dropping the oldest rows {why} \
+                         (the count is in the summary)",
                         opts.buffer_rows
                     );
                 }
@@ -390,25 +418,49 @@ pub(super) async fn run(
                             }
                         }
                         failures = 0;
-                        if let Some(since) = outage_since.take() {
-                            sum.s.reconnects += 1;
+                        if let Some((since, why)) = stalled.take() {
+                            let what = match why {
+                                Stall::Connection => {
+                                    sum.s.reconnects += 1;
+                                    "database back"
+                                }
+                                Stall::Cancelled => "writes go through again",
+                            };
                             eprintln!(
-                                "simulate: database back after {:.1} s; writing {} buffered rows",
+                                "simulate: {what} after {:.1} s; writing {} buffered rows",
                                 since.elapsed().as_secs_f64(),
                                 outbox.rows()
                             );
                         }
                     }
-                    Err(f) if is_connection_error(&f.error) => {
+                    Err(f) if is_connection_error(&f.error) || is_cancelled(&f.error) => {
                         doubt = f.doubt;
                         failures += 1;
-                        if outage_since.is_none() {
-                            outage_since = Some(Instant::now());
-                            eprintln!(
-                                "simulate: database connection lost ({}); buffering up to {} rows and reconnecting",
-                                short(&f.error),
-                                opts.buffer_rows
-                            );
+                        let why = if is_cancelled(&f.error) {
+                            sum.s.cancelled_writes += 1;
+                            Stall::Cancelled
+                        } else {
+                            Stall::Connection
+                        };
+                        match stalled {
+                            None => {
+                                stalled = Some((Instant::now(), why));
+                                let doing = match why {
+                                    Stall::Connection => "database connection lost",
+                                    Stall::Cancelled => "the database cancelled a write",
+                                };
+                                eprintln!(
+                                    "simulate: {doing} ({}); buffering up to {} rows and retrying",
+                                    short(&f.error),
+                                    opts.buffer_rows
+                                );
+                            }
+                            // A lost connection during a stall of timeouts
+                            // is an outage to ride out (and count) too.
+                            Some((since, Stall::Cancelled)) if why == Stall::Connection => {
+                                stalled = Some((since, why));
+                            }
+                            Some(_) => {}
                         }
                         if stop_by.is_some_and(|s| Instant::now() >= s) {
                             if doubt.is_some() {
@@ -508,5 +560,7 @@ mod tests {
         assert!(is_connection_error(&sqlx::Error::PoolTimedOut));
         assert!(!is_connection_error(&sqlx::Error::RowNotFound));
         assert!(!is_connection_error(&sqlx::Error::PoolClosed));
+        assert!(!is_cancelled(&sqlx::Error::PoolTimedOut));
+        assert!(!is_cancelled(&sqlx::Error::RowNotFound));
     }
 }

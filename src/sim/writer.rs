@@ -91,6 +91,10 @@ pub struct SimulateSummary {
     pub dropped_api_calls: u64,
     /// Outages ridden out: the connection was lost and writing resumed.
     pub reconnects: u64,
+    /// Writes the server cancelled on a working connection (statement or
+    /// lock timeout, deadlock, serialization failure), rolled back and
+    /// written again.
+    pub cancelled_writes: u64,
     /// Batches whose COMMIT outcome was unknown when the connection died,
     /// settled afterwards by asking the server (`txid_status`).
     pub commits_in_doubt: u64,
