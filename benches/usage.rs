@@ -1,5 +1,6 @@
 //! What feature usage adds to a poll (issue 13): the usage read a poll makes
-//! (the last two minutes of session starts and ends per service, by index)
+//! (the followed sessions' late ends by primary key, and the last two minutes
+//! of session starts and ends per service, by index)
 //! against the naive way (one query per refresh aggregating the whole
 //! window's sessions per service with `percentile_cont`), in the same run on
 //! the same database, with a live writer; and what the store spends on
@@ -16,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jfmon::db::connect::{ConnectSettings, pool};
-use jfmon::db::usage::read_usage;
-use jfmon::model::{Batch, Update, minute_of, minute_start, window_first_minute};
+use jfmon::db::usage::{OpenSessions, read_usage};
+use jfmon::model::{
+    Batch, Update, minute_of, minute_start, slot_minutes, slot_of, window_first_minute,
+};
 use jfmon::sim::writer::{self, SimulateOptions};
 use jfmon::store::{State, Thresholds};
 
@@ -142,6 +145,11 @@ async fn main() {
         "| window | usage read per poll, median (ms) | naive query per refresh, median (ms) | naive / poll |"
     );
     println!("|---|---|---|---|");
+    // The sessions a poll follows for ends written late (src/db/usage.rs).
+    let mut open = OpenSessions::default();
+    open.load(&mut p.acquire().await.unwrap())
+        .await
+        .expect("open sessions");
     for &window in &a.windows {
         let mut polls = Vec::new();
         let mut naive = Vec::new();
@@ -154,9 +162,10 @@ async fn main() {
             // What a poll re-reads: from the minute before the last read.
             let from = minute_start(minute_of(now) - 1);
             let t = Instant::now();
-            let u = read_usage(&mut p.acquire().await.unwrap(), from)
-                .await
-                .expect("usage read");
+            let mut c = p.acquire().await.unwrap();
+            let _late = open.late_ends(&mut c, from).await.expect("late ends");
+            let u = read_usage(&mut c, from).await.expect("usage read");
+            open.add_started(&mut c, from).await.expect("follow");
             polls.push(t.elapsed().as_secs_f64() * 1000.0);
             assert!(u.from == minute_of(from));
             if i % 5 == 2 {
@@ -179,6 +188,11 @@ async fn main() {
             nm / pm
         );
     }
+    println!(
+        "(a poll: the followed sessions' late ends by primary key, {} followed at the end, \
+         then the two range reads, then the new active sessions)",
+        open.len()
+    );
     let _ = live.kill();
     let _ = live.wait();
 
@@ -209,7 +223,8 @@ async fn main() {
         window_secs: day,
         ..Default::default()
     })));
-    let recent_from = minute_of(now) - 1;
+    // From a slot start, as the poller reads (a 24 h window has 4-minute slots).
+    let recent_from = slot_of(minute_of(now) - 1, slot_minutes(day));
     let recent = jfmon::model::UsageUpdate {
         from: recent_from,
         minutes: full
@@ -218,6 +233,7 @@ async fn main() {
             .filter(|(m, _, _)| *m >= recent_from)
             .cloned()
             .collect(),
+        ..Default::default()
     };
     let mut t_with = Vec::new();
     let mut t_without = Vec::new();
@@ -242,7 +258,12 @@ async fn main() {
         t_without.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     println!();
-    println!("store, 24 h window holding {minutes} usage minute × service buckets:");
+    println!(
+        "store, 24 h window: {minutes} usage minute × service buckets read, {} records held \
+         with usage, {} without",
+        with.retained(),
+        without.retained()
+    );
     println!("| apply a poll | median (ms) |");
     println!("|---|---|");
     println!("| without usage | {:.3} |", median(&mut t_without));

@@ -213,6 +213,98 @@ async fn usage_matches_exact_sql_on_a_simulated_day(pool: PgPool) {
     assert_usage(&u.services, &exact(&pool, window_start(s.now(), day)).await);
 }
 
+#[sqlx::test(migrations = "./migrations")]
+async fn a_session_end_written_late_is_counted_once(pool: PgPool) {
+    simulate(&pool, 1, 2.0, 5).await;
+    // Sessions that went quiet half an hour ago and are still marked active.
+    sqlx::query(
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, \
+                                          last_activity_at, credits_used) \
+         SELECT 'quiet-' || n, CASE WHEN n % 2 = 0 THEN 'voice' ELSE 'guidance' END, 'active', \
+                now() - make_interval(mins => 30 + n), now() - make_interval(mins => 25 + n), n \
+         FROM generate_series(1, 12) n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let hour = 3600;
+    let mut p = poller(&pool, hour).await;
+    p.set_session_starts_refresh(Duration::ZERO);
+    let mut s = state(hour);
+    poll_into(&mut p, &mut s).await;
+    assert_usage(
+        &s.usage().services,
+        &exact(&pool, window_start(s.now(), hour)).await,
+    );
+
+    // A clean-up job marks sessions abandoned long after they went quiet:
+    // their end (half-way between start and now, minutes ago) is older than
+    // anything a poll re-reads by end time.
+    let late = sqlx::query(
+        "UPDATE monitoring_sessions SET status = 'abandoned', ended_at = last_activity_at \
+         WHERE session_id LIKE 'quiet-%'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(late, 12);
+    poll_into(&mut p, &mut s).await;
+    assert_usage(
+        &s.usage().services,
+        &exact(&pool, window_start(s.now(), hour)).await,
+    );
+    // Counted once: later polls do not add them again.
+    poll_into(&mut p, &mut s).await;
+    assert_usage(
+        &s.usage().services,
+        &exact(&pool, window_start(s.now(), hour)).await,
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_funnel_counts_one_population_and_matches_exact_sql(pool: PgPool) {
+    simulate(&pool, 6, 5.0, 8).await;
+    let day = 86_400;
+    let mut p = poller(&pool, day).await;
+    let mut s = state(day);
+    poll_into(&mut p, &mut s).await;
+    let funnel = s.usage().funnel.clone();
+    let sums: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT metric, sum(value) FROM monitoring_business_metrics \
+         WHERE recorded_at >= $1 GROUP BY metric",
+    )
+    .bind(window_start(s.now(), day))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let sum = |m: &str| sums.iter().find(|(k, _)| k == m).map_or(0.0, |(_, v)| *v);
+    let steps: Vec<(&str, &str, f64)> = funnel
+        .iter()
+        .map(|f| (f.name.as_str(), f.metric.as_str(), f.count))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("sign-ups", "signups", sum("signups")),
+            ("first sessions", "first_sessions", sum("first_sessions")),
+            ("purchases", "first_purchases", sum("first_purchases")),
+        ]
+    );
+    // Each step counts users of the step before it (new users), so none
+    // is larger; conversions (any user's first purchase) would be.
+    assert!(sum("first_purchases") > 0.0, "{steps:?}");
+    assert!(
+        sum("signups") >= sum("first_sessions") && sum("first_sessions") >= sum("first_purchases"),
+        "{steps:?}"
+    );
+    assert!(sum("conversions") > sum("first_sessions"), "{sums:?}");
+    assert!(
+        funnel.iter().all(|f| f.rate.is_none_or(|r| r <= 1.0)),
+        "{funnel:?}"
+    );
+}
+
 type Totals = BTreeMap<(String, String), (i64, i64)>;
 
 /// Sessions per service × outcome over `[from, to)` from the raw rows.

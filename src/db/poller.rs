@@ -64,6 +64,8 @@ pub struct Poller {
     needs_reset: bool,
     /// Sessions started per minute over the window.
     session_starts: BTreeMap<Minute, u64>,
+    /// Sessions seen active, followed for ends written late.
+    open_sessions: super::usage::OpenSessions,
     polls_since_check: u32,
     /// The database clock when sessions started per minute were last read.
     starts_read: Option<DateTime<Utc>>,
@@ -102,6 +104,7 @@ impl Poller {
             missing: None,
             needs_reset: true,
             session_starts: BTreeMap::new(),
+            open_sessions: Default::default(),
             polls_since_check: 0,
             starts_read: None,
             starts_every: STARTS_EVERY,
@@ -441,6 +444,7 @@ impl Poller {
             has,
             self.settings.idle_timeout,
             SessionStarts::Load(&mut self.session_starts),
+            &mut self.open_sessions,
         )
         .await?;
         tx.commit().await?;
@@ -514,6 +518,7 @@ impl Poller {
                     } else {
                         SessionStarts::Keep(&self.session_starts)
                     },
+                    &mut self.open_sessions,
                 )
                 .await
             },

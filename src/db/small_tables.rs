@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 // `AssertSqlSafe`.
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 
+use super::usage::OpenSessions;
 use crate::model::*;
 
 /// Active sessions listed.
@@ -124,34 +125,55 @@ async fn read_session_starts(
 struct UsagePlan {
     from: DateTime<Utc>,
     history: bool,
+    /// A load: follow the sessions active now from scratch.
+    load: bool,
 }
 
 impl UsagePlan {
-    /// The same minutes as the sessions-started series re-reads.
-    fn of(start: DateTime<Utc>, now: DateTime<Utc>, starts: &SessionStarts<'_>) -> Option<Self> {
+    /// The same slots as the sessions-started series re-reads (the store
+    /// holds usage in slots of `step` minutes: a slot is read whole).
+    fn of(
+        (start, step): (DateTime<Utc>, i64),
+        now: DateTime<Utc>,
+        starts: &SessionStarts<'_>,
+    ) -> Option<Self> {
         match starts {
             SessionStarts::Keep(_) => None,
             SessionStarts::Load(_) => Some(UsagePlan {
                 from: start,
                 history: true,
+                load: true,
             }),
             SessionStarts::Since(_, last) => {
                 let from = (minute_of(now) - STARTS_REFRESH_MINUTES).min(minute_of(*last) - 1);
                 Some(UsagePlan {
-                    from: minute_start(from).max(start),
+                    from: minute_start(slot_of(from, step)).max(start),
                     history: minute_of(now) != minute_of(*last),
+                    load: false,
                 })
             }
         }
     }
 
+    /// Late ends of the followed sessions first (one that ends meanwhile is
+    /// then in the range read), the minutes from `from`, then the sessions
+    /// started since that are still active are followed too.
     async fn read(
         self,
         conn: &mut PgConnection,
-        start: DateTime<Utc>,
-        now: DateTime<Utc>,
+        (start, now): (DateTime<Utc>, DateTime<Utc>),
+        open: &mut OpenSessions,
     ) -> Result<(UsageUpdate, Option<UsageHistory>), sqlx::Error> {
-        let usage = super::usage::read_usage(conn, self.from).await?;
+        let late = match self.load {
+            true => Vec::new(),
+            false => open.late_ends(conn, self.from).await?,
+        };
+        let mut usage = super::usage::read_usage(conn, self.from).await?;
+        usage.late = late;
+        match self.load {
+            true => open.load(conn).await?,
+            false => open.add_started(conn, self.from).await?,
+        }
         let history = match self.history {
             true => Some(
                 crate::rollup::usage::read_history(conn, minute_of(start), minute_of(now), now)
@@ -172,10 +194,11 @@ pub(super) async fn small_tables(
     has: [bool; 3],
     idle: Duration,
     starts: SessionStarts<'_>,
+    open: &mut OpenSessions,
 ) -> Result<(), sqlx::Error> {
     if has[0] {
-        if let Some(plan) = UsagePlan::of(start, b.now, &starts) {
-            let (usage, history) = plan.read(conn, start, b.now).await?;
+        if let Some(plan) = UsagePlan::of((start, step), b.now, &starts) {
+            let (usage, history) = plan.read(conn, (start, b.now), open).await?;
             b.usage = Some(usage);
             b.usage_history = history;
         }
@@ -202,9 +225,10 @@ pub(super) async fn small_tables_parallel(
     has: [bool; 3],
     idle: Duration,
     starts: SessionStarts<'_>,
+    open: &mut OpenSessions,
 ) -> Result<(), sqlx::Error> {
     let now = b.now;
-    let plan = UsagePlan::of(start, now, &starts).filter(|_| has[0]);
+    let plan = UsagePlan::of((start, step), now, &starts).filter(|_| has[0]);
     let (count, list_and_starts, alerts_and_health, usage) = tokio::try_join!(
         async {
             if !has[0] {
@@ -239,7 +263,10 @@ pub(super) async fn small_tables_parallel(
         },
         async {
             match plan {
-                Some(p) => Ok(Some(p.read(&mut *pool.acquire().await?, start, now).await?)),
+                Some(p) => Ok(Some(
+                    p.read(&mut *pool.acquire().await?, (start, now), open)
+                        .await?,
+                )),
                 None => Ok::<_, sqlx::Error>(None),
             }
         },

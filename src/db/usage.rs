@@ -9,14 +9,115 @@
 //! the `started_at` index, ends by `monitoring_sessions_ended_idx` (the
 //! sessions no longer active, by `coalesce(ended_at, last_activity_at)`), so
 //! a poll costs two index range scans over about two minutes of sessions,
-//! whatever the window or the table size. A session whose end is written
-//! with an end time older than that span is not seen until the next load.
+//! whatever the window or the table size.
+//!
+//! An end can be written late: the platform (or a clean-up job) marks a
+//! session ended, with an end time older than the minutes the poll re-reads.
+//! Range reads by end time never see it again, so the poll also follows the
+//! sessions it saw active ([`OpenSessions`], by primary key): each
+//! incremental read first asks which of them have ended; those whose end
+//! lies before the re-read minutes are sent as late ends, added once to
+//! their minute (the others are in the range read that follows).
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::hist::sql_bucket_expr;
-use crate::model::{Minute, UsageMinute, UsageUpdate, minute_of};
+use crate::model::{Minute, Outcome, UsageMinute, UsageUpdate, minute_of};
+
+/// Most sessions followed for late ends; beyond, the oldest (smallest ids)
+/// are let go, so a platform that never closes sessions cannot grow jfmon.
+pub const OPEN_CAP: usize = 20_000;
+
+/// Sessions the usage poll saw active, by id.
+#[derive(Debug, Default)]
+pub struct OpenSessions {
+    ids: BTreeSet<i64>,
+}
+
+impl OpenSessions {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// At a load: follow every session active now (the newest [`OPEN_CAP`]).
+    pub async fn load(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM monitoring_sessions WHERE status = 'active' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(OPEN_CAP as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.ids = ids.into_iter().collect();
+        Ok(())
+    }
+
+    /// Follow the sessions started from `from` on that are still active.
+    pub async fn add_started(
+        &mut self,
+        conn: &mut PgConnection,
+        from: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM monitoring_sessions WHERE started_at >= $1 AND status = 'active'",
+        )
+        .bind(from)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.ids.extend(ids);
+        while self.ids.len() > OPEN_CAP {
+            self.ids.pop_first();
+        }
+        Ok(())
+    }
+
+    /// The followed sessions that have ended: no longer followed; those whose
+    /// end lies before `from` (the minutes the range read that follows does
+    /// not cover) are returned per minute × service.
+    pub async fn late_ends(
+        &mut self,
+        conn: &mut PgConnection,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<(Minute, String, UsageMinute)>, sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = self.ids.iter().copied().collect();
+        let rows: Vec<EndedRow> = sqlx::query_as(
+            "SELECT id, (extract(epoch FROM date_trunc('minute', e)) / 60)::int8, service, status, \
+                    greatest(credits_used, 0)::int8, \
+                    greatest(floor(extract(epoch FROM e - started_at)), 0)::int8 \
+             FROM (SELECT id, service, status, credits_used, started_at, \
+                          coalesce(ended_at, last_activity_at) AS e \
+                   FROM monitoring_sessions WHERE id = ANY($1) AND status <> 'active') AS x",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let before = minute_of(from);
+        let mut by: std::collections::BTreeMap<(Minute, String), UsageMinute> = Default::default();
+        for (id, m, service, status, credits, secs) in rows {
+            self.ids.remove(&id);
+            let Some(outcome) = Outcome::of_status(&status) else {
+                continue;
+            };
+            if m < before {
+                by.entry((m, service))
+                    .or_default()
+                    .record_end(outcome, secs, credits);
+            }
+        }
+        Ok(by.into_iter().map(|((m, s), u)| (m, s, u)).collect())
+    }
+}
+
+type EndedRow = (i64, i64, String, String, i64, i64);
 
 /// Sessions started per minute × service from `$1` on.
 const STARTS_SQL: &str = "SELECT (extract(epoch FROM date_trunc('minute', started_at)) / 60)::int8, \
@@ -80,5 +181,6 @@ pub async fn read_usage(
     Ok(UsageUpdate {
         from: minute_of(from),
         minutes: by.into_iter().map(|((m, s), u)| (m, s, u)).collect(),
+        late: Vec::new(),
     })
 }

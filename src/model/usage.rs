@@ -114,6 +114,10 @@ impl UsageMinute {
 pub struct UsageUpdate {
     pub from: Minute,
     pub minutes: Vec<(Minute, String, UsageMinute)>,
+    /// Ends found late (written after the source had read past their end
+    /// time), each in a minute before `from`: added to what is held, once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<(Minute, String, UsageMinute)>,
 }
 
 /// Sessions of one service over a past window, from the rollups.

@@ -1058,7 +1058,16 @@ impl Generator {
                     let first = !self.purchased[u as usize];
                     self.purchased[u as usize] = true;
                     if first {
+                        // Any user's first purchase (the business KPI).
                         self.business(done, "conversions", 1.0, "count");
+                        // The funnel's last step: the first purchase of a user
+                        // who signed up in this run and has had a first
+                        // session, the same users the funnel's earlier
+                        // steps count ("conversions" also counts the
+                        // initial users, who never write a first session).
+                        if u > INITIAL_USERS && self.had_session[u as usize] {
+                            self.business(done, "first_purchases", 1.0, "count");
+                        }
                     }
                 }
             }

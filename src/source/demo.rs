@@ -150,7 +150,12 @@ impl Demo {
         self.started = self.started.split_off(&first);
         self.usage = self.usage.split_off(&first);
         if let Some(from) = self.usage_touched.take().map(|m| m.max(first)) {
-            let from = if reset { first } else { from };
+            // From a slot start: the store replaces whole slots.
+            let from = if reset {
+                first
+            } else {
+                slot_of(from, slot_minutes(window_secs)).max(first)
+            };
             b.usage = Some(UsageUpdate {
                 from,
                 minutes: self
@@ -158,11 +163,12 @@ impl Demo {
                     .range(from..)
                     .flat_map(|(m, by)| by.iter().map(|(s, u)| (*m, s.clone(), u.clone())))
                     .collect(),
+                ..Default::default()
             });
         } else if reset {
             b.usage = Some(UsageUpdate {
                 from: first,
-                minutes: Vec::new(),
+                ..Default::default()
             });
         }
         b.sessions = Some(self.sessions_view(now, slot_minutes(window_secs)));

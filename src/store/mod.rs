@@ -182,6 +182,7 @@ impl State {
             self.api.rebucket(step);
             self.integrations.rebucket(step);
             self.business.rebucket(step);
+            self.usage.rebucket(step);
         }
         self.now = self.now.max(b.now);
         self.has_data = true;
@@ -241,7 +242,7 @@ impl State {
             self.sessions = s;
         }
         if let Some(u) = b.usage {
-            self.usage.apply(u, first, last);
+            self.usage.apply(u, first, last, step);
         }
         if let Some(h) = b.usage_history {
             self.usage.set_history(h);
@@ -285,7 +286,6 @@ impl State {
     }
 
     fn recompute(&mut self) {
-        // Usage is held per minute (its poll re-reads whole minutes).
         let (first, last) = (self.first_minute(), minute_of(self.now));
         let grid: Vec<Minute> = window_slots(self.now, self.window_secs).collect();
         let coverage = window_coverage_secs(self.now, self.window_secs);
@@ -295,9 +295,9 @@ impl State {
             self.integrations
                 .stats(&self.thresholds, &self.reports, coverage, &grid);
         self.business_stats = self.business.stats();
-        self.usage_stats = self
-            .usage
-            .stats(first, last, self.now, &self.business_stats);
+        self.usage_stats =
+            self.usage
+                .stats((first, last, self.step()), self.now, &self.business_stats);
         self.rises = self
             .integration_stats
             .iter()

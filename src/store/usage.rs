@@ -1,7 +1,11 @@
-//! Feature usage per service: per-minute buckets of session starts and
-//! outcomes over the window (replaced from a minute on by each update, since
-//! sessions change status after they start), the rollups' past windows, and
-//! the statistics and findings derived from them. Pure: no I/O.
+//! Feature usage per service: buckets of session starts and outcomes over
+//! the window, one per slot like the rest of the store (a minute up to a 6 h
+//! window, coarser beyond: at most 360 per service whatever the window, see
+//! [`crate::model::slot_minutes`]), replaced from a slot on by each update
+//! (sessions change status after they start), plus the ends a source finds
+//! late (written after it had read past their end) added to their slot; the
+//! rollups' past windows, and the statistics and findings derived from them.
+//! Pure: no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +14,7 @@ use chrono::{DateTime, Timelike, Utc};
 use crate::model::{
     BusinessStats, Finding, FindingKind, FunnelStep, HourProfile, MAX_KEYS, Minute, QUICK_END_SECS,
     ServiceUsage, UsageComparison, UsageHistory, UsageMinute, UsageStats, UsageTotals, UsageUpdate,
+    slot_of,
 };
 
 /// Services beyond [`MAX_KEYS`] are counted under this name.
@@ -33,12 +38,17 @@ const HOUR_MIN_AVG: f64 = 10.0;
 const HOUR_MOVE: f64 = 0.5;
 
 /// The funnel's steps, each read from the first of its metrics present.
+/// A step must count the same users as the one before it: the purchases
+/// step prefers the first purchases of new users (`first_purchases`) over
+/// `conversions`, which also counts users who signed up long ago (and so
+/// never had a first session in the window: more purchases than first
+/// sessions).
 const FUNNEL: [(&str, &[&str]); 3] = [
     ("sign-ups", &["signups", "sign_ups", "registrations"]),
     ("first sessions", &["first_sessions", "first_session"]),
     (
         "purchases",
-        &["conversions", "purchases", "first_purchases"],
+        &["first_purchases", "conversions", "purchases"],
     ),
 ];
 
@@ -57,21 +67,57 @@ impl UsageSeries {
         self.services.clear();
     }
 
-    /// Replace the minutes from `u.from` on with `u`'s, keeping those in `first..=last`.
-    pub fn apply(&mut self, u: UsageUpdate, first: Minute, last: Minute) {
-        let _replaced = self.minutes.split_off(&u.from);
+    /// Replace the slots from `u.from`'s on with `u`'s minutes, each summed
+    /// into its slot of `step` minutes, keeping those in `first..=last`.
+    /// `u.from` is a slot start (the poller reads whole slots), else the
+    /// minutes of its slot before it are lost until the next load.
+    pub fn apply(&mut self, u: UsageUpdate, first: Minute, last: Minute, step: i64) {
+        let _replaced = self.minutes.split_off(&slot_of(u.from, step));
         for (m, service, data) in u.minutes {
-            if m < u.from || !(first..=last).contains(&m) {
+            if m < u.from {
                 continue;
             }
-            let service = self.bounded(service);
-            self.minutes
-                .entry(m)
-                .or_default()
-                .entry(service)
-                .or_default()
-                .merge(&data);
+            self.add(m, service, &data, first, last, step);
         }
+        for (m, service, data) in u.late {
+            if m < u.from {
+                self.add(m, service, &data, first, last, step);
+            }
+        }
+    }
+
+    fn add(
+        &mut self,
+        m: Minute,
+        service: String,
+        data: &UsageMinute,
+        first: Minute,
+        last: Minute,
+        step: i64,
+    ) {
+        if !(first..=last).contains(&m) {
+            return;
+        }
+        let service = self.bounded(service);
+        self.minutes
+            .entry(slot_of(m, step))
+            .or_default()
+            .entry(service)
+            .or_default()
+            .merge(data);
+    }
+
+    /// Regroup what is held into slots of `step` minutes (a new window
+    /// without a reload).
+    pub fn rebucket(&mut self, step: i64) {
+        let mut out: BTreeMap<Minute, BTreeMap<String, UsageMinute>> = BTreeMap::new();
+        for (m, by) in std::mem::take(&mut self.minutes) {
+            let slot = out.entry(slot_of(m, step)).or_default();
+            for (service, data) in by {
+                slot.entry(service).or_default().merge(&data);
+            }
+        }
+        self.minutes = out;
     }
 
     fn bounded(&mut self, service: String) -> String {
@@ -104,6 +150,7 @@ impl UsageSeries {
     pub fn export(&self, first: Minute) -> UsageUpdate {
         UsageUpdate {
             from: first,
+            late: Vec::new(),
             minutes: self
                 .minutes
                 .iter()
@@ -116,27 +163,29 @@ impl UsageSeries {
         self.minutes.values().map(BTreeMap::len).sum()
     }
 
-    /// The Usage view's figures over the minutes `first..=last`.
+    /// The Usage view's figures over the minutes `first..=last`, held in
+    /// slots of `step` minutes (`first` is a slot start).
     pub fn stats(
         &self,
-        first: Minute,
-        last: Minute,
+        (first, last, step): (Minute, Minute, i64),
         now: DateTime<Utc>,
         business: &BusinessStats,
     ) -> UsageStats {
-        let span = (last - first + 1).max(1) as usize;
+        let step = step.max(1);
+        let last_slot = slot_of(last, step).max(first);
+        let span = ((last_slot - first) / step + 1) as usize;
         // Recent part against the earlier part of the window (for findings).
-        let recent_from = last + 1 - (span as i64 / 4).max(5);
+        let recent_from = last_slot + step - (span as i64 / 4).max(5) * step;
         let mut whole: BTreeMap<&str, (UsageMinute, Vec<u64>)> = BTreeMap::new();
         let mut recent: BTreeMap<&str, UsageMinute> = BTreeMap::new();
         let mut earlier: BTreeMap<&str, UsageMinute> = BTreeMap::new();
-        for (m, by) in self.minutes.range(first..=last) {
+        for (m, by) in self.minutes.range(first..=last_slot) {
             for (s, d) in by {
                 let (sum, starts) = whole
                     .entry(s.as_str())
                     .or_insert_with(|| (UsageMinute::default(), vec![0; span]));
                 sum.merge(d);
-                starts[(m - first) as usize] += d.started;
+                starts[((m - first) / step) as usize] += d.started;
                 let part = if *m >= recent_from {
                     &mut recent
                 } else {
@@ -170,7 +219,7 @@ impl UsageSeries {
         total.week_ago = week.as_ref().map(Past::compare_all);
         let hours = self.hour_profile(now);
         let mut findings = Vec::new();
-        let label = format!("in the last {} min", last + 1 - recent_from);
+        let label = format!("in the last {} min", last_slot + step - recent_from);
         let split = (span >= 10).then_some((&recent, &earlier, label.as_str()));
         findings.extend(completion_findings(
             &services,
@@ -577,9 +626,11 @@ mod tests {
                     .into_iter()
                     .map(|(m, n, u)| (m, n.to_string(), u))
                     .collect(),
+                ..Default::default()
             },
             0,
             1000,
+            1,
         );
         s
     }
@@ -600,7 +651,7 @@ mod tests {
             (1, "voice", minute(1, &[(Abandoned, 300, 1)])),
             (1, "guidance", minute(4, &[(Completed, 60, 3)])),
         ]);
-        let st = s.stats(0, 1, now(), &BusinessStats::default());
+        let st = s.stats((0, 1, 1), now(), &BusinessStats::default());
         assert_eq!(st.services[0].service, "guidance");
         let v = &st.services[1];
         assert_eq!(
@@ -629,15 +680,78 @@ mod tests {
             UsageUpdate {
                 from: 6,
                 minutes: vec![(6, "voice".into(), minute(1, &[(Outcome::Completed, 9, 0)]))],
+                ..Default::default()
             },
             0,
             1000,
+            1,
         );
-        let st = s.stats(5, 6, now(), &BusinessStats::default());
+        let st = s.stats((5, 6, 1), now(), &BusinessStats::default());
         assert_eq!(st.services[0].started, 3);
         assert_eq!(st.services[0].completed, 1);
         s.expire_before(6);
         assert_eq!(s.retained(), 1);
+    }
+
+    #[test]
+    fn a_30_day_window_holds_coarse_slots_not_minutes() {
+        use Outcome::*;
+        let step = crate::model::slot_minutes(30 * 86_400);
+        let (first, last) = (0, 30 * 1440 - 1);
+        let services = ["a", "b", "c", "d", "e"];
+        let per_minute = |m: Minute| {
+            services
+                .iter()
+                .map(move |s| (m, s.to_string(), minute(1, &[(Completed, 60, 2)])))
+        };
+        let mut s = UsageSeries::default();
+        s.apply(
+            UsageUpdate {
+                from: first,
+                minutes: (first..=last).flat_map(per_minute).collect(),
+                ..Default::default()
+            },
+            first,
+            last,
+            step,
+        );
+        // 43,200 minutes × 5 services arrive; 360 slots × 5 are held.
+        assert_eq!(s.retained(), 360 * services.len());
+        let st = s.stats((first, last, step), now(), &BusinessStats::default());
+        assert_eq!(st.total.started, 43_200 * 5);
+        assert_eq!(st.total.completed, 43_200 * 5);
+        assert_eq!(st.total.starts_per_minute.len(), 360);
+        assert_eq!(st.total.starts_per_minute[0], step as u64 * 5);
+        // A poll re-reads its last slot whole: replaced, not added.
+        let from = slot_of(last, step);
+        s.apply(
+            UsageUpdate {
+                from,
+                minutes: (from..=last).flat_map(per_minute).collect(),
+                ..Default::default()
+            },
+            first,
+            last,
+            step,
+        );
+        let st = s.stats((first, last, step), now(), &BusinessStats::default());
+        assert_eq!(st.total.started, 43_200 * 5);
+        assert_eq!(s.retained(), 360 * services.len());
+        // An end found late is added to its (older) slot once.
+        s.apply(
+            UsageUpdate {
+                from,
+                minutes: (from..=last).flat_map(per_minute).collect(),
+                late: vec![(100, "a".into(), minute(0, &[(Abandoned, 5, 3)]))],
+            },
+            first,
+            last,
+            step,
+        );
+        let st = s.stats((first, last, step), now(), &BusinessStats::default());
+        let a = st.services.iter().find(|x| x.service == "a").unwrap();
+        assert_eq!((a.abandoned, a.quick_ends, a.credits_unfinished), (1, 1, 3));
+        assert_eq!(st.total.started, 43_200 * 5);
     }
 
     #[test]
@@ -654,7 +768,7 @@ mod tests {
             steady.push((Failed, 60, 0));
             data.push((m, "guidance", minute(10, &steady)));
         }
-        let st = series(data).stats(0, 59, now(), &BusinessStats::default());
+        let st = series(data).stats((0, 59, 1), now(), &BusinessStats::default());
         let fell: Vec<&Finding> = st
             .findings
             .iter()
@@ -692,7 +806,7 @@ mod tests {
             day_ago: Some(day),
             ..Default::default()
         });
-        let st = s.stats(0, 0, now(), &BusinessStats::default());
+        let st = s.stats((0, 0, 1), now(), &BusinessStats::default());
         let d = st.services[0].day_ago.unwrap();
         assert_eq!(d.started, 40);
         assert_eq!(d.completion_rate, Some(0.75));
@@ -715,6 +829,11 @@ mod tests {
             f.iter().map(|s| s.rate).collect::<Vec<_>>(),
             [None, Some(0.5), Some(0.5)]
         );
+        // The first purchases of new users are preferred to conversions.
+        b.window.insert("first_purchases".into(), 4.0);
+        let f = funnel(&b);
+        assert_eq!((f[2].metric.as_str(), f[2].count), ("first_purchases", 4.0));
+        assert_eq!(f[2].rate, Some(0.4));
         b.window.clear();
         b.window.insert("revenue".into(), 1.0);
         assert!(funnel(&b).is_empty());

@@ -507,6 +507,7 @@ pub fn usage() -> (UsageUpdate, UsageHistory) {
         UsageUpdate {
             from: first,
             minutes,
+            ..Default::default()
         },
         UsageHistory {
             day_ago: Some(day),

@@ -315,8 +315,16 @@ impl UsageView<'_> {
             let mut spans = vec![Span::styled("funnel ", t.muted())];
             for (i, s) in u.funnel.iter().enumerate() {
                 if i > 0 {
-                    let r = s.rate.map_or("-".into(), fmt::pct);
-                    spans.push(Span::styled(format!(" -> {r} -> "), t.muted()));
+                    // Not capped at 100 %: a step larger than the one
+                    // before it means the metrics count different users.
+                    let (r, style) = match s.rate {
+                        Some(r) if r > 1.0 => (format!("{:.0}%", r * 100.0), t.warn()),
+                        Some(r) => (fmt::pct(r), t.muted()),
+                        None => ("-".into(), t.muted()),
+                    };
+                    spans.push(Span::styled(" -> ", t.muted()));
+                    spans.push(Span::styled(r, style));
+                    spans.push(Span::styled(" -> ", t.muted()));
                 }
                 spans.push(Span::raw(format!("{} {}", s.name, fmt::amount(s.count))));
             }
