@@ -12,7 +12,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use jfmon::model::Update;
 use jfmon::source::SourceCommand;
 use jfmon::source::SourceHandle;
-use jfmon::ui::event_loop::{Exit, MIN_FRAME, run};
+use jfmon::ui::event_loop::{Exit, Judging, MIN_FRAME, run, run_judging};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
@@ -348,4 +348,143 @@ async fn an_idle_dashboard_draws_only_what_changes() {
 
 fn screen_of(t: &Terminal<Counting>) -> String {
     t.backend().inner.to_string()
+}
+
+/// Rule alerts arriving as a hub sends them: the bell rings once for each
+/// alert that starts firing, never again while it stays firing or
+/// flapping, and anew when it fires again after resolving.
+#[tokio::test(start_paused = true)]
+async fn the_bell_rings_once_per_newly_firing_alert() {
+    use jfmon::model::{RuleAlertState, RuleOrigin};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (rig, handle, events) = rig();
+    let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    let rung = Arc::new(AtomicUsize::new(0));
+    let counter = rung.clone();
+    let judging = Judging {
+        rules: None,
+        ring: Box::new(move |n| {
+            counter.fetch_add(n, Ordering::SeqCst);
+        }),
+    };
+    let mut settings = settings(true, false);
+    settings.bell = true;
+    let app = jfmon::ui::app::App::new(settings, WINDOW);
+    let base = rules::rule_alerts(RuleOrigin::Hub);
+    // Keep only openai's IntegrationDown, in the given state.
+    let with = |state: RuleAlertState| {
+        let mut r = base.clone();
+        r.alerts.retain(|a| a.rule == "IntegrationDown");
+        r.alerts[0].state = state;
+        Update::RuleAlerts(Box::new(r))
+    };
+    let check = rung.clone();
+    let steps = [
+        (with(RuleAlertState::Pending), 0),
+        (with(RuleAlertState::Firing), 1),
+        (with(RuleAlertState::Firing), 1),
+        (with(RuleAlertState::Flapping), 1),
+        (with(RuleAlertState::Firing), 1),
+        (with(RuleAlertState::Resolved), 1),
+        (with(RuleAlertState::Firing), 2),
+        // The full set: three firing (openai's already rung): two more.
+        (Update::RuleAlerts(Box::new(base.clone())), 4),
+        (Update::RuleAlerts(Box::new(base.clone())), 4),
+    ];
+    let driver = tokio::spawn(async move {
+        for (u, expected) in steps {
+            rig.updates.send(u).await.unwrap();
+            settle().await;
+            assert_eq!(check.load(Ordering::SeqCst), expected);
+        }
+        rig.events.send(ch('q')).await.unwrap();
+        rig
+    });
+    let exit = tokio::time::timeout(
+        Duration::from_secs(5),
+        run_judging(
+            &mut term,
+            app,
+            state(),
+            handle,
+            events,
+            std::future::pending(),
+            judging,
+        ),
+    )
+    .await
+    .expect("the loop ends");
+    assert_eq!(exit, Exit::Quit);
+    driver.await.unwrap();
+    assert_eq!(rung.load(Ordering::SeqCst), 4);
+    let text = screen(&term);
+    assert!(text.contains("3 alerts FIRING"), "{text}");
+}
+
+/// A dashboard without a hub judges the default rules itself after each
+/// batch: openai down fires as the database clock moves on, shown in the
+/// Alerts pane and counted in the header; without `--bell` nothing rings.
+#[tokio::test(start_paused = true)]
+async fn a_direct_dashboard_judges_the_rules_itself() {
+    use jfmon::rules::{LocalRules, RuleSet};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (rig, handle, events) = rig();
+    let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    let rung = Arc::new(AtomicUsize::new(0));
+    let counter = rung.clone();
+    let judging = Judging {
+        rules: Some(LocalRules::new(RuleSet::defaults(), None)),
+        ring: Box::new(move |n| {
+            counter.fetch_add(n, Ordering::SeqCst);
+        }),
+    };
+    let driver = tokio::spawn(async move {
+        rig.updates
+            .send(Update::Batch(Box::new(full_batch())))
+            .await
+            .unwrap();
+        rig.updates
+            .send(Update::Source(postgres(true, 1, None)))
+            .await
+            .unwrap();
+        settle().await;
+        // Two minutes later by the database's clock, no new rows.
+        let later = jfmon::model::Batch {
+            now: now() + chrono::TimeDelta::minutes(2),
+            window_secs: WINDOW.as_secs(),
+            ..Default::default()
+        };
+        rig.updates
+            .send(Update::Batch(Box::new(later)))
+            .await
+            .unwrap();
+        settle().await;
+        rig.events.send(ch('4')).await.unwrap();
+        settle().await;
+        rig.events.send(ch('q')).await.unwrap();
+        rig
+    });
+    let exit = tokio::time::timeout(
+        Duration::from_secs(5),
+        run_judging(
+            &mut term,
+            app(),
+            state_from(None, None),
+            handle,
+            events,
+            std::future::pending(),
+            judging,
+        ),
+    )
+    .await
+    .expect("the loop ends");
+    assert_eq!(exit, Exit::Quit);
+    driver.await.unwrap();
+    let text = screen(&term);
+    assert!(text.contains("openai is down"), "{text}");
+    assert!(text.contains("FIRE"), "{text}");
+    assert!(text.contains("FIRING"), "{text}");
+    assert_eq!(rung.load(Ordering::SeqCst), 0, "no --bell, no ring");
 }

@@ -586,3 +586,51 @@ fn an_opened_error_shows_no_secret() {
         );
     }
 }
+
+/// The Alerts pane with rule alerts: the first row is the most severe
+/// firing one; a filter finds the flapping one, Enter opens its drill-down,
+/// `a` explains that rule alerts are not acknowledged, Enter opens the
+/// endpoint it is about, Esc comes back the same way.
+#[test]
+fn rule_alert_flow() {
+    use jfmon::model::RuleOrigin;
+    use jfmon::ui::nav::RuleAlertRef;
+    let s = rules::rule_state(RuleOrigin::Local);
+    let mut app = app();
+    press(&mut app, &s, &["4"]);
+    let keys = panes::keys(PaneId::Alerts, &s, app.list(PaneId::Alerts));
+    let first = &s.rule_alerts()[0];
+    assert_eq!(first.rule, "IntegrationDown");
+    assert_eq!(keys[0], format!("rule:{}", first.fingerprint));
+    // The row of monitoring_alerts follow the rule alerts.
+    assert_eq!(keys.len(), s.rule_alerts().len() + s.alerts().len());
+    let mut k = vec!["/"];
+    let f = typed("flapping");
+    k.extend(f.iter().map(String::as_str));
+    k.extend(["<Enter>", "<Enter>"]);
+    press(&mut app, &s, &k);
+    let flapping = s
+        .rule_alerts()
+        .iter()
+        .find(|a| a.rule == "EndpointErrorRate")
+        .unwrap();
+    assert_eq!(
+        *app.view(),
+        View::RuleAlert(Box::new(RuleAlertRef {
+            fingerprint: flapping.fingerprint.clone(),
+            rule: "EndpointErrorRate".into(),
+        }))
+    );
+    assert!(press(&mut app, &s, &["a"]).is_empty());
+    let (level, text) = notice(&app);
+    assert_eq!(level, Level::Info);
+    assert!(text.contains("not acknowledged"), "{text}");
+    press(&mut app, &s, &["<Enter>"]);
+    assert_eq!(
+        *app.view(),
+        View::Endpoint(EndpointKey::new("POST", "/api/spiritual/guidance"))
+    );
+    press(&mut app, &s, &["<Esc>", "<Esc>"]);
+    assert!(app.nav.is_overview());
+    assert_eq!(app.focus, PaneId::Alerts);
+}

@@ -7,6 +7,7 @@
 mod ui_support;
 
 use insta::assert_snapshot;
+use jfmon::model::RuleOrigin;
 use jfmon::store::State;
 use jfmon::ui::action::Action;
 use jfmon::ui::app::App;
@@ -124,6 +125,59 @@ fn alert_view() {
     assert!(text.contains("\"api_key\": \"***\""), "{text}");
     assert!(!text.contains("sk-live-SECRET"));
     snap_sizes("alert_7", &a, &s);
+}
+
+/// The Alerts pane with rule alerts (firing, flapping, pending, resolved:
+/// most severe first, each with why), the header's firing count.
+#[test]
+fn rule_alerts_pane() {
+    let s = rules::rule_state(RuleOrigin::Local);
+    let mut a = app();
+    act(&mut a, &s, &[Action::FocusPane(PaneId::Alerts)]);
+    let text = render(&a, &s, 160, 48);
+    assert!(text.contains("3 alerts FIRING"), "{text}");
+    for tag in ["FIRE", "FLAP", "PEND", "res"] {
+        assert!(text.contains(tag), "{tag}: {text}");
+    }
+    snap_sizes("rule_alerts", &a, &s);
+}
+
+/// The drill-down of a rule alert: the error rate per minute against its
+/// threshold and recovery threshold, and of an anomaly: p95 against its band.
+#[test]
+fn rule_alert_drill_downs() {
+    let s = rules::rule_state(RuleOrigin::Hub);
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[
+            Action::FocusPane(PaneId::Alerts),
+            Action::Down,
+            Action::Open,
+        ],
+    );
+    let text = render(&a, &s, 160, 48);
+    assert!(text.contains("Alert EndpointErrorRate"), "{text}");
+    assert!(text.contains("40.0% > 10.0%"), "{text}");
+    assert!(text.contains("recovers below 5.0%"), "{text}");
+    snap_sizes("rule_alert_error_rate", &a, &s);
+    let mut a = app();
+    act(
+        &mut a,
+        &s,
+        &[
+            Action::FocusPane(PaneId::Alerts),
+            Action::Down,
+            Action::Down,
+            Action::Down,
+            Action::Down,
+            Action::Open,
+        ],
+    );
+    let text = render(&a, &s, 160, 48);
+    assert!(text.contains("Alert EndpointLatencyAnomaly"), "{text}");
+    snap_sizes("rule_alert_band", &a, &s);
 }
 
 #[test]

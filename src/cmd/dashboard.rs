@@ -15,16 +15,19 @@ use std::time::Duration;
 use super::{Fail, Outcome, source_plan};
 use crate::cli::DemoArgs;
 use crate::config::Config;
+use crate::rules::LocalRules;
 use crate::source::demo::DemoSettings;
 use crate::source::{self, Plan};
 use crate::store::State;
-use crate::ui::event_loop::{self, Exit};
+use crate::ui::event_loop::{self, Exit, Judging};
 use crate::ui::terminal;
 use crate::ui::theme::Theme;
 use crate::ui::{UiSettings, app::App};
 
 /// Rotate the log file beyond this size (keeping one old file).
 const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// How often a dashboard's own rule evaluation reloads its baselines.
+const BASELINE_REFRESH: Duration = Duration::from_secs(5 * 60);
 /// The demo advances this often.
 const DEMO_TICK: Duration = Duration::from_secs(1);
 
@@ -47,6 +50,7 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
         local_time: cfg.local_time,
         theme: Theme::new(!cfg.no_color, cfg.ascii),
         mouse: !cfg.no_mouse,
+        bell: cfg.bell,
         poll_interval: cfg.interval,
         ..UiSettings::default()
     };
@@ -66,6 +70,10 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
         // Connects first: a wrong URL or password is one line on the shell,
         // not a dashboard that never fills.
         source_plan(cfg).await?
+    };
+    let judging = Judging {
+        rules: local_rules(cfg, &plan),
+        ring: Box::new(event_loop::terminal_bell),
     };
     let source::Started {
         handle,
@@ -93,7 +101,16 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
         panic!("test panic requested by JFMON_TEST_PANIC");
     }
     let events = terminal::spawn_input();
-    let exit = event_loop::run(&mut term, app, state, handle, events, shutdown_signal()).await;
+    let exit = event_loop::run_judging(
+        &mut term,
+        app,
+        state,
+        handle,
+        events,
+        shutdown_signal(),
+        judging,
+    )
+    .await;
     // Not dropped: ratatui's Drop shows the cursor and, when the terminal is
     // gone, reports that failure with `eprintln!`, which panics on a dead
     // stderr. The guard restores the terminal instead, ignoring errors.
@@ -116,6 +133,24 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
             );
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// The dashboard's own, read-only judgement of the alert rules: on the
+/// simulator and on the database (anomaly baselines from the rollups,
+/// refreshed in the background); none through a hub, whose states are shown.
+fn local_rules(cfg: &Config, plan: &Plan) -> Option<LocalRules> {
+    match plan {
+        Plan::Demo(_) => Some(LocalRules::new(cfg.rules.clone(), None)),
+        Plan::Database(db) => Some(LocalRules::new(
+            cfg.rules.clone(),
+            Some(crate::rollup::baseline::spawn_refresh(
+                db.poller.pool().clone(),
+                db.url.clone(),
+                BASELINE_REFRESH,
+            )),
+        )),
+        Plan::Stream(_) | Plan::StreamAndDatabase(..) => None,
     }
 }
 

@@ -147,6 +147,11 @@ settings! {
         Setting::new("no-mouse", "no_mouse").kind(Kind::Bool).only(DRAWERS),
         check::boolean;
 
+    /// Ring the terminal bell once for each alert that starts firing (never repeated)
+    bell: bool = false;
+        Setting::new("bell", "bell").env("JFMON_BELL").kind(Kind::Bool).only(DRAWERS),
+        check::boolean;
+
     /// Subscribe to a jfmon hub or the platform stream (ws:// or wss://): with a
     /// database URL in addition to polling it, without one on the stream alone
     ws_url: Option<String> = None;

@@ -167,4 +167,84 @@ mod tests {
         );
         assert_eq!(bound(&serde_json::Value::Null), RuleBound::None);
     }
+
+    /// An outage as a dashboard sees it: pending, firing, resolved; no
+    /// update when nothing changed.
+    #[test]
+    fn local_rules_follow_an_outage_and_send_only_changes() {
+        use crate::model::{Batch, IntegrationMinute, minute_start};
+        use crate::store::Thresholds;
+        const T0: i64 = 28_000_000;
+        let rules = RuleSet::from_toml(
+            r#"
+defaults = false
+[[rules]]
+name = "IntegrationDown"
+scope = "integration"
+metric = "status"
+op = ">="
+threshold = 2
+recover = 1
+window = "3m"
+for = "2m"
+severity = "critical"
+summary = "{integration} is down: {why}"
+"#,
+        )
+        .unwrap();
+        let mut local = LocalRules::new(rules, None);
+        let mut s = State::new(900, Thresholds::default());
+        assert_eq!(local.judge(&s), None, "nothing to judge before data");
+        let mut states = Vec::new();
+        for m in 0..16 {
+            let failures = if (3..8).contains(&m) { 20 } else { 0 };
+            let b = Batch {
+                now: minute_start(T0 + m) + chrono::TimeDelta::seconds(30),
+                window_secs: 900,
+                integrations: vec![(
+                    T0 + m,
+                    "openai".to_string(),
+                    IntegrationMinute {
+                        calls: 20,
+                        failures,
+                        ..Default::default()
+                    },
+                )],
+                ..Default::default()
+            };
+            s.apply(Update::Batch(Box::new(b)));
+            match local.judge(&s) {
+                Some(Update::RuleAlerts(r)) => {
+                    assert_eq!(r.origin, RuleOrigin::Local);
+                    s.apply(Update::RuleAlerts(r.clone()));
+                    let now = r.alerts.first().map(|a| a.state);
+                    if states.last().is_none_or(|(_, last)| *last != now) {
+                        states.push((m, now));
+                    }
+                }
+                Some(other) => panic!("{other:?}"),
+                None => {}
+            }
+        }
+        use RuleAlertState::*;
+        // The first judgement is sent even when empty (the header then says
+        // no alert fires); `for = 2m` fires two minutes after the outage
+        // began; the 3-minute window clears two minutes after it ended.
+        assert_eq!(
+            states,
+            vec![
+                (0, None),
+                (3, Some(Pending)),
+                (5, Some(Firing)),
+                (10, Some(Resolved))
+            ]
+        );
+        // Judged again with nothing new: no update.
+        assert_eq!(local.judge(&s), None);
+        let shown = &s.rule_alerts()[0];
+        assert_eq!(shown.rule, "IntegrationDown");
+        assert_eq!(shown.metric, "status");
+        assert!(shown.summary.starts_with("openai is down"), "{shown:?}");
+        assert!(matches!(shown.bound, RuleBound::Threshold { .. }));
+    }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::action::{Action, Effect, Request};
+use super::bell::Bell;
 use super::list::Choices;
 use super::list::ListState;
 use super::mode::{FilterTarget, Mode};
@@ -58,6 +59,8 @@ pub struct UiSettings {
     pub theme: Theme,
     /// Mouse reporting is on (`--no-mouse` turns it off).
     pub mouse: bool,
+    /// Ring the bell for each newly firing rule alert (`--bell`).
+    pub bell: bool,
 }
 
 impl Default for UiSettings {
@@ -71,6 +74,7 @@ impl Default for UiSettings {
             poll_interval: Duration::from_secs(2),
             theme: Theme::new(true, false),
             mouse: true,
+            bell: false,
         }
     }
 }
@@ -92,10 +96,13 @@ pub struct App {
     pub window: Duration,
     /// The timeline of the session last opened.
     pub session: Option<(String, Timeline)>,
+    /// The rule alerts the bell rang for (`--bell`).
+    pub bell: Bell,
 }
 
 impl App {
     pub fn new(settings: UiSettings, window: Duration) -> Self {
+        let settings_bell = settings.bell;
         App {
             settings,
             focus: PaneId::Integrations,
@@ -106,6 +113,7 @@ impl App {
             paused: None,
             window,
             session: None,
+            bell: Bell::new(settings_bell),
         }
     }
 
@@ -137,6 +145,19 @@ impl App {
             }
             View::Overview => None,
             _ => views::selected_alert(self, state),
+        }
+    }
+
+    /// Whether the alert shown, or selected in the alerts pane, is a rule
+    /// alert (judged, not a row that can be acknowledged).
+    fn rule_alert_selected(&self, state: &State) -> bool {
+        match self.view() {
+            View::RuleAlert(_) => true,
+            View::Overview if self.focus == PaneId::Alerts => matches!(
+                panes::open(PaneId::Alerts, state, self.list(PaneId::Alerts)),
+                Some(View::RuleAlert(_))
+            ),
+            _ => false,
         }
     }
 
@@ -529,11 +550,12 @@ impl App {
             return Effect::None;
         }
         let Some(id) = self.selected_alert(state) else {
-            self.note(
-                Level::Info,
-                "select an alert first (press 4 for the alerts pane)",
-                now,
-            );
+            let text = if self.rule_alert_selected(state) {
+                "a rule alert is not acknowledged: it resolves by itself once its condition clears"
+            } else {
+                "select an alert first (press 4 for the alerts pane)"
+            };
+            self.note(Level::Info, text, now);
             return Effect::None;
         };
         let Some(alert) = state.alerts().iter().find(|a| a.id == id) else {

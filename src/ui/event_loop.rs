@@ -1,7 +1,10 @@
 //! The event loop: one task that owns the state store and the UI state and
 //! waits on four things, the terminal's events (keys, mouse, resize; a
 //! mouse event is read against the hit map of the last frame), the
-//! source's updates, the replies to requests, and the clock. It redraws
+//! source's updates, the replies to requests, and the clock. After the
+//! updates it takes in, a dashboard without a hub judges the alert rules
+//! itself ([`Judging`]: read-only, never in the draw loop) and rings the
+//! bell for each newly firing alert (`--bell`). It redraws
 //! only when something visible changed (new data, an input that did
 //! something, a resize, a reply, or what the clock and the sources' states
 //! show: [`super::redraw`], checked once a second and after each status
@@ -28,6 +31,7 @@ use super::mouse::{self, HitMap};
 use super::redraw::{TimeFace, time_face};
 use super::{Ctx, Screen};
 use crate::model::{ContextEvent, Update};
+use crate::rules::LocalRules;
 use crate::source::{SourceCommand, SourceHandle};
 use crate::store::State;
 
@@ -55,15 +59,69 @@ enum Reply {
     Context(String, Result<Vec<ContextEvent>, String>),
 }
 
+/// What the loop does with the state besides drawing it: judge the alert
+/// rules (a dashboard without a hub) and ring the bell.
+pub struct Judging {
+    /// The dashboard's own read-only evaluation; `None` when the rule
+    /// alerts come from a hub (`--ws`).
+    pub rules: Option<LocalRules>,
+    /// Rings the bell `n` times (the terminal's BEL; a counter in tests).
+    pub ring: Box<dyn FnMut(usize) + Send>,
+}
+
+impl Default for Judging {
+    /// No evaluation; the bell is the terminal's.
+    fn default() -> Self {
+        Judging {
+            rules: None,
+            ring: Box::new(terminal_bell),
+        }
+    }
+}
+
+/// BEL on the terminal, `n` times.
+pub fn terminal_bell(n: usize) {
+    use std::io::Write;
+    let mut out = io::stdout();
+    let _ = out.write_all(&vec![0x07; n]);
+    let _ = out.flush();
+}
+
 /// Run until quit. `events` are terminal events, `shutdown` resolves when a
 /// signal arrives.
 pub async fn run<B>(
+    terminal: &mut Terminal<B>,
+    app: App,
+    state: State,
+    source: SourceHandle,
+    events: mpsc::Receiver<io::Result<Event>>,
+    shutdown: impl Future<Output = Exit>,
+) -> Exit
+where
+    B: Backend,
+    B::Error: Display,
+{
+    run_judging(
+        terminal,
+        app,
+        state,
+        source,
+        events,
+        shutdown,
+        Judging::default(),
+    )
+    .await
+}
+
+/// [`run`], judging the rules and ringing the bell as `judging` says.
+pub async fn run_judging<B>(
     terminal: &mut Terminal<B>,
     mut app: App,
     mut state: State,
     mut source: SourceHandle,
     mut events: mpsc::Receiver<io::Result<Event>>,
     shutdown: impl Future<Output = Exit>,
+    mut judging: Judging,
 ) -> Exit
 where
     B: Backend,
@@ -152,6 +210,16 @@ where
                             Ok(u) => changed |= apply(&mut state, u),
                             Err(_) => break,
                         }
+                    }
+                    if changed
+                        && let Some(rules) = &mut judging.rules
+                        && let Some(u) = rules.judge(&state)
+                    {
+                        changed |= state.apply(u);
+                    }
+                    let rings = app.bell.rings(state.rule_alerts());
+                    if rings > 0 {
+                        (judging.ring)(rings);
                     }
                     // While paused the header still shows the live sources.
                     dirty |= changed;

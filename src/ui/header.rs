@@ -1,7 +1,7 @@
 //! The two header lines. First, a status bar: jfmon, DEMO, environment,
 //! database (host:port/name, never a password), each source's state (live,
-//! stale for N s, down: reason), the window, PAUSED, read-only and the
-//! clock. Second, the breadcrumbs and, when an integration is failing, the
+//! stale for N s, down: reason), the rule alerts firing (once the rules
+//! have been judged), the window, PAUSED, read-only and the clock. Second, the breadcrumbs and, when an integration is failing, the
 //! banner naming it and the key that opens it (both also take a click).
 
 use ratatui::buffer::Buffer;
@@ -297,6 +297,24 @@ impl Header<'_> {
             prio: 8,
             spans: source_spans(&ctx, reason_max),
         });
+        if ctx.live.rule_alert_book().last().is_some() {
+            let n = ctx.live.firing_rule_alerts();
+            let noun = if n == 1 { "alert" } else { "alerts" };
+            segs.push(if n > 0 {
+                Seg {
+                    prio: 9,
+                    spans: vec![Span::styled(
+                        format!(" {n} {noun} FIRING "),
+                        t.banner(Health::Down),
+                    )],
+                }
+            } else {
+                Seg {
+                    prio: 3,
+                    spans: vec![Span::styled("no alert firing", t.ok())],
+                }
+            });
+        }
         let shown = format_duration(std::time::Duration::from_secs(ctx.live.window_secs()));
         let wanted = format_duration(ctx.app.window);
         let mut win = vec![Span::raw(format!("window {shown}"))];

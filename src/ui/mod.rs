@@ -15,12 +15,14 @@
 
 pub mod action;
 pub mod app;
+pub mod bell;
 pub mod bindings;
 pub mod chart;
 pub mod event_loop;
 pub mod footer;
 pub mod header;
 pub mod help;
+pub mod judged;
 pub mod layout;
 pub mod list;
 pub mod mode;
@@ -192,6 +194,11 @@ impl Screen<'_> {
             }
             View::Endpoint(key) => views::endpoint::EndpointView { ctx, key }.render(body, buf),
             View::Alert(id) => views::alert::AlertDetail { ctx, id: *id }.render(body, buf),
+            View::RuleAlert(r) => views::rule_alert::RuleAlertView {
+                ctx,
+                fingerprint: &r.fingerprint,
+            }
+            .render(body, buf),
             View::Session(id) => views::session::SessionView { ctx, id }.render(body, buf),
             View::Usage => views::usage::UsageView { ctx }.render(body, buf),
             View::Call(call) => views::call::CallDetail {

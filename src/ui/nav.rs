@@ -16,11 +16,21 @@ pub enum View {
     Integration(String),
     Endpoint(EndpointKey),
     Alert(i64),
+    /// A rule alert: the metric against its threshold or band over time.
+    RuleAlert(Box<RuleAlertRef>),
     Session(String),
     /// Feature usage per service (from the Sessions pane, or `u`).
     Usage,
     /// A failed call opened from a recent-errors list.
     Call(Box<FailedCall>),
+}
+
+/// Which rule alert a drill-down shows: its fingerprint, and its rule's
+/// name for the breadcrumb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleAlertRef {
+    pub fingerprint: String,
+    pub rule: String,
 }
 
 /// A failed call shown in full: a copy taken when it was opened, so it
@@ -49,6 +59,7 @@ impl View {
             View::Integration(n) => format!("Integration {n}"),
             View::Endpoint(k) => format!("{} {}", k.method, k.endpoint),
             View::Alert(id) => format!("Alert #{id}"),
+            View::RuleAlert(r) => format!("Alert {}", r.rule),
             View::Session(id) => format!("Session {id}"),
             View::Usage => "Usage".into(),
             View::Call(c) => format!("Error #{}", c.id()),
@@ -59,7 +70,7 @@ impl View {
     /// them); 0 for a view that only scrolls.
     pub fn section_count(&self) -> usize {
         match self {
-            View::Overview | View::Alert(_) | View::Call(_) => 0,
+            View::Overview | View::Alert(_) | View::RuleAlert(_) | View::Call(_) => 0,
             View::Integration(_) => IntegrationSection::ALL.len(),
             View::Endpoint(_) => EndpointSection::ALL.len(),
             View::Session(_) => SessionSection::ALL.len(),

@@ -140,6 +140,11 @@ impl Theme {
         "-"
     }
 
+    /// Between the ends of a range (`120ms–300ms`).
+    pub fn en_dash(&self) -> &'static str {
+        if self.ascii { "-" } else { "–" }
+    }
+
     pub fn em_dash(&self) -> &'static str {
         if self.ascii { "--" } else { "—" }
     }

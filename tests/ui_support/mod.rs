@@ -22,6 +22,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use serde_json::json;
 
+pub mod rules;
+
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The fixed "now" of every test.
@@ -369,6 +371,7 @@ pub fn settings(color: bool, ascii: bool) -> UiSettings {
         poll_interval: Duration::from_secs(2),
         theme: Theme::new(color, ascii),
         mouse: true,
+        bell: false,
     }
 }
 

@@ -1,5 +1,9 @@
-//! Pane 4, Alerts: severity, age, acknowledged or not, and title; open
-//! alerts first, most severe first. `a` acknowledges the selected one.
+//! Pane 4, Alerts: the rule alerts first (firing and flapping, pending,
+//! resolved recently; most severe first), each with its state, how long,
+//! and why (the value against its threshold or band); then the rows of
+//! `monitoring_alerts`: severity, age, acknowledged or not, and title, open
+//! first. A row a hub wrote for a rule alert shown above (same fingerprint)
+//! is not listed twice. `a` acknowledges the selected row.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -7,13 +11,14 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use super::super::judged;
 use super::super::list::{Choices, ListState};
 use super::super::pane::PaneId;
 use super::super::theme::Theme;
 use super::super::widgets::{Col, ListBody, ListRow};
 use super::super::{Ctx, fmt};
 use crate::model::tables::ALERTS;
-use crate::model::{AlertView, Severity};
+use crate::model::{AlertView, RuleAlert, RuleAlertState, Severity};
 use crate::store::State;
 
 /// The sort columns, `s` steps through them.
@@ -37,8 +42,111 @@ impl Choices for Sort {
     }
 }
 
-/// Alerts passing the filter, in the chosen order.
-pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s AlertView> {
+/// One row of the pane: a rule alert or a row of `monitoring_alerts`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Item<'s> {
+    Rule(&'s RuleAlert),
+    Row(&'s AlertView),
+}
+
+impl Item<'_> {
+    /// The row key (rule alerts by fingerprint, rows by id).
+    pub fn key(&self) -> String {
+        match self {
+            Item::Rule(r) => rule_key(r),
+            Item::Row(a) => key(a),
+        }
+    }
+    fn severity(&self) -> Severity {
+        match self {
+            Item::Rule(r) => r.severity,
+            Item::Row(a) => a.severity,
+        }
+    }
+    fn time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Item::Rule(r) => r.since.or(r.resolved_at),
+            Item::Row(a) => Some(a.created_at),
+        }
+    }
+    fn title(&self) -> String {
+        match self {
+            Item::Rule(r) => rule_title(r),
+            Item::Row(a) => a.title.clone(),
+        }
+    }
+}
+
+/// The row key of a rule alert.
+pub fn rule_key(r: &RuleAlert) -> String {
+    format!("rule:{}", r.fingerprint)
+}
+
+/// A rule alert's title: its summary, else its rule and subject.
+pub fn rule_title(r: &RuleAlert) -> String {
+    if !r.summary.trim().is_empty() {
+        return r.summary.clone();
+    }
+    match r.subject() {
+        s if s.is_empty() => r.rule.clone(),
+        s => format!("{} {s}", r.rule),
+    }
+}
+
+/// The fingerprint a hub wrote into a row's context, if any.
+fn row_fingerprint(a: &AlertView) -> Option<&str> {
+    a.context.as_ref()?.get("fingerprint")?.as_str()
+}
+
+/// Rule alerts, then rows, passing the filter, in the chosen order.
+pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<Item<'s>> {
+    let rules: Vec<&RuleAlert> = state
+        .rule_alerts()
+        .iter()
+        .filter(|r| {
+            list.matches(&format!(
+                "{} {} {} {} {}",
+                rule_title(r),
+                r.rule,
+                r.severity.word(),
+                r.state.word(),
+                r.subject()
+            ))
+        })
+        .collect();
+    let shown = |a: &AlertView| {
+        row_fingerprint(a).is_none_or(|fp| {
+            !state
+                .rule_alerts()
+                .iter()
+                .any(|r| r.fingerprint == fp && (a.is_open() || r.state != RuleAlertState::Pending))
+        })
+    };
+    let mut out: Vec<Item> = rules.into_iter().map(Item::Rule).collect();
+    out.extend(
+        rows(state, list)
+            .into_iter()
+            .filter(|a| shown(a))
+            .map(Item::Row),
+    );
+    match Sort::at(list.sort) {
+        Sort::OpenFirst => {} // rule alerts as judged, then the source's order
+        Sort::Newest => out.sort_by_key(|i| std::cmp::Reverse(i.time())),
+        Sort::Severity => out.sort_by(|a, b| {
+            a.severity()
+                .cmp(&b.severity())
+                .then(b.time().cmp(&a.time()))
+        }),
+        Sort::Title => out.sort_by_key(|i| i.title()),
+    }
+    if list.reversed {
+        out.reverse();
+    }
+    out
+}
+
+/// The rows of `monitoring_alerts` passing the filter, in the chosen order.
+pub fn rows<'s>(state: &'s State, list: &ListState) -> Vec<&'s AlertView> {
     let mut v: Vec<&AlertView> = state
         .alerts()
         .iter()
@@ -61,9 +169,6 @@ pub fn items<'s>(state: &'s State, list: &ListState) -> Vec<&'s AlertView> {
                 .then(b.created_at.cmp(&a.created_at))
         }),
         Sort::Title => v.sort_by(|a, b| a.title.cmp(&b.title)),
-    }
-    if list.reversed {
-        v.reverse();
     }
     v
 }
@@ -99,6 +204,51 @@ pub fn columns(ack: bool) -> Vec<Col> {
     }
     cols.push(Col::left("title", Constraint::Fill(1)));
     cols
+}
+
+/// A rule alert's row: severity, since when (or resolved when), state,
+/// and title with the value against its bound; muted once resolved.
+pub fn rule_row<'a>(ctx: &Ctx, r: &RuleAlert) -> ListRow<'a> {
+    let t = ctx.theme();
+    let age = r
+        .since
+        .or(r.resolved_at)
+        .map(|at| fmt::age(ctx.now, at))
+        .unwrap_or_default();
+    let title = format!(
+        "{} ({})",
+        fmt::one_line(&rule_title(r)),
+        judged::comparison(r, t.en_dash())
+    );
+    let style = if r.state == RuleAlertState::Resolved {
+        t.muted()
+    } else {
+        Style::new()
+    };
+    ListRow::new(
+        rule_key(r),
+        vec![
+            Line::from(severity_span(t, r.severity)),
+            Line::from(age),
+            Line::from(Span::styled(
+                judged::state_tag(r.state),
+                judged::state_style(t, r.state),
+            )),
+            Line::from(title),
+        ],
+    )
+    .style(style)
+}
+
+/// The columns when rule alerts are listed: the third holds a rule alert's
+/// state or a row's ack / res.
+pub fn rule_columns() -> Vec<Col> {
+    vec![
+        Col::left("sev", Constraint::Length(4)),
+        Col::right("age", Constraint::Length(4)),
+        Col::left("st", Constraint::Length(4)),
+        Col::left("title", Constraint::Fill(1)),
+    ]
 }
 
 /// An alert row: severity, age, (ack or res), title; muted once closed
@@ -137,6 +287,7 @@ impl Widget for AlertsPane<'_> {
         let t = ctx.theme();
         let list = ctx.app.list(PaneId::Alerts);
         let rows = items(ctx.state, list);
+        let firing = ctx.state.firing_rule_alerts();
         let open: u64 = ctx.state.open_alerts_by_severity().values().sum();
         let crit = ctx
             .state
@@ -144,15 +295,19 @@ impl Widget for AlertsPane<'_> {
             .get("critical")
             .copied()
             .unwrap_or(0);
-        let mut extra = vec![Span::styled(
+        let mut extra = vec![];
+        if firing > 0 {
+            extra.push(Span::styled(format!("{firing} firing, "), t.bad()));
+        }
+        extra.push(Span::styled(
             format!("{open} open"),
             if open > 0 { t.warn() } else { t.muted() },
-        )];
+        ));
         if crit > 0 {
             extra.push(Span::styled(format!(", {crit} critical"), t.bad()));
         }
         let block = super::frame(&ctx, PaneId::Alerts, extra, area.width);
-        let empty = if ctx.state.alerts().is_empty() {
+        let empty = if ctx.state.alerts().is_empty() && ctx.state.rule_alerts().is_empty() {
             Some("no alerts — all quiet".to_string())
         } else if rows.is_empty() {
             Some(format!("no alert matches /{}", list.filter))
@@ -160,9 +315,20 @@ impl Widget for AlertsPane<'_> {
             None
         };
         let ph = super::placeholder(&ctx, &[ALERTS], empty);
+        let cols = if rows.iter().any(|i| matches!(i, Item::Rule(_))) {
+            rule_columns()
+        } else {
+            columns(true)
+        };
         super::render_list(&ctx, PaneId::Alerts, block, area, buf, ph, |_| ListBody {
-            cols: columns(true),
-            rows: rows.iter().map(|a| row(&ctx, a, true)).collect(),
+            cols,
+            rows: rows
+                .iter()
+                .map(|i| match i {
+                    Item::Rule(r) => rule_row(&ctx, r),
+                    Item::Row(a) => row(&ctx, a, true),
+                })
+                .collect(),
             list,
             focused: ctx.app.focus == PaneId::Alerts,
         });

@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Widget};
 
 use super::list::{Choices, ListState};
 use super::mode::FilterTarget;
-use super::nav::View;
+use super::nav::{self, View};
 use super::pane::PaneId;
 use super::widgets;
 use super::{Ctx, Freshness, fmt};
@@ -41,7 +41,7 @@ pub fn keys(pane: PaneId, state: &State, list: &ListState) -> Vec<String> {
             .collect(),
         PaneId::Alerts => alerts::items(state, list)
             .iter()
-            .map(|a| a.id.to_string())
+            .map(alerts::Item::key)
             .collect(),
         PaneId::Business => Vec::new(),
     }
@@ -71,9 +71,17 @@ pub fn open(pane: PaneId, state: &State, list: &ListState) -> Option<View> {
         PaneId::Sessions => list
             .pick(sessions::items(state, list), |s| s.session_id.clone())
             .map(|s| View::Session(s.session_id.clone())),
-        PaneId::Alerts => list
-            .pick(alerts::items(state, list), |a| a.id.to_string())
-            .map(|a| View::Alert(a.id)),
+        PaneId::Alerts => {
+            let items = alerts::items(state, list);
+            list.pick(items.iter().collect(), alerts::Item::key)
+                .map(|i| match i {
+                    alerts::Item::Rule(r) => View::RuleAlert(Box::new(nav::RuleAlertRef {
+                        fingerprint: r.fingerprint.clone(),
+                        rule: r.rule.clone(),
+                    })),
+                    alerts::Item::Row(a) => View::Alert(a.id),
+                })
+        }
         PaneId::Business => None,
     }
 }

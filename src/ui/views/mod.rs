@@ -1,6 +1,6 @@
 //! The screens: the [`overview`] of all panes and one file per drill-down
-//! ([`integration`], [`endpoint`], [`alert`], [`session`], [`call`],
-//! [`usage`]).
+//! ([`integration`], [`endpoint`], [`alert`], [`rule_alert`], [`session`],
+//! [`call`], [`usage`]).
 //! Drill-downs with lists expose their keys per section so the app can move
 //! the selection and open what is selected; the pieces every drill-down
 //! shares (a section's frame and table, a page that scrolls, the message
@@ -11,6 +11,7 @@ pub mod call;
 pub mod endpoint;
 pub mod integration;
 pub mod overview;
+pub mod rule_alert;
 pub mod session;
 pub mod usage;
 
@@ -39,7 +40,7 @@ pub fn section_keys(app: &App, state: &State) -> Vec<String> {
         View::Endpoint(key) => endpoint::section_keys(state, key, entry.detail.focused(), list),
         View::Session(id) => session::keys(app, id, list),
         View::Usage => usage::section_keys(state, &entry.detail),
-        View::Overview | View::Alert(_) | View::Call(_) => Vec::new(),
+        View::Overview | View::Alert(_) | View::RuleAlert(_) | View::Call(_) => Vec::new(),
     }
 }
 
@@ -55,6 +56,7 @@ pub fn open_selected(app: &App, state: &State) -> Option<View> {
             .find(|a| a.id == *id)
             .and_then(|a| a.integration.clone())
             .map(View::Integration),
+        View::RuleAlert(r) => rule_alert::open(state, &r.fingerprint),
         View::Usage => match usage::enter(state, &entry.detail)? {
             usage::Enter::Open(v) => Some(v),
             usage::Enter::Focus(..) => None,
