@@ -282,6 +282,83 @@ async fn a_full_queue_drops_the_oldest_and_counts_it() {
     assert_eq!(kept, ["GET /api/3", "GET /api/4"], "the newest are kept");
 }
 
+/// The endpoints named in Alertmanager POSTs received so far.
+fn am_endpoints(inbox: &Inbox) -> Vec<Vec<String>> {
+    inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, v)| {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| x["labels"]["endpoint"].as_str().unwrap_or("").to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A receiver on `listener` that answers 503 (and keeps nothing) while
+/// `up` is false: down without giving up its port.
+fn switchable(listener: TcpListener) -> (Inbox, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    type S = (Inbox, Arc<AtomicBool>);
+    let up = Arc::new(AtomicBool::new(true));
+    let inbox: Inbox = Arc::default();
+    async fn keep(
+        AxState((inbox, up)): AxState<S>,
+        uri: axum::http::Uri,
+        body: axum::body::Bytes,
+    ) -> axum::http::StatusCode {
+        if !up.load(Ordering::SeqCst) {
+            return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        }
+        let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        inbox.lock().unwrap().push((uri.path().to_owned(), v));
+        axum::http::StatusCode::OK
+    }
+    let app = Router::new()
+        .fallback(post(keep))
+        .with_state((inbox.clone(), up.clone()));
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (inbox, up)
+}
+
+/// Review finding: a resolution dropped from a full queue left its alert in
+/// the Alertmanager lane's re-send set, so a resolved alert was re-sent as
+/// firing forever. A dropped resolution now ends the re-sends too.
+#[tokio::test]
+async fn a_dropped_resolution_is_not_resent_as_firing() {
+    use std::sync::atomic::Ordering;
+    let (l, port) = listener().await;
+    let (inbox, up) = switchable(l);
+    let mut r = Receiver::new("am", Kind::Alertmanager, format!("http://127.0.0.1:{port}"));
+    r.queue = 1;
+    r.resend = Duration::from_millis(200);
+    let outbox = Outbox::start(vec![r], String::new());
+    let a = alert("GET /api/a");
+    outbox.push(&Change::Fired(a.clone()));
+    until("a delivered", || !inbox.lock().unwrap().is_empty()).await;
+    // The receiver goes down; a's resolution waits, then is pushed out of
+    // the one-place queue by b's firing.
+    up.store(false, Ordering::SeqCst);
+    outbox.push(&resolved(&a));
+    until("a failed delivery", || outbox.report()[0].failures >= 1).await;
+    outbox.push(&Change::Fired(alert("GET /api/b")));
+    assert_eq!(outbox.report()[0].dropped, 1);
+    // Back: b is delivered, then only b is re-sent.
+    inbox.lock().unwrap().clear();
+    up.store(true, Ordering::SeqCst);
+    until("b and three re-sends", || am_endpoints(&inbox).len() >= 4).await;
+    for sent in am_endpoints(&inbox) {
+        assert_eq!(sent, ["GET /api/b"], "a was resolved: never re-sent");
+    }
+}
+
 /// `prometheus-alertmanager` on a loopback port with a temporary config and
 /// storage; killed when dropped.
 struct Alertmanager {

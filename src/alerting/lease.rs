@@ -11,6 +11,9 @@ use sqlx::{PgConnection, PgPool, Postgres};
 /// Advisory lock key of the alert writer.
 pub const LEASE_ALERTING: i64 = crate::db::leases::ALERTING;
 
+/// Longest the lease's connection may take to answer a ping.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The lease and its connection.
 pub struct Lease {
     pool: PgPool,
@@ -39,8 +42,37 @@ impl Lease {
         Ok(got)
     }
 
+    /// Whether this process believes it holds the lease (its connection is
+    /// kept); [`Lease::confirm`] asks the server.
     pub fn held(&self) -> bool {
         self.conn.is_some()
+    }
+
+    /// Whether the lease is still held, asked of its connection: a
+    /// connection the server closed (or that stopped answering within
+    /// [`PING_TIMEOUT`]) has lost its session and the lock with it, and is
+    /// given up, so that the next [`Lease::try_take`] competes for it again.
+    pub async fn confirm(&mut self) -> bool {
+        let Some(c) = self.conn.as_deref_mut() else {
+            return false;
+        };
+        let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(c);
+        let answer = tokio::time::timeout(PING_TIMEOUT, ping).await;
+        match answer {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the alerting lease's connection is gone; the lease is lost");
+                self.release();
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the alerting lease's connection stopped answering; the lease is lost"
+                );
+                self.release();
+                false
+            }
+        }
     }
 
     /// The lease's connection (`None` unless held).

@@ -9,10 +9,13 @@
 //! to receivers (that is [`crate::notify`]).
 
 pub mod alert;
+pub mod drive;
 pub mod lease;
+pub mod rules_judge;
 pub mod run;
 pub mod status;
 pub mod table;
 
 pub use self::alert::{Alert, Bound, Change};
+pub use self::rules_judge::{BaselineFeed, RulesJudge};
 pub use self::run::{Alerting, Judge, Role};

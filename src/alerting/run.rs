@@ -140,7 +140,7 @@ impl<J: Judge> Alerting<J> {
         let Some(lease) = &mut self.lease else {
             return Role::ReadOnly;
         };
-        if lease.held() {
+        if lease.held() && lease.confirm().await {
             return Role::Leading;
         }
         match lease.try_take().await {

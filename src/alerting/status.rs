@@ -59,6 +59,17 @@ impl Status {
         self.lock().role
     }
 
+    /// The rule alerts by `phase` (pending, firing, resolved).
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut m = std::collections::BTreeMap::new();
+        for a in &self.lock().alerts {
+            if let Some(p) = a.get("phase").and_then(|p| p.as_str()) {
+                *m.entry(p.to_owned()).or_default() += 1;
+            }
+        }
+        m
+    }
+
     /// Every receiver's counters.
     pub fn notify(&self) -> Vec<LaneReport> {
         self.outbox.as_ref().map(|o| o.report()).unwrap_or_default()

@@ -2,6 +2,9 @@
 //! store; any number of dashboards follow it over WebSocket at
 //! `/monitoring/ws` (`jfmon --ws ws://host:10000/monitoring/ws`), and the same
 //! state is served as the monitoring JSON API and Prometheus metrics.
+//! After every poll the alert rules judge the hub's state; the hub holding
+//! the alerting lease writes rule alerts to `monitoring_alerts` and notifies
+//! the `[[notify]]` receivers, others stand by (`crate::alerting::drive`).
 //! SIGTERM or SIGINT closes every stream with a close frame and exits 0.
 
 use std::io::IsTerminal;
@@ -9,13 +12,18 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 
 use super::{Fail, Outcome, database};
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::duration::format_duration;
 use crate::hub::{Hub, HubSettings, http, tls};
+use crate::model::Update;
+use crate::notify::Outbox;
 use crate::source::{self, Plan};
 
 /// Read the token: the first line of the file, trimmed.
@@ -195,6 +203,60 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Publish every update of the source; each poll (a batch, a source's
+/// status) is then signalled to the alerting, which judges the state the
+/// hub now holds.
+async fn feed(hub: Hub, mut updates: mpsc::Receiver<Update>, polls: watch::Sender<u64>) {
+    while let Some(u) = updates.recv().await {
+        let poll = matches!(u, Update::Batch(_) | Update::Source(_));
+        hub.publish(u);
+        if poll {
+            polls.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// Start the hub's alerting: the rules judged after every poll, written to
+/// `monitoring_alerts` and sent to the `[[notify]]` receivers by whichever
+/// hub holds the lease (none with `--read-only`). Returns the poll signal
+/// and the task.
+fn start_alerting(
+    cfg: &Config,
+    hub: &Hub,
+    pool: sqlx::PgPool,
+    url: String,
+    generator_url: String,
+) -> (watch::Sender<u64>, tokio::task::JoinHandle<()>) {
+    use crate::alerting::drive::{BASELINE_REFRESH, Drive};
+    use crate::alerting::{BaselineFeed, status::Status};
+    let outbox = (!cfg.read_only && !cfg.notify.is_empty())
+        .then(|| Arc::new(Outbox::start(cfg.notify.clone(), generator_url)));
+    let status = Arc::new(Status::new(outbox.clone()));
+    hub.set_alerting(status.clone());
+    let baselines = BaselineFeed::Live(crate::rollup::baseline::spawn_refresh(
+        pool.clone(),
+        url,
+        BASELINE_REFRESH,
+    ));
+    let receivers: Vec<&str> = cfg.notify.iter().map(|r| r.name.as_str()).collect();
+    tracing::info!(
+        rules = cfg.rules.len(),
+        receivers = ?receivers,
+        read_only = cfg.read_only,
+        "alerting"
+    );
+    let drive = Drive {
+        hub: hub.clone(),
+        rules: cfg.rules.clone(),
+        pool: (!cfg.read_only).then_some(pool),
+        baselines,
+        outbox,
+        interval: cfg.interval,
+    };
+    let (polls, rx) = watch::channel(0u64);
+    (polls, tokio::spawn(drive.run(rx, status)))
+}
+
 pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     let token = a.token_file.as_deref().map(read_token).transpose()?;
     init_logging(cfg)?;
@@ -233,6 +295,18 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
 
     let rollup_task = (!cfg.read_only)
         .then(|| tokio::spawn(maintain_rollups(db.poller.pool().clone(), cfg.interval)));
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    let (polls, alerting_task) = start_alerting(
+        cfg,
+        &hub,
+        db.poller.pool().clone(),
+        db.url.clone(),
+        format!("{http}://{addr}/monitoring/dashboard"),
+    );
     let source::Started {
         handle,
         target,
@@ -240,13 +314,8 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
     } = source::spawn(Plan::Database(db));
     let feeder = hub.clone();
     hub.set_commands(handle.commands);
-    let feed_task = tokio::spawn(async move { feeder.feed(handle.updates).await });
+    let feed_task = tokio::spawn(feed(feeder, handle.updates, polls));
 
-    let (http, ws) = if tls.is_some() {
-        ("https", "wss")
-    } else {
-        ("http", "ws")
-    };
     eprintln!(
         "jfmon serve: polling {target} every {}, window {}; listening on {http}://{addr} \
          (page: {http}://{addr}/monitoring/dashboard, stream: {ws}://{addr}/monitoring/ws){}",
@@ -271,6 +340,7 @@ pub async fn run(cfg: &Config, a: &ServeArgs) -> Outcome {
         t.abort();
     }
     feed_task.abort();
+    alerting_task.abort();
     match served {
         Ok(()) => {
             eprintln!("jfmon serve: stopped");

@@ -292,6 +292,9 @@ async fn prometheus(AxState(hub): AxState<Hub>) -> Response {
     let body = hub.with_state(|s| {
         let mut o = metrics::render(s, hub.counters(), clients, Utc::now());
         metrics::render_notify(&mut o, &notify);
+        if let Some(a) = hub.alerting() {
+            metrics::render_alerting(&mut o, a);
+        }
         o
     });
     (

@@ -183,6 +183,46 @@ pub fn render_notify(o: &mut String, lanes: &[crate::notify::LaneReport]) {
     }
 }
 
+/// Append the alerting's families (nothing on a hub without alerting):
+/// its role, one-hot (`leading`, `standing_by`, `read_only`; all 0 before
+/// the first evaluation), and the rule alerts it holds by state.
+pub fn render_alerting(o: &mut String, a: &crate::alerting::status::Status) {
+    use crate::alerting::Role;
+    let role = a.role();
+    let _ = writeln!(
+        o,
+        "# HELP jfmon_alerting_role The hub's alerting role, one-hot: leading (writes and notifies), standing_by (another hub leads), read_only."
+    );
+    let _ = writeln!(o, "# TYPE jfmon_alerting_role gauge");
+    for (r, word) in [
+        (Role::Leading, "leading"),
+        (Role::StandingBy, "standing_by"),
+        (Role::ReadOnly, "read_only"),
+    ] {
+        sample(
+            o,
+            "jfmon_alerting_role",
+            &[("role", word.to_owned())],
+            (role == Some(r)) as u8 as f64,
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP jfmon_rule_alerts Rule alerts as judged on the hub's last evaluation, by state (pending, firing, resolved within 15 minutes)."
+    );
+    let _ = writeln!(o, "# TYPE jfmon_rule_alerts gauge");
+    let counts = a.counts();
+    for state in ["pending", "firing", "resolved"] {
+        let n = counts.get(state).copied().unwrap_or(0);
+        sample(
+            o,
+            "jfmon_rule_alerts",
+            &[("state", state.to_owned())],
+            n as f64,
+        );
+    }
+}
+
 /// The names of every family the hub exports (for the Grafana dashboard test).
 pub fn family_names() -> impl Iterator<Item = &'static str> {
     FAMILIES.iter().map(|f| f.0)

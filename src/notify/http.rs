@@ -29,10 +29,13 @@ pub async fn post_json(
 
 async fn post(url: &str, path: &str, body: &[u8]) -> Result<(), String> {
     let u = url::Url::parse(url).map_err(|_| "the receiver's url is not a URL".to_owned())?;
-    let host = u
-        .host_str()
-        .ok_or("the receiver's url has no host")?
-        .to_owned();
+    // The host as written in a URL and a Host header (`[::1]` in brackets),
+    // and as connected to and named in TLS (`::1`, no brackets).
+    let (host, bare) = match u.host() {
+        Some(url::Host::Ipv6(a)) => (format!("[{a}]"), a.to_string()),
+        Some(h) => (h.to_string(), h.to_string()),
+        None => return Err("the receiver's url has no host".into()),
+    };
     let tls = match u.scheme() {
         "http" => false,
         "https" => true,
@@ -68,12 +71,12 @@ async fn post(url: &str, path: &str, body: &[u8]) -> Result<(), String> {
         req.push_str(&format!("Authorization: Basic {cred}\r\n"));
     }
     req.push_str("\r\n");
-    let tcp = TcpStream::connect((host.as_str(), port))
+    let tcp = TcpStream::connect((bare.as_str(), port))
         .await
         .map_err(|e| format!("cannot connect to {host}:{port}: {}", e.kind()))?;
     let _ = tcp.set_nodelay(true);
     if tls {
-        let name = rustls_pki_types::ServerName::try_from(host.clone())
+        let name = rustls_pki_types::ServerName::try_from(bare.clone())
             .map_err(|_| format!("{host} is not a valid TLS server name"))?;
         let stream = tokio_rustls::TlsConnector::from(client_config())
             .connect(name, tcp)
@@ -155,5 +158,67 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(())
     } else {
         Err(format!("the receiver answered HTTP {code}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Answer one request with `204`, returning what was received.
+    async fn one_answer(l: TcpListener) -> String {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n{}") {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// Review finding: an IPv6 receiver (`http://[::1]:9093`) was connected
+    /// to as the host "[::1]" (brackets included), which never resolves.
+    #[tokio::test]
+    async fn posts_to_an_ipv6_host_in_brackets() {
+        let Ok(l) = TcpListener::bind("[::1]:0").await else {
+            panic!("this test needs IPv6 on loopback (::1)");
+        };
+        let port = l.local_addr().unwrap().port();
+        let server = tokio::spawn(one_answer(l));
+        let url = format!("http://[::1]:{port}/hook");
+        post_json(&url, "", b"{}", Duration::from_secs(10))
+            .await
+            .unwrap();
+        let req = server.await.unwrap();
+        assert!(req.starts_with("POST /hook HTTP/1.1\r\n"), "{req}");
+        assert!(
+            req.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+            "{req}"
+        );
+    }
+
+    #[tokio::test]
+    async fn posts_to_an_ipv4_host() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = tokio::spawn(one_answer(l));
+        post_json(
+            &format!("http://127.0.0.1:{port}"),
+            "/api/v2/alerts",
+            b"{}",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let req = server.await.unwrap();
+        assert!(req.starts_with("POST /api/v2/alerts HTTP/1.1\r\n"), "{req}");
     }
 }

@@ -55,52 +55,93 @@ struct Item {
     queued_at: Instant,
 }
 
+/// A receiver's queue, and (Alertmanager) what it was told is firing.
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Item>,
+    seq: u64,
+    /// Alertmanager only: delivered firing alerts not yet resolved, which
+    /// are re-sent. A resolution that is dropped (queue full, too old)
+    /// removes its alert here too, so it is not re-sent forever:
+    /// Alertmanager resolves it itself once its last `endsAt` passes.
+    firing: BTreeMap<String, Alert>,
+}
+
+impl Queue {
+    /// What giving up on `c` (dropped or delivered) means for the re-sends.
+    fn settle(&mut self, c: &Change, delivered: bool) {
+        match c {
+            Change::Fired(a) if delivered => {
+                self.firing.insert(a.fingerprint.clone(), a.clone());
+            }
+            Change::Fired(_) => {}
+            Change::Resolved { alert, .. } => {
+                self.firing.remove(&alert.fingerprint);
+            }
+        }
+    }
+}
+
 struct Lane {
     receiver: Receiver,
     generator_url: String,
-    queue: Mutex<(VecDeque<Item>, u64)>,
+    queue: Mutex<Queue>,
     wake: Notify,
     stats: LaneStats,
 }
 
 impl Lane {
-    fn queue(&self) -> std::sync::MutexGuard<'_, (VecDeque<Item>, u64)> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn push(&self, change: Change) {
         let mut g = self.queue();
-        let (q, seq) = &mut *g;
-        *seq += 1;
-        if q.len() >= self.receiver.queue.max(1) {
-            q.pop_front();
+        g.seq += 1;
+        if g.items.len() >= self.receiver.queue.max(1)
+            && let Some(old) = g.items.pop_front()
+        {
+            g.settle(&old.change, false);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        q.push_back(Item {
-            seq: *seq,
+        let seq = g.seq;
+        g.items.push_back(Item {
+            seq,
             change,
             queued_at: Instant::now(),
         });
-        self.stats.queued.store(q.len() as u64, Ordering::Relaxed);
+        self.stats
+            .queued
+            .store(g.items.len() as u64, Ordering::Relaxed);
         drop(g);
         self.wake.notify_one();
     }
 
     fn front(&self) -> Option<(u64, Change, Instant)> {
         self.queue()
-            .0
+            .items
             .front()
             .map(|i| (i.seq, i.change.clone(), i.queued_at))
     }
 
-    /// Remove the item `seq` if it is still first (a full queue may have
-    /// dropped it meanwhile).
-    fn pop(&self, seq: u64) {
+    /// Done with item `seq` (`delivered`, or given up on): remove it if it
+    /// is still first (a full queue may have dropped it meanwhile).
+    fn pop(&self, seq: u64, change: &Change, delivered: bool) {
         let mut g = self.queue();
-        if g.0.front().is_some_and(|i| i.seq == seq) {
-            g.0.pop_front();
+        if g.items.front().is_some_and(|i| i.seq == seq) {
+            g.items.pop_front();
         }
-        self.stats.queued.store(g.0.len() as u64, Ordering::Relaxed);
+        if self.receiver.kind == Kind::Alertmanager {
+            g.settle(change, delivered);
+        }
+        self.stats
+            .queued
+            .store(g.items.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Alertmanager: the firing alerts to re-send.
+    fn firing(&self) -> BTreeMap<String, Alert> {
+        self.queue().firing.clone()
     }
 
     fn report(&self) -> LaneReport {
@@ -138,7 +179,7 @@ impl Outbox {
                 Arc::new(Lane {
                     receiver,
                     generator_url: generator_url.clone(),
-                    queue: Mutex::new((VecDeque::new(), 0)),
+                    queue: Mutex::new(Queue::default()),
                     wake: Notify::new(),
                     stats: LaneStats::default(),
                 })
@@ -232,12 +273,15 @@ async fn run(lane: Arc<Lane>) {
     let r = &lane.receiver;
     let mut backoff = MIN_BACKOFF;
     let mut failing = false;
-    // Alertmanager only: what is firing, for the re-sends.
-    let mut firing: BTreeMap<String, Alert> = BTreeMap::new();
     let mut next_resend = Instant::now() + r.resend;
     loop {
         let Some((seq, change, queued_at)) = lane.front() else {
-            if r.kind == Kind::Alertmanager && !firing.is_empty() {
+            let firing = if r.kind == Kind::Alertmanager {
+                lane.firing()
+            } else {
+                BTreeMap::new()
+            };
+            if !firing.is_empty() {
                 tokio::select! {
                     _ = lane.wake.notified() => {}
                     _ = tokio::time::sleep_until(next_resend) => {
@@ -250,7 +294,7 @@ async fn run(lane: Arc<Lane>) {
             }
             continue;
         };
-        let done = match deliver(&lane, &change).await {
+        let delivered = match deliver(&lane, &change).await {
             Ok(()) => {
                 lane.stats.sent.fetch_add(1, Ordering::Relaxed);
                 if failing {
@@ -258,7 +302,7 @@ async fn run(lane: Arc<Lane>) {
                     failing = false;
                 }
                 backoff = MIN_BACKOFF;
-                true
+                Some(true)
             }
             Err(e) => {
                 lane.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -270,30 +314,23 @@ async fn run(lane: Arc<Lane>) {
                 if queued_at.elapsed() >= r.give_up_after {
                     lane.stats.dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(receiver = %r.name, "a notification was dropped: undelivered for too long");
-                    true
+                    Some(false)
                 } else {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    false
+                    None
                 }
             }
         };
-        if done {
-            lane.pop(seq);
-            if r.kind != Kind::Alertmanager {
-                continue;
+        if let Some(delivered) = delivered {
+            if r.kind == Kind::Alertmanager
+                && delivered
+                && matches!(change, Change::Fired(_))
+                && lane.queue().firing.is_empty()
+            {
+                next_resend = Instant::now() + r.resend;
             }
-            match &change {
-                Change::Fired(a) => {
-                    if firing.is_empty() {
-                        next_resend = Instant::now() + r.resend;
-                    }
-                    firing.insert(a.fingerprint.clone(), a.clone());
-                }
-                Change::Resolved { alert, .. } => {
-                    firing.remove(&alert.fingerprint);
-                }
-            }
+            lane.pop(seq, &change, delivered);
         }
     }
 }

@@ -110,7 +110,12 @@ pub fn show(metric: Metric, v: f64) -> String {
     }
 }
 
-/// The labels of an alert of `rule` on the series of `reading`.
+/// The labels of an alert of `rule` on the series of `reading`, masked
+/// ([`crate::redact::mask_text`]: an endpoint's query string can carry a
+/// token). The fingerprint is computed from these masked labels, which are
+/// exactly what is stored and sent, so a receiver (Alertmanager computes
+/// the fingerprint itself from the labels it is given) and the table agree
+/// on every alert's id.
 fn labels_of(rule: &Rule, r: &Reading) -> BTreeMap<String, String> {
     let mut l: BTreeMap<String, String> = rule.labels.clone();
     for (k, v) in &r.labels {
@@ -118,6 +123,11 @@ fn labels_of(rule: &Rule, r: &Reading) -> BTreeMap<String, String> {
     }
     l.insert("alertname".into(), rule.name.clone());
     l.insert("severity".into(), rule.severity.word().into());
+    for v in l.values_mut() {
+        if let std::borrow::Cow::Owned(m) = crate::redact::mask_text(v) {
+            *v = m;
+        }
+    }
     l
 }
 
@@ -207,11 +217,37 @@ impl Evaluator {
         &self.rules
     }
 
-    /// Alerts that were firing before a restart: they continue as firing
-    /// (no second fire) and resolve as soon as their condition is clear. An
-    /// alert whose rule no longer exists resolves on the next evaluation.
-    pub fn restore(&mut self, alerts: impl IntoIterator<Item = Restored>) {
+    /// Re-sync with the alerts the table holds open (after a restart, on
+    /// taking the lease, after a failed write): those are firing (no second
+    /// fire) and resolve once their condition is clear for the rule's
+    /// `keep_firing_for`, counted from `now` (when the condition last held
+    /// before the restart is not known). An alert whose rule no longer
+    /// exists resolves on the next evaluation. An alert this evaluator holds
+    /// firing that the table does not (its row was never written) goes back
+    /// to pending with its `for` already served, so its next breach fires
+    /// (and is written) again.
+    pub fn restore(&mut self, alerts: impl IntoIterator<Item = Restored>, now: DateTime<Utc>) {
+        let alerts: Vec<Restored> = alerts.into_iter().collect();
+        let open: std::collections::HashSet<Fingerprint> =
+            alerts.iter().map(|a| a.fingerprint).collect();
+        for (fp, a) in self.alerts.iter_mut() {
+            if a.machine.phase == Phase::Firing && !open.contains(fp) {
+                let for_ = self
+                    .rules
+                    .get(&a.rule)
+                    .map_or(TimeDelta::zero(), |r| r.for_);
+                a.machine.unwritten(now, for_);
+                a.sync();
+            }
+        }
         for a in alerts {
+            if self
+                .alerts
+                .get(&a.fingerprint)
+                .is_some_and(|s| s.machine.phase == Phase::Firing)
+            {
+                continue;
+            }
             let severity = self
                 .rules
                 .get(&a.rule)
@@ -238,7 +274,7 @@ impl Evaluator {
                     threshold: serde_json::Value::Null,
                     why: "restored after a restart".into(),
                     history: VecDeque::new(),
-                    machine: Machine::firing_since(a.active_since),
+                    machine: Machine::firing_since(a.active_since, now),
                 },
             );
         }

@@ -104,15 +104,28 @@ impl Machine {
         }
     }
 
-    /// A machine already firing since `since` (restored after a restart):
-    /// the first clear observation resolves it at once.
-    pub fn firing_since(since: DateTime<Utc>) -> Self {
+    /// A machine already firing since `since`, restored at `now` (after a
+    /// restart): the condition counts as last active at `now`, so a clear
+    /// observation resolves it once `keep_firing_for` has passed since the
+    /// restore (at once without `keep_firing_for`).
+    pub fn firing_since(since: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         Machine {
             phase: Phase::Firing,
             since: Some(since),
-            last_active: Some(since),
+            last_active: Some(now.max(since)),
             ..Machine::new()
         }
+    }
+
+    /// A firing machine whose firing was never written: back to pending
+    /// with `for_` already served at `now`, so its next breach fires again
+    /// and a clear observation forgets it.
+    pub fn unwritten(&mut self, now: DateTime<Utc>, for_: TimeDelta) {
+        self.phase = Phase::Pending;
+        self.since = Some(now - for_);
+        self.last_active = None;
+        self.clear_since = None;
+        self.flapping = false;
     }
 
     fn note_flip(&mut self, raw: bool, now: DateTime<Utc>, t: &Timing) {
@@ -330,11 +343,37 @@ mod tests {
 
     #[test]
     fn a_restored_alert_resolves_on_its_first_clear_observation() {
-        let t = timing(0, 5);
-        let mut m = Machine::firing_since(at(-60));
+        let t = timing(0, 0);
+        let mut m = Machine::firing_since(at(-60), at(0));
         assert_eq!(m.step(B, at(0), &t), Step::Nothing);
-        let mut m2 = Machine::firing_since(at(-60));
+        let mut m2 = Machine::firing_since(at(-60), at(0));
         assert_eq!(m2.step(C, at(0), &t), Step::Resolved { flapping: false });
         assert_eq!(m.phase, Phase::Firing);
+    }
+
+    /// Review finding: a restored alert counted as last active when it
+    /// started firing, so `keep_firing_for` was skipped after a restart.
+    #[test]
+    fn a_restored_alert_keeps_firing_for_its_keep_firing_for() {
+        let t = timing(0, 5);
+        let mut m = Machine::firing_since(at(-60), at(0));
+        for min in 0..5 {
+            assert_eq!(m.step(C, at(min), &t), Step::Nothing, "minute {min}");
+        }
+        assert_eq!(m.step(C, at(5), &t), Step::Resolved { flapping: false });
+    }
+
+    #[test]
+    fn an_unwritten_firing_fires_again_on_its_next_breach() {
+        let t = timing(3, 0);
+        let (mut m, _) = run(&t, &[B, B, B, B]);
+        assert_eq!(m.phase, Phase::Firing);
+        m.unwritten(at(4), t.for_);
+        assert_eq!(m.phase, Phase::Pending);
+        assert_eq!(m.step(B, at(5), &t), Step::Fired);
+        let (mut m, _) = run(&t, &[B, B, B, B]);
+        m.unwritten(at(4), t.for_);
+        assert_eq!(m.step(C, at(5), &t), Step::Nothing);
+        assert_eq!(m.phase, Phase::Inactive);
     }
 }

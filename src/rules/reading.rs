@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::anomaly::{self, Band, Baselines};
 use super::glob;
 use super::spec::{Metric, Rule, Scope, num};
-use crate::model::{Health, Minute, minute_of};
+use crate::model::{Health, Minute, minute_of, slot_minutes, slot_of};
 use crate::store::{State, judge};
 
 const WEEK: i64 = 7 * 1_440;
@@ -52,10 +52,39 @@ impl Reading {
     }
 }
 
-/// The window a rule reads: its own, capped by what the store holds.
-pub fn window_minutes(rule: &Rule, state: &State) -> i64 {
+/// The time a rule's window covers, in the store's slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The first slot read (a slot start).
+    pub first: Minute,
+    /// The current minute.
+    pub last: Minute,
+    /// Minutes from the first slot's start through the current minute.
+    pub minutes: i64,
+}
+
+impl Span {
+    /// Whether the slot starting at `m` is read.
+    pub fn holds(&self, m: Minute) -> bool {
+        (self.first..=self.last).contains(&m)
+    }
+}
+
+/// The span a rule reads: its own window (capped by what the store holds),
+/// as real time. The store keeps one point per slot, and a slot is longer
+/// than a minute for long windows ([`slot_minutes`]), keyed by its start:
+/// every slot that overlaps the window is read, and rates divide by the
+/// minutes those slots really cover, never by a count of points.
+pub fn span(rule: &Rule, state: &State) -> Span {
     let held = (state.window_secs() / 60).max(1) as i64;
-    rule.window.num_minutes().clamp(1, held)
+    let w = rule.window.num_minutes().clamp(1, held);
+    let last = minute_of(state.now());
+    let first = slot_of(last - w + 1, slot_minutes(state.window_secs()));
+    Span {
+        first,
+        last,
+        minutes: last - first + 1,
+    }
 }
 
 fn pct(x: f64) -> String {
@@ -88,10 +117,9 @@ struct Window {
 
 /// Read `rule` over `state` at `now`.
 pub fn read(rule: &Rule, state: &State, baselines: &Baselines, now: DateTime<Utc>) -> Vec<Reading> {
-    let last = minute_of(state.now());
-    let w = window_minutes(rule, state);
-    let first = last - w + 1;
-    let inside = |m: Minute| (first..=last).contains(&m);
+    let sp = span(rule, state);
+    let (first, last, w) = (sp.first, sp.last, sp.minutes);
+    let inside = |m: Minute| sp.holds(m);
     let mut out = Vec::new();
     match rule.scope {
         Scope::Integration => {

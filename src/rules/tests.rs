@@ -233,14 +233,14 @@ fn a_restart_neither_fires_again_nor_forgets_to_resolve() {
     };
     // Still down after the restart: no second fire.
     let mut ev = Evaluator::new(rules.clone());
-    ev.restore([restored.clone()]);
+    ev.restore([restored.clone()], at(0));
     let mut s = state();
     feed(&mut s, 0, vec![("openai", integ(20, 20))], vec![]);
     assert!(ev.evaluate(&s, &Baselines::empty(), at(0)).is_empty());
     assert_eq!(ev.firing(), 1);
     // Recovered while the hub was down: resolved on the first evaluation.
     let mut ev = Evaluator::new(rules.clone());
-    ev.restore([restored.clone()]);
+    ev.restore([restored.clone()], at(0));
     let mut s = state();
     feed(&mut s, 0, vec![("openai", integ(20, 0))], vec![]);
     let t = ev.evaluate(&s, &Baselines::empty(), at(0));
@@ -251,7 +251,7 @@ fn a_restart_neither_fires_again_nor_forgets_to_resolve() {
     );
     // A rule that no longer exists: resolved too.
     let mut ev = Evaluator::new(only(""));
-    ev.restore([restored]);
+    ev.restore([restored], at(0));
     let t = ev.evaluate(&s, &Baselines::empty(), at(0));
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].kind, TransitionKind::Resolved);
@@ -320,4 +320,87 @@ fn memory_is_bounded_by_series_not_by_uptime() {
     assert_eq!(a.len(), 1);
     assert!(a[0].history.len() <= eval::HISTORY_POINTS);
     assert!(a[0].flips() <= 6);
+}
+
+/// Review finding: windows assumed one point per minute, but a store with a
+/// long window keeps coarse slots (30 minutes for a 7 d window) keyed by
+/// their start, so a 3 m rule found no point at all and an integration that
+/// was down raised nothing. The window is real time: the slots overlapping
+/// it are read and rates divide by the minutes they cover.
+#[test]
+fn rule_windows_read_coarse_slots_as_real_time() {
+    let week = 7 * 86_400;
+    let mut s = State::new(week, Thresholds::default());
+    for m in 0..=25 {
+        let b = Batch {
+            now: at(m),
+            window_secs: week,
+            integrations: vec![(T0 + m, "openai".into(), integ(20, 20))],
+            ..Default::default()
+        };
+        s.apply(Update::Batch(Box::new(b)));
+    }
+    assert_eq!(crate::model::slot_minutes(week), 30);
+    let rules = only(
+        r#"
+[[rules]]
+name = "Failing"
+scope = "integration"
+metric = "error_rate"
+op = ">"
+threshold = 0.5
+window = "3m"
+min_samples = 5
+
+[[rules]]
+name = "Rate"
+scope = "integration"
+metric = "calls_per_min"
+op = ">"
+threshold = 1
+window = "3m"
+"#,
+    );
+    let mut ev = Evaluator::new(rules);
+    let t = ev.evaluate(&s, &Baselines::empty(), at(25));
+    let by_rule: BTreeMap<&str, &Transition> = t.iter().map(|t| (t.rule.as_str(), t)).collect();
+    assert_eq!(by_rule.len(), 2, "{:?}", ev.alerts().collect::<Vec<_>>());
+    assert_eq!(by_rule["Failing"].value, Some(1.0));
+    // T0 is 10 minutes into a 30-minute slot: the current slot started at
+    // minute 20 and holds minutes 20..=25, 6 minutes of 20 calls.
+    assert_eq!(by_rule["Rate"].value, Some(20.0));
+}
+
+/// Review finding: labels were masked after the fingerprint was computed,
+/// so the id in the table differed from the one Alertmanager computes from
+/// the (masked) labels it receives. The fingerprint is of the masked labels.
+#[test]
+fn the_fingerprint_is_of_the_masked_labels() {
+    let rules = only(
+        r#"
+[[rules]]
+name = "EndpointErrors"
+scope = "endpoint"
+metric = "error_rate"
+op = ">"
+threshold = 0.5
+window = "3m"
+min_samples = 5
+"#,
+    );
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    let key = EndpointKey::new("GET", "/api/x?api_key=hunter2");
+    feed(&mut s, 0, vec![], vec![(key, api(20, 20, 100))]);
+    let t = ev.evaluate(&s, &Baselines::empty(), at(0));
+    assert_eq!(t.len(), 1);
+    let all = format!("{:?}", t[0].labels);
+    assert!(!all.contains("hunter2"), "{all}");
+    assert_eq!(t[0].fingerprint, Fingerprint::of(&t[0].labels));
+    let masked: BTreeMap<String, String> = t[0]
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), crate::redact::mask_text(v).into_owned()))
+        .collect();
+    assert_eq!(t[0].fingerprint, Fingerprint::of(&masked));
 }

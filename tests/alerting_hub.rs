@@ -1,0 +1,193 @@
+//! The rule engine driving the alerting against the real PostgreSQL, as
+//! `jfmon serve` runs it ([`RulesJudge`] in [`Alerting`]): a breach fires
+//! one row, a recovery resolves it; a write that fails is written again
+//! once the alerting has re-synced with the table; a lease whose connection
+//! the server closed is noticed (the hub stands by while another leads).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use jfmon::alerting::run::StepReport;
+use jfmon::alerting::{Alerting, BaselineFeed, Judge, Role, RulesJudge};
+use jfmon::model::{Batch, IntegrationMinute, Update, minute_of};
+use jfmon::rules::{Baselines, RuleSet};
+use jfmon::store::State;
+use sqlx::PgPool;
+
+const RULES: &str = r#"
+defaults = false
+
+[[rules]]
+name = "OpenaiFailing"
+scope = "integration"
+match = "openai"
+metric = "error_rate"
+op = ">"
+threshold = 0.5
+recover = 0.2
+window = "5m"
+for = "0"
+min_samples = 5
+no_data = "keep"
+severity = "critical"
+summary = "{integration} fails: {why}"
+"#;
+
+fn judge() -> RulesJudge {
+    RulesJudge::new(
+        RuleSet::from_toml(RULES).unwrap(),
+        BaselineFeed::Fixed(Arc::new(Baselines::empty())),
+    )
+}
+
+/// A state whose openai calls fail (`failures` of 20) this minute.
+fn openai(failures: u64) -> State {
+    let now = Utc::now();
+    let mut s = state(900);
+    let d = IntegrationMinute {
+        calls: 20,
+        failures,
+        ..Default::default()
+    };
+    s.apply(Update::Batch(Box::new(Batch {
+        now,
+        window_secs: 900,
+        integrations: vec![(minute_of(now), "openai".into(), d)],
+        ..Default::default()
+    })));
+    s
+}
+
+async fn step(al: &mut Alerting<RulesJudge>, s: &State) -> StepReport {
+    let now: DateTime<Utc> = Utc::now();
+    al.step(now, |j| j.judge(s, now)).await
+}
+
+async fn jfmon_rows(pool: &PgPool) -> Vec<serde_json::Value> {
+    sqlx::query_scalar(
+        "SELECT context FROM monitoring_alerts WHERE context->>'source' = 'jfmon' ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_rules_fire_and_resolve_one_row(pool: PgPool) {
+    let mut al = Alerting::new(judge(), Some(pool.clone()), None);
+    let r = step(&mut al, &openai(20)).await;
+    assert_eq!(al.role(), Some(Role::Leading));
+    assert_eq!(r.fired, 1, "{r:?}");
+    assert_eq!(step(&mut al, &openai(20)).await, StepReport::default());
+    let rows = jfmon_rows(&pool).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["rule"], "OpenaiFailing");
+    assert_eq!(rows[0]["labels"]["integration"], "openai");
+    assert_eq!(rows[0]["value"], 1.0);
+    assert_eq!(rows[0]["threshold"], 0.5);
+    let r = step(&mut al, &openai(0)).await;
+    assert_eq!(r.resolved, 1, "{r:?}");
+    let rows = jfmon_rows(&pool).await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0]["resolved_at"].is_string(), "{}", rows[0]);
+    assert_eq!(rows[0]["resolved_value"], 0.0);
+}
+
+/// Review finding: after a failed write the lease was given up and taken
+/// again, but the judge was not re-synced with the table: it still held the
+/// alert as firing, so the row it never wrote was never written.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_firing_whose_write_failed_is_written_after_the_resync(pool: PgPool) {
+    sqlx::raw_sql(
+        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON monitoring_alerts \
+         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut al = Alerting::new(judge(), Some(pool.clone()), None);
+    let r = step(&mut al, &openai(20)).await;
+    assert_eq!(r, StepReport::default(), "the write failed");
+    assert!(jfmon_rows(&pool).await.is_empty());
+    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Still failing: the alert is written now, once.
+    let r = step(&mut al, &openai(20)).await;
+    assert_eq!(al.role(), Some(Role::Leading));
+    assert_eq!(r.fired, 1, "{r:?}");
+    assert_eq!(step(&mut al, &openai(20)).await, StepReport::default());
+    assert_eq!(jfmon_rows(&pool).await.len(), 1);
+}
+
+/// A resolution whose write failed is written once the alerting re-synced
+/// (the table still holds the row open: the alert resolves again).
+#[sqlx::test(migrations = "./migrations")]
+async fn a_resolution_whose_write_failed_is_written_after_the_resync(pool: PgPool) {
+    let mut al = Alerting::new(judge(), Some(pool.clone()), None);
+    assert_eq!(step(&mut al, &openai(20)).await.fired, 1);
+    sqlx::raw_sql(
+        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER refuse BEFORE UPDATE ON monitoring_alerts \
+         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(step(&mut al, &openai(0)).await, StepReport::default());
+    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = step(&mut al, &openai(0)).await;
+    assert_eq!(r.resolved, 1, "{r:?}");
+    let rows = jfmon_rows(&pool).await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0]["resolved_at"].is_string());
+}
+
+/// Review finding: `Lease::held()` never asked the server, so a hub whose
+/// lease connection had been closed (its lock released, another hub
+/// leading) still said it led.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_lease_whose_connection_died_is_known_lost(pool: PgPool) {
+    let quiet = openai(0);
+    let mut a = Alerting::new(judge(), Some(pool.clone()), None);
+    let mut b = Alerting::new(judge(), Some(pool.clone()), None);
+    step(&mut a, &quiet).await;
+    step(&mut b, &quiet).await;
+    assert_eq!(
+        (a.role(), b.role()),
+        (Some(Role::Leading), Some(Role::StandingBy))
+    );
+    // The server ends the leader's session (as when its connection breaks).
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    let mut led = false;
+    for _ in 0..100 {
+        step(&mut b, &quiet).await;
+        if b.role() == Some(Role::Leading) {
+            led = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(led, "the other hub takes the released lease");
+    step(&mut a, &quiet).await;
+    assert_eq!(a.role(), Some(Role::StandingBy));
+}
