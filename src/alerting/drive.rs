@@ -48,9 +48,9 @@ impl Drive {
         );
         let wait = self.interval.max(Duration::from_secs(1));
         loop {
-            match tokio::time::timeout(wait, polls.changed()).await {
-                Ok(Err(_)) => return,
-                Ok(Ok(())) | Err(_) => {}
+            // A poll, or the interval without one; a closed signal ends it.
+            if let Ok(Err(_)) = tokio::time::timeout(wait, polls.changed()).await {
+                return;
             }
             let now = Utc::now();
             let r = alerting
