@@ -3,7 +3,8 @@
 //! move while the source is silent) it judges the state the hub already
 //! holds with the rules ([`RulesJudge`], no query per rule), writes and
 //! notifies through [`Alerting`], and records its role and the rule alerts
-//! in the hub's [`Status`] (`/monitoring/api/alerts`, `/metrics`). It runs
+//! in the hub's [`Status`] (`/monitoring/api/alerts`, `/metrics`), and
+//! publishes them as [`Update::RuleAlerts`] to the hub's stream clients. It runs
 //! beside the poll, never inside it: a slow write delays the next judgement,
 //! never the next poll.
 
@@ -18,6 +19,7 @@ use super::rules_judge::{BaselineFeed, RulesJudge};
 use super::run::Alerting;
 use super::status::Status;
 use crate::hub::Hub;
+use crate::model::{RuleOrigin, Update};
 use crate::notify::Outbox;
 use crate::rules::RuleSet;
 
@@ -65,6 +67,14 @@ impl Drive {
                     "rule alerts written"
                 );
             }
+            // Dashboards following the hub (`--ws`) get its rule alerts;
+            // the store drops a set that did not change.
+            let set = crate::rules::display::rule_alerts(
+                alerting.judge().evaluator(),
+                RuleOrigin::Hub,
+                now,
+            );
+            hub.publish(Update::RuleAlerts(Box::new(set)));
             let alerts = alerting
                 .judge()
                 .alerts()
