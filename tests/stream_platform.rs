@@ -264,3 +264,46 @@ async fn unreachable_server_is_reported_and_retried() {
     f.stop();
     served.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_connects_while_an_alert_fires_gets_the_hubs_rule_alerts() {
+    use jfmon::model::{RuleAlert, RuleAlertState, RuleAlerts, RuleBound, RuleOrigin, Update};
+    let served = Served::start(hub_settings()).await;
+    let now = chrono::Utc::now();
+    let labels = std::collections::BTreeMap::from([
+        ("alertname".to_owned(), "IntegrationDown".to_owned()),
+        ("integration".to_owned(), "openai".to_owned()),
+        ("severity".to_owned(), "critical".to_owned()),
+    ]);
+    let firing = RuleAlerts {
+        origin: RuleOrigin::Hub,
+        at: now,
+        alerts: vec![RuleAlert {
+            fingerprint: jfmon::rules::Fingerprint::of(&labels).to_string(),
+            rule: "IntegrationDown".into(),
+            labels,
+            state: RuleAlertState::Firing,
+            severity: Severity::Critical,
+            metric: "status".into(),
+            value: Some(1.0),
+            bound: RuleBound::None,
+            since: Some(now - chrono::TimeDelta::minutes(5)),
+            resolved_at: None,
+            summary: "openai is down".into(),
+            why: "reported down".into(),
+            baseline: None,
+        }],
+        notes: Default::default(),
+    };
+    // Published before the client connects, and never again: the set is
+    // steady, so only the subscription can bring it.
+    served.hub.publish(Update::RuleAlerts(Box::new(firing)));
+    let mut f = Follower::start(stream_settings(&served.ws_url(), None));
+    f.until("the firing rule alert", 10, |s| {
+        s.rule_alerts()
+            .iter()
+            .any(|a| a.rule == "IntegrationDown" && a.state == RuleAlertState::Firing)
+    })
+    .await;
+    f.stop();
+}

@@ -340,10 +340,18 @@ impl Hub {
                     frames
                 }
             };
+            // The hub's current rule alerts too: the store passes on only
+            // sets that changed, so a client that connects while an alert
+            // fires steadily would otherwise never see it.
             let statuses = g
                 .state
                 .sources()
                 .map(|s| protocol::encode_update(&Update::Source(s.clone())).into())
+                .chain(
+                    g.state
+                        .rule_alerts_update()
+                        .map(|u| protocol::encode_update(&u).into()),
+                )
                 .collect();
             (reset, statuses)
         };
