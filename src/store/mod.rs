@@ -147,6 +147,8 @@ impl State {
             && b.api_slow.is_empty()
             && b.integration_errors.is_empty()
             && b.today.is_none()
+            && b.usage.is_none()
+            && b.usage_history.is_none()
             && b.sessions.as_ref().is_none_or(|x| *x == self.sessions)
             && b.alerts.as_ref().is_none_or(|x| *x == self.alert_rows)
             && b.tables_missing

@@ -152,3 +152,34 @@ fn a_window_change_without_reset_regroups_exactly() {
         assert_eq!(e.series.iter().map(|p| p.requests).sum::<u64>(), e.requests);
     }
 }
+
+/// A poll that brings only usage (sessions started, no API row) in the same
+/// minute is applied: it is not taken for a poll that adds nothing.
+#[test]
+fn a_usage_only_poll_in_the_same_minute_is_applied() {
+    let mut s = State::new(3600, Thresholds::default());
+    let end = at(10_000);
+    s.apply(Update::Batch(Box::new(batch(end, 5, 3600))));
+    assert_eq!(s.usage().total.started, 0);
+    let m = minute_of(end);
+    let usage = UsageUpdate {
+        from: m,
+        minutes: vec![(
+            m,
+            "live_chat".to_owned(),
+            UsageMinute {
+                started: 3,
+                ..Default::default()
+            },
+        )],
+        ..Default::default()
+    };
+    let applied = s.apply(Update::Batch(Box::new(Batch {
+        now: end + TimeDelta::seconds(1),
+        window_secs: 3600,
+        usage: Some(usage),
+        ..Default::default()
+    })));
+    assert!(applied, "a usage update changes the Usage view");
+    assert_eq!(s.usage().total.started, 3);
+}
