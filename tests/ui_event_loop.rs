@@ -350,9 +350,11 @@ fn screen_of(t: &Terminal<Counting>) -> String {
     t.backend().inner.to_string()
 }
 
-/// Rule alerts arriving as a hub sends them: the bell rings once for each
-/// alert that starts firing, never again while it stays firing or
-/// flapping, and anew when it fires again after resolving.
+/// Rule alerts arriving as a hub sends them: the alerts already firing
+/// when the dashboard first learns the set ring nothing; the bell rings
+/// once for each alert that starts firing after that, never again while it
+/// stays firing or flapping, nor when it drops out of the set and comes back
+/// (a capped list), and anew when it fires again after resolving.
 #[tokio::test(start_paused = true)]
 async fn the_bell_rings_once_per_newly_firing_alert() {
     use jfmon::model::{RuleAlertState, RuleOrigin};
@@ -372,25 +374,44 @@ async fn the_bell_rings_once_per_newly_firing_alert() {
     settings.bell = true;
     let app = jfmon::ui::app::App::new(settings, WINDOW);
     let base = rules::rule_alerts(RuleOrigin::Hub);
-    // Keep only openai's IntegrationDown, in the given state.
-    let with = |state: RuleAlertState| {
+    let min = |m: i64| now() + chrono::TimeDelta::minutes(m);
+    // The hub's set judged at minute `at`, with openai's IntegrationDown in
+    // `state` since minute `since`; `all`: with the other alerts as they
+    // were (firing since before the start), else openai's alone.
+    let with = |at: i64, state: RuleAlertState, since: i64, all: bool| {
         let mut r = base.clone();
-        r.alerts.retain(|a| a.rule == "IntegrationDown");
-        r.alerts[0].state = state;
+        r.at = min(at);
+        if !all {
+            r.alerts.retain(|a| a.rule == "IntegrationDown");
+        }
+        let a = r
+            .alerts
+            .iter_mut()
+            .find(|a| a.rule == "IntegrationDown")
+            .unwrap();
+        a.state = state;
+        a.since = (state != RuleAlertState::Resolved).then(|| min(since));
+        a.resolved_at = (state == RuleAlertState::Resolved).then(|| min(since));
         Update::RuleAlerts(Box::new(r))
     };
+    use RuleAlertState::*;
     let check = rung.clone();
     let steps = [
-        (with(RuleAlertState::Pending), 0),
-        (with(RuleAlertState::Firing), 1),
-        (with(RuleAlertState::Firing), 1),
-        (with(RuleAlertState::Flapping), 1),
-        (with(RuleAlertState::Firing), 1),
-        (with(RuleAlertState::Resolved), 1),
-        (with(RuleAlertState::Firing), 2),
-        // The full set: three firing (openai's already rung): two more.
-        (Update::RuleAlerts(Box::new(base.clone())), 4),
-        (Update::RuleAlerts(Box::new(base.clone())), 4),
+        // Three alerts already firing at start: learned, not rung.
+        (Update::RuleAlerts(Box::new(base.clone())), 0),
+        (with(1, Firing, -3, true), 0),
+        // openai resolves; the others drop out of the set (a cap).
+        (with(2, Resolved, 2, false), 0),
+        (with(3, Pending, 3, false), 0),
+        // openai fires again: one ring; the others come back: none.
+        (with(5, Firing, 5, true), 1),
+        (with(6, Firing, 5, true), 1),
+        (with(7, Flapping, 5, true), 1),
+        (with(8, Firing, 5, false), 1),
+        (with(9, Firing, 5, true), 1),
+        (with(10, Resolved, 10, true), 1),
+        (with(11, Firing, 11, true), 2),
+        (with(11, Firing, 11, true), 2),
     ];
     let driver = tokio::spawn(async move {
         for (u, expected) in steps {
@@ -417,7 +438,7 @@ async fn the_bell_rings_once_per_newly_firing_alert() {
     .expect("the loop ends");
     assert_eq!(exit, Exit::Quit);
     driver.await.unwrap();
-    assert_eq!(rung.load(Ordering::SeqCst), 4);
+    assert_eq!(rung.load(Ordering::SeqCst), 2);
     let text = screen(&term);
     assert!(text.contains("3 alerts FIRING"), "{text}");
 }

@@ -217,7 +217,7 @@ where
                     {
                         changed |= state.apply(u);
                     }
-                    let rings = app.bell.rings(state.rule_alerts());
+                    let rings = app.bell.rings(state.rule_alert_book().last());
                     if rings > 0 {
                         (judging.ring)(rings);
                     }
