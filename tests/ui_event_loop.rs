@@ -509,3 +509,50 @@ async fn a_direct_dashboard_judges_the_rules_itself() {
     assert!(text.contains("FIRING"), "{text}");
     assert_eq!(rung.load(Ordering::SeqCst), 0, "no --bell, no ring");
 }
+
+/// The redraw face follows the rule alerts' ages: an idle overview whose
+/// only moving text is "since 50s" → "54s" (a firing alert) or "resolved 2m"
+/// → "3m" ago must redraw, within one clock minute (the header's clock
+/// does not turn). Faces are compared directly: no clock runs.
+#[test]
+fn a_rule_alert_age_that_changes_moves_the_redraw_face() {
+    use jfmon::model::{RuleAlertState, RuleOrigin};
+    use jfmon::ui::Ctx;
+    use jfmon::ui::redraw::time_face;
+    let minute = jfmon::model::minute_start(jfmon::model::minute_of(now()));
+    let secs = |s: i64| minute + chrono::TimeDelta::seconds(s);
+    let face_at = |state: &jfmon::store::State, at| {
+        let app = app();
+        time_face(&Ctx {
+            app: &app,
+            state,
+            live: state,
+            now: at,
+            hits: None,
+        })
+    };
+    let mut set = rules::rule_alerts(RuleOrigin::Hub);
+    set.at = minute;
+    set.alerts.retain(|a| a.rule == "IntegrationDown");
+    let mut firing = state_from(None, None);
+    set.alerts[0].state = RuleAlertState::Firing;
+    set.alerts[0].since = Some(secs(5));
+    firing.apply(Update::RuleAlerts(Box::new(set.clone())));
+    assert_eq!(face_at(&firing, secs(55)), face_at(&firing, secs(55)));
+    assert_ne!(
+        face_at(&firing, secs(55)),
+        face_at(&firing, secs(59)),
+        "firing since 50s, then 54s: the face must move"
+    );
+    let mut resolved = state_from(None, None);
+    set.alerts[0].state = RuleAlertState::Resolved;
+    set.alerts[0].since = None;
+    set.alerts[0].resolved_at = Some(secs(-150));
+    resolved.apply(Update::RuleAlerts(Box::new(set)));
+    assert_eq!(resolved.rule_alerts().len(), 1);
+    assert_ne!(
+        face_at(&resolved, secs(10)),
+        face_at(&resolved, secs(40)),
+        "resolved 2m ago, then 3m: the face must move"
+    );
+}

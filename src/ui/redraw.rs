@@ -2,7 +2,8 @@
 //! the clock only through a few things: the header clock (to the minute),
 //! each source's state as the header words it ("live", "stale for 12s",
 //! "down: …"), how fresh the panes' data is, a notice until it expires, and
-//! the ages the overview's lists show ("45s", "3m"). [`TimeFace`] is those,
+//! the ages the overview's lists show ("45s", "3m"; the rule alerts' "since"
+//! and "resolved … ago" among them). [`TimeFace`] is those,
 //! computed without drawing; the event loop wakes once a second, compares,
 //! and draws only when the face moved (or data, input or a resize arrived).
 //! A source's status update that only moves its last-poll time or its poll
@@ -79,6 +80,14 @@ pub fn time_face(ctx: &Ctx) -> TimeFace {
                 .map(|s| fmt::age(now, s.started_at)),
         );
         ages.extend(state.alerts().iter().map(|a| fmt::age(now, a.created_at)));
+        // The rule alerts' "since" (pending, firing) or "resolved … ago".
+        ages.extend(
+            state
+                .rule_alerts()
+                .iter()
+                .filter_map(|a| a.since.or(a.resolved_at))
+                .map(|at| fmt::age(now, at)),
+        );
         ages.extend(
             state
                 .integrations()
