@@ -45,6 +45,17 @@ fn overview() {
     snap_more_sizes("overview", &app(), &state());
 }
 
+/// Thirty endpoints and twelve integrations on the wall screen: the tables
+/// take their rows and the rows left go to charts of the first endpoints
+/// and of every integration.
+#[test]
+fn overview_with_many_endpoints() {
+    let s = many_state();
+    for (w, h) in [(240, 64), (160, 48)] {
+        assert_snapshot!(format!("overview_many_{w}x{h}"), render(&app(), &s, w, h));
+    }
+}
+
 /// The longest run of lines on which one pane (a stretch between two
 /// vertical borders, at least 10 cells) is entirely blank.
 fn longest_blank_run(text: &str) -> usize {
@@ -74,18 +85,27 @@ fn longest_blank_run(text: &str) -> usize {
     worst
 }
 
-/// No pane of the wall screen shows a block of empty rows.
+/// No pane of the wall screen (nor of a 160x48 terminal) shows a block of
+/// empty rows, with the usual five endpoints and four integrations or with
+/// thirty endpoints and twelve integrations.
 #[test]
 fn the_wall_screen_has_no_big_blank_blocks() {
-    let s = state();
-    let mut drill = app();
-    act(&mut drill, &s, &[Action::JumpToFailing]);
-    for (name, a) in [("overview", app()), ("integration", drill)] {
-        let text = render(&a, &s, 240, 64);
-        let worst = longest_blank_run(&text);
-        // A strip chart's headroom above a low value may be blank for a
-        // few rows; a list ending in a block of blank rows is what fails.
-        assert!(worst <= 5, "{name}: {worst} blank rows in a pane:\n{text}");
+    for (fixture, s) in [("usual", state()), ("many", many_state())] {
+        let mut drill = app();
+        act(&mut drill, &s, &[Action::JumpToFailing]);
+        for (name, a) in [("overview", app()), ("integration", drill)] {
+            for (w, h) in [(240, 64), (160, 48)] {
+                let text = render(&a, &s, w, h);
+                let worst = longest_blank_run(&text);
+                // A strip chart's headroom above a low value may be blank
+                // for a few rows; a list ending in a block of blank rows is
+                // what fails.
+                assert!(
+                    worst <= 5,
+                    "{fixture} {name} {w}x{h}: {worst} blank rows in a pane:\n{text}"
+                );
+            }
+        }
     }
     // The check itself.
     let blank_pane = "\"│x│          │\"\n".repeat(5);

@@ -269,10 +269,28 @@ pub struct Strip<'a> {
     pub theme: &'a Theme,
 }
 
+/// Fewest rows a strip gets when not every item has a row: three show its
+/// label, its range and a decade line.
+pub const STRIP_MIN_ROWS: u16 = 3;
+
+/// How many of `n` strips to draw in `height` rows: all of them when each
+/// gets a row, else as many as get [`STRIP_MIN_ROWS`] (at least one).
+pub fn strips_that_fit(n: usize, height: u16) -> usize {
+    if n == 0 || height == 0 {
+        0
+    } else if usize::from(height) >= n {
+        n
+    } else {
+        usize::from((height / STRIP_MIN_ROWS).max(1)).min(n)
+    }
+}
+
 /// Stacked strip charts sharing one log scale, one per item, each
-/// `area.height / items` rows high (at least one): the label and the
-/// range on the left, bars over a faint line per decade on the right. The wall screen's
-/// per-endpoint and per-integration latency charts. Returns the rows used.
+/// `area.height / items` rows high (at least one; the rows left over go
+/// one each to the first strips, so none are left blank): the label and
+/// the range on the left, bars over a faint line per decade on the right.
+/// The wall screen's per-endpoint and per-integration latency charts.
+/// Returns the rows used.
 pub fn strips(area: Rect, buf: &mut Buffer, items: &[Strip], label_w: u16) -> u16 {
     if items.is_empty() || area.width <= label_w + 8 || area.height == 0 {
         return 0;
@@ -285,9 +303,12 @@ pub fn strips(area: Rect, buf: &mut Buffer, items: &[Strip], label_w: u16) -> u1
     // strip fills its rows.
     let hi = values().copied().fold(lo * 10.0, f64::max);
     let scale = Scale::Log { lo, hi };
-    let each = (area.height / items.len() as u16).max(1);
+    let n = items.len() as u16;
+    let each = (area.height / n).max(1);
+    let extra = if area.height >= n { area.height % n } else { 0 };
     let mut y = area.y;
-    for s in items {
+    for (i, s) in items.iter().enumerate() {
+        let each = each + u16::from((i as u16) < extra);
         if y + each > area.bottom() {
             break;
         }

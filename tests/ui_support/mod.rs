@@ -277,6 +277,11 @@ pub fn alerts() -> AlertsView {
 
 /// The whole window, as the poller's first load would deliver it.
 pub fn full_batch() -> Batch {
+    batch_of(&api_calls(), &integration_calls())
+}
+
+/// The whole window with these calls.
+fn batch_of(api: &[ApiCall], integ: &[IntegrationCall]) -> Batch {
     let mut b = Batch {
         reset: true,
         now: now(),
@@ -311,8 +316,8 @@ pub fn full_batch() -> Batch {
         }),
         ..Default::default()
     };
-    aggregate::add_api_calls(&mut b, &api_calls());
-    aggregate::add_integration_calls(&mut b, &integration_calls());
+    aggregate::add_api_calls(&mut b, api);
+    aggregate::add_integration_calls(&mut b, integ);
     aggregate::add_business(&mut b, &business());
     b
 }
@@ -540,4 +545,65 @@ pub fn usage_state() -> State {
         .collect();
     aggregate::add_business(&mut b, &extra);
     state_from(Some(b), Some(postgres(true, 1, None)))
+}
+
+/// A bigger platform for the wall screen: thirty endpoints and twelve
+/// integrations (the usual five and four among them), same sessions,
+/// alerts and business metrics.
+pub fn many_batch() -> Batch {
+    let mut calls = api_calls();
+    let mut id: u64 = 900_000;
+    for n in 0..25u64 {
+        for minute in 0..15 {
+            for j in 0..2 {
+                id += 1;
+                let base = 10.0 * (1 + n % 7) as f64 * (1 + n % 3) as f64;
+                calls.push(ApiCall {
+                    id: id as i64,
+                    at: at(minute, j * 15 + (n % 10) as i64),
+                    endpoint: format!("/api/v2/resource_{n:02}"),
+                    method: if n % 4 == 0 { "POST" } else { "GET" }.to_string(),
+                    status_code: Some(if n % 9 == 0 && j == 0 && minute % 5 == 0 {
+                        500
+                    } else {
+                        200
+                    }),
+                    response_ms: Some((base * (0.6 + jitter(id) * 0.9)) as i32),
+                    user_id: Some(100 + (id % 50) as i32),
+                    error: None,
+                });
+            }
+        }
+    }
+    calls.sort_by_key(|c| (c.at, c.id));
+    let mut integ = integration_calls();
+    let more = [
+        "stripe", "sendgrid", "twilio", "s3", "redis", "vimeo", "zoom", "pinecone",
+    ];
+    let mut id: u64 = 800_000;
+    for (n, name) in more.iter().enumerate() {
+        for minute in 0..15 {
+            for j in 0..3 {
+                id += 1;
+                integ.push(IntegrationCall {
+                    id: id as i64,
+                    at: at(minute, j * 10 + n as i64),
+                    integration: name.to_string(),
+                    operation: Some("call".to_string()),
+                    success: true,
+                    duration_ms: Some((50.0 * (1 + n) as f64 * (0.7 + jitter(id) * 0.8)) as i32),
+                    status_code: Some(200),
+                    error: None,
+                    session_id: None,
+                });
+            }
+        }
+    }
+    integ.sort_by_key(|c| (c.at, c.id));
+    batch_of(&calls, &integ)
+}
+
+/// [`many_batch`], PostgreSQL live.
+pub fn many_state() -> State {
+    state_from(Some(many_batch()), Some(postgres(true, 1, None)))
 }

@@ -10,7 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::super::chart::{Strip, strips};
+use super::super::chart::Strip;
 use super::super::list::{Choices, ListState};
 use super::super::mode::FilterTarget;
 use super::super::pane::PaneId;
@@ -223,7 +223,8 @@ fn body<'a>(ctx: &Ctx<'a>, rows: &[&IntegrationStats], w: u16) -> ListBody<'a, '
 }
 
 /// Below the table, when rows are left: p95 latency per minute of each
-/// integration, one strip each on a shared log scale, coloured by status.
+/// integration (the first ones, when not all fit), one strip each on a
+/// shared log scale, coloured by status.
 fn latency_charts(ctx: &Ctx, rows: &[&IntegrationStats], area: Rect, buf: &mut Buffer) {
     let t = ctx.theme();
     let first = rows
@@ -231,11 +232,6 @@ fn latency_charts(ctx: &Ctx, rows: &[&IntegrationStats], area: Rect, buf: &mut B
         .filter_map(|i| i.series.first())
         .map(|p| p.minute)
         .min();
-    let heading = format!(
-        "p95 per minute, log scale{}",
-        widgets::span_label(ctx, first)
-    );
-    buf.set_string(area.x + 1, area.y, heading, t.heading());
     let items: Vec<Strip> = rows
         .iter()
         .map(|i| Strip {
@@ -245,11 +241,5 @@ fn latency_charts(ctx: &Ctx, rows: &[&IntegrationStats], area: Rect, buf: &mut B
             theme: t,
         })
         .collect();
-    let charts = Rect::new(
-        area.x + 1,
-        area.y + 1,
-        area.width.saturating_sub(1),
-        area.height - 1,
-    );
-    strips(charts, buf, &items, 14);
+    super::strip_charts(ctx, area, buf, first, items, 14);
 }

@@ -2,7 +2,8 @@
 //! error rate, p50/p95/p99 and a sparkline of p95 per minute over the
 //! window. Worst error rate first by default; `s` cycles the sort column.
 //! Rows left below the table (a wall screen) get a log-scale chart of p95
-//! per minute for each endpoint.
+//! per minute for each endpoint, or for the first ones (in the table's
+//! order) when not all of them fit.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -10,7 +11,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use super::super::chart::{Strip, strips};
+use super::super::chart::Strip;
 use super::super::list::{Choices, ListState};
 use super::super::mode::FilterTarget;
 use super::super::pane::PaneId;
@@ -198,8 +199,9 @@ fn body<'a>(ctx: &Ctx<'a>, rows: &[&EndpointStats], w: u16) -> ListBody<'a, 'a> 
     }
 }
 
-/// Below the table, when rows are left: p95 per minute of each endpoint,
-/// one strip each on a shared log scale, as tall as the rows allow.
+/// Below the table, when rows are left: p95 per minute of each endpoint
+/// (the first ones, when not all fit), one strip each on a shared log
+/// scale, as tall as the rows allow.
 fn trend_charts(ctx: &Ctx, rows: &[&EndpointStats], area: Rect, buf: &mut Buffer) {
     let t = ctx.theme();
     let first = rows
@@ -207,11 +209,6 @@ fn trend_charts(ctx: &Ctx, rows: &[&EndpointStats], area: Rect, buf: &mut Buffer
         .filter_map(|e| e.series.first())
         .map(|p| p.minute)
         .min();
-    let heading = format!(
-        "p95 per minute, log scale{}",
-        widgets::span_label(ctx, first)
-    );
-    buf.set_string(area.x + 1, area.y, heading, t.heading());
     let items: Vec<Strip> = rows
         .iter()
         .map(|e| Strip {
@@ -231,11 +228,5 @@ fn trend_charts(ctx: &Ctx, rows: &[&EndpointStats], area: Rect, buf: &mut Buffer
         .max()
         .unwrap_or(0)
         .clamp(12, 36);
-    let charts = Rect::new(
-        area.x + 1,
-        area.y + 1,
-        area.width.saturating_sub(1),
-        area.height - 1,
-    );
-    strips(charts, buf, &items, label_w);
+    super::strip_charts(ctx, area, buf, first, items, label_w);
 }

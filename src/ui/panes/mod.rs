@@ -14,6 +14,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
+use super::chart::{Strip, strips, strips_that_fit};
 use super::list::{Choices, ListState};
 use super::mode::FilterTarget;
 use super::nav::{self, View};
@@ -21,6 +22,7 @@ use super::pane::PaneId;
 use super::widgets;
 use super::{Ctx, Freshness, fmt};
 use crate::duration::format_duration;
+use crate::model::Minute;
 use crate::model::tables::missing_message;
 use crate::store::State;
 
@@ -202,17 +204,51 @@ pub fn render_framed(
 }
 
 /// A table pane's inner area split for a wall screen: the table gets its
-/// `rows` and header; the spare rows below go to one chart per row when there
-/// are more of them than rows, else the table takes everything (the second
-/// area is then empty).
+/// `rows` and header; the spare rows below (from two: a heading and one
+/// strip) go to charts ([`strip_charts`]), else the table takes
+/// everything (the second area is then empty).
 pub fn table_then_charts(inner: Rect, rows: usize) -> (Rect, Rect) {
-    let table_h = (rows as u16 + 1).min(inner.height);
+    let table_h = u16::try_from(rows + 1)
+        .unwrap_or(u16::MAX)
+        .min(inner.height);
     let spare = inner.height - table_h;
-    if spare > rows as u16 {
+    if rows > 0 && spare >= 2 {
         let [a, b] =
             Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)]).areas(inner);
         (a, b)
     } else {
         (inner, Rect::default())
     }
+}
+
+/// The charts below a table: a heading ("p95 per minute, log scale" and the
+/// span), then one log-scale strip per row of the table, in its order, as
+/// many as fit ([`strips_that_fit`]); the heading says so when that is not
+/// all of them.
+pub fn strip_charts(
+    ctx: &Ctx,
+    area: Rect,
+    buf: &mut Buffer,
+    first: Option<Minute>,
+    mut items: Vec<Strip>,
+    label_w: u16,
+) {
+    let t = ctx.theme();
+    let charts = Rect::new(
+        area.x + 1,
+        area.y + 1,
+        area.width.saturating_sub(1),
+        area.height.saturating_sub(1),
+    );
+    let total = items.len();
+    items.truncate(strips_that_fit(total, charts.height));
+    let mut heading = format!(
+        "p95 per minute, log scale{}",
+        widgets::span_label(ctx, first)
+    );
+    if items.len() < total {
+        heading.push_str(&format!(" · first {} of {total} rows", items.len()));
+    }
+    buf.set_string(area.x + 1, area.y, heading, t.heading());
+    strips(charts, buf, &items, label_w);
 }
