@@ -109,6 +109,10 @@ async fn seed(pool: &PgPool) {
     for q in [
         "INSERT INTO monitoring_integration_metrics (integration, success, duration_ms, error, operation) \
          SELECT 'openai', false, 30000, 'ConnectTimeout after 30000 ms', 'chat' FROM generate_series(1, 12)",
+        // Before the outage openai answered in about 400 ms: its latency
+        // chart spans 400 ms to 30 s (the page's log-scale check).
+        "INSERT INTO monitoring_integration_metrics (integration, success, duration_ms, operation, created_at) \
+         SELECT 'openai', true, 400 + n, 'chat', now() - interval '4 min' FROM generate_series(1, 6) n",
         "INSERT INTO monitoring_integration_metrics (integration, success, duration_ms) \
          SELECT 'prokerala', true, 150 + n FROM generate_series(1, 40) n",
         "INSERT INTO monitoring_alerts (severity, title, context) \

@@ -145,6 +145,34 @@ try {
   const errors = await page.locator('#d-errors').innerText();
   check(errors.includes(LAST_ERROR), `the detail lists the last error (${LAST_ERROR})`);
   check(await page.locator('#d-timeline span').count() > 0, 'status timeline drawn');
+  // The latency chart is on a log scale: titled so, labelled by decade with
+  // the decades equally spaced, and the ~400 ms p50 of the minute before the
+  // outage drawn between the 100ms and 1s lines, not on the floor under the
+  // 30 s timeouts (where a linear axis would put it).
+  const lat = await page.$eval('#d-latency', (el) => {
+    const s = el.querySelector('svg');
+    return {
+      title: el.closest('section').querySelector('h3').textContent,
+      label: s.getAttribute('aria-label'),
+      ticks: [...s.querySelectorAll('text.tick')].map((t) => ({ text: t.textContent, y: Number(t.getAttribute('y')) })),
+      p50: [...s.querySelectorAll('circle.p50')].map((c) => Number(c.getAttribute('cy'))),
+      series: ['p50', 'p95', 'p99'].map((k) => s.querySelectorAll(`polyline.${k}`).length),
+      height: s.viewBox.baseVal.height,
+      legend: el.querySelector('.legend')?.textContent ?? '',
+    };
+  });
+  check(lat.title.includes('log scale') && lat.label.startsWith('latency, log scale'),
+    `latency chart titled log scale (${lat.title}; ${lat.label})`);
+  const tickText = lat.ticks.map((t) => t.text).join(' ');
+  check(tickText === '100ms 1s 10s 100s', `latency axis labelled by decade: ${tickText}`);
+  // Each label sits 2 px above its decade's line.
+  const gaps = lat.ticks.slice(0, 3).map((t, i) => t.y - lat.ticks[i + 1].y);
+  check(gaps.every((g) => g > 0 && Math.abs(g - gaps[0]) < 0.2), `decades equally spaced (${gaps.join(', ')})`);
+  const line = (i) => lat.ticks[i].y + 2;
+  const median = Math.max(...lat.p50);
+  check(lat.p50.length >= 2 && median < line(0) - 10 && median > line(1),
+    `the 400 ms p50 sits between the 100ms and 1s lines (y ${median}; lines ${line(0)}, ${line(1)})`);
+  check(lat.series.every((n) => n === 1) && /p50.*p95.*p99/.test(lat.legend), `p50, p95 and p99 drawn (${lat.legend})`);
   await page.screenshot({ path: join(OUT, 'detail-1280x800.png') });
   await page.keyboard.press('Escape');
   await page.waitForSelector('#overview:not([hidden])', WAIT);
