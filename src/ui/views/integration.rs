@@ -147,22 +147,22 @@ struct Wants {
     related: usize,
 }
 
-/// Summary, charts, errors, related lists: the charts go first when the
-/// screen is short, then the related lists. On a tall screen the lists get
-/// the rows they have to show (within a share) and the charts the rest.
+/// Summary, charts, errors, related lists. From 14 rows below the summary
+/// the lists get the rows they have to show, the related lists within a
+/// quarter and the errors within half of what is left (at least a row
+/// each), and the charts the rest: so the charts grow as the lists run
+/// short instead of the lists keeping blank rows. Below that the charts go
+/// first, then the related lists.
 fn layout(i: &IntegrationStats, area: Rect, wants: Wants) -> [Rect; 4] {
     let both = i.reported.is_some() && i.last_error.is_some();
     let summary_h = (6 + u16::from(both)).min(area.height);
     let rest = area.height.saturating_sub(summary_h);
     let list_rows = |n: usize| (n.clamp(1, 500) as u16) + 3;
-    let (charts_h, errors_h, related_h) = if rest >= 24 {
-        let related = list_rows(wants.related).clamp(4, rest / 4);
-        let errors = list_rows(wants.errors).clamp(5, (rest - related) / 2);
+    let (charts_h, errors_h, related_h) = if rest >= 14 {
+        // rest >= 14 leaves the charts at least 5 rows.
+        let related = list_rows(wants.related).min(rest / 4).max(4);
+        let errors = list_rows(wants.errors).min((rest - related) / 2).max(5);
         (rest - related - errors, errors, related)
-    } else if rest >= 14 {
-        let c = 5;
-        let e = (rest - c) / 2 + (rest - c) % 2;
-        (c, e, rest - c - e)
     } else if rest >= 8 {
         (0, rest - rest / 2, rest / 2)
     } else {
