@@ -225,10 +225,12 @@ async fn a_stopped_source_is_reported_and_the_data_kept() {
     driver.await.unwrap();
 }
 
-/// A `TestBackend` that counts the frames flushed to it.
+/// A `TestBackend` that counts the frames flushed to it and, when asked,
+/// copies each flushed screen out (for checks while the loop runs).
 struct Counting {
     inner: TestBackend,
     frames: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    screen: Option<std::sync::Arc<std::sync::Mutex<String>>>,
 }
 
 impl ratatui::backend::Backend for Counting {
@@ -269,6 +271,9 @@ impl ratatui::backend::Backend for Counting {
     fn flush(&mut self) -> Result<(), Self::Error> {
         self.frames
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(screen) = &self.screen {
+            *screen.lock().unwrap() = self.inner.to_string();
+        }
         self.inner.flush()
     }
 }
@@ -292,6 +297,7 @@ async fn an_idle_dashboard_draws_only_what_changes() {
     let mut term = Terminal::new(Counting {
         inner: TestBackend::new(120, 40),
         frames: frames.clone(),
+        screen: None,
     })
     .unwrap();
     let count = frames.clone();
@@ -555,4 +561,151 @@ fn a_rule_alert_age_that_changes_moves_the_redraw_face() {
         face_at(&resolved, secs(40)),
         "resolved 2m ago, then 3m: the face must move"
     );
+}
+
+/// The stream's status (a `--ws` dashboard), up or down.
+fn stream(up: bool) -> Update {
+    let mut s = jfmon::model::SourceStatus::new(jfmon::model::SourceId::Stream, "hub:7878");
+    s.up = up;
+    s.last_ok = Some(now());
+    if !up {
+        s.last_error = Some("connection refused".into());
+    }
+    Update::Source(s)
+}
+
+/// A batch of no new rows `minutes` after the fixture's time (the database
+/// clock moving on).
+fn later(minutes: i64) -> Update {
+    Update::Batch(Box::new(jfmon::model::Batch {
+        now: now() + chrono::TimeDelta::minutes(minutes),
+        window_secs: WINDOW.as_secs(),
+        ..Default::default()
+    }))
+}
+
+/// One step: an update, then what the screen must and must not show.
+type Step = (Update, &'static [&'static str], &'static [&'static str]);
+
+/// Run the loop with `judging` over the fixture's data, sending `steps` in
+/// order and checking the screen after each.
+async fn run_steps(judging: Judging, steps: Vec<Step>) {
+    let (rig, handle, events) = rig();
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut term = Terminal::new(Counting {
+        inner: TestBackend::new(200, 48),
+        frames: Default::default(),
+        screen: Some(screen.clone()),
+    })
+    .unwrap();
+    let driver = tokio::spawn(async move {
+        for (i, (u, shows, hides)) in steps.into_iter().enumerate() {
+            rig.updates.send(u).await.unwrap();
+            settle().await;
+            let text = screen.lock().unwrap().clone();
+            for s in shows {
+                assert!(text.contains(s), "step {i}: {s:?} missing:\n{text}");
+            }
+            for s in hides {
+                assert!(!text.contains(s), "step {i}: {s:?} shown:\n{text}");
+            }
+        }
+        rig.events.send(ch('q')).await.unwrap();
+        rig
+    });
+    let exit = tokio::time::timeout(
+        Duration::from_secs(60),
+        run_judging(
+            &mut term,
+            app(),
+            state(),
+            handle,
+            events,
+            std::future::pending(),
+            judging,
+        ),
+    )
+    .await
+    .expect("the loop ends");
+    assert_eq!(exit, Exit::Quit);
+    driver.await.unwrap();
+}
+
+/// A `--ws` dashboard without a database: when the hub goes away its rule
+/// alerts stay on screen (never blanked), marked as the hub's last known
+/// states with their time; when it is back the mark goes.
+#[tokio::test(start_paused = true)]
+async fn a_gone_hubs_alerts_stay_marked_last_known() {
+    use jfmon::model::RuleOrigin;
+    let hub = || Update::RuleAlerts(Box::new(rules::rule_alerts(RuleOrigin::Hub)));
+    let judging = Judging {
+        rules: None,
+        ring: Box::new(|_| {}),
+    };
+    run_steps(
+        judging,
+        vec![
+            (stream(true), &[], &[]),
+            (
+                hub(),
+                &["3 alerts FIRING", "openai is down"],
+                &["last known"],
+            ),
+            (
+                stream(false),
+                &[
+                    "3 alerts FIRING (hub's, last known 12:00)",
+                    "openai is down",
+                ],
+                &[],
+            ),
+            (stream(true), &["3 alerts FIRING"], &["last known"]),
+        ],
+    )
+    .await;
+}
+
+/// A `--ws` dashboard with a database fallback: while the hub judges, the
+/// dashboard does not; when the hub goes away it judges locally (marked),
+/// starting from the hub's firing alerts (a fresh judgement would show
+/// openai's outage as merely pending for the rule's `for`); when the hub is
+/// back its states replace the local ones and the local judgement stands by.
+#[tokio::test(start_paused = true)]
+async fn with_a_database_the_dashboard_judges_while_the_hub_is_away() {
+    use jfmon::model::RuleOrigin;
+    use jfmon::rules::{LocalRules, RuleSet, Standing};
+    let hub = || Update::RuleAlerts(Box::new(rules::rule_alerts(RuleOrigin::Hub)));
+    let judging = Judging {
+        rules: Some(LocalRules::standing(
+            Standing::WhileNoHub,
+            RuleSet::defaults(),
+            None,
+        )),
+        ring: Box::new(|_| {}),
+    };
+    run_steps(
+        judging,
+        vec![
+            (stream(true), &[], &[]),
+            (hub(), &["3 alerts FIRING"], &["judged here"]),
+            // New data while the hub judges: nothing judged here.
+            (later(1), &["3 alerts FIRING"], &["judged here"]),
+            (
+                stream(false),
+                &["(hub's, last known 12:00)"],
+                &["judged here"],
+            ),
+            // The poller's data after the hub left: judged here, openai's
+            // outage still firing.
+            (
+                later(2),
+                &["FIRING (judged here: no hub)", "openai is down"],
+                &["last known"],
+            ),
+            (stream(true), &["judged here"], &[]),
+            (hub(), &["3 alerts FIRING"], &["judged here", "last known"]),
+            (later(3), &["3 alerts FIRING"], &["judged here"]),
+        ],
+    )
+    .await;
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::{Fail, Outcome, source_plan};
 use crate::cli::DemoArgs;
 use crate::config::Config;
-use crate::rules::LocalRules;
+use crate::rules::{LocalRules, Standing};
 use crate::source::demo::DemoSettings;
 use crate::source::{self, Plan};
 use crate::store::State;
@@ -138,19 +138,26 @@ pub async fn run(cfg: &Config, demo: Option<&DemoArgs>) -> Outcome {
 
 /// The dashboard's own, read-only judgement of the alert rules: on the
 /// simulator and on the database (anomaly baselines from the rollups,
-/// refreshed in the background); none through a hub, whose states are shown.
+/// refreshed in the background); through a hub with a database fallback,
+/// only while no hub judges (see [`crate::rules::display`]); none through a
+/// hub alone, whose states are shown (marked last known once it is gone).
 fn local_rules(cfg: &Config, plan: &Plan) -> Option<LocalRules> {
-    match plan {
-        Plan::Demo(_) => Some(LocalRules::new(cfg.rules.clone(), None)),
-        Plan::Database(db) => Some(LocalRules::new(
+    let from_db = |standing, db: &crate::source::Database| {
+        LocalRules::standing(
+            standing,
             cfg.rules.clone(),
             Some(crate::rollup::baseline::spawn_refresh(
                 db.poller.pool().clone(),
                 db.url.clone(),
                 BASELINE_REFRESH,
             )),
-        )),
-        Plan::Stream(_) | Plan::StreamAndDatabase(..) => None,
+        )
+    };
+    match plan {
+        Plan::Demo(_) => Some(LocalRules::new(cfg.rules.clone(), None)),
+        Plan::Database(db) => Some(from_db(Standing::Always, db)),
+        Plan::StreamAndDatabase(_, db) => Some(from_db(Standing::WhileNoHub, db)),
+        Plan::Stream(_) => None,
     }
 }
 

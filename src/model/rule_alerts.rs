@@ -153,6 +153,19 @@ impl RuleOrigin {
     }
 }
 
+/// Whose judgement the rule alerts shown are, as an on-call engineer should
+/// read them ([`crate::store::State::rule_judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleJudge {
+    /// This dashboard's own read-only evaluation.
+    Local,
+    /// A hub that is connected now.
+    Hub,
+    /// A hub that is no longer reachable: its states as of `at` (the hub's
+    /// clock), kept on screen (never blanked) but no longer current.
+    HubLastKnown { at: DateTime<Utc> },
+}
+
 /// The current rule alerts, replacing the previous set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleAlerts {

@@ -3,6 +3,23 @@
 //! and [`LocalRules`]: a dashboard without a hub judging the rules itself,
 //! read-only (nothing is written, nothing notified), after each applied
 //! batch. A hub sends the same update from its own evaluator.
+//!
+//! A `--ws` dashboard with a database fallback judges only while no hub
+//! does ([`Standing::WhileNoHub`]). What an on-call engineer should be able
+//! to trust when the hub goes away:
+//!
+//! - the screen never blanks: the hub's last states stay listed, marked as
+//!   the hub's last known states with their time
+//!   ([`crate::model::RuleJudge::HubLastKnown`]), until something current
+//!   replaces them;
+//! - with the database still readable the dashboard judges locally (marked
+//!   local) and starts from the hub's last firing alerts: an outage the hub
+//!   had firing stays firing (it is not shown as merely "pending" for the
+//!   rule's `for`), and resolves once the database shows it clear for the
+//!   rule's `keep_firing_for`;
+//! - when a hub is back its states replace the local ones and the local
+//!   judgement stands by; the next time the hub goes, it starts again from
+//!   the hub's newest states.
 
 use std::sync::Arc;
 
@@ -10,10 +27,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::anomaly::Baselines;
-use super::eval::{AlertState, Evaluator};
+use super::eval::{AlertState, Evaluator, Restored};
+use super::fingerprint::Fingerprint;
 use super::machine::Phase;
 use super::spec::RuleSet;
-use crate::model::{RuleAlert, RuleAlertState, RuleAlerts, RuleBound, RuleOrigin, Update};
+use crate::model::{
+    RuleAlert, RuleAlertState, RuleAlerts, RuleBound, RuleJudge, RuleOrigin, Update,
+};
 use crate::store::State;
 
 fn number(v: &serde_json::Value, key: &str) -> Option<f64> {
@@ -96,10 +116,21 @@ pub fn rule_alerts(ev: &Evaluator, origin: RuleOrigin, at: DateTime<Utc>) -> Rul
     }
 }
 
+/// When a dashboard judges the rules itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Always: no hub (the database, the simulator).
+    Always,
+    /// Only while no hub is connected and judging: a `--ws` dashboard with
+    /// a database fallback.
+    WhileNoHub,
+}
+
 /// A dashboard's own, read-only judgement: the configured rules over the
 /// store's state, after each applied batch (never in the draw loop).
 /// Transitions are dropped: only a hub writes and notifies.
 pub struct LocalRules {
+    standing: Standing,
     evaluator: Evaluator,
     /// The newest baselines from the rollups (refreshed in the background);
     /// `None`: no history (the demo), anomaly rules say so.
@@ -110,7 +141,17 @@ pub struct LocalRules {
 
 impl LocalRules {
     pub fn new(rules: RuleSet, baselines: Option<watch::Receiver<Arc<Baselines>>>) -> Self {
+        LocalRules::standing(Standing::Always, rules, baselines)
+    }
+
+    /// Judging as `standing` says.
+    pub fn standing(
+        standing: Standing,
+        rules: RuleSet,
+        baselines: Option<watch::Receiver<Arc<Baselines>>>,
+    ) -> Self {
         LocalRules {
+            standing,
             evaluator: Evaluator::new(rules),
             baselines,
             empty: Baselines::empty(),
@@ -125,6 +166,20 @@ impl LocalRules {
             return None;
         }
         let now = state.now();
+        if self.standing == Standing::WhileNoHub {
+            if state.rule_judge() == Some(RuleJudge::Hub) {
+                // The hub judges; the next take-over sends its first set.
+                self.last = None;
+                return None;
+            }
+            if let Some(hub) = state
+                .rule_alert_book()
+                .last()
+                .filter(|l| l.origin == RuleOrigin::Hub)
+            {
+                self.take_over(hub, now);
+            }
+        }
         let held = self.baselines.as_ref().map(|rx| rx.borrow().clone());
         let baselines = held.as_deref().unwrap_or(&self.empty);
         // Read-only: the transitions are what a hub would write and send.
@@ -139,6 +194,29 @@ impl LocalRules {
         }
         self.last = Some(set.clone());
         Some(Update::RuleAlerts(Box::new(set)))
+    }
+}
+
+impl LocalRules {
+    /// Start judging from the hub's last states: a fresh evaluator holding
+    /// the hub's firing alerts firing (since when the hub said), so they
+    /// resolve only once this dashboard's data shows them clear.
+    fn take_over(&mut self, hub: &RuleAlerts, now: DateTime<Utc>) {
+        let rules = self.evaluator.rules().clone();
+        self.evaluator = Evaluator::new(rules);
+        let firing = hub.alerts.iter().filter(|a| a.state.is_firing());
+        let restored = firing.filter_map(|a| {
+            Some(Restored {
+                fingerprint: Fingerprint::parse(&a.fingerprint)?,
+                rule: a.rule.clone(),
+                labels: a.labels.clone(),
+                active_since: a.since.unwrap_or(hub.at),
+                value: a.value,
+            })
+        });
+        self.evaluator
+            .restore_as(restored, now, "firing when the hub was last reachable");
+        self.last = None;
     }
 }
 

@@ -227,6 +227,17 @@ impl Evaluator {
     /// to pending with its `for` already served, so its next breach fires
     /// (and is written) again.
     pub fn restore(&mut self, alerts: impl IntoIterator<Item = Restored>, now: DateTime<Utc>) {
+        self.restore_as(alerts, now, "restored after a restart");
+    }
+
+    /// [`Evaluator::restore`], saying `why` on the restored alerts until
+    /// their next observation.
+    pub fn restore_as(
+        &mut self,
+        alerts: impl IntoIterator<Item = Restored>,
+        now: DateTime<Utc>,
+        why: &str,
+    ) {
         let alerts: Vec<Restored> = alerts.into_iter().collect();
         let open: std::collections::HashSet<Fingerprint> =
             alerts.iter().map(|a| a.fingerprint).collect();
@@ -272,7 +283,7 @@ impl Evaluator {
                     resolved_at: None,
                     value: a.value,
                     threshold: serde_json::Value::Null,
-                    why: "restored after a restart".into(),
+                    why: why.into(),
                     history: VecDeque::new(),
                     machine: Machine::firing_since(a.active_since, now),
                 },

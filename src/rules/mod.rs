@@ -28,7 +28,7 @@ pub mod template;
 pub mod testfile;
 
 pub use self::anomaly::{BaselineBuilder, Baselines};
-pub use self::display::LocalRules;
+pub use self::display::{LocalRules, Standing};
 pub use self::eval::{AlertState, Evaluator, Restored, Transition, TransitionKind};
 pub use self::fingerprint::Fingerprint;
 pub use self::machine::Phase;

@@ -371,6 +371,20 @@ impl State {
     pub fn rule_alert_book(&self) -> &RuleAlertBook {
         &self.rule_alerts
     }
+    /// Whose rule alerts are shown: this dashboard's, a connected hub's,
+    /// or a hub's last known states once its stream is down (they are kept,
+    /// marked, until a hub or the dashboard's own judgement replaces them).
+    /// `None`: nothing judged yet.
+    pub fn rule_judge(&self) -> Option<RuleJudge> {
+        let last = self.rule_alerts.last()?;
+        Some(match last.origin {
+            RuleOrigin::Local => RuleJudge::Local,
+            RuleOrigin::Hub => match self.sources.get(&SourceId::Stream) {
+                Some(s) if !s.up => RuleJudge::HubLastKnown { at: last.at },
+                _ => RuleJudge::Hub,
+            },
+        })
+    }
     /// Rule alerts firing now (flapping included).
     pub fn firing_rule_alerts(&self) -> usize {
         self.rule_alerts.firing()

@@ -1,7 +1,8 @@
 //! The two header lines. First, a status bar: jfmon, DEMO, environment,
 //! database (host:port/name, never a password), each source's state (live,
 //! stale for N s, down: reason), the rule alerts firing (once the rules
-//! have been judged), the window, PAUSED, read-only and the clock. Second, the breadcrumbs and, when an integration is failing, the
+//! have been judged; marked when they are a gone hub's last known states
+//! or this dashboard's own while its hub is away), the window, PAUSED, read-only and the clock. Second, the breadcrumbs and, when an integration is failing, the
 //! banner naming it and the key that opens it (both also take a click).
 
 use ratatui::buffer::Buffer;
@@ -16,7 +17,7 @@ use super::mouse::Spot;
 use super::theme::Theme;
 use super::{Ctx, fmt};
 use crate::duration::format_duration;
-use crate::model::Health;
+use crate::model::{Health, RuleJudge, SourceId};
 
 pub struct Header<'a> {
     pub ctx: Ctx<'a>,
@@ -30,6 +31,22 @@ struct Seg<'a> {
 
 fn seg_width(s: &Seg) -> usize {
     s.spans.iter().map(|s| s.width()).sum()
+}
+
+/// How the rule alerts' judge is marked when it is not plainly current: a
+/// hub that is gone ("hub's, last known 12:03") and a dashboard following a
+/// hub that judges on its own meanwhile ("judged here"); nothing otherwise.
+pub fn judge_mark(ctx: &Ctx, judge: RuleJudge) -> Option<String> {
+    match judge {
+        RuleJudge::HubLastKnown { at } => Some(format!(
+            "(hub's, last known {})",
+            fmt::clock_hm(at, ctx.app.settings.local_time)
+        )),
+        RuleJudge::Local if ctx.live.source(SourceId::Stream).is_some() => {
+            Some("(judged here: no hub)".into())
+        }
+        RuleJudge::Local | RuleJudge::Hub => None,
+    }
 }
 
 /// The state of each source, as the header shows it; a down source's reason
@@ -297,10 +314,10 @@ impl Header<'_> {
             prio: 8,
             spans: source_spans(&ctx, reason_max),
         });
-        if ctx.live.rule_alert_book().last().is_some() {
+        if let Some(judge) = ctx.live.rule_judge() {
             let n = ctx.live.firing_rule_alerts();
             let noun = if n == 1 { "alert" } else { "alerts" };
-            segs.push(if n > 0 {
+            let mut seg = if n > 0 {
                 Seg {
                     prio: 9,
                     spans: vec![Span::styled(
@@ -313,7 +330,14 @@ impl Header<'_> {
                     prio: 3,
                     spans: vec![Span::styled("no alert firing", t.ok())],
                 }
-            });
+            };
+            if let Some(mark) = judge_mark(&ctx, judge) {
+                // The banner ends in a space; the quiet text does not.
+                let gap = if n > 0 { "" } else { " " };
+                seg.spans
+                    .push(Span::styled(format!("{gap}{mark}"), t.warn()));
+            }
+            segs.push(seg);
         }
         let shown = format_duration(std::time::Duration::from_secs(ctx.live.window_secs()));
         let wanted = format_duration(ctx.app.window);

@@ -3,7 +3,9 @@
 //! and why (the value against its threshold or band); then the rows of
 //! `monitoring_alerts`: severity, age, acknowledged or not, and title, open
 //! first. A row a hub wrote for a rule alert shown above (same fingerprint)
-//! is not listed twice. `a` acknowledges the selected row.
+//! is not listed twice. `a` acknowledges the selected row. The title marks
+//! a gone hub's last known states, and this dashboard's own judgement while
+//! its hub is away ([`super::super::header::judge_mark`]).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -305,6 +307,13 @@ impl Widget for AlertsPane<'_> {
         ));
         if crit > 0 {
             extra.push(Span::styled(format!(", {crit} critical"), t.bad()));
+        }
+        if let Some(mark) = ctx
+            .state
+            .rule_judge()
+            .and_then(|j| super::super::header::judge_mark(&ctx, j))
+        {
+            extra.push(Span::styled(format!(" {mark}"), t.warn()));
         }
         let block = super::frame(&ctx, PaneId::Alerts, extra, area.width);
         let empty = if ctx.state.alerts().is_empty() && ctx.state.rule_alerts().is_empty() {

@@ -364,14 +364,17 @@ impl Widget for RuleAlertView<'_> {
                 buf,
             );
         };
-        let origin = match ctx.state.rule_alert_book().last() {
-            Some(r) => match r.origin {
-                crate::model::RuleOrigin::Local => "here, read-only",
-                crate::model::RuleOrigin::Hub => "by the hub",
-            },
-            None => "",
+        use crate::model::RuleJudge;
+        let origin = match ctx.state.rule_judge() {
+            Some(RuleJudge::Local) => "here, read-only".to_string(),
+            Some(RuleJudge::Hub) => "by the hub".to_string(),
+            Some(RuleJudge::HubLastKnown { at }) => format!(
+                "by the hub, unreachable: last known {}",
+                fmt::date_time(at, ctx.app.settings.local_time)
+            ),
+            None => String::new(),
         };
-        let text = lines(&ctx, a, origin);
+        let text = lines(&ctx, a, &origin);
         let want = text.len() as u16 + 2;
         let [top, bottom] = Layout::vertical([
             Constraint::Length(want.min(area.height / 2).max(3)),
