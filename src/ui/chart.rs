@@ -129,12 +129,18 @@ pub struct Series<'a> {
 }
 
 /// A chart of one point per column per series, with the value axis on the
-/// left. Series are told apart by glyph as well as colour.
+/// left. Series are told apart by glyph as well as colour. Where several
+/// series land on one cell the first of them shows, or, with `overlap`,
+/// that glyph in the first one's style (so no series hides behind another:
+/// a p99 equal to the p95 still shows).
 pub struct PointChart<'a> {
     pub series: Vec<Series<'a>>,
     pub y_label: fn(f64) -> String,
     /// Log scale (latency) rather than linear from 0.
     pub log: bool,
+    /// The glyph for a cell two or more series share (`None`: the first
+    /// series covers the others).
+    pub overlap: Option<&'a str>,
     pub theme: &'a Theme,
 }
 
@@ -165,13 +171,21 @@ impl Widget for PointChart<'_> {
             area.width.saturating_sub(axis_w),
             area.height,
         );
-        // Highest percentile first, so the lower ones stay visible where equal.
+        // Last series first, so the first ones stay on top where equal;
+        // a cell already taken gets the overlap glyph, if there is one.
+        let mut taken = vec![false; usize::from(plot.width) * usize::from(plot.height)];
         for s in self.series.iter().rev() {
             let cols = fmt::resample(&s.values, plot.width as usize);
             for (x, v) in cols.iter().enumerate() {
                 if let Some(v) = v {
-                    let y = plot.bottom() - 1 - scale.row(*v, plot.height);
-                    buf.set_string(plot.x + x as u16, y, s.glyph, s.style);
+                    let row = scale.row(*v, plot.height);
+                    let cell = &mut taken[usize::from(row) * usize::from(plot.width) + x];
+                    let glyph = match self.overlap {
+                        Some(both) if *cell => both,
+                        _ => s.glyph,
+                    };
+                    *cell = true;
+                    buf.set_string(plot.x + x as u16, plot.bottom() - 1 - row, glyph, s.style);
                 }
             }
         }
@@ -351,6 +365,58 @@ pub fn strips(area: Rect, buf: &mut Buffer, items: &[Strip], label_w: u16) -> u1
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A p99 equal to the p95 (a timeout caps both) is not hidden behind
+    /// it: every column with a p99 shows its glyph or the overlap glyph,
+    /// and the p50 stays visible.
+    #[test]
+    fn no_percentile_hides_behind_another() {
+        let theme = Theme::new(false, false);
+        let [g50, g95, g99] = theme.series_glyphs();
+        let both = theme.overlap_glyph();
+        let p50 = vec![Some(300.0), Some(400.0), Some(30.0), Some(40.0)];
+        let p95 = vec![Some(900.0), Some(30_000.0), Some(30_000.0), Some(30_000.0)];
+        let p99 = vec![
+            Some(9_000.0),
+            Some(30_000.0),
+            Some(30_000.0),
+            Some(30_100.0),
+        ];
+        let series = |name, glyph, values: &Vec<Option<f64>>| Series {
+            name,
+            glyph,
+            style: Style::new(),
+            values: values.clone(),
+        };
+        let area = Rect::new(0, 0, 10, 10);
+        let mut buf = Buffer::empty(area);
+        PointChart {
+            series: vec![
+                series("p50", g50, &p50),
+                series("p95", g95, &p95),
+                series("p99", g99, &p99),
+            ],
+            y_label: ms_tick,
+            log: true,
+            overlap: Some(both),
+            theme: &theme,
+        }
+        .render(area, &mut buf);
+        // The plot: the 4 columns right of the axis labels ("100ms" and a
+        // space), one value each.
+        let column =
+            |x: u16| -> String { (0..10).map(|y| buf[(x, y)].symbol().to_string()).collect() };
+        for x in 6..10 {
+            let c = column(x);
+            assert!(
+                c.contains(g99) || c.contains(both),
+                "column {x} hides the p99: {c:?}"
+            );
+            assert!(c.contains(g50), "column {x} hides the p50: {c:?}");
+        }
+        // Where p95 and p99 differ, both glyphs show.
+        assert!(column(6).contains(g95) && column(6).contains(g99));
+    }
 
     #[test]
     fn log_axis_spans_whole_decades_and_keeps_the_median_off_the_floor() {

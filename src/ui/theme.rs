@@ -171,6 +171,11 @@ impl Theme {
         }
     }
 
+    /// A chart cell two or more series share ([`super::chart::PointChart`]).
+    pub fn overlap_glyph(&self) -> &'static str {
+        if self.ascii { "@" } else { "◈" }
+    }
+
     pub fn cursor(&self) -> &'static str {
         if self.ascii { "_" } else { "▏" }
     }

@@ -209,6 +209,7 @@ impl EndpointView<'_> {
             }],
             y_label: ms_tick,
             log: true,
+            overlap: None,
             theme: t,
         }
         .render(top, buf);

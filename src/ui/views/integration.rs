@@ -331,14 +331,18 @@ impl IntegrationView<'_> {
         let g = t.series_glyphs();
         let s = t.series();
         let span = super::span_label(&ctx, i.series.first().map(|p| p.minute));
-        let block = section_frame(&ctx, &format!("log latency{span}"), None, false, None).title(
-            Line::from(vec![
-                Span::styled(format!("{} p50 ", g[0]), s[0]),
-                Span::styled(format!("{} p95 ", g[1]), s[1]),
-                Span::styled(format!("{} p99 ", g[2]), s[2]),
-            ])
-            .right_aligned(),
-        );
+        let legend = Line::from(vec![
+            Span::styled(format!("{} p50 ", g[0]), s[0]),
+            Span::styled(format!("{} p95 ", g[1]), s[1]),
+            Span::styled(format!("{} p99 ", g[2]), s[2]),
+            Span::styled(format!("{} same ", t.overlap_glyph()), t.muted()),
+        ]);
+        // The time span goes when title and legend would not both fit.
+        let mut title = format!("log latency{span}");
+        if fmt::width(&title) + legend.width() + 6 > usize::from(lat.width) {
+            title = "log latency".into();
+        }
+        let block = section_frame(&ctx, &title, None, false, None).title(legend.right_aligned());
         let inner = block.inner(lat);
         block.render(lat, buf);
         let series =
@@ -356,6 +360,7 @@ impl IntegrationView<'_> {
             ],
             y_label: ms_tick,
             log: true,
+            overlap: Some(t.overlap_glyph()),
             theme: t,
         }
         .render(inner, buf);

@@ -447,6 +447,7 @@ fn chart(ctx: &Ctx, a: &RuleAlert, area: Rect, buf: &mut Buffer) {
         series,
         y_label,
         log: plot.log,
+        overlap: None,
         theme: t,
     }
     .render(inner, buf);
