@@ -420,3 +420,115 @@ async fn usage_rollup_counts_each_minute_once_and_serves_the_day_ago_window(pool
     let h = u.hours.as_ref().expect("hour profile");
     assert_eq!(h.today.len(), 24);
 }
+
+/// Steps a loop may take before the test calls it unbounded (the old
+/// stepping took one per six hours spanned: 120 for 30 days, ~80,000 down
+/// to the epoch).
+const STEP_LIMIT: usize = 12;
+
+#[sqlx::test(migrations = "./migrations")]
+async fn usage_catch_up_and_backfill_step_over_empty_stretches_and_count_each_minute_once(
+    pool: PgPool,
+) {
+    // Sessions at a few instants over 45 days, long empty stretches between:
+    // a start and an end in different steps, one still active, recent ones.
+    for sql in [
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, last_activity_at, ended_at, credits_used) \
+         SELECT 'old-' || g, 'voice', CASE WHEN g % 3 = 0 THEN 'failed' ELSE 'completed' END, \
+                now() - interval '41 days' + make_interval(mins => g), \
+                now() - interval '41 days' + make_interval(mins => g + 5), \
+                now() - interval '41 days' + make_interval(mins => g + 5), g \
+         FROM generate_series(1, 30) AS g",
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, last_activity_at, ended_at, credits_used) \
+         VALUES ('long', 'chat', 'completed', now() - interval '20 days', now() - interval '19 days', \
+                 now() - interval '19 days', 7), \
+                ('gone', 'chat', 'abandoned', now() - interval '12 days', now() - interval '12 days' + interval '3 minutes', NULL, 2)",
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, last_activity_at) \
+         VALUES ('still-on', 'voice', 'active', now() - interval '15 days', now())",
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, last_activity_at, ended_at, credits_used) \
+         SELECT 'new-' || g, 'chat', 'completed', now() - interval '2 hours' + make_interval(secs => g * 7), \
+                now() - interval '2 hours' + make_interval(secs => g * 7 + 60), \
+                now() - interval '2 hours' + make_interval(secs => g * 7 + 60), 1 \
+         FROM generate_series(1, 200) AS g",
+        // The usage rollup stopped 30 days ago (no maintainer since).
+        "INSERT INTO jfmon_rollup_usage_state (covered_from, settled_to) \
+         VALUES (date_trunc('minute', now() - interval '30 days'), date_trunc('minute', now() - interval '30 days'))",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let jp = jfmon_pool(&pool).await;
+
+    // Catching up 30 days: a step per stretch holding sessions, not per 6 h.
+    let mut f = Maintainer::new(jp.clone(), Role::Follow);
+    assert!(f.try_lease().await.unwrap());
+    let mut steps = 1;
+    while f.follow_all().await.unwrap().more {
+        steps += 1;
+        assert!(
+            steps <= STEP_LIMIT,
+            "the catch-up took over {STEP_LIMIT} steps"
+        );
+    }
+    let (from, to) = span(&pool).await;
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(to >= now - TimeDelta::minutes(7), "caught up to {to}");
+    assert_eq!(
+        rollup_totals(&pool).await,
+        raw_totals(&pool, from, to).await
+    );
+
+    // Backfilling below it: 15 days empty, then a burst 41 days ago.
+    let mut b = Maintainer::new(jp.clone(), Role::Backfill);
+    assert!(b.try_lease().await.unwrap());
+    let mut steps = 0;
+    while !b
+        .usage_backfill_step(now - TimeDelta::days(60))
+        .await
+        .unwrap()
+        .1
+    {
+        steps += 1;
+        assert!(
+            steps <= STEP_LIMIT,
+            "the backfill took over {STEP_LIMIT} steps"
+        );
+    }
+    let (from, to) = span(&pool).await;
+    assert!(from <= now - TimeDelta::days(60), "covered from {from}");
+    let rolled = rollup_totals(&pool).await;
+    assert_eq!(
+        rolled,
+        raw_totals(&pool, from, to).await,
+        "each minute once"
+    );
+    let raw_all = raw_totals(&pool, from - TimeDelta::days(365), to).await;
+    assert_eq!(rolled, raw_all, "every settled session is in");
+    assert_eq!(
+        rolled.get(&("voice".into(), "failed".into())),
+        Some(&(10, (1..=30).filter(|g| g % 3 == 0).sum::<i64>()))
+    );
+
+    // Down to the epoch, as `jfmon prune` asks: nothing is left below, so
+    // one step says so; nothing more is added, and the follower has nothing.
+    let mut steps = 0;
+    while !b
+        .usage_backfill_step(DateTime::<Utc>::UNIX_EPOCH)
+        .await
+        .unwrap()
+        .1
+    {
+        steps += 1;
+        assert!(steps <= STEP_LIMIT, "the backfill to the epoch did not end");
+    }
+    assert_eq!(span(&pool).await.0, DateTime::<Utc>::UNIX_EPOCH);
+    while f.follow_all().await.unwrap().more {}
+    let (from, to) = span(&pool).await;
+    assert_eq!(
+        rollup_totals(&pool).await,
+        raw_totals(&pool, from, to).await
+    );
+    assert_eq!(rollup_totals(&pool).await, rolled);
+}

@@ -15,6 +15,13 @@
 //! transaction open that long, or a session closed later with an old end
 //! time. Such sessions are still in the live window; only the day- and
 //! week-ago comparisons miss them.
+//!
+//! A step's cost follows the sessions, not the time it spans: before adding
+//! a span longer than one step it asks (in the same snapshot, one query on
+//! the two indexes) where the nearest session instant lies, and passes over
+//! the empty minutes up to it without a statement per slice. Catching up a
+//! month without sessions, or a backfill down to the epoch (as `jfmon prune`
+//! asks), is then a step or two instead of one per [`BACKFILL_SPAN`].
 
 use std::collections::BTreeMap;
 
@@ -90,6 +97,77 @@ async fn begin(
     Ok((from, to, now))
 }
 
+/// The latest session instant (a start, or the end of a session no longer
+/// active) in `[floor, before)`, if any: two index probes
+/// (`monitoring_sessions_started_idx`, `monitoring_sessions_ended_idx`).
+const NEWEST_BEFORE_SQL: &str = "SELECT greatest( \
+       (SELECT max(started_at) FROM monitoring_sessions \
+         WHERE started_at >= $1 AND started_at < $2), \
+       (SELECT max(coalesce(ended_at, last_activity_at)) FROM monitoring_sessions \
+         WHERE status <> 'active' \
+           AND coalesce(ended_at, last_activity_at) >= $1 \
+           AND coalesce(ended_at, last_activity_at) < $2))";
+
+/// The earliest session instant in `[from, before)`, if any (as above).
+const OLDEST_FROM_SQL: &str = "SELECT least( \
+       (SELECT min(started_at) FROM monitoring_sessions \
+         WHERE started_at >= $1 AND started_at < $2), \
+       (SELECT min(coalesce(ended_at, last_activity_at)) FROM monitoring_sessions \
+         WHERE status <> 'active' \
+           AND coalesce(ended_at, last_activity_at) >= $1 \
+           AND coalesce(ended_at, last_activity_at) < $2))";
+
+async fn probe(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(sql)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Where a follow step from `settled` ends: `edge` when that is within one
+/// step; else one step past the first minute holding a session instant, or
+/// `edge` when none of `[settled, edge)` does (the empty minutes before
+/// the first instant are passed over in the same step).
+async fn follow_end(
+    conn: &mut PgConnection,
+    settled: DateTime<Utc>,
+    edge: DateTime<Utc>,
+) -> Result<DateTime<Utc>, sqlx::Error> {
+    if edge <= settled + FOLLOW_SPAN {
+        return Ok(edge.max(settled));
+    }
+    Ok(match probe(conn, OLDEST_FROM_SQL, settled, edge).await? {
+        Some(t) => edge.min(floor_minute(t) + FOLLOW_SPAN),
+        None => edge,
+    })
+}
+
+/// Where a backfill step down from `covered` to `cutoff` starts: `cutoff`
+/// when that is within one step; else one step before the end of the last
+/// minute holding a session instant, or `cutoff` when none of
+/// `[cutoff, covered)` does.
+async fn backfill_start(
+    conn: &mut PgConnection,
+    covered: DateTime<Utc>,
+    cutoff: DateTime<Utc>,
+) -> Result<DateTime<Utc>, sqlx::Error> {
+    if covered - BACKFILL_SPAN <= cutoff {
+        return Ok(cutoff);
+    }
+    Ok(
+        match probe(conn, NEWEST_BEFORE_SQL, cutoff, covered).await? {
+            Some(t) => cutoff.max(floor_minute(t) + TimeDelta::minutes(1) - BACKFILL_SPAN),
+            None => cutoff,
+        },
+    )
+}
+
 async fn add(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
@@ -119,13 +197,14 @@ async fn finish<T>(conn: &mut PgConnection, res: Result<T, sqlx::Error>) -> Resu
     }
 }
 
-/// Add the settled minutes after `settled_to` (at most [`FOLLOW_SPAN`]).
+/// Add the settled minutes after `settled_to` (at most [`FOLLOW_SPAN`] of
+/// minutes holding sessions, the empty ones before them passed over).
 /// `rows` counts the rollup rows written.
 pub async fn follow_step(conn: &mut PgConnection) -> Result<StepOutcome, sqlx::Error> {
     let res = async {
         let (_, settled, now) = begin(conn).await?;
         let edge = floor_minute(now - SETTLE);
-        let to = edge.min(settled + FOLLOW_SPAN);
+        let to = follow_end(conn, settled, edge).await?;
         let rows = add(conn, settled, to).await?;
         if to > settled {
             sqlx::query(
@@ -144,7 +223,8 @@ pub async fn follow_step(conn: &mut PgConnection) -> Result<StepOutcome, sqlx::E
     finish(conn, res).await
 }
 
-/// Add up to [`BACKFILL_SPAN`] of minutes before `covered_from`, down to
+/// Add up to [`BACKFILL_SPAN`] of minutes holding sessions before
+/// `covered_from` (the empty ones after them passed over), down to
 /// `cutoff`. Returns (rollup rows written, done).
 pub async fn backfill_step(
     conn: &mut PgConnection,
@@ -156,7 +236,7 @@ pub async fn backfill_step(
         if covered <= cutoff {
             return Ok((0, true));
         }
-        let from = cutoff.max(covered - BACKFILL_SPAN);
+        let from = backfill_start(conn, covered, cutoff).await?;
         let rows = add(conn, from, covered).await?;
         sqlx::query(
             "UPDATE jfmon_rollup_usage_state SET covered_from = $1, updated_at = clock_timestamp()",
