@@ -55,28 +55,54 @@ struct Item {
     queued_at: Instant,
 }
 
+/// The item being delivered (taken from the front, still in the queue
+/// unless a full queue dropped it meanwhile).
+struct InFlight {
+    seq: u64,
+    fingerprint: String,
+    /// A later resolution of the same alert was given up on (dropped)
+    /// while this was in flight: a firing it delivers must not be re-sent.
+    superseded: bool,
+}
+
 /// A receiver's queue, and (Alertmanager) what it was told is firing.
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Item>,
     seq: u64,
+    in_flight: Option<InFlight>,
     /// Alertmanager only: delivered firing alerts not yet resolved, which
     /// are re-sent. A resolution that is dropped (queue full, too old)
     /// removes its alert here too, so it is not re-sent forever:
-    /// Alertmanager resolves it itself once its last `endsAt` passes.
+    /// Alertmanager resolves it itself once its last `endsAt` passes. The
+    /// same holds when the firing was still in flight as its resolution was
+    /// dropped: the resolution wins, whatever order they settle in.
     firing: BTreeMap<String, Alert>,
 }
 
 impl Queue {
-    /// What giving up on `c` (dropped or delivered) means for the re-sends.
-    fn settle(&mut self, c: &Change, delivered: bool) {
+    /// What giving up on item `seq`, `c` (dropped or delivered), means for
+    /// the re-sends.
+    fn settle(&mut self, seq: u64, c: &Change, delivered: bool) {
         match c {
             Change::Fired(a) if delivered => {
-                self.firing.insert(a.fingerprint.clone(), a.clone());
+                let superseded = self
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.seq == seq && f.superseded);
+                if !superseded {
+                    self.firing.insert(a.fingerprint.clone(), a.clone());
+                }
             }
             Change::Fired(_) => {}
             Change::Resolved { alert, .. } => {
                 self.firing.remove(&alert.fingerprint);
+                if let Some(f) = &mut self.in_flight
+                    && f.seq < seq
+                    && f.fingerprint == alert.fingerprint
+                {
+                    f.superseded = true;
+                }
             }
         }
     }
@@ -101,7 +127,7 @@ impl Lane {
         if g.items.len() >= self.receiver.queue.max(1)
             && let Some(old) = g.items.pop_front()
         {
-            g.settle(&old.change, false);
+            g.settle(old.seq, &old.change, false);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
         let seq = g.seq;
@@ -117,11 +143,21 @@ impl Lane {
         self.wake.notify_one();
     }
 
+    /// The first item, now in flight.
     fn front(&self) -> Option<(u64, Change, Instant)> {
-        self.queue()
+        let mut g = self.queue();
+        let (seq, change, queued_at) = g
             .items
             .front()
-            .map(|i| (i.seq, i.change.clone(), i.queued_at))
+            .map(|i| (i.seq, i.change.clone(), i.queued_at))?;
+        if g.in_flight.as_ref().is_none_or(|f| f.seq != seq) {
+            g.in_flight = Some(InFlight {
+                seq,
+                fingerprint: change.alert().fingerprint.clone(),
+                superseded: false,
+            });
+        }
+        Some((seq, change, queued_at))
     }
 
     /// Done with item `seq` (`delivered`, or given up on): remove it if it
@@ -132,7 +168,10 @@ impl Lane {
             g.items.pop_front();
         }
         if self.receiver.kind == Kind::Alertmanager {
-            g.settle(change, delivered);
+            g.settle(seq, change, delivered);
+        }
+        if g.in_flight.as_ref().is_some_and(|f| f.seq == seq) {
+            g.in_flight = None;
         }
         self.stats
             .queued
@@ -332,5 +371,91 @@ async fn run(lane: Arc<Lane>) {
             }
             lane.pop(seq, &change, delivered);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::Bound;
+
+    fn alert(fp: &str) -> Alert {
+        Alert {
+            fingerprint: fp.into(),
+            rule: "r".into(),
+            labels: Default::default(),
+            severity: "critical".into(),
+            summary: String::new(),
+            description: String::new(),
+            runbook: None,
+            value: Some(1.0),
+            bound: Bound::None,
+            since: Utc::now(),
+        }
+    }
+
+    fn lane(queue: usize) -> Lane {
+        let mut receiver = Receiver::new("am", Kind::Alertmanager, "http://127.0.0.1:9");
+        receiver.queue = queue;
+        Lane {
+            receiver,
+            generator_url: String::new(),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            stats: LaneStats::default(),
+        }
+    }
+
+    fn resolved(fp: &str) -> Change {
+        Change::Resolved {
+            alert: alert(fp),
+            at: Utc::now(),
+            value: None,
+        }
+    }
+
+    /// The review's case: a firing in flight, its resolution queued and
+    /// dropped (queue full) before the firing's delivery settles. The
+    /// resolution wins: the alert is not re-sent (it was, forever).
+    #[test]
+    fn a_dropped_resolution_wins_over_a_firing_in_flight() {
+        let l = lane(1);
+        l.push(Change::Fired(alert("x")));
+        let (seq, change, _) = l.front().unwrap();
+        // While it is delivered: the resolution, then another change that
+        // pushes it (and the in-flight item) out of the full queue.
+        l.push(resolved("x"));
+        l.push(Change::Fired(alert("y")));
+        assert_eq!(l.stats.dropped.load(Ordering::Relaxed), 2);
+        l.pop(seq, &change, true);
+        assert!(l.firing().is_empty(), "x must not be re-sent");
+        // y is delivered normally and re-sent while firing.
+        let (seq, change, _) = l.front().unwrap();
+        l.pop(seq, &change, true);
+        assert_eq!(l.firing().keys().collect::<Vec<_>>(), ["y"]);
+    }
+
+    /// A resolution of another alert, or one still queued, changes nothing
+    /// for the firing in flight: it is re-sent until its resolution is
+    /// delivered.
+    #[test]
+    fn a_firing_in_flight_is_resent_until_its_resolution_settles() {
+        let l = lane(2);
+        l.push(Change::Fired(alert("x")));
+        let (seq, change, _) = l.front().unwrap();
+        l.push(resolved("x"));
+        l.pop(seq, &change, true);
+        assert_eq!(l.firing().keys().collect::<Vec<_>>(), ["x"]);
+        let (seq, change, _) = l.front().unwrap();
+        l.pop(seq, &change, true);
+        assert!(l.firing().is_empty());
+        // Another alert's dropped resolution does not touch x's firing.
+        let l = lane(1);
+        l.push(Change::Fired(alert("x")));
+        let (seq, change, _) = l.front().unwrap();
+        l.push(resolved("z"));
+        l.push(resolved("w"));
+        l.pop(seq, &change, true);
+        assert_eq!(l.firing().keys().collect::<Vec<_>>(), ["x"]);
     }
 }
