@@ -87,6 +87,48 @@ fn a_click_selects_and_a_second_click_opens() {
     assert_eq!(a.view(), &View::Integration("elevenlabs".into()));
 }
 
+/// A left press at (x, y) read against `hits` (a frame drawn earlier) and
+/// applied; no frame is drawn.
+fn press_on(app: &mut App, state: &State, hits: &mouse::HitMap, x: u16, y: u16) {
+    let ev = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    };
+    for a in mouse::actions(hits, &app.mode, &ev) {
+        app.apply(state, a, now());
+    }
+}
+
+/// A double-click faster than a frame: both clicks are read against the
+/// frame drawn before the first, in which the row is not selected yet; the
+/// second click still opens it. And the other way round: a row drawn
+/// selected but no longer selected when the click arrives (a key moved the
+/// selection in between) is selected, not opened.
+#[test]
+fn a_double_click_within_one_frame_opens() {
+    let s = state();
+    let mut a = app();
+    let (x, y) = locate(&a, &s, "elevenlabs  ", W, H);
+    let (_, hits) = draw_with_hits(&a, &s, W, H);
+    press_on(&mut a, &s, &hits, x + 1, y);
+    assert_eq!(a.view(), &View::Overview, "the first click only selects");
+    press_on(&mut a, &s, &hits, x + 1, y);
+    assert_eq!(a.view(), &View::Integration("elevenlabs".into()));
+
+    let mut a = app();
+    let (x, y) = locate(&a, &s, "openai  ", W, H);
+    let (_, hits) = draw_with_hits(&a, &s, W, H);
+    a.apply(&s, Action::Down, now());
+    press_on(&mut a, &s, &hits, x + 1, y);
+    assert_eq!(a.view(), &View::Overview, "openai was no longer selected");
+    assert_eq!(
+        selected(&a, &s, PaneId::Integrations).as_deref(),
+        Some("openai")
+    );
+}
+
 #[test]
 fn a_click_in_another_pane_focuses_it_without_opening() {
     let s = state();

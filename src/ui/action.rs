@@ -16,8 +16,12 @@ pub enum Action {
     FocusPane(PaneId),
     /// Focus a section of the current drill-down (by position).
     FocusSection(usize),
-    /// Focus a list and select its row at this index (a click).
-    SelectRow(FilterTarget, usize),
+    /// A click on the row at this index of a list: when it is the selected
+    /// row of the focused list as the click is applied, open it (like
+    /// Enter); else focus the list and select the row. Decided on the app
+    /// state, not on the frame the click was read against, so a double
+    /// click faster than a frame still opens.
+    ClickRow(FilterTarget, usize),
     Up,
     Down,
     PageUp,

@@ -264,7 +264,12 @@ impl App {
                     self.nav.top_mut().detail.section = i;
                 }
             }
-            Action::SelectRow(list, index) => self.select_row(state, list, index),
+            Action::ClickRow(list, index) => {
+                if self.is_selected_row(state, list, index) {
+                    return self.open(state, now);
+                }
+                self.select_row(state, list, index)
+            }
             Action::Up => self.move_selection(state, -1),
             Action::Down => self.move_selection(state, 1),
             Action::PageUp => self.move_selection(state, -PAGE),
@@ -415,6 +420,23 @@ impl App {
     }
 
     /// Focus `list` and select its row `index` (a click on that row).
+    /// Whether row `index` of `list` is the selected row of the focused list.
+    fn is_selected_row(&self, state: &State, list: FilterTarget, index: usize) -> bool {
+        let (focused, keys, l) = match list {
+            FilterTarget::Pane(p) if self.nav.is_overview() => (
+                self.focus == p,
+                panes::keys(p, state, self.list(p)),
+                self.list(p),
+            ),
+            FilterTarget::Section(i) if !self.nav.is_overview() => {
+                let d = &self.nav.top().detail;
+                (d.section == i, views::section_keys(self, state), d.list())
+            }
+            _ => return false,
+        };
+        focused && l.index_in(&keys) == Some(index)
+    }
+
     fn select_row(&mut self, state: &State, list: FilterTarget, index: usize) {
         match list {
             FilterTarget::Pane(p) if self.nav.is_overview() => self.focus = p,

@@ -3,7 +3,9 @@
 //! of a mouse event into the same [`Action`]s the keys produce, gated by the
 //! mouse table in [`super::bindings::MOUSE`] (which also writes the help and
 //! the README's mouse table). A click on a row selects it; a click on the
-//! row that is already selected (so also a double-click) opens it.
+//! row that is already selected (so also a double-click) opens it, decided
+//! when the click is applied ([`Action::ClickRow`]), not by the frame it
+//! was read against.
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
@@ -183,10 +185,11 @@ pub fn actions(hits: &HitMap, mode: &Mode, ev: &MouseEvent) -> Vec<Action> {
             out.extend(std::iter::repeat_n(step, WHEEL_ROWS))
         }
         (Target::Pane, Some(s)) => out.extend(s.list().map(focus)),
-        (Target::Row, Some(Spot::Row { list, index, .. })) => {
-            out.push(Action::SelectRow(list, index))
+        // Select or open: decided when the action is applied, on the
+        // selection then (this frame may be older than the last click).
+        (Target::Row | Target::SelectedRow, Some(Spot::Row { list, index, .. })) => {
+            out.push(Action::ClickRow(list, index))
         }
-        (Target::SelectedRow, _) => out.push(Action::Open),
         (Target::Banner, _) => out.push(Action::JumpToFailing),
         (Target::Crumb, Some(Spot::Crumb(depth))) => out.push(Action::BackTo(depth)),
         _ => {}
@@ -261,9 +264,12 @@ mod tests {
         let alerts = FilterTarget::Pane(PaneId::Alerts);
         assert_eq!(
             actions(&h, &n, &click(3, 4)),
-            vec![Action::SelectRow(alerts, 5)]
+            vec![Action::ClickRow(alerts, 5)]
         );
-        assert_eq!(actions(&h, &n, &click(3, 5)), vec![Action::Open]);
+        assert_eq!(
+            actions(&h, &n, &click(3, 5)),
+            vec![Action::ClickRow(alerts, 6)]
+        );
         assert_eq!(
             actions(&h, &n, &click(3, 10)),
             vec![Action::FocusPane(PaneId::Alerts)]
