@@ -168,6 +168,24 @@ fn absent_flags_do_not_override_the_file() {
     });
 }
 
+/// `no_mouse = true` in the file turns the mouse off for the dashboard and
+/// the demo; an explicit `--no-mouse=false` turns it back on.
+#[test]
+fn no_mouse_from_the_file() {
+    in_clean_env("no_mouse_from_the_file", &[], || {
+        let file = "no_mouse = true\n";
+        assert!(!with_file(&args(&[]), "").unwrap().no_mouse);
+        for argv in [&[][..], &["demo"][..]] {
+            assert!(with_file(&args(argv), file).unwrap().no_mouse, "{argv:?}");
+        }
+        assert!(
+            !with_file(&args(&["--no-mouse=false"]), file)
+                .unwrap()
+                .no_mouse
+        );
+    });
+}
+
 #[test]
 fn env_overrides_file() {
     in_clean_env(

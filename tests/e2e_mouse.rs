@@ -6,7 +6,8 @@
 //! breadcrumb goes back, a click selects a row and a second click opens it,
 //! the wheel moves the selection of the list under the pointer, that mouse
 //! reporting is on while the dashboard runs and off after it, and that
-//! `--no-mouse` leaves it off and ignores clicks.
+//! `--no-mouse`, or `no_mouse = true` in the config file, leaves it off and
+//! ignores clicks.
 //!
 //! Without tmux each test fails in CI and is skipped, saying so, elsewhere.
 
@@ -219,7 +220,25 @@ fn no_mouse_leaves_the_mouse_to_the_terminal() {
     if !common::require_tool("tmux", "-V") {
         return;
     }
-    let t = Term::start(&["demo", "--seed", "7", "--no-mouse"]);
+    no_mouse(&["demo", "--seed", "7", "--no-mouse"]);
+}
+
+/// `no_mouse = true` in the config file does what `--no-mouse` does.
+#[test]
+fn no_mouse_in_the_config_file() {
+    if !common::require_tool("tmux", "-V") {
+        return;
+    }
+    let file = std::env::temp_dir().join(format!("jfmon-no-mouse-{}.toml", std::process::id()));
+    std::fs::write(&file, "no_mouse = true\n").unwrap();
+    let path = file.display().to_string();
+    no_mouse(&["demo", "--seed", "7", "--config", &path]);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// jfmon started with `args` leaves mouse reporting off and ignores a click.
+fn no_mouse(args: &[&str]) {
+    let t = Term::start(args);
     let s = t.wait_for("the DOWN banner", |s| s.contains("for details"));
     assert_eq!(t.flag("mouse_standard_flag"), "0");
     assert_eq!(t.flag("mouse_sgr_flag"), "0");
