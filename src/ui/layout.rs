@@ -12,11 +12,12 @@
 //! | breadcrumbs        DOWN banner      |  | breadcrumbs   DOWN banner  |
 //! +---------------------+---------------+  +----------------------------+
 //! | 1 API latency       | 2 Integrations|  | 2 Integrations (failing    |
-//! |   table, then one   |   (+ charts)  |  |   first, sized to content) |
+//! |   table, then a     |   (+ charts)  |  |   first, sized to content) |
 //! |   chart per         +---------------+  +----------------------------+
 //! |   endpoint in the   | 4 Alerts      |  | 1 API latency              |
-//! |   spare rows        +---------------+  +-------------+--------------+
-//! |                     | 3 Sessions    |  | 3 Sessions  | 4 Alerts     |
+//! |   spare rows (the   +---------------+  +-------------+--------------+
+//! |   first N if not    | 3 Sessions    |  | 3 Sessions  | 4 Alerts     |
+//! |   all fit)          |               |  |             |              |
 //! +---------------------+---------------+  +-------------+--------------+
 //! | 5 Business strip                    |  | 5 Business strip           |
 //! | footer: notice / key hints          |  | footer                     |
