@@ -5,7 +5,16 @@
 //! handled by an earlier run), so a restart neither repeats a firing nor
 //! misses a resolution. Without the lease (another hub leads) or read-only,
 //! the rules are still judged, for display, but nothing is written or sent.
+//!
+//! A write that fails gives the lease up; the change (and those after it
+//! in that step) is kept and settled first thing when the lease is taken
+//! again, on the next poll, before re-syncing the judge with the table:
+//! if the failed attempt did commit (only its reply was lost) its row is
+//! found and the change is notified, once; otherwise it is written now. So
+//! a firing is written once and notified once, and a resolution is retried
+//! at once, not after the rule's `keep_firing_for` again.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -58,6 +67,11 @@ pub struct StepReport {
     pub already: usize,
 }
 
+/// The most changes kept for settling after failed writes; beyond it the
+/// oldest is left to the re-sync with the table (written again if it was a
+/// firing, resolved after `keep_firing_for` if a resolution).
+pub const MAX_UNSETTLED: usize = 1000;
+
 /// The alerting of one hub.
 pub struct Alerting<J> {
     judge: J,
@@ -65,6 +79,9 @@ pub struct Alerting<J> {
     lease: Option<Lease>,
     outbox: Option<Arc<Outbox>>,
     role: Option<Role>,
+    /// Changes whose write failed (or was not tried after one that did),
+    /// oldest first: settled when the lease is taken again.
+    unsettled: VecDeque<Change>,
 }
 
 impl<J: Judge> Alerting<J> {
@@ -75,6 +92,7 @@ impl<J: Judge> Alerting<J> {
             lease: pool.map(Lease::new),
             outbox,
             role: None,
+            unsettled: VecDeque::new(),
         }
     }
 
@@ -98,35 +116,33 @@ impl<J: Judge> Alerting<J> {
         now: DateTime<Utc>,
         judge_now: impl FnOnce(&mut J) -> Vec<Change>,
     ) -> StepReport {
-        let role = self.take_lease(now).await;
+        let mut report = StepReport::default();
+        let role = self.take_lease(now, &mut report).await;
         if self.role != Some(role) {
             tracing::info!(role = role.word(), "alerting");
             self.role = Some(role);
         }
         let changes = judge_now(&mut self.judge);
-        let mut report = StepReport::default();
         if role != Role::Leading {
             return report;
         }
-        for c in changes {
-            match self.write(&c).await {
-                Ok(true) => {
-                    match c {
-                        Change::Fired(_) => report.fired += 1,
-                        Change::Resolved { .. } => report.resolved += 1,
-                    }
-                    if let Some(o) = &self.outbox {
-                        o.push(&c);
-                    }
-                }
+        let mut changes = changes.into_iter();
+        while let Some(c) = changes.next() {
+            match self.write(&c, false).await {
+                Ok(true) => self.notify(&c, &mut report),
                 Ok(false) => report.already += 1,
                 Err(e) => {
                     // The connection (and with it the lease) is given up;
-                    // the next step takes the lease again and resumes from
-                    // the table, where the judge finds this change again.
-                    tracing::warn!(error = %e, "writing an alert failed; resuming from the table");
+                    // this change and the rest are settled when the next
+                    // step takes the lease again.
+                    tracing::warn!(error = %e, "writing an alert failed; retrying on the next poll");
                     if let Some(l) = &mut self.lease {
                         l.release();
+                    }
+                    self.unsettled.push_back(c);
+                    self.unsettled.extend(changes);
+                    while self.unsettled.len() > MAX_UNSETTLED {
+                        self.unsettled.pop_front();
                     }
                     break;
                 }
@@ -135,8 +151,33 @@ impl<J: Judge> Alerting<J> {
         report
     }
 
-    /// Keep or take the lease; on taking it, resume from the table.
-    async fn take_lease(&mut self, now: DateTime<Utc>) -> Role {
+    /// Count a written change and queue its notification.
+    fn notify(&self, c: &Change, report: &mut StepReport) {
+        match c {
+            Change::Fired(_) => report.fired += 1,
+            Change::Resolved { .. } => report.resolved += 1,
+        }
+        if let Some(o) = &self.outbox {
+            o.push(c);
+        }
+    }
+
+    /// Settle the changes whose write failed, oldest first; an error stops
+    /// (the rest wait for the next time the lease is taken).
+    async fn settle(&mut self, report: &mut StepReport) -> Result<(), sqlx::Error> {
+        while let Some(c) = self.unsettled.front().cloned() {
+            match self.write(&c, true).await? {
+                true => self.notify(&c, report),
+                false => report.already += 1,
+            }
+            self.unsettled.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Keep or take the lease; on taking it, settle the failed writes and
+    /// resume from the table.
+    async fn take_lease(&mut self, now: DateTime<Utc>, report: &mut StepReport) -> Role {
         let Some(lease) = &mut self.lease else {
             return Role::ReadOnly;
         };
@@ -151,6 +192,14 @@ impl<J: Judge> Alerting<J> {
                 return Role::StandingBy;
             }
         }
+        if let Err(e) = self.settle(report).await {
+            tracing::warn!(error = %e, "writing an alert failed again; standing by");
+            if let Some(l) = &mut self.lease {
+                l.release();
+            }
+            return Role::StandingBy;
+        }
+        let lease = self.lease.as_mut().expect("taken above");
         let conn = lease.conn().expect("held");
         match table::open(conn).await {
             Ok(open) => {
@@ -167,17 +216,26 @@ impl<J: Judge> Alerting<J> {
     }
 
     /// Write one change through the lease's connection; `false`: the table
-    /// already had it.
-    async fn write(&mut self, c: &Change) -> Result<bool, sqlx::Error> {
+    /// already had it. A `retry` also counts as written a row an earlier
+    /// attempt committed for this very change (its reply was lost).
+    async fn write(&mut self, c: &Change, retry: bool) -> Result<bool, sqlx::Error> {
         let conn = self
             .lease
             .as_mut()
             .and_then(|l| l.conn())
             .ok_or(sqlx::Error::PoolClosed)?;
         match c {
-            Change::Fired(a) => Ok(table::fire(conn, a).await?.is_some()),
+            Change::Fired(a) => {
+                if table::fire(conn, a).await?.is_some() {
+                    return Ok(true);
+                }
+                Ok(retry && table::fired_row(conn, a).await?)
+            }
             Change::Resolved { alert, at, value } => {
-                table::resolve(conn, &alert.fingerprint, *at, *value).await
+                if table::resolve(conn, &alert.fingerprint, *at, *value).await? {
+                    return Ok(true);
+                }
+                Ok(retry && table::resolved_row(conn, &alert.fingerprint, *at).await?)
             }
         }
     }

@@ -4,7 +4,9 @@
 //! labels, value, threshold or band); resolving adds `resolved_at` and
 //! `resolved_value` to that row's `context`. A fingerprint already open in
 //! the table is never inserted again, so a restart or a retry cannot
-//! duplicate a row. Rows written by anything else are never touched.
+//! duplicate a row; a retried write first looks for its own row
+//! ([`fired_row`], [`resolved_row`]) in case the first attempt committed and
+//! only its reply was lost. Rows written by anything else are never touched.
 
 use std::collections::BTreeMap;
 
@@ -89,6 +91,39 @@ pub async fn fire(conn: &mut PgConnection, a: &Alert) -> Result<Option<i64>, sql
     .bind(&a.description)
     .bind(context(&a))
     .fetch_optional(conn)
+    .await
+}
+
+/// Whether the table holds the row of this very firing of `a` (same
+/// fingerprint, same `since`), open or not: a write whose reply was lost
+/// (the connection dropped after COMMIT) is found by this.
+pub async fn fired_row(conn: &mut PgConnection, a: &Alert) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM monitoring_alerts \
+         WHERE context->>'source' = 'jfmon' AND context->>'fingerprint' = $1 \
+           AND context->>'since' = $2)",
+    )
+    .bind(&a.fingerprint)
+    .bind(a.since.to_rfc3339())
+    .fetch_one(conn)
+    .await
+}
+
+/// Whether the row of `fingerprint` holds this very resolution (resolved
+/// at `at`): a resolution whose reply was lost is found by this.
+pub async fn resolved_row(
+    conn: &mut PgConnection,
+    fingerprint: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM monitoring_alerts \
+         WHERE context->>'source' = 'jfmon' AND context->>'fingerprint' = $1 \
+           AND context->>'resolved_at' = $2)",
+    )
+    .bind(fingerprint)
+    .bind(at.to_rfc3339())
+    .fetch_one(conn)
     .await
 }
 

@@ -3,6 +3,8 @@
 //! a loopback TCP proxy that can cut the database connection.
 #![allow(dead_code)]
 
+pub mod lost_reply;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
