@@ -12,13 +12,13 @@ mod hub_util;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State as AxState;
 use axum::routing::post;
+use common::serve::{HubProcess, serve_command};
 use common::*;
 use hub_util::http_get;
 use serde_json::Value;
@@ -65,23 +65,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A child process killed when dropped (a failing test leaves nothing behind).
-struct Proc(Child);
-
-impl Proc {
-    /// SIGKILL, and reap it.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 type Inbox = Arc<Mutex<Vec<Value>>>;
 
 /// A webhook receiver on loopback keeping every body in order.
@@ -124,29 +107,19 @@ fn files(dir: &Path, hook_port: u16) -> (PathBuf, PathBuf) {
     (rules, config)
 }
 
-async fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn serve(url: &str, port: u16, rules: &Path, config: &Path, extra: &[&str]) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_jfmon"))
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--interval", "200ms"])
-            .arg("--rules")
-            .arg(rules)
-            .arg("--config")
-            .arg(config)
-            .args(extra)
-            .env("DATABASE_URL", url)
-            .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jfmon serve"),
-    )
+/// `jfmon serve` with `rules`, `config` and `extra`, on a port of its own.
+fn serve(url: &str, rules: &Path, config: &Path, extra: &[&str]) -> HubProcess {
+    let url = url.to_owned();
+    let mut args: Vec<String> = vec!["--interval".into(), "200ms".into()];
+    args.push("--rules".into());
+    args.push(rules.to_str().expect("a UTF-8 path").into());
+    args.push("--config".into());
+    args.push(config.to_str().expect("a UTF-8 path").into());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    HubProcess::start(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        serve_command(&url, &args)
+    })
 }
 
 /// Insert `n` calls to GET /api/probe answered `status`, now.
@@ -237,8 +210,7 @@ async fn a_hub_killed_while_firing_neither_repeats_nor_forgets(pool: PgPool) {
     let (inbox, hook) = webhook().await;
     let (rules, config) = files(&dir.0, hook);
     probe(&pool, 20, 500).await;
-    let port = free_port().await;
-    let mut hub = serve(&url, port, &rules, &config, &[]);
+    let mut hub = serve(&url, &rules, &config, &[]);
     until("the row", || async { rows(&pool).await.len() == 1 }).await;
     until("the firing notification", || async {
         said(&inbox, "firing") == 1
@@ -247,8 +219,8 @@ async fn a_hub_killed_while_firing_neither_repeats_nor_forgets(pool: PgPool) {
 
     hub.kill();
     probe(&pool, 20, 500).await;
-    let port = free_port().await;
-    let _hub = serve(&url, port, &rules, &config, &[]);
+    let _hub = serve(&url, &rules, &config, &[]);
+    let port = _hub.port;
     until("the restarted hub to lead", || async {
         role(port).await.as_deref() == Some("leading")
     })
@@ -286,11 +258,11 @@ async fn of_two_hubs_one_alerts_and_the_other_takes_over(pool: PgPool) {
     let (inbox, hook) = webhook().await;
     let (rules, config) = files(&dir.0, hook);
     probe(&pool, 20, 500).await;
-    let ports = [free_port().await, free_port().await];
     let mut hubs = [
-        serve(&url, ports[0], &rules, &config, &[]),
-        serve(&url, ports[1], &rules, &config, &[]),
+        serve(&url, &rules, &config, &[]),
+        serve(&url, &rules, &config, &[]),
     ];
+    let ports = [hubs[0].port, hubs[1].port];
     for p in ports {
         until("both hubs to judge the alert firing", || judged_firing(p)).await;
     }
@@ -338,8 +310,8 @@ async fn a_read_only_hub_judges_but_writes_and_sends_nothing(pool: PgPool) {
     let (inbox, hook) = webhook().await;
     let (rules, config) = files(&dir.0, hook);
     probe(&pool, 20, 500).await;
-    let port = free_port().await;
-    let hub = serve(&url, port, &rules, &config, &["--read-only"]);
+    let hub = serve(&url, &rules, &config, &["--read-only"]);
+    let port = hub.port;
     until("the read-only hub to judge the alert firing", || {
         judged_firing(port)
     })

@@ -9,9 +9,9 @@ mod common;
 mod hub_util;
 
 use std::cell::Cell;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::serve::{HubProcess, refused_port, serve_command};
 use common::*;
 use hub_util::*;
 use jfmon::model::{SourceId, Update};
@@ -110,7 +110,9 @@ async fn source_and_acknowledge_ride_out_killed_connections(pool: PgPool) {
         db_link,
     ));
     let (link, peer) = link_pair();
-    let dead = format!("ws://127.0.0.1:{}/monitoring/ws", free_port().await);
+    // Held, never listening: connecting is refused, and no one else gets it.
+    let (_held, refused) = refused_port();
+    let dead = format!("ws://127.0.0.1:{refused}/monitoring/ws");
     let task = tokio::spawn(source::stream::run_with_database(
         stream_settings(&dead, None),
         db_peer,
@@ -169,39 +171,14 @@ async fn source_and_acknowledge_ride_out_killed_connections(pool: PgPool) {
     db_task.abort();
 }
 
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// `jfmon serve`, killed when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[sqlx::test(migrations = "./migrations")]
 async fn serve_rides_out_killed_connections(pool: PgPool) {
     let db = pool.connect_options().get_database().unwrap().to_owned();
     let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
     let mut rng = Rng(83);
     insert_api_calls(&pool, &mut rng, 100, 60.0).await;
-    let port = free_port().await;
-    let hub = Serve(
-        Command::new(env!("CARGO_BIN_EXE_jfmon"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--interval", "200ms"])
-            .env("DATABASE_URL", &url)
-            .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jfmon serve"),
-    );
+    let hub = HubProcess::start(move || serve_command(&url, &["--interval", "200ms"]));
+    let port = hub.port;
     let ws = format!("ws://127.0.0.1:{port}/monitoring/ws");
     let mut f = Follower::start(stream_settings(&ws, None));
     f.until("hub data", 30, |s| {

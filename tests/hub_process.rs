@@ -12,16 +12,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::serve::{HubProcess, serve_command};
 use common::*;
 use hub_util::*;
 use jfmon::model::SourceId;
 use jfmon::source::{self, link_pair};
 use sqlx::PgPool;
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A child process killed when dropped (a failing test leaves nothing behind).
 struct Proc(Child);
@@ -33,23 +29,10 @@ impl Drop for Proc {
     }
 }
 
-fn serve(url: &str, port: u16) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_jfmon"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--interval",
-                "200ms",
-            ])
-            .env("DATABASE_URL", url)
-            .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jfmon serve"),
-    )
+/// `jfmon serve` polling every 200 ms, on a port of its own.
+fn serve(url: &str) -> HubProcess {
+    let url = url.to_owned();
+    HubProcess::start(move || serve_command(&url, &["--interval", "200ms"]))
 }
 
 async fn wait_healthy(port: u16) {
@@ -107,10 +90,9 @@ async fn serve_survives_kill_restart_and_stops_cleanly(pool: PgPool) {
     let url = url_of(&pool);
     let mut rng = Rng(99);
     insert_api_calls(&pool, &mut rng, 300, 300.0).await;
-    let port = free_port().await;
+    let mut hub = serve(&url);
+    let port = hub.port;
     let ws = format!("ws://127.0.0.1:{port}/monitoring/ws");
-
-    let mut hub = serve(&url, port);
     wait_healthy(port).await;
     let mut f = Follower::start(stream_settings(&ws, None));
     f.until("hub data and its source status", 20, |s| {
@@ -119,8 +101,7 @@ async fn serve_survives_kill_restart_and_stops_cleanly(pool: PgPool) {
     .await;
 
     // Killed: no close frame; the client notices, keeps its data.
-    hub.0.kill().unwrap();
-    hub.0.wait().unwrap();
+    hub.kill();
     f.until("stream down", 20, |s| {
         s.source(SourceId::Stream).is_some_and(|x| !x.up)
     })
@@ -128,7 +109,8 @@ async fn serve_survives_kill_restart_and_stops_cleanly(pool: PgPool) {
     assert_eq!(requests(&f.state), 300);
 
     insert_api_calls(&pool, &mut rng, 100, 2.0).await;
-    let mut hub = serve(&url, port);
+    // Restarted on its port: the follower reconnects to the same address.
+    hub.restart();
     wait_healthy(port).await;
     f.until("resynchronised", 30, |s| {
         requests(s) == 400 && s.source(SourceId::Stream).is_some_and(|x| x.up)
@@ -201,7 +183,7 @@ async fn serve_survives_kill_restart_and_stops_cleanly(pool: PgPool) {
     assert_eq!(v["endpoints"].as_array().unwrap().len(), 4);
 
     // SIGTERM: close frames, exit 0.
-    let pid = hub.0.id().to_string();
+    let pid = hub.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -209,7 +191,7 @@ async fn serve_survives_kill_restart_and_stops_cleanly(pool: PgPool) {
             .unwrap()
             .success()
     );
-    let st = tokio::task::spawn_blocking(move || wait_exit(&mut hub.0, 15))
+    let st = tokio::task::spawn_blocking(move || wait_exit(&mut hub.child, 15))
         .await
         .unwrap();
     assert!(st.success(), "exit status {st:?}");

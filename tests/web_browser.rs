@@ -10,9 +10,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::serve::{HubProcess, serve_command};
 use common::*;
 use sqlx::PgPool;
 
@@ -25,43 +26,15 @@ fn url_of(pool: &PgPool) -> String {
     format!("postgres://postgres@127.0.0.1:5432/{db}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(url: &str, port: u16, extra: &[&str]) -> Proc {
-    let mut args = vec![
-        "serve".to_owned(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
-        "--interval".into(),
-        "300ms".into(),
-    ];
+/// `jfmon serve` polling every 300 ms with `extra`, on a port of its own.
+fn serve(url: &str, extra: &[&str]) -> HubProcess {
+    let url = url.to_owned();
+    let mut args = vec!["--interval".to_owned(), "300ms".into()];
     args.extend(extra.iter().map(|s| s.to_string()));
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_jfmon"))
-            .args(&args)
-            .env("DATABASE_URL", url)
-            .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jfmon serve"),
-    )
+    HubProcess::start(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        serve_command(&url, &args)
+    })
 }
 
 /// Raw HTTP/1.1 request on loopback: the response head (and what came with
@@ -171,10 +144,10 @@ async fn dashboard_in_chromium(pool: PgPool) {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
     std::fs::create_dir_all(&out).unwrap();
 
-    let (a, b) = (free_port(), free_port());
-    let mut plain = Some(serve(&url, a, &[]));
+    let mut plain = Some(serve(&url, &[]));
     let tf = token_file.to_str().unwrap().to_owned();
-    let _token_hub = serve(&url, b, &["--token-file", &tf, "--read-only"]);
+    let _token_hub = serve(&url, &["--token-file", &tf, "--read-only"]);
+    let (a, b) = (plain.as_ref().unwrap().port, _token_hub.port);
     wait_healthy(a);
     wait_healthy(b);
 
@@ -266,14 +239,16 @@ async fn dashboard_in_chromium(pool: PgPool) {
         println!("{line}");
         match line.as_str() {
             "KILL" => {
-                if let Some(mut p) = plain.take() {
-                    let _ = p.0.kill();
-                    let _ = p.0.wait();
+                if let Some(p) = plain.as_mut() {
+                    p.kill();
                 }
                 writeln!(to_node, "done").unwrap();
             }
             "START" => {
-                plain = Some(serve(&url, a, &[]));
+                // On its old port: the page reconnects to the same address.
+                if let Some(p) = plain.as_mut() {
+                    p.restart();
+                }
                 wait_healthy(a);
                 writeln!(to_node, "done").unwrap();
             }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod lost_reply;
+pub mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
