@@ -30,6 +30,14 @@
 #   benches/soak.sh                       # defaults below
 #   MINUTES=72 RATE=4000 CONTROL=1 benches/soak.sh
 #
+# Autovacuum: a production PostgreSQL runs autovacuum, which keeps the
+# planner's statistics current and the updated sessions table free of dead
+# rows. A test cluster may run without it (this workplace's has
+# autovacuum = off): the tables then stay "never analyzed" and the poll
+# reads get sequential-scan plans whose cost grows with the table. So the
+# script does autovacuum's work itself: `VACUUM (ANALYZE)` of the database
+# every VACUUM_SECS (default 60; 0 turns it off), in the background.
+#
 # Needs: a release build (cargo build --release), tmux, gdb, PostgreSQL at
 # PGHOST/PGUSER (trust auth). Creates database $DB and drops it at the end.
 set -euo pipefail
@@ -55,6 +63,8 @@ OUT=$(cd "$OUT" && pwd)
 SIM_PID=
 HUB_PID=
 HUB_GLIBC_PID=
+VACUUM_PID=
+VACUUM_SECS=${VACUUM_SECS:-60}
 
 cleanup() {
     set +e
@@ -62,6 +72,7 @@ cleanup() {
     [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null
     [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null
     [ -n "$HUB_GLIBC_PID" ] && kill "$HUB_GLIBC_PID" 2>/dev/null
+    [ -n "$VACUUM_PID" ] && kill "$VACUUM_PID" 2>/dev/null
     wait 2>/dev/null
     dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB"
 }
@@ -82,6 +93,13 @@ heap_stats() {
 dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB"
 createdb -h "$PGHOST" -U "$PGUSER" "$DB"
 "$BIN" --database-url "$URL" migrate >/dev/null
+
+if [ "$VACUUM_SECS" -gt 0 ]; then
+    while sleep "$VACUUM_SECS"; do
+        psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -qc 'VACUUM (ANALYZE)' >/dev/null 2>&1
+    done &
+    VACUUM_PID=$!
+fi
 
 "$BIN" --database-url "$URL" simulate --rate "$RATE" --no-progress \
     --duration "$((MINUTES * SAMPLE_SECS / 60 + 2))m" >"$OUT/simulate.log" 2>&1 &
