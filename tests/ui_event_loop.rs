@@ -12,7 +12,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use jfmon::model::Update;
 use jfmon::source::SourceCommand;
 use jfmon::source::SourceHandle;
-use jfmon::ui::event_loop::{Exit, Judging, MIN_FRAME, run, run_judging};
+use jfmon::ui::event_loop::{Clock, Exit, Judging, MIN_FRAME, run, run_clocked, run_judging};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
@@ -278,10 +278,10 @@ impl ratatui::backend::Backend for Counting {
     }
 }
 
-/// A live source's status as of the wall clock (the loop's clock).
-fn live_status(poll_ms: f64) -> jfmon::model::SourceStatus {
+/// A live source's status as of `clock` (the loop's clock).
+fn live_status(clock: &Clock, poll_ms: f64) -> jfmon::model::SourceStatus {
     let mut s = postgres(true, 0, None);
-    s.last_ok = Some(chrono::Utc::now());
+    s.last_ok = Some(clock.now());
     s.poll_ms = Some(poll_ms);
     s
 }
@@ -289,7 +289,10 @@ fn live_status(poll_ms: f64) -> jfmon::model::SourceStatus {
 /// An idle dashboard (a poll a second, nothing new) draws no frame for the
 /// status updates, whose only change is the last poll's time and duration,
 /// nor for the clock within a minute; a status that shows (the source went
-/// down) is drawn at once. Frames are counted on the paused clock: no timing.
+/// down) is drawn at once. One clock only: the loop's runs on tokio's paused
+/// clock (starting a second into a minute, so 30 s stay within it, a day
+/// after the data) and the statuses are stamped from it; frames are
+/// counted, nothing is timed.
 #[tokio::test(start_paused = true)]
 async fn an_idle_dashboard_draws_only_what_changes() {
     let (rig, handle, events) = rig();
@@ -301,13 +304,18 @@ async fn an_idle_dashboard_draws_only_what_changes() {
     })
     .unwrap();
     let count = frames.clone();
+    // 25 hours after the data (its ages read "1d" throughout), a second into
+    // a minute.
+    let minute = jfmon::model::minute_start(jfmon::model::minute_of(now()));
+    let clock =
+        Clock::tokio_at(minute + chrono::TimeDelta::hours(25) + chrono::TimeDelta::seconds(1));
     let driver = tokio::spawn(async move {
         rig.updates
             .send(Update::Batch(Box::new(full_batch())))
             .await
             .unwrap();
         rig.updates
-            .send(Update::Source(live_status(10.0)))
+            .send(Update::Source(live_status(&clock, 10.0)))
             .await
             .unwrap();
         settle().await;
@@ -315,16 +323,14 @@ async fn an_idle_dashboard_draws_only_what_changes() {
         for i in 0..30 {
             tokio::time::sleep(Duration::from_secs(1)).await;
             rig.updates
-                .send(Update::Source(live_status(10.0 + i as f64)))
+                .send(Update::Source(live_status(&clock, 10.0 + i as f64)))
                 .await
                 .unwrap();
         }
         settle().await;
         let idle = count.load(std::sync::atomic::Ordering::SeqCst) - before;
-        // The header clock shows minutes: it may have turned once (the
-        // wall clock runs while the paused one is skipped ahead).
-        assert!(idle <= 1, "{idle} frames for 30 s of unchanged data");
-        let mut down = live_status(10.0);
+        assert_eq!(idle, 0, "frames for 30 s of unchanged data");
+        let mut down = live_status(&clock, 10.0);
         down.up = false;
         down.last_error = Some("connection refused".into());
         rig.updates.send(Update::Source(down)).await.unwrap();
@@ -336,13 +342,15 @@ async fn an_idle_dashboard_draws_only_what_changes() {
     });
     let exit = tokio::time::timeout(
         Duration::from_secs(120),
-        run(
+        run_clocked(
             &mut term,
             app(),
             state_from(None, None),
             handle,
             events,
             std::future::pending(),
+            Judging::default(),
+            clock,
         ),
     )
     .await

@@ -9,7 +9,9 @@
 //! something, a resize, a reply, or what the clock and the sources' states
 //! show: [`super::redraw`], checked once a second and after each status
 //! update), never more often than every [`MIN_FRAME`]; between those it
-//! sleeps. It stops on `q`, on a signal, when the terminal stops
+//! sleeps. Its wall clock is a [`Clock`]: the system's, or in tests one
+//! that moves with tokio's paused clock, so a test runs on one clock only.
+//! It stops on `q`, on a signal, when the terminal stops
 //! taking input or output (an SSH session that dropped), and returns why.
 
 use std::fmt::Display;
@@ -17,7 +19,7 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crossterm::event::Event;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -79,6 +81,37 @@ impl Default for Judging {
     }
 }
 
+/// The loop's wall clock: what the frame's `now` is, and when the next
+/// second starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// The system's clock (the dashboard).
+    Wall,
+    /// `at` when tokio's clock read `since`, moving with tokio's clock: on
+    /// tokio's paused test clock, the one clock a test runs on (the wall
+    /// clock would keep running while the paused one skips ahead).
+    Tokio { at: DateTime<Utc>, since: Instant },
+}
+
+impl Clock {
+    /// A clock reading `at` now, moving with tokio's clock.
+    pub fn tokio_at(at: DateTime<Utc>) -> Clock {
+        Clock::Tokio {
+            at,
+            since: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::Wall => Utc::now(),
+            Clock::Tokio { at, since } => {
+                *at + chrono::TimeDelta::from_std(since.elapsed()).unwrap_or_default()
+            }
+        }
+    }
+}
+
 /// BEL on the terminal, `n` times.
 pub fn terminal_bell(n: usize) {
     use std::io::Write;
@@ -116,12 +149,41 @@ where
 /// [`run`], judging the rules and ringing the bell as `judging` says.
 pub async fn run_judging<B>(
     terminal: &mut Terminal<B>,
+    app: App,
+    state: State,
+    source: SourceHandle,
+    events: mpsc::Receiver<io::Result<Event>>,
+    shutdown: impl Future<Output = Exit>,
+    judging: Judging,
+) -> Exit
+where
+    B: Backend,
+    B::Error: Display,
+{
+    run_clocked(
+        terminal,
+        app,
+        state,
+        source,
+        events,
+        shutdown,
+        judging,
+        Clock::Wall,
+    )
+    .await
+}
+
+/// [`run_judging`] on `clock`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_clocked<B>(
+    terminal: &mut Terminal<B>,
     mut app: App,
     mut state: State,
     mut source: SourceHandle,
     mut events: mpsc::Receiver<io::Result<Event>>,
     shutdown: impl Future<Output = Exit>,
     mut judging: Judging,
+    clock: Clock,
 ) -> Exit
 where
     B: Backend,
@@ -138,7 +200,7 @@ where
     let mut hits = HitMap::default();
     tokio::pin!(shutdown);
     loop {
-        let now = Utc::now();
+        let now = clock.now();
         let shown = frozen.as_ref().unwrap_or(&state);
         let ctx = Ctx {
             app: &app,
@@ -163,7 +225,7 @@ where
             last_frame = Some(Instant::now());
         }
         let frame_due = last_frame.map_or_else(Instant::now, |t| t + MIN_FRAME);
-        let tick = next_second();
+        let tick = next_second(clock.now());
         tokio::select! {
             biased;
             exit = &mut shutdown => return exit,
@@ -182,7 +244,7 @@ where
                     };
                     for action in actions {
                         let shown = frozen.as_ref().unwrap_or(&state);
-                        let effect = app.apply(shown, action, Utc::now());
+                        let effect = app.apply(shown, action, clock.now());
                         dirty = true;
                         match effect {
                             Effect::None => {}
@@ -190,7 +252,7 @@ where
                             Effect::Freeze => frozen = Some(state.clone()),
                             Effect::Unfreeze => frozen = None,
                             Effect::Request(r) => {
-                                request(&mut app, &source.commands, &reply_tx, r)
+                                request(&mut app, &source.commands, &reply_tx, r, clock.now())
                             }
                         }
                     }
@@ -230,13 +292,13 @@ where
                     app.on_request_failed(
                         "the data source stopped",
                         "the data shown is frozen; see the log file",
-                        Utc::now(),
+                        clock.now(),
                     );
                     dirty = true;
                 }
             },
             Some(r) = reply_rx.recv() => {
-                let now = Utc::now();
+                let now = clock.now();
                 match r {
                     Reply::Acknowledged(id, res) => app.on_acknowledged(id, res, now),
                     Reply::Context(id, res) => app.on_session_context(&id, res),
@@ -258,10 +320,9 @@ fn apply(state: &mut State, u: Update) -> bool {
     state.apply(u) && !is_status
 }
 
-/// The instant the wall clock reaches its next whole second (plus a little,
-/// so the second shown has surely changed).
-fn next_second() -> Instant {
-    let now = Utc::now();
+/// The instant the clock, reading `now`, reaches its next whole second
+/// (plus a little, so the second shown has surely changed).
+fn next_second(now: DateTime<Utc>) -> Instant {
     let into = now.timestamp_subsec_millis() as u64;
     Instant::now() + Duration::from_millis(1000 - into.min(999) + 5)
 }
@@ -272,8 +333,8 @@ fn request(
     commands: &mpsc::Sender<SourceCommand>,
     replies: &mpsc::Sender<Reply>,
     r: Request,
+    now: DateTime<Utc>,
 ) {
-    let now = Utc::now();
     let (what, sent) = match r {
         Request::RefreshNow => ("refresh", commands.try_send(SourceCommand::RefreshNow)),
         Request::SetWindow(w) => (
