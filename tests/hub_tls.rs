@@ -4,6 +4,7 @@
 //! certificate error; the real binary reads its token from `--ws-token-file`;
 //! the page's session cookie is `Secure` under TLS.
 
+mod common;
 mod hub_util;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::serve::{HubProcess, serve_command};
 use hub_util::*;
 use jfmon::hub::{Hub, http, tls};
 use jfmon::model::SourceId;
@@ -187,28 +189,14 @@ async fn https_cookie_is_secure_and_the_client_reads_its_token_from_a_file() {
 async fn serve_binary_speaks_https(pool: sqlx::PgPool) {
     let certs = self_signed();
     let db = pool.connect_options().get_database().unwrap().to_owned();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jfmon"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--tls-cert",
-        ])
-        .arg(&certs.cert)
-        .arg("--tls-key")
-        .arg(&certs.key)
-        .env(
-            "DATABASE_URL",
-            format!("postgres://postgres@127.0.0.1:5432/{db}"),
-        )
-        .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    let (cert, key) = (certs.cert.clone(), certs.key.clone());
+    let mut hub = HubProcess::start(move || {
+        let mut c = serve_command(&url, &["--tls-cert"]);
+        c.arg(&cert).arg("--tls-key").arg(&key);
+        c
+    });
+    let port = hub.port;
     let mut answer = String::new();
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -227,8 +215,7 @@ async fn serve_binary_speaks_https(pool: sqlx::PgPool) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    hub.kill();
     assert!(
         answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"),
         "{answer}"

@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use common::serve::{HubProcess, serve_command};
 use common::*;
 use jfmon::hist::SparseHist;
 use jfmon::rollup::maintain::{self, follow_step};
@@ -540,23 +541,8 @@ async fn killed_maintainer_resumes_exactly(pool: PgPool) {
 }
 
 /// `jfmon serve` as `user` (trust auth) on the test database, logging to
-/// `log`; killed when dropped.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn serve_as(pool: &PgPool, user: &str, log: &std::path::Path) -> (Serve, u16) {
-    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+/// `log`, on a port of its own; killed when dropped.
+fn serve_as(pool: &PgPool, user: &str, log: &std::path::Path) -> HubProcess {
     let o = pool.connect_options();
     let url = format!(
         "postgres://{user}@{}:{}/{}",
@@ -564,20 +550,14 @@ async fn serve_as(pool: &PgPool, user: &str, log: &std::path::Path) -> (Serve, u
         o.get_port(),
         o.get_database().unwrap_or("postgres")
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--interval", "200ms", "--log-file"])
-        .arg(log)
-        .env("DATABASE_URL", url)
-        .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
-        .env_remove("JFMON_READ_ONLY")
-        .env_remove("JFMON_LOG")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start jfmon serve");
-    (Serve(child), port)
+    let log = log.to_str().expect("a UTF-8 path").to_owned();
+    HubProcess::start(move || {
+        let mut c = serve_command(&url, &["--interval", "200ms", "--log-file", &log]);
+        c.env_remove("JFMON_READ_ONLY")
+            .env_remove("JFMON_LOG")
+            .env_remove("RUST_LOG");
+        c
+    })
 }
 
 /// The status of `GET /healthz`, or `None` while nothing answers.
@@ -598,7 +578,8 @@ async fn healthz(port: u16) -> Option<u16> {
 /// hub is healthy, has polled several times and still runs.
 async fn reasons_logged(pool: &PgPool, user: &str, log: &std::path::Path) -> Vec<String> {
     let _ = std::fs::remove_file(log);
-    let (mut serve, port) = serve_as(pool, user, log).await;
+    let mut serve = serve_as(pool, user, log);
+    let port = serve.port;
     let mut healthy = false;
     for _ in 0..400 {
         if healthz(port).await == Some(200) {
@@ -611,7 +592,10 @@ async fn reasons_logged(pool: &PgPool, user: &str, log: &std::path::Path) -> Vec
     // Five poll intervals more: a line repeated per interval would show.
     tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
     assert_eq!(healthz(port).await, Some(200));
-    assert!(serve.0.try_wait().unwrap().is_none(), "jfmon serve exited");
+    assert!(
+        serve.child.try_wait().unwrap().is_none(),
+        "jfmon serve exited"
+    );
     drop(serve);
     let text = std::fs::read_to_string(log).unwrap();
     assert!(!text.contains("rollup step failed"), "{text}");
