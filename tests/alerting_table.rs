@@ -230,7 +230,10 @@ async fn the_leader_writes_resumes_and_never_repeats(pool: PgPool) {
     assert_eq!(count(&pool, "monitoring_alerts").await, 1);
 
     // The first goes away: the second leads, resuming from the table.
+    // PostgreSQL frees the lock when its backend sees the closed
+    // connection, which is a moment after the drop.
     drop(first);
+    wait_until_no_advisory_lock(&pool).await;
     let r = step(&mut second, vec![Change::Fired(a.clone())]).await;
     assert_eq!(second.role(), Some(Role::Leading));
     assert_eq!(second.judge().restored.len(), 1);
@@ -250,6 +253,25 @@ async fn the_leader_writes_resumes_and_never_repeats(pool: PgPool) {
     .await;
     assert_eq!(r.resolved, 1);
     assert_eq!(count(&pool, "monitoring_alerts").await, 1);
+}
+
+/// Wait (bounded) until no session in this test's database holds an
+/// advisory lock.
+async fn wait_until_no_advisory_lock(pool: &PgPool) {
+    for _ in 0..400 {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database())",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if !held {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the dropped hub's advisory lock was still held after 10 s");
 }
 
 #[sqlx::test(migrations = "./migrations")]
