@@ -850,3 +850,64 @@ async fn backfill_slices_run_under_their_own_timeout(pool: PgPool) {
     assert!(ok, "{err}");
     assert_exact(&pool).await;
 }
+
+/// The plan of `sql` with `$1`, `$2` bound, as text lines.
+async fn plan(pool: &PgPool, sql: &str, p1: i64, p2: i64) -> Vec<String> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+        .bind(p1)
+        .bind(p2)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn slice_reads_walk_the_id_index_instead_of_sorting_the_table(pool: PgPool) {
+    // Enough rows that reading and sorting them all is never the cheap plan
+    // for a slice of a quarter of them.
+    for sql in [
+        "INSERT INTO monitoring_api_calls (endpoint, method, status_code, response_time, timestamp) \
+         SELECT '/api/x', 'GET', 200, g % 500, now()::timestamp - make_interval(secs => g) \
+         FROM generate_series(1, 200000) AS g",
+        "INSERT INTO monitoring_integration_metrics (integration, success, duration_ms, created_at) \
+         SELECT 'openai', true, g % 900, now() - make_interval(secs => g) FROM generate_series(1, 200000) AS g",
+        "INSERT INTO monitoring_business_metrics (metric, value, recorded_at) \
+         SELECT 'revenue', 1, now() - make_interval(secs => g) FROM generate_series(1, 200000) AS g",
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, last_activity_at) \
+         SELECT 's' || g, 'chat', 'completed', now() - make_interval(secs => g), now() \
+         FROM generate_series(1, 200000) AS g",
+        "ANALYZE",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for r in Rollup::ALL {
+        let top: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT max(id)::int8 FROM {}",
+            r.table()
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        // A backfill slice (the newest rows below the base) and a follow
+        // step's new ids (a backlog above the high-water mark).
+        for (what, lines) in [
+            (
+                "backfill",
+                plan(&pool, &maintain::backfill_ids_sql(r), top, 50_000).await,
+            ),
+            (
+                "follow",
+                plan(&pool, &maintain::follow_ids_sql(r), top - 150_000, 50_000).await,
+            ),
+        ] {
+            let text = lines.join("\n");
+            assert!(
+                !text.contains("Sort") && text.contains("Index"),
+                "{r:?} {what}: the slice should be read in index order:\n{text}"
+            );
+        }
+    }
+}

@@ -305,6 +305,30 @@ async fn rollback(conn: &mut PgConnection) {
     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
 }
 
+/// The ids above `$1`, oldest first, at most `$2` of them.
+///
+/// Ordered by the column itself (`t.id`): a bare `ORDER BY id` names the
+/// output column `id::int8`, which no index serves when the platform's id is
+/// a 32-bit `SERIAL`, so every call read and sorted all the rows past `$1`.
+pub fn follow_ids_sql(r: Rollup) -> String {
+    format!(
+        "SELECT t.id::int8 FROM {} AS t WHERE t.id > $1 ORDER BY t.id LIMIT $2",
+        r.table()
+    )
+}
+
+/// The ids at or below `$1` with their instants, newest first, at most `$2`
+/// (ordered by the column, as in [`follow_ids_sql`]: ordering by the cast
+/// made each backfill slice read and sort every row below it, so a
+/// backfill cost grew with the square of the table).
+pub fn backfill_ids_sql(r: Rollup) -> String {
+    format!(
+        "SELECT t.id::int8, {} FROM {} AS t WHERE t.id <= $1 ORDER BY t.id DESC LIMIT $2",
+        r.instant(),
+        r.table()
+    )
+}
+
 /// Add the rows `(lo, hi]` ∪ `ids` of `r`'s raw table to its rollup.
 async fn add_delta(
     conn: &mut PgConnection,
@@ -352,13 +376,11 @@ async fn follow_in_tx(conn: &mut PgConnection, r: Rollup) -> Result<StepOutcome,
         pos.tail.fill(&found);
     }
     let old_hwm = pos.tail.hwm;
-    let new: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT id::int8 FROM {table} WHERE id > $1 ORDER BY id LIMIT $2"
-    )))
-    .bind(old_hwm)
-    .bind(FOLLOW_SLICE)
-    .fetch_all(&mut *conn)
-    .await?;
+    let new: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(follow_ids_sql(r)))
+        .bind(old_hwm)
+        .bind(FOLLOW_SLICE)
+        .fetch_all(&mut *conn)
+        .await?;
     pos.tail.advance(&new, snap.now);
     add_delta(conn, r, old_hwm, pos.tail.hwm, &found).await?;
     pos.settle(snap.now, snap.xmin, snap.xmax);
@@ -404,17 +426,14 @@ async fn backfill_in_tx(
             done: true,
         });
     }
-    let table = r.table();
     let hi = pos.base;
     // Newest first: the slice's ids and its latest instant.
-    let rows: Vec<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT id::int8, {} FROM {table} WHERE id <= $1 ORDER BY id DESC LIMIT $2",
-        r.instant()
-    )))
-    .bind(hi)
-    .bind(slice)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<(i64, Option<DateTime<Utc>>)> =
+        sqlx::query_as(AssertSqlSafe(backfill_ids_sql(r)))
+            .bind(hi)
+            .bind(slice)
+            .fetch_all(&mut *conn)
+            .await?;
     let full = rows.len() as i64 >= slice;
     let lo = if full {
         rows.last().map_or(0, |(id, _)| id - 1)
