@@ -12,7 +12,9 @@
 //!    injected, and the replay's transitions as `jfmon rules backtest`
 //!    prints them.
 //!
-//! `cargo bench --bench rules` (add `-- eval` or `-- week` for one part).
+//! `cargo bench --bench rules` (add `-- eval` or `-- week` for one part;
+//! `-- week --rules FILE` replays the week through FILE's rules instead of
+//! the defaults, several `--rules` replay the one generated week each).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -243,7 +245,7 @@ fn shown(t: &Transition) -> String {
         .join(" ")
 }
 
-fn week_part() {
+fn week_part(rule_files: &[String]) {
     let start = DateTime::<Utc>::from_timestamp(T0 * 60, 0).unwrap();
     // Day 0 only builds the baselines (the anomaly rules need an hour of
     // history, and "the same minutes a day earlier"); days 1..=7 are measured.
@@ -297,7 +299,50 @@ fn week_part() {
     };
     let generated = t.elapsed();
     let injected = g.injected().to_vec();
-    let mut ev = Evaluator::new(RuleSet::defaults());
+    let sets: Vec<(String, RuleSet)> = if rule_files.is_empty() {
+        vec![("the default rules".into(), RuleSet::defaults())]
+    } else {
+        rule_files
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+                let rules = RuleSet::from_toml(&text).unwrap_or_else(|e| {
+                    panic!(
+                        "{f}: {}",
+                        e.iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                });
+                (f.clone(), rules)
+            })
+            .collect()
+    };
+    for (name, rules) in sets {
+        println!("week: rules: {name}");
+        replay_week(
+            &history,
+            &injected,
+            rules,
+            start,
+            days,
+            generated.as_secs_f64(),
+        );
+    }
+}
+
+/// Replays the generated week through `rules` and reports against what was injected.
+fn replay_week(
+    history: &Minutes,
+    injected: &[Injected],
+    rules: RuleSet,
+    start: DateTime<Utc>,
+    days: i64,
+    generated_secs: f64,
+) {
+    let n_rules = rules.len();
+    let mut ev = Evaluator::new(rules);
     let mut fired: Vec<Transition> = Vec::new();
     let mut resolved: Vec<Transition> = Vec::new();
     let t = Instant::now();
@@ -306,7 +351,7 @@ fn week_part() {
     let (from, to) = (T0, T0 + days * 1_440 - 1);
     let week_start = start + TimeDelta::days(1);
     let mut log = Vec::new();
-    replay::run(&mut ev, &history, from, to, 900, |_, _, ts| {
+    replay::run(&mut ev, history, from, to, 900, |_, _, ts| {
         for tr in ts {
             if tr.at < week_start {
                 continue;
@@ -354,19 +399,25 @@ fn week_part() {
         during(a, i) && !i.on_endpoint && a.labels.contains_key("endpoint")
     };
     println!(
-        "week: 7 days (+1 warm-up day) at 2 req/s generated in {:.1} s, replayed through {} default rules in {:.1} s ({:.2} ms per simulated minute)",
-        generated.as_secs_f64(),
-        RuleSet::defaults().len(),
+        "week: 7 days (+1 warm-up day) at 2 req/s generated in {:.1} s, replayed through {} rules in {:.1} s ({:.2} ms per simulated minute)",
+        generated_secs,
+        n_rules,
         replayed.as_secs_f64(),
         replayed.as_secs_f64() * 1e3 / (days * 1_440) as f64
     );
     let mut delays = Vec::new();
     let (mut detected, mut exactly_one) = (0, 0);
-    for i in &injected {
+    for i in injected {
         let fires: Vec<&Transition> = fired.iter().filter(|a| own(a, i)).collect();
-        let resolves = resolved
+        // Each own fire's own resolution: the first resolve of its
+        // fingerprint after it (not a later alert's on the same series).
+        let resolves = fires
             .iter()
-            .filter(|r| fires.iter().any(|f| f.fingerprint == r.fingerprint) && r.at >= i.started)
+            .filter(|f| {
+                resolved
+                    .iter()
+                    .any(|r| r.fingerprint == f.fingerprint && r.at > f.at)
+            })
             .count();
         let coll = fired.iter().filter(|a| collateral(a, i)).count();
         let first = fires.iter().map(|a| a.at).min();
@@ -446,15 +497,23 @@ fn week_part() {
 }
 
 fn main() {
-    let which: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // `-- week --rules FILE [--rules FILE2 …]`: replay the one generated
+    // week through each rule file instead of the defaults (for tuning).
+    let mut which: Vec<String> = Vec::new();
+    let mut rule_files: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--rules" {
+            rule_files.extend(args.next());
+        } else if !a.starts_with('-') {
+            which.push(a);
+        }
+    }
     let all = which.is_empty();
     if all || which.iter().any(|w| w == "eval") {
         eval_part();
     }
     if all || which.iter().any(|w| w == "week") {
-        week_part();
+        week_part(&rule_files);
     }
 }

@@ -4,7 +4,7 @@
 //! for whoever writes or notifies, and keeps the [`AlertState`]s for
 //! display. Pure: time comes in as an argument, nothing is read or written.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,17 @@ pub struct Evaluator {
     rules: RuleSet,
     alerts: BTreeMap<Fingerprint, AlertState>,
     notes: BTreeMap<String, String>,
+    /// When each rule × series was last pending or firing, for the rules
+    /// other rules name in `inhibited_by` (kept [`INHIBIT_MEMORY`]).
+    active: HashMap<(String, SeriesLabels), DateTime<Utc>>,
 }
+
+/// A series' own labels (`integration`, or `endpoint` + `method`, …).
+type SeriesLabels = Vec<(&'static str, String)>;
+
+/// How long a rule's last activity is remembered for inhibition; a rule's
+/// window longer than this is inhibited only this long after.
+pub const INHIBIT_MEMORY: TimeDelta = TimeDelta::hours(24);
 
 fn timing(r: &Rule) -> Timing {
     Timing {
@@ -210,7 +220,23 @@ impl Evaluator {
             rules,
             alerts: BTreeMap::new(),
             notes: BTreeMap::new(),
+            active: HashMap::new(),
         }
+    }
+
+    /// The rule in `rule.inhibited_by` that was pending or firing on
+    /// `series` within `rule`'s window before `now`, if any.
+    fn inhibitor<'r>(
+        &self,
+        rule: &'r Rule,
+        series: &SeriesLabels,
+        now: DateTime<Utc>,
+    ) -> Option<&'r str> {
+        rule.inhibited_by.iter().map(String::as_str).find(|other| {
+            self.active
+                .get(&(other.to_string(), series.clone()))
+                .is_some_and(|t| now - *t <= rule.window)
+        })
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -299,16 +325,22 @@ impl Evaluator {
         now: DateTime<Utc>,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         self.notes.clear();
         let rules = std::mem::replace(&mut self.rules, RuleSet::from_rules(Vec::new()));
+        let inhibits: HashSet<String> = rules
+            .rules()
+            .iter()
+            .flat_map(|r| r.inhibited_by.iter().cloned())
+            .collect();
+        self.active.retain(|_, t| now - *t <= INHIBIT_MEMORY);
         for rule in rules.rules() {
             let mut short = 0usize;
             for r in reading::read(rule, state, baselines, now) {
                 if r.value.is_none() && r.why.starts_with("not enough history") {
                     short += 1;
                 }
-                let obs = match r.value {
+                let mut obs = match r.value {
                     Some(v) if r.samples >= rule.min_samples => match rule.judge(v) {
                         Judgement::Breach => Obs::Breach,
                         Judgement::Hold => Obs::Hold,
@@ -316,6 +348,13 @@ impl Evaluator {
                     },
                     _ => no_data(rule.no_data),
                 };
+                let mut r = r;
+                if matches!(obs, Obs::Breach | Obs::Hold)
+                    && let Some(other) = self.inhibitor(rule, &r.labels, now)
+                {
+                    obs = Obs::Clear;
+                    r.why = format!("{} (superseded by {other} on the same series)", r.why);
+                }
                 let labels = labels_of(rule, &r);
                 let fp = Fingerprint::of(&labels);
                 seen.insert(fp);
@@ -357,6 +396,12 @@ impl Evaluator {
                     a.history.push_back((now, v));
                 }
                 a.sync();
+                if matches!(a.phase, Phase::Pending | Phase::Firing)
+                    && inhibits.contains(&rule.name)
+                {
+                    self.active
+                        .insert((rule.name.clone(), r.labels.clone()), now);
+                }
                 if let Some(t) = a.transition(step, now, prior) {
                     out.push(t);
                 }

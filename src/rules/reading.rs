@@ -112,7 +112,30 @@ struct Window {
     p50: Option<f64>,
     p95: Option<f64>,
     p99: Option<f64>,
+    /// The latency level an anomaly rule compares with its baseline: the
+    /// median of the per-minute p95s of minutes with at least
+    /// [`anomaly::MIN_CALLS_PER_MINUTE`] calls, the statistic the baseline
+    /// band is built from. (A call-weighted mean would let one slow
+    /// request in a quiet minute move the level of the whole window.)
+    level: Option<f64>,
     minutes: i64,
+}
+
+/// Busy-enough minutes a latency level needs: with one or two, a single
+/// slow request is the median.
+pub const MIN_LEVEL_MINUTES: usize = 3;
+
+/// The median of the per-minute p95s of busy-enough minutes, when there
+/// are [`MIN_LEVEL_MINUTES`] of them.
+fn level(points: impl Iterator<Item = (u64, Option<f64>)>) -> Option<f64> {
+    let mut v: Vec<f64> = points
+        .filter(|(n, _)| *n >= anomaly::MIN_CALLS_PER_MINUTE)
+        .filter_map(|(_, q)| q)
+        .collect();
+    if v.len() < MIN_LEVEL_MINUTES {
+        return None;
+    }
+    anomaly::median(&mut v)
 }
 
 /// Read `rule` over `state` at `now`.
@@ -134,6 +157,7 @@ pub fn read(rule: &Rule, state: &State, baselines: &Baselines, now: DateTime<Utc
                     p50: weighted(pts.clone().map(|p| (p.calls, p.p50_ms))),
                     p95: weighted(pts.clone().map(|p| (p.calls, p.p95_ms))),
                     p99: weighted(pts.clone().map(|p| (p.calls, p.p99_ms))),
+                    level: level(pts.clone().map(|p| (p.calls, p.p95_ms))),
                     minutes: w,
                 };
                 let series = anomaly::integration_series(&i.name);
@@ -203,6 +227,7 @@ pub fn read(rule: &Rule, state: &State, baselines: &Baselines, now: DateTime<Utc
                     p50: e.p50_ms,
                     p95: weighted(pts.clone().map(|p| (p.requests, p.p95_ms))),
                     p99: e.p99_ms,
+                    level: level(pts.clone().map(|p| (p.requests, p.p95_ms))),
                     minutes: w,
                 };
                 let series = anomaly::endpoint_series(&e.key());
@@ -381,8 +406,16 @@ fn common(rule: &Rule, r: Reading, win: &Window, series: &str, baselines: &Basel
             )
         }
         Metric::LatencyAnomaly => {
-            let Some(level) = win.p95 else {
-                return r.set(None, n, "no timed calls".into());
+            let Some(level) = win.level else {
+                let why = if win.p95.is_some() {
+                    format!(
+                        "fewer than {MIN_LEVEL_MINUTES} minutes with {} timed calls or more",
+                        anomaly::MIN_CALLS_PER_MINUTE
+                    )
+                } else {
+                    "no timed calls".into()
+                };
+                return r.set(None, n, why);
             };
             let Some(b) = baselines.latency(series) else {
                 let have = baselines.history_minutes(series);
@@ -397,7 +430,7 @@ fn common(rule: &Rule, r: Reading, win: &Window, series: &str, baselines: &Basel
             };
             let band = b.band(level, rule.threshold, rule.margin_ms, rule.margin_ratio);
             let why = format!(
-                "p95 {} ms against the band {}–{} ms (median {} ms ± {} deviations, {} robust deviations above)",
+                "p95 {} ms (median of the minutes) against the band {}–{} ms (median {} ms ± {} deviations, {} robust deviations above)",
                 num(level.round()),
                 num(band.low.round()),
                 num(band.high.round()),

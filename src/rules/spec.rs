@@ -242,6 +242,12 @@ pub struct Rule {
     pub margin_ms: f64,
     /// … and at least this fraction of the baseline median.
     pub margin_ratio: f64,
+    /// Rules (of the same scope) that supersede this one on the same
+    /// series, as Alertmanager's inhibition does: while one of them is
+    /// pending or firing on these labels, or was within this rule's
+    /// window (whose data it still sees), this rule's breach counts as
+    /// clear, so an incident raises one alert, not one per rule.
+    pub inhibited_by: Vec<String>,
 }
 
 impl Rule {
@@ -338,6 +344,7 @@ const KEYS: &[&str] = &[
     "flap_stable",
     "margin_ms",
     "margin_pct",
+    "inhibited_by",
 ];
 
 /// Names a template may use besides the rule's labels.
@@ -461,6 +468,38 @@ impl RuleSet {
                     }
                 }
                 Err(mut e) => errors.append(&mut e),
+            }
+        }
+        for (origin, t) in &merged {
+            let Some(name) = t.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(rule) = rules.iter().find(|r| r.name == name) else {
+                continue;
+            };
+            for other in &rule.inhibited_by {
+                let known = merged
+                    .iter()
+                    .any(|(_, m)| m.get("name").and_then(Value::as_str) == Some(other.as_str()));
+                let problem = match rules.iter().find(|r| &r.name == other) {
+                    // A disabled rule inhibits nothing.
+                    None if known => None,
+                    None => Some(format!("\"{other}\" is not a rule")),
+                    Some(o) if o.name == rule.name => Some("a rule cannot inhibit itself".into()),
+                    Some(o) if o.scope != rule.scope => Some(format!(
+                        "\"{other}\" has scope \"{}\", not \"{}\" (inhibition matches the same series)",
+                        o.scope.word(),
+                        rule.scope.word()
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(message) = problem {
+                    errors.push(RuleError {
+                        rule: format!("{origin} \"{name}\""),
+                        key: Some("inhibited_by".into()),
+                        message,
+                    });
+                }
             }
         }
         if errors.is_empty() {
@@ -781,6 +820,21 @@ fn parse_rule(label: &str, t: &Table) -> Result<Rule, Vec<RuleError>> {
             "an anomaly threshold is a score above 0 (e.g. 4)",
         );
     }
+    let inhibited_by = match t.get("inhibited_by") {
+        None => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) if items.iter().all(Value::is_str) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => {
+            r.err(
+                "inhibited_by",
+                "must be a rule name or a list of rule names",
+            );
+            Vec::new()
+        }
+    };
     let pattern = r.text("match").unwrap_or_else(|| "*".into());
     if !r.errors.is_empty() {
         return Err(r.errors);
@@ -810,6 +864,7 @@ fn parse_rule(label: &str, t: &Table) -> Result<Rule, Vec<RuleError>> {
         },
         margin_ms,
         margin_ratio: margin_pct / 100.0,
+        inhibited_by,
     })
 }
 
@@ -911,5 +966,29 @@ mod tests {
         assert_eq!(r.judge(-80.0), Judgement::Breach);
         assert_eq!(r.judge(-60.0), Judgement::Hold);
         assert_eq!(r.judge(-10.0), Judgement::Clear);
+    }
+
+    #[test]
+    fn inhibited_by_names_a_rule_of_the_same_scope() {
+        let e = RuleSet::from_toml(
+            "[[rules]]\nname = \"IntegrationDegraded\"\ninhibited_by = \"Nope\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "default rules \"IntegrationDegraded\": key \"inhibited_by\": \"Nope\" is not a rule"
+        );
+        let e = RuleSet::from_toml(
+            "[[rules]]\nname = \"IntegrationDegraded\"\ninhibited_by = [\"EndpointErrorRate\"]\n",
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("has scope \"endpoint\""), "{e:?}");
+        // Turning the inhibitor off is no error: nothing inhibits then.
+        let s =
+            RuleSet::from_toml("[[rules]]\nname = \"IntegrationDown\"\nenabled = false\n").unwrap();
+        assert_eq!(
+            s.get("IntegrationDegraded").unwrap().inhibited_by,
+            ["IntegrationDown"]
+        );
     }
 }

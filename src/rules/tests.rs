@@ -194,9 +194,13 @@ summary = "p95 {value} ms, band {band}"
     feed(&mut s, 0, vec![], vec![(key.clone(), api(40, 0, 100))]);
     assert!(ev.evaluate(&s, &baselines, at(0)).is_empty());
     feed(&mut s, 1, vec![], vec![(key.clone(), api(400, 0, 2_000))]);
-    let t = ev.evaluate(&s, &baselines, at(1));
+    // Two busy minutes are too few for a level.
+    assert!(ev.evaluate(&s, &baselines, at(1)).is_empty());
+    feed(&mut s, 2, vec![], vec![(key.clone(), api(400, 0, 2_000))]);
+    let t = ev.evaluate(&s, &baselines, at(2));
     assert_eq!(t.len(), 1, "{:?}", ev.alerts().collect::<Vec<_>>());
     let t = &t[0];
+    // The level is the median of the window's minute p95s: 100, 2000, 2000.
     assert!(t.value.unwrap() > 1_500.0);
     assert!(t.threshold["band"].is_array(), "{}", t.threshold);
     assert_eq!(t.threshold["baseline"], "24h, 1440 minutes");
@@ -403,4 +407,135 @@ min_samples = 5
         .map(|(k, v)| (k.clone(), crate::redact::mask_text(v).into_owned()))
         .collect();
     assert_eq!(t[0].fingerprint, Fingerprint::of(&masked));
+}
+
+const DOWN_AND_DEGRADED: &str = r#"
+[[rules]]
+name = "Down"
+scope = "integration"
+metric = "error_rate"
+op = ">"
+threshold = 0.5
+recover = 0.2
+window = "3m"
+min_samples = 10
+
+[[rules]]
+name = "Degraded"
+scope = "integration"
+metric = "error_rate"
+op = ">"
+threshold = 0.05
+recover = 0.02
+window = "5m"
+for = "1m"
+min_samples = 10
+inhibited_by = "Down"
+"#;
+
+/// Issue 10's week: one incident raised both IntegrationDown and
+/// IntegrationDegraded. Down supersedes degraded on the same integration:
+/// while Down is pending or firing there, or was within Degraded's window
+/// (whose data still holds the outage), Degraded stays quiet; on another
+/// integration it fires as usual.
+#[test]
+fn down_supersedes_degraded_on_the_same_integration_only() {
+    let mut ev = Evaluator::new(only(DOWN_AND_DEGRADED));
+    let mut s = state();
+    let b = Baselines::empty();
+    let mut fired = Vec::new();
+    for m in 0..30 {
+        // openai: down for minutes 5..10; rag: 10 % failures from minute 5 on.
+        let openai = if (5..10).contains(&m) {
+            integ(20, 20)
+        } else {
+            integ(20, 0)
+        };
+        let rag = if m >= 5 { integ(20, 2) } else { integ(20, 0) };
+        feed(&mut s, m, vec![("openai", openai), ("rag", rag)], vec![]);
+        for t in ev.evaluate(&s, &b, at(m)) {
+            if t.kind == TransitionKind::Firing {
+                fired.push((t.rule.clone(), t.labels["integration"].clone(), t.at));
+            }
+        }
+    }
+    let openai: Vec<&str> = fired
+        .iter()
+        .filter(|f| f.1 == "openai")
+        .map(|f| f.0.as_str())
+        .collect();
+    assert_eq!(openai, ["Down"], "{fired:?}");
+    assert!(
+        fired.iter().any(|f| f.0 == "Degraded" && f.1 == "rag"),
+        "{fired:?}"
+    );
+    let a = ev
+        .alerts()
+        .find(|a| a.rule == "Degraded" && a.labels["integration"] == "rag")
+        .unwrap();
+    assert_eq!(a.phase, Phase::Firing);
+}
+
+/// Without `inhibited_by` the same outage raises both (the test above
+/// fails without the inhibition).
+#[test]
+fn without_inhibition_an_outage_raises_both_rules() {
+    let text = DOWN_AND_DEGRADED.replace("inhibited_by = \"Down\"\n", "");
+    let mut ev = Evaluator::new(only(&text));
+    let mut s = state();
+    let mut rules = std::collections::BTreeSet::new();
+    for m in 0..20 {
+        let d = if (5..10).contains(&m) {
+            integ(20, 20)
+        } else {
+            integ(20, 0)
+        };
+        feed(&mut s, m, vec![("openai", d)], vec![]);
+        for t in ev.evaluate(&s, &Baselines::empty(), at(m)) {
+            if t.kind == TransitionKind::Firing {
+                rules.insert(t.rule);
+            }
+        }
+    }
+    assert_eq!(rules.len(), 2, "{rules:?}");
+}
+
+/// Issue 10's week: one slow request in a quiet minute pulled the
+/// call-weighted p95 of a 10-minute window above the band (89 false
+/// EndpointLatencyAnomaly alerts). The level is the median of the minute
+/// p95s (minutes with enough calls), the statistic the band is built from.
+#[test]
+fn one_slow_minute_does_not_move_the_latency_level() {
+    let key = EndpointKey::new("POST", "/api/auth/login");
+    let mut bb = BaselineBuilder::new(at(0));
+    for m in 1..=1_440 {
+        bb.api(T0 - m, &key, &api(10, 0, 200 + (m % 5) * 10));
+    }
+    let baselines = bb.build();
+    let rules = only(
+        r#"
+[[rules]]
+name = "Slow"
+scope = "endpoint"
+metric = "latency_anomaly"
+threshold = 6
+recover = 3
+window = "10m"
+min_samples = 30
+"#,
+    );
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    for m in 0..10 {
+        let ms = if m == 4 { 4_000 } else { 210 };
+        feed(&mut s, m, vec![], vec![(key.clone(), api(10, 0, ms))]);
+        assert!(ev.evaluate(&s, &baselines, at(m)).is_empty(), "minute {m}");
+    }
+    // Sustained, it fires: more than half the minutes are slow.
+    let mut fired = false;
+    for m in 10..20 {
+        feed(&mut s, m, vec![], vec![(key.clone(), api(10, 0, 4_000))]);
+        fired |= !ev.evaluate(&s, &baselines, at(m)).is_empty();
+    }
+    assert!(fired);
 }
