@@ -381,6 +381,11 @@ impl Evaluator {
                 let step = a.machine.step(obs, now, &timing(rule));
                 if obs != Obs::Keep {
                     a.value = r.shown;
+                }
+                // A kept alert keeps its texts, but one restored after a
+                // restart (or taken over from a hub) has none yet: a rule
+                // with `no_data = "keep"` would otherwise show it blank.
+                if obs != Obs::Keep || a.annotations.is_empty() {
                     a.why = r.why.clone();
                     a.threshold = threshold_json(rule, &r);
                     a.annotations = annotations(rule, &r, &labels);
