@@ -545,3 +545,32 @@ async fn a_legacy_row_without_timestamp_does_not_stop_polling(pool: PgPool) {
     poll_into(&mut p, &mut s).await;
     assert_eq!(total_requests(&s), 40);
 }
+
+/// A poll far behind (a catch-up after an outage) walks the primary key and
+/// stops at the page limit: ordering by the `id::int8` output column instead
+/// of the column made PostgreSQL read and sort every row above the mark for
+/// each page, so a catch-up cost grew with the square of the backlog.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_catch_up_page_walks_the_id_index_instead_of_sorting_the_backlog(pool: PgPool) {
+    for sql in [
+        "INSERT INTO monitoring_api_calls (endpoint, method, status_code, response_time, timestamp) \
+         SELECT '/api/x', 'GET', 200, g % 500, now()::timestamp - make_interval(secs => g) \
+         FROM generate_series(1, 200000) AS g",
+        "ANALYZE monitoring_api_calls",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let sql = jfmon::db::poller::api_forward_sql();
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+        .bind(1_i64)
+        .bind(5_000_i64)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains("Sort"),
+        "a catch-up page sorts the backlog:\n{plan}"
+    );
+    assert!(plan.contains("Index"), "no index walk:\n{plan}");
+}

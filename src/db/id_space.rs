@@ -84,8 +84,8 @@ pub async fn id_space(
         None => None,
     };
     let newest: Option<(i64, DateTime<Utc>)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT id::int8, {instant}::timestamptz FROM {table} \
-         WHERE {instant} IS NOT NULL ORDER BY id DESC LIMIT 1"
+        "SELECT t.id::int8, {instant}::timestamptz FROM {table} AS t \
+         WHERE {instant} IS NOT NULL ORDER BY t.id DESC LIMIT 1"
     )))
     .fetch_optional(pool)
     .await?;

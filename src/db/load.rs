@@ -121,7 +121,7 @@ pub(super) async fn load_tail(
     .await?;
     let floor = (hwm - STARTUP_GAP_SCAN).max(0);
     let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT id::int8 FROM {table} WHERE id > $1 ORDER BY id"
+        "SELECT t.id::int8 FROM {table} AS t WHERE t.id > $1 ORDER BY t.id"
     )))
     .bind(floor)
     .fetch_all(&mut *conn)
