@@ -92,7 +92,7 @@ pub struct Evaluator {
     rules: RuleSet,
     alerts: BTreeMap<Fingerprint, AlertState>,
     notes: BTreeMap<String, String>,
-    /// When each rule × series was last pending or firing, for the rules
+    /// When each rule × series was last firing, for the rules
     /// other rules name in `inhibited_by` (kept [`INHIBIT_MEMORY`]).
     active: HashMap<(String, SeriesLabels), DateTime<Utc>>,
 }
@@ -224,7 +224,7 @@ impl Evaluator {
         }
     }
 
-    /// The rule in `rule.inhibited_by` that was pending or firing on
+    /// The rule in `rule.inhibited_by` that was firing on
     /// `series` within `rule`'s window before `now`, if any.
     fn inhibitor<'r>(
         &self,
@@ -346,17 +346,33 @@ impl Evaluator {
                         Judgement::Hold => Obs::Hold,
                         Judgement::Clear => Obs::Clear,
                     },
+                    // Too few samples to raise an alert, but enough to see
+                    // a recovery: a few calls that all pass the recovery
+                    // threshold clear it (`no_data = "keep"` would
+                    // otherwise hold an alert on a quiet series forever).
+                    Some(v) if r.samples > 0 && matches!(rule.judge(v), Judgement::Clear) => {
+                        Obs::Clear
+                    }
                     _ => no_data(rule.no_data),
                 };
                 let mut r = r;
-                if matches!(obs, Obs::Breach | Obs::Hold)
+                let labels = labels_of(rule, &r);
+                let fp = Fingerprint::of(&labels);
+                // Inhibition stops a new alert, never one already firing
+                // (as Alertmanager mutes, it does not resolve): clearing a
+                // firing alert because another started would send a false
+                // resolution in the middle of the incident.
+                let firing = self
+                    .alerts
+                    .get(&fp)
+                    .is_some_and(|a| a.phase == Phase::Firing);
+                if !firing
+                    && matches!(obs, Obs::Breach | Obs::Hold)
                     && let Some(other) = self.inhibitor(rule, &r.labels, now)
                 {
                     obs = Obs::Clear;
                     r.why = format!("{} (superseded by {other} on the same series)", r.why);
                 }
-                let labels = labels_of(rule, &r);
-                let fp = Fingerprint::of(&labels);
                 seen.insert(fp);
                 if obs != Obs::Breach && !self.alerts.contains_key(&fp) {
                     continue;
@@ -401,9 +417,9 @@ impl Evaluator {
                     a.history.push_back((now, v));
                 }
                 a.sync();
-                if matches!(a.phase, Phase::Pending | Phase::Firing)
-                    && inhibits.contains(&rule.name)
-                {
+                // Only a firing alert inhibits: two rules that inhibit each
+                // other while merely pending could keep each other silent.
+                if a.phase == Phase::Firing && inhibits.contains(&rule.name) {
                     self.active
                         .insert((rule.name.clone(), r.labels.clone()), now);
                 }

@@ -126,8 +126,14 @@ struct Window {
 pub const MIN_LEVEL_MINUTES: usize = 3;
 
 /// The median of the per-minute p95s of busy-enough minutes, when there
-/// are [`MIN_LEVEL_MINUTES`] of them.
-fn level(points: impl Iterator<Item = (u64, Option<f64>)>) -> Option<f64> {
+/// are [`MIN_LEVEL_MINUTES`] of them. With a long store window the points
+/// are slots of several minutes (a 10 m rule sees two or three), so the
+/// level is the call-weighted p95 of the slots instead: it needs no count
+/// of points, and a slot's calls outweigh a single slow request.
+fn level(slot: i64, points: impl Iterator<Item = (u64, Option<f64>)> + Clone) -> Option<f64> {
+    if slot > 1 {
+        return weighted(points);
+    }
     let mut v: Vec<f64> = points
         .filter(|(n, _)| *n >= anomaly::MIN_CALLS_PER_MINUTE)
         .filter_map(|(_, q)| q)
@@ -141,6 +147,7 @@ fn level(points: impl Iterator<Item = (u64, Option<f64>)>) -> Option<f64> {
 /// Read `rule` over `state` at `now`.
 pub fn read(rule: &Rule, state: &State, baselines: &Baselines, now: DateTime<Utc>) -> Vec<Reading> {
     let sp = span(rule, state);
+    let slot = slot_minutes(state.window_secs());
     let (first, last, w) = (sp.first, sp.last, sp.minutes);
     let inside = |m: Minute| sp.holds(m);
     let mut out = Vec::new();
@@ -157,7 +164,7 @@ pub fn read(rule: &Rule, state: &State, baselines: &Baselines, now: DateTime<Utc
                     p50: weighted(pts.clone().map(|p| (p.calls, p.p50_ms))),
                     p95: weighted(pts.clone().map(|p| (p.calls, p.p95_ms))),
                     p99: weighted(pts.clone().map(|p| (p.calls, p.p99_ms))),
-                    level: level(pts.clone().map(|p| (p.calls, p.p95_ms))),
+                    level: level(slot, pts.clone().map(|p| (p.calls, p.p95_ms))),
                     minutes: w,
                 };
                 let series = anomaly::integration_series(&i.name);
@@ -227,7 +234,7 @@ pub fn read(rule: &Rule, state: &State, baselines: &Baselines, now: DateTime<Utc
                     p50: e.p50_ms,
                     p95: weighted(pts.clone().map(|p| (p.requests, p.p95_ms))),
                     p99: e.p99_ms,
-                    level: level(pts.clone().map(|p| (p.requests, p.p95_ms))),
+                    level: level(slot, pts.clone().map(|p| (p.requests, p.p95_ms))),
                     minutes: w,
                 };
                 let series = anomaly::endpoint_series(&e.key());
@@ -485,5 +492,22 @@ fn common(rule: &Rule, r: Reading, win: &Window, series: &str, baselines: &Basel
             0,
             format!("{} does not apply here", rule.metric.word()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::level;
+
+    /// Review of issue 10: with a store window over 6 h the points are
+    /// slots of several minutes, and a 10 m rule sees two or three of them:
+    /// fewer than [`super::MIN_LEVEL_MINUTES`], so the median level was
+    /// never there and the latency anomaly could not fire. Slots fall back
+    /// to the call-weighted p95.
+    #[test]
+    fn slots_longer_than_a_minute_still_give_a_level() {
+        let pts = [(100u64, Some(300.0)), (100, Some(500.0))];
+        assert_eq!(level(1, pts.into_iter()), None);
+        assert_eq!(level(30, pts.into_iter()), Some(400.0));
     }
 }

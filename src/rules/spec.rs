@@ -244,9 +244,10 @@ pub struct Rule {
     pub margin_ratio: f64,
     /// Rules (of the same scope) that supersede this one on the same
     /// series, as Alertmanager's inhibition does: while one of them is
-    /// pending or firing on these labels, or was within this rule's
-    /// window (whose data it still sees), this rule's breach counts as
-    /// clear, so an incident raises one alert, not one per rule.
+    /// firing on these labels, or was within this rule's window (whose
+    /// data it still sees), this rule's breach counts as clear, so an
+    /// incident raises one alert, not one per rule. An alert of this rule
+    /// that is already firing is never cleared by it.
     pub inhibited_by: Vec<String>,
 }
 

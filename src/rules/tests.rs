@@ -435,7 +435,7 @@ inhibited_by = "Down"
 
 /// Issue 10's week: one incident raised both IntegrationDown and
 /// IntegrationDegraded. Down supersedes degraded on the same integration:
-/// while Down is pending or firing there, or was within Degraded's window
+/// while Down is firing there, or was within Degraded's window
 /// (whose data still holds the outage), Degraded stays quiet; on another
 /// integration it fires as usual.
 #[test]
@@ -538,4 +538,118 @@ min_samples = 30
         fired |= !ev.evaluate(&s, &baselines, at(m)).is_empty();
     }
     assert!(fired);
+}
+
+/// Review of issue 10: an alert already firing was cleared (and resolved,
+/// mid-incident) when its inhibitor started. Inhibition stops new alerts;
+/// a firing one is left to resolve on its own.
+#[test]
+fn a_firing_alert_is_not_resolved_when_its_inhibitor_starts() {
+    let mut ev = Evaluator::new(only(DOWN_AND_DEGRADED));
+    let mut s = state();
+    let mut seen = Vec::new();
+    for m in 0..20 {
+        // Degraded (10 % failures) from minute 2, then down from minute 9.
+        let d = match m {
+            0..2 => integ(20, 0),
+            2..9 => integ(20, 2),
+            _ => integ(20, 20),
+        };
+        feed(&mut s, m, vec![("openai", d)], vec![]);
+        for t in ev.evaluate(&s, &Baselines::empty(), at(m)) {
+            seen.push((t.rule.clone(), t.kind, m));
+        }
+    }
+    let fired = |r: &str| {
+        seen.iter()
+            .any(|x| x.0 == r && x.1 == TransitionKind::Firing)
+    };
+    assert!(fired("Degraded") && fired("Down"), "{seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|x| x.0 == "Degraded" && x.1 == TransitionKind::Resolved),
+        "a firing Degraded was resolved while the outage went on: {seen:?}"
+    );
+}
+
+/// Review of issue 10: two rules that inhibit each other kept each other
+/// silent while merely pending. Only a firing alert inhibits.
+#[test]
+fn a_pending_alert_does_not_inhibit() {
+    let rules = only(
+        r#"
+[[rules]]
+name = "Slow"
+scope = "integration"
+metric = "error_rate"
+op = ">"
+threshold = 0.1
+window = "3m"
+for = "10m"
+min_samples = 10
+
+[[rules]]
+name = "Quick"
+scope = "integration"
+metric = "error_rate"
+op = ">"
+threshold = 0.1
+window = "3m"
+for = "1m"
+min_samples = 10
+inhibited_by = "Slow"
+"#,
+    );
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    let mut quick = None;
+    for m in 0..6 {
+        feed(&mut s, m, vec![("openai", integ(20, 10))], vec![]);
+        for t in ev.evaluate(&s, &Baselines::empty(), at(m)) {
+            if t.rule == "Quick" && t.kind == TransitionKind::Firing {
+                quick = Some(m);
+            }
+        }
+    }
+    assert!(quick.is_some(), "Quick was kept silent by a pending Slow");
+}
+
+/// Review of issue 10: with `no_data = "keep"`, a down integration that
+/// came back with a few calls a minute (below `min_samples`) stayed down
+/// forever. A few calls that all pass the recovery threshold clear it.
+#[test]
+fn a_few_good_calls_resolve_a_kept_alert() {
+    let rules = only(
+        r#"
+[[rules]]
+name = "Down"
+scope = "integration"
+metric = "error_rate"
+op = ">"
+threshold = 0.5
+recover = 0.2
+window = "3m"
+min_samples = 10
+no_data = "keep"
+"#,
+    );
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    let mut kinds = Vec::new();
+    for m in 0..15 {
+        let d = if m < 4 { integ(20, 20) } else { integ(2, 0) };
+        feed(&mut s, m, vec![("did", d)], vec![]);
+        for t in ev.evaluate(&s, &Baselines::empty(), at(m)) {
+            kinds.push((t.kind, m));
+        }
+    }
+    assert!(
+        kinds.iter().any(|k| k.0 == TransitionKind::Firing),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().any(|k| k.0 == TransitionKind::Resolved),
+        "a few good calls did not resolve it: {kinds:?}"
+    );
 }
