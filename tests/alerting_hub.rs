@@ -320,3 +320,59 @@ async fn a_failed_resolution_is_retried_on_the_next_poll(pool: PgPool) {
     assert_eq!(r.resolved, 1, "resolved on the next poll: {r:?}");
     assert!(jfmon_rows(&pool).await[0]["resolved_at"].is_string());
 }
+
+/// Review finding: a hub whose write failed kept the change and replayed it
+/// when it next took the lease, even after another hub had led meanwhile:
+/// a stale firing paged about an incident that was over. Once another hub
+/// is seen leading, the failed writes are left to it.
+#[sqlx::test(migrations = "./migrations")]
+async fn failed_writes_are_not_replayed_after_another_hub_led(pool: PgPool) {
+    sqlx::raw_sql(
+        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON monitoring_alerts \
+         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut a = Alerting::new(judge(), Some(pool.clone()), None);
+    assert_eq!(
+        step(&mut a, &openai(20)).await,
+        StepReport::default(),
+        "refused"
+    );
+    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The incident ends; another hub takes the lease and leads.
+    let mut b = Alerting::new(judge(), Some(pool.clone()), None);
+    assert_eq!(step(&mut b, &openai(0)).await, StepReport::default());
+    assert_eq!(b.role(), Some(Role::Leading));
+    assert_eq!(step(&mut a, &openai(0)).await, StepReport::default());
+    assert_eq!(a.role(), Some(Role::StandingBy));
+    // The other hub goes; this one leads again.
+    drop(b);
+    for _ in 0..400 {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database())",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if !held {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let r = step(&mut a, &openai(0)).await;
+    assert_eq!(a.role(), Some(Role::Leading));
+    assert_eq!(r.fired, 0, "a stale firing was replayed: {r:?}");
+    assert!(
+        jfmon_rows(&pool).await.is_empty(),
+        "{:?}",
+        jfmon_rows(&pool).await
+    );
+}

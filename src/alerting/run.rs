@@ -186,7 +186,20 @@ impl<J: Judge> Alerting<J> {
         }
         match lease.try_take().await {
             Ok(true) => {}
-            Ok(false) => return Role::StandingBy,
+            Ok(false) => {
+                // Another hub leads: it resumed from the table and judges
+                // the same data, so the writes that failed here are its
+                // business now. Replayed later, they would page about an
+                // old incident or close a newer one's row.
+                if !self.unsettled.is_empty() {
+                    tracing::info!(
+                        dropped = self.unsettled.len(),
+                        "another hub leads; the alert writes that failed here are left to it"
+                    );
+                    self.unsettled.clear();
+                }
+                return Role::StandingBy;
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot take the alerting lease");
                 return Role::StandingBy;
