@@ -354,19 +354,7 @@ async fn failed_writes_are_not_replayed_after_another_hub_led(pool: PgPool) {
     assert_eq!(a.role(), Some(Role::StandingBy));
     // The other hub goes; this one leads again.
     drop(b);
-    for _ in 0..400 {
-        let held: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
-             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database())",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if !held {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_until_no_advisory_lock(&pool).await;
     let r = step(&mut a, &openai(0)).await;
     assert_eq!(a.role(), Some(Role::Leading));
     assert_eq!(r.fired, 0, "a stale firing was replayed: {r:?}");

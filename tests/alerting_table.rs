@@ -255,25 +255,6 @@ async fn the_leader_writes_resumes_and_never_repeats(pool: PgPool) {
     assert_eq!(count(&pool, "monitoring_alerts").await, 1);
 }
 
-/// Wait (bounded) until no session in this test's database holds an
-/// advisory lock.
-async fn wait_until_no_advisory_lock(pool: &PgPool) {
-    for _ in 0..400 {
-        let held: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
-             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database())",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if !held {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("the dropped hub's advisory lock was still held after 10 s");
-}
-
 #[sqlx::test(migrations = "./migrations")]
 async fn a_read_only_alerting_writes_nothing(pool: PgPool) {
     let mut ro = Alerting::new(Queued::default(), None, None);

@@ -370,3 +370,23 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 }
+
+/// Wait (bounded) until no session in this test's database holds an
+/// advisory lock: PostgreSQL frees a dropped hub's lease when its backend
+/// sees the closed connection, a moment after the drop.
+pub async fn wait_until_no_advisory_lock(pool: &PgPool) {
+    for _ in 0..400 {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database())",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if !held {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the dropped hub's advisory lock was still held after 10 s");
+}
