@@ -105,6 +105,28 @@ async fn step(al: &mut Alerting<RulesJudge>, s: &State) -> StepReport {
     al.step(now, |j| j.judge(s, now)).await
 }
 
+/// Make every `op` (INSERT or UPDATE) on `monitoring_alerts` fail, as a
+/// database refusing the write would.
+async fn refuse(pool: &PgPool, op: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER refuse BEFORE {op} ON monitoring_alerts \
+         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Let the writes of `monitoring_alerts` through again.
+async fn stop_refusing(pool: &PgPool) {
+    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 async fn jfmon_rows(pool: &PgPool) -> Vec<serde_json::Value> {
     sqlx::query_scalar(
         "SELECT context FROM monitoring_alerts WHERE context->>'source' = 'jfmon' ORDER BY id",
@@ -140,23 +162,12 @@ async fn the_rules_fire_and_resolve_one_row(pool: PgPool) {
 /// alert as firing, so the row it never wrote was never written.
 #[sqlx::test(migrations = "./migrations")]
 async fn a_firing_whose_write_failed_is_written_after_the_resync(pool: PgPool) {
-    sqlx::raw_sql(
-        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-         CREATE TRIGGER refuse BEFORE INSERT ON monitoring_alerts \
-         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    refuse(&pool, "INSERT").await;
     let mut al = Alerting::new(judge(), Some(pool.clone()), None);
     let r = step(&mut al, &openai(20)).await;
     assert_eq!(r, StepReport::default(), "the write failed");
     assert!(jfmon_rows(&pool).await.is_empty());
-    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
-        .execute(&pool)
-        .await
-        .unwrap();
+    stop_refusing(&pool).await;
     // Still failing: the alert is written now, once.
     let r = step(&mut al, &openai(20)).await;
     assert_eq!(al.role(), Some(Role::Leading));
@@ -171,20 +182,9 @@ async fn a_firing_whose_write_failed_is_written_after_the_resync(pool: PgPool) {
 async fn a_resolution_whose_write_failed_is_written_after_the_resync(pool: PgPool) {
     let mut al = Alerting::new(judge(), Some(pool.clone()), None);
     assert_eq!(step(&mut al, &openai(20)).await.fired, 1);
-    sqlx::raw_sql(
-        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-         CREATE TRIGGER refuse BEFORE UPDATE ON monitoring_alerts \
-         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    refuse(&pool, "UPDATE").await;
     assert_eq!(step(&mut al, &openai(0)).await, StepReport::default());
-    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
-        .execute(&pool)
-        .await
-        .unwrap();
+    stop_refusing(&pool).await;
     let r = step(&mut al, &openai(0)).await;
     assert_eq!(r.resolved, 1, "{r:?}");
     let rows = jfmon_rows(&pool).await;
@@ -298,24 +298,13 @@ async fn a_failed_resolution_is_retried_on_the_next_poll(pool: PgPool) {
         al.step(at, |j| j.judge(&quiet, at)).await
     };
     assert_eq!(step_at(&mut al, Utc::now()).await, StepReport::default());
-    sqlx::raw_sql(
-        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-         CREATE TRIGGER refuse BEFORE UPDATE ON monitoring_alerts \
-         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    refuse(&pool, "UPDATE").await;
     assert_eq!(
         step_at(&mut al, later).await,
         StepReport::default(),
         "refused"
     );
-    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
-        .execute(&pool)
-        .await
-        .unwrap();
+    stop_refusing(&pool).await;
     let r = step_at(&mut al, later + chrono::TimeDelta::minutes(1)).await;
     assert_eq!(r.resolved, 1, "resolved on the next poll: {r:?}");
     assert!(jfmon_rows(&pool).await[0]["resolved_at"].is_string());
@@ -327,25 +316,14 @@ async fn a_failed_resolution_is_retried_on_the_next_poll(pool: PgPool) {
 /// is seen leading, the failed writes are left to it.
 #[sqlx::test(migrations = "./migrations")]
 async fn failed_writes_are_not_replayed_after_another_hub_led(pool: PgPool) {
-    sqlx::raw_sql(
-        "CREATE FUNCTION jfmon_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-         CREATE TRIGGER refuse BEFORE INSERT ON monitoring_alerts \
-         FOR EACH ROW EXECUTE FUNCTION jfmon_test_refuse();",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    refuse(&pool, "INSERT").await;
     let mut a = Alerting::new(judge(), Some(pool.clone()), None);
     assert_eq!(
         step(&mut a, &openai(20)).await,
         StepReport::default(),
         "refused"
     );
-    sqlx::query("DROP TRIGGER refuse ON monitoring_alerts")
-        .execute(&pool)
-        .await
-        .unwrap();
+    stop_refusing(&pool).await;
     // The incident ends; another hub takes the lease and leads.
     let mut b = Alerting::new(judge(), Some(pool.clone()), None);
     assert_eq!(step(&mut b, &openai(0)).await, StepReport::default());
