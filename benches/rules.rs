@@ -236,15 +236,6 @@ const SCHEDULE: &[(i64, i64, &str, IncidentKind, i64)] = &[
     ),
 ];
 
-fn shown(t: &Transition) -> String {
-    t.labels
-        .iter()
-        .filter(|(k, _)| *k != "alertname" && *k != "severity")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn week_part(rule_files: &[String]) {
     let start = DateTime::<Utc>::from_timestamp(T0 * 60, 0).unwrap();
     // Day 0 only builds the baselines (the anomaly rules need an hour of
@@ -356,27 +347,10 @@ fn replay_week(
             if tr.at < week_start {
                 continue;
             }
-            let when = tr.at.format("%Y-%m-%d %H:%M");
+            log.push(replay::line(tr));
             match tr.kind {
-                TransitionKind::Firing => {
-                    log.push(format!(
-                        "{when}  FIRING    {:<24} {:<40} {}",
-                        tr.rule,
-                        shown(tr),
-                        tr.annotations.get("summary").map_or("", String::as_str)
-                    ));
-                    fired.push(tr.clone());
-                }
-                TransitionKind::Resolved => {
-                    log.push(format!(
-                        "{when}  RESOLVED  {:<24} {:<40} after {}m{}",
-                        tr.rule,
-                        shown(tr),
-                        (tr.at - tr.active_since).num_minutes(),
-                        if tr.flapping { " (was flapping)" } else { "" }
-                    ));
-                    resolved.push(tr.clone());
-                }
+                TransitionKind::Firing => fired.push(tr.clone()),
+                TransitionKind::Resolved => resolved.push(tr.clone()),
             }
         }
     });

@@ -14,7 +14,7 @@ use crate::config::{Config, Flags, rules as config_rules};
 use crate::model::minute_of;
 use crate::rollup::baseline;
 use crate::rules::testfile::TestFile;
-use crate::rules::{Evaluator, RuleSet, Transition, TransitionKind};
+use crate::rules::{Evaluator, RuleSet, TransitionKind};
 use crate::user_error::describe_db_error;
 
 /// The longest backtest.
@@ -140,15 +140,6 @@ pub async fn run(cfg: &Config, a: &RulesArgs) -> Outcome {
     }
 }
 
-fn labels_shown(t: &Transition) -> String {
-    t.labels
-        .iter()
-        .filter(|(k, _)| *k != "alertname" && *k != "severity")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
@@ -200,28 +191,10 @@ async fn backtest(cfg: &Config, a: &RulesArgs) -> Outcome {
         |_, _, ts| {
             for t in ts {
                 match t.kind {
-                    TransitionKind::Firing => {
-                        fired += 1;
-                        println!(
-                            "{}  FIRING    {:<24} {:<40} {}",
-                            when(t.at),
-                            t.rule,
-                            labels_shown(t),
-                            t.annotations.get("summary").map_or("", String::as_str)
-                        );
-                    }
-                    TransitionKind::Resolved => {
-                        resolved += 1;
-                        let lasted = (t.at - t.active_since).num_minutes();
-                        println!(
-                            "{}  RESOLVED  {:<24} {:<40} after {lasted}m{}",
-                            when(t.at),
-                            t.rule,
-                            labels_shown(t),
-                            if t.flapping { " (was flapping)" } else { "" }
-                        );
-                    }
+                    TransitionKind::Firing => fired += 1,
+                    TransitionKind::Resolved => resolved += 1,
                 }
+                println!("{}", crate::rules::replay::line(t));
             }
         },
     );

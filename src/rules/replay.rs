@@ -8,7 +8,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::anomaly::{BaselineBuilder, Baselines};
-use super::eval::{Evaluator, Transition};
+use super::eval::{Evaluator, Transition, TransitionKind};
 use crate::model::{
     ApiMinute, Batch, EndpointKey, IntegrationMinute, Minute, Update, minute_start,
 };
@@ -117,6 +117,35 @@ pub fn run(
         state.apply(Update::Batch(Box::new(batch)));
         let t = ev.evaluate(&state, &baselines, now);
         each(now, ev, &t);
+    }
+}
+
+/// One transition as `jfmon rules backtest` prints it: the minute, FIRING
+/// with the summary or RESOLVED with how long it lasted, the rule and the
+/// series' labels.
+pub fn line(t: &Transition) -> String {
+    let when = t.at.format("%Y-%m-%d %H:%M");
+    let labels = t
+        .labels
+        .iter()
+        .filter(|(k, _)| *k != "alertname" && *k != "severity")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    match t.kind {
+        TransitionKind::Firing => format!(
+            "{when}  FIRING    {:<24} {:<40} {}",
+            t.rule,
+            labels,
+            t.annotations.get("summary").map_or("", String::as_str)
+        ),
+        TransitionKind::Resolved => format!(
+            "{when}  RESOLVED  {:<24} {:<40} after {}m{}",
+            t.rule,
+            labels,
+            (t.at - t.active_since).num_minutes(),
+            if t.flapping { " (was flapping)" } else { "" }
+        ),
     }
 }
 
