@@ -631,11 +631,10 @@ async fn read_new<T: HasId>(
 }
 
 /// The forward page read: the rows after the high-water mark, in id order.
-/// Ordered by the column (`t.id`), not by the `id::int8 AS id` output
-/// column: a bare `ORDER BY id` names the cast, which no index serves, so
-/// PostgreSQL read and sorted every row above the mark for each page (a
-/// catch-up's cost grew with the square of its backlog) instead of walking
-/// the primary key and stopping at the limit.
+/// Ordered by the column itself (`t.id`): ordered by an `int8` cast of it,
+/// which no index serves, PostgreSQL read and sorted every row above the
+/// mark for each page (a catch-up's cost grew with the square of its
+/// backlog) instead of walking the primary key and stopping at the limit.
 fn forward_sql(table: &str, cols: &str) -> String {
     format!("SELECT {cols} FROM {table} AS t WHERE t.id > $1 ORDER BY t.id LIMIT $2")
 }
