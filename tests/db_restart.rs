@@ -54,11 +54,7 @@ impl Cluster {
             .status()
             .unwrap();
         assert!(ok.success(), "chown the cluster dir to postgres");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = cluster_port::cluster_port();
         let c = Cluster { dir, port };
         let out = as_postgres(
             "initdb",
@@ -104,7 +100,11 @@ impl Cluster {
     /// Start and wait until it accepts connections.
     fn start(&self) {
         let out = self.pg_ctl(&["-w", "-t", "60", "start"]);
-        assert!(out.status.success(), "pg_ctl start: {}", self.log_tail());
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            self.start_failure()
+        );
     }
 
     /// Fast shutdown (as `pg_ctlcluster restart` does), waiting until down.
@@ -116,7 +116,11 @@ impl Cluster {
     /// Start without waiting (the test watches for readiness itself).
     fn start_nowait(&self) {
         let out = self.pg_ctl(&["-W", "start"]);
-        assert!(out.status.success(), "pg_ctl start: {}", self.log_tail());
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            self.start_failure()
+        );
     }
 
     fn url(&self, db: &str) -> String {
@@ -124,9 +128,12 @@ impl Cluster {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        cluster_port::log_tail(&self.dir.join("server.log"))
+    }
+
+    /// Why a start failed (a taken port named first), with the log's tail.
+    fn start_failure(&self) -> String {
+        cluster_port::start_failure(self.port, &self.dir.join("server.log"))
     }
 }
 
@@ -147,8 +154,9 @@ impl Drop for Proc {
     }
 }
 
-/// Wait (bounded) until a new connection to `opts` succeeds; its time.
-async fn ready(opts: &PgConnectOptions) -> Instant {
+/// Wait (bounded) until a new connection to `opts` (on `cluster`) succeeds;
+/// its time.
+async fn ready(opts: &PgConnectOptions, cluster: &Cluster) -> Instant {
     for _ in 0..6000 {
         if let Ok(Ok(c)) = tokio::time::timeout(
             Duration::from_secs(1),
@@ -162,7 +170,10 @@ async fn ready(opts: &PgConnectOptions) -> Instant {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("the server did not come back within a minute");
+    panic!(
+        "the server did not come back within a minute: {}",
+        cluster.start_failure()
+    );
 }
 
 /// Every poll's outcome with the time it arrived.
@@ -271,7 +282,7 @@ async fn ten_real_restarts_recover_within_a_poll_interval() {
         })
         .await
         .unwrap();
-        let at = ready(&opts).await;
+        let at = ready(&opts, &cluster).await;
         readies.push(at);
         eprintln!("restart {i} after {gap:.1?}: ready");
     }

@@ -246,26 +246,26 @@ struct Cluster {
     port: u16,
 }
 
-fn as_postgres(args: &[&str]) {
+/// Run `args` as `postgres`; on failure, `Err` with its output.
+fn as_postgres(args: &[&str]) -> Result<(), String> {
     let out = Command::new("runuser")
         .args(["-u", "postgres", "--"])
         .args(args)
         .output()
         .expect("runuser");
-    assert!(
-        out.status.success(),
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
         "{args:?}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    ))
 }
 
 impl Cluster {
     fn start() -> Cluster {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = common::cluster_port::cluster_port();
         let dir =
             std::env::temp_dir().join(format!("jfmon-sim-outage-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -284,7 +284,8 @@ impl Cluster {
             "-U",
             "postgres",
             "--no-sync",
-        ]);
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
         c.pg_ctl(&["start"]);
         c
     }
@@ -299,20 +300,23 @@ impl Cluster {
             self.port,
             self.dir.display()
         );
-        let log = self.dir.join("log").display().to_string();
+        let log = self.dir.join("log");
         let data = self.data();
         let mut all = vec![
             format!("{BIN}/pg_ctl"),
             "-D".into(),
             data,
             "-l".into(),
-            log,
+            log.display().to_string(),
             "-o".into(),
             opts,
             "-w".into(),
         ];
         all.extend(args.iter().map(|s| s.to_string()));
-        as_postgres(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        if let Err(e) = as_postgres(&all.iter().map(String::as_str).collect::<Vec<_>>()) {
+            let why = common::cluster_port::start_failure(self.port, &log);
+            panic!("{e}\n{why}");
+        }
     }
 
     fn url(&self) -> String {

@@ -3,6 +3,7 @@
 //! a loopback TCP proxy that can cut the database connection.
 #![allow(dead_code)]
 
+pub mod cluster_port;
 pub mod lost_reply;
 pub mod serve;
 
