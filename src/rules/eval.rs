@@ -334,7 +334,9 @@ impl Evaluator {
             .flat_map(|r| r.inhibited_by.iter().cloned())
             .collect();
         self.active.retain(|_, t| now - *t <= INHIBIT_MEMORY);
-        for rule in rules.rules() {
+        // Inhibitors first: one that fires on this poll silences the rules
+        // it inhibits on this same poll, wherever the file lists it.
+        for rule in rules.judging() {
             let mut short = 0usize;
             for r in reading::read(rule, state, baselines, now) {
                 if r.value.is_none() && r.why.starts_with("not enough history") {

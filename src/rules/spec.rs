@@ -319,6 +319,9 @@ impl fmt::Display for RuleError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Indexes into `rules` in the order they are judged: a rule after the
+    /// rules in its `inhibited_by`, otherwise file order (computed once).
+    judging: Vec<usize>,
 }
 
 const KEYS: &[&str] = &[
@@ -503,20 +506,52 @@ impl RuleSet {
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(RuleSet { rules })
-        } else {
-            Err(errors)
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        match judging_order(&rules) {
+            Ok(judging) => Ok(RuleSet { rules, judging }),
+            Err(mut ring) => {
+                // Said from the rule listed first.
+                let at = (0..ring.len()).min_by_key(|&k| ring[k]).unwrap_or(0);
+                ring.rotate_left(at);
+                let name = |k: usize| rules[ring[k % ring.len()]].name.as_str();
+                let pairs: Vec<String> = (0..ring.len())
+                    .map(|k| format!("{} inhibits {}", name(k), name(k + 1)))
+                    .collect();
+                let origin = merged
+                    .iter()
+                    .find(|(_, t)| t.get("name").and_then(Value::as_str) == Some(name(0)))
+                    .map_or("rules", |(o, _)| o.as_str());
+                Err(vec![RuleError {
+                    rule: format!("{origin} \"{}\"", name(0)),
+                    key: Some("inhibited_by".into()),
+                    message: format!(
+                        "inhibitions form a ring: {} (only two rules may inhibit each other)",
+                        pairs.join(", ")
+                    ),
+                }])
+            }
         }
     }
 
-    /// A set of exactly these rules.
+    /// A set of exactly these rules (rules in a ring of inhibitions, which
+    /// [`RuleSet::from_toml`] refuses, are judged in file order).
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
-        RuleSet { rules }
+        let judging = judging_order(&rules).unwrap_or_else(|_| (0..rules.len()).collect());
+        RuleSet { rules, judging }
     }
 
+    /// The rules in file order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The rules in the order they are judged: every rule after the rules
+    /// that inhibit it, so that an inhibitor firing on this poll already
+    /// silences them on this poll; otherwise in file order.
+    pub fn judging(&self) -> impl Iterator<Item = &Rule> {
+        self.judging.iter().map(|&i| &self.rules[i])
     }
 
     pub fn get(&self, name: &str) -> Option<&Rule> {
@@ -530,6 +565,59 @@ impl RuleSet {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+}
+
+/// The judging order of `rules` (indexes): each rule after the rules named
+/// in its `inhibited_by`, file order where that leaves a choice. Two rules
+/// that name each other stand for each other (whichever fires first
+/// silences the other; in the same poll, the one listed first) and are
+/// not ordered by it. Any other ring has no order: `Err` with its rules,
+/// each inhibiting the next and the last the first.
+fn judging_order(rules: &[Rule]) -> Result<Vec<usize>, Vec<usize>> {
+    let index = |name: &str| rules.iter().position(|r| r.name == name);
+    // before[i]: the rules judged before rule i.
+    let before: Vec<Vec<usize>> = rules
+        .iter()
+        .map(|r| {
+            r.inhibited_by
+                .iter()
+                .filter_map(|n| index(n))
+                .filter(|&j| !rules[j].inhibited_by.contains(&r.name))
+                .collect()
+        })
+        .collect();
+    let mut order = Vec::with_capacity(rules.len());
+    let mut placed = vec![false; rules.len()];
+    while order.len() < rules.len() {
+        let next = (0..rules.len()).find(|&i| !placed[i] && before[i].iter().all(|&j| placed[j]));
+        match next {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => {
+                // Every unplaced rule waits for another unplaced one: follow
+                // those waits from the first until one repeats.
+                let mut path = vec![(0..rules.len()).find(|&i| !placed[i]).expect("unplaced")];
+                loop {
+                    let last = *path.last().expect("non-empty");
+                    let wait = *before[last]
+                        .iter()
+                        .find(|&&j| !placed[j])
+                        .expect("a rule that waits");
+                    if let Some(k) = path.iter().position(|&p| p == wait) {
+                        let mut ring = path.split_off(k);
+                        // path runs inhibited → inhibitor; the ring reads
+                        // inhibitor → inhibited.
+                        ring.reverse();
+                        return Err(ring);
+                    }
+                    path.push(wait);
+                }
+            }
+        }
+    }
+    Ok(order)
 }
 
 fn file_error(key: &str, message: &str) -> RuleError {
@@ -967,6 +1055,42 @@ mod tests {
         assert_eq!(r.judge(-80.0), Judgement::Breach);
         assert_eq!(r.judge(-60.0), Judgement::Hold);
         assert_eq!(r.judge(-10.0), Judgement::Clear);
+    }
+
+    fn ring(inhibitions: &[(&str, &str)]) -> Result<RuleSet, Vec<RuleError>> {
+        let mut text = String::from("defaults = false\n");
+        for (name, by) in inhibitions {
+            text.push_str(&format!(
+                "[[rules]]\nname = \"{name}\"\nscope = \"integration\"\nmetric = \"error_rate\"\n\
+                 threshold = 0.5\ninhibited_by = {by}\n"
+            ));
+        }
+        RuleSet::from_toml(&text)
+    }
+
+    #[test]
+    fn inhibitors_are_judged_first_and_a_ring_is_refused() {
+        // C is inhibited by A, A by B: judged B, A, C; listed as written.
+        let s = ring(&[("A", "\"B\""), ("B", "[]"), ("C", "\"A\"")]).unwrap();
+        let judged: Vec<&str> = s.judging().map(|r| r.name.as_str()).collect();
+        assert_eq!(judged, ["B", "A", "C"]);
+        let listed: Vec<&str> = s.rules().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(listed, ["A", "B", "C"]);
+        // Two rules that inhibit each other stand for each other (the
+        // defaults' endpoint error rules do): file order.
+        let s = ring(&[("A", "\"B\""), ("B", "\"A\"")]).unwrap();
+        let judged: Vec<&str> = s.judging().map(|r| r.name.as_str()).collect();
+        assert_eq!(judged, ["A", "B"]);
+        // Three in a ring: one clear line.
+        let e = ring(&[("A", "\"C\""), ("B", "\"A\""), ("C", "\"B\""), ("D", "[]")]).unwrap_err();
+        let lines: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "rules[0] \"A\": key \"inhibited_by\": inhibitions form a ring: \
+                 A inhibits B, B inhibits C, C inhibits A (only two rules may inhibit each other)"
+            ]
+        );
     }
 
     #[test]

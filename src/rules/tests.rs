@@ -500,6 +500,34 @@ fn without_inhibition_an_outage_raises_both_rules() {
     assert_eq!(rules.len(), 2, "{rules:?}");
 }
 
+/// An inhibitor listed after the rule it inhibits was judged after it, so
+/// on the first poll of an outage the inhibited rule saw the previous
+/// poll's state and both fired. Inhibitors are judged first.
+#[test]
+fn an_inhibitor_listed_later_still_silences_on_the_first_poll() {
+    // Degraded listed first, with no `for`, so that it too fires at once.
+    let [down, degraded]: [&str; 2] = DOWN_AND_DEGRADED
+        .split("[[rules]]")
+        .skip(1)
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    let degraded = degraded.replace("for = \"1m\"\n", "");
+    let rules = only(&format!("[[rules]]{degraded}[[rules]]{down}"));
+    let names: Vec<&str> = rules.rules().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["Degraded", "Down"], "listing keeps file order");
+    let mut ev = Evaluator::new(rules);
+    let mut s = state();
+    feed(&mut s, 0, vec![("openai", integ(20, 20))], vec![]);
+    let fired: Vec<String> = ev
+        .evaluate(&s, &Baselines::empty(), at(0))
+        .into_iter()
+        .filter(|t| t.kind == TransitionKind::Firing)
+        .map(|t| t.rule)
+        .collect();
+    assert_eq!(fired, ["Down"]);
+}
+
 /// Issue 10's week: one slow request in a quiet minute pulled the
 /// call-weighted p95 of a 10-minute window above the band (89 false
 /// EndpointLatencyAnomaly alerts). The level is the median of the minute
