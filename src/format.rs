@@ -1,10 +1,13 @@
-//! Number, time and text formatting shared by the dashboard's cells and
-//! `jfmon snapshot`'s summary: short, fixed-ish widths, `-` for "no data",
+//! Number, time and text formatting shared by the dashboard's cells,
+//! `jfmon snapshot`'s summary and the rule alerts' texts (a metric's value
+//! in its [`Unit`]): short, fixed-ish widths, `-` for "no data",
 //! one line per value. Pure functions of their inputs (the clock is always
 //! passed in); nothing here knows a view or a source.
 
 use chrono::{DateTime, Local, Utc};
 use ratatui::text::Span;
+
+use crate::rules::spec::num;
 
 /// Latency: `840ms`, `1.25s`, `12.5s`, `125s`; `-` when unknown.
 pub fn ms(v: Option<f64>) -> String {
@@ -33,6 +36,53 @@ pub fn pct(r: f64) -> String {
         "100%".into()
     } else {
         format!("{p:.1}%")
+    }
+}
+
+/// The metric's unit, as far as the display goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Milliseconds (latencies, latency anomalies).
+    Ms,
+    /// A ratio 0..1 shown as a percentage.
+    Ratio,
+    /// A percent change (`-70%`).
+    Percent,
+    /// A health level: 0 healthy, 1 degraded, 2 down.
+    Health,
+    /// Minutes.
+    Minutes,
+    /// A plain number.
+    Plain,
+}
+
+/// The unit `metric`'s values (and thresholds) are shown in; an anomaly's
+/// score is not one of them (its shown value is: a latency level, an
+/// error count).
+pub fn unit_of(metric: &str) -> Unit {
+    match metric {
+        "p50" | "p95" | "p99" | "latency_anomaly" => Unit::Ms,
+        "error_rate" => Unit::Ratio,
+        "change_vs_last_week" => Unit::Percent,
+        "status" | "reported_status" => Unit::Health,
+        "no_data_minutes" => Unit::Minutes,
+        _ => Unit::Plain,
+    }
+}
+
+/// `v` in `unit`: `23.8s`, `12.5%`, `-75%`, `down`, `31m`, `4.2`.
+pub fn in_unit(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::Ms => ms(Some(v)),
+        Unit::Ratio => pct(v),
+        Unit::Percent => format!("{}%", num(v.round())),
+        Unit::Health => match v.round() as i64 {
+            i64::MIN..=0 => "healthy".into(),
+            1 => "degraded".into(),
+            _ => "down".into(),
+        },
+        Unit::Minutes => format!("{}m", num(v.round())),
+        Unit::Plain => num((v * 10.0).round() / 10.0),
     }
 }
 

@@ -14,8 +14,9 @@ use super::anomaly::Baselines;
 use super::fingerprint::Fingerprint;
 use super::machine::{Machine, Obs, Phase, Step, Timing};
 use super::reading::{self, Reading};
-use super::spec::{Judgement, Metric, NoData, Rule, RuleSet, num};
+use super::spec::{Judgement, Metric, NoData, Rule, RuleSet};
 use super::template;
+use crate::format::{self, Unit};
 use crate::model::{Severity, minute_of};
 use crate::store::State;
 
@@ -112,12 +113,14 @@ fn timing(r: &Rule) -> Timing {
     }
 }
 
-/// A metric's value as people read it.
+/// A metric's value (or threshold) as the dashboard shows it: `23.8s`,
+/// `12.5%`, `-75%`, `31m`. An anomaly's threshold is a score, a plain number.
 pub fn show(metric: Metric, v: f64) -> String {
-    match metric {
-        Metric::ErrorRate => format!("{} %", num((v * 1000.0).round() / 10.0)),
-        _ => num((v * 10.0).round() / 10.0),
-    }
+    let unit = match format::unit_of(metric.word()) {
+        _ if metric.is_anomaly() => Unit::Plain,
+        u => u,
+    };
+    format::in_unit(unit, v)
 }
 
 /// The labels of an alert of `rule` on the series of `reading`, masked
@@ -167,18 +170,13 @@ fn annotations(
 ) -> BTreeMap<String, String> {
     let mut vars = labels.clone();
     vars.insert("rule".into(), rule.name.clone());
+    // The value shown: a latency anomaly's level (ms), an error anomaly's
+    // count, else the compared value, each in the dashboard's unit.
+    let unit = format::unit_of(rule.metric.word());
     vars.insert(
         "value".into(),
-        r.shown.map_or_else(
-            || "no data".into(),
-            |v| {
-                if rule.metric.is_anomaly() {
-                    num(v)
-                } else {
-                    show(rule.metric, v)
-                }
-            },
-        ),
+        r.shown
+            .map_or_else(|| "no data".into(), |v| format::in_unit(unit, v)),
     );
     vars.insert("threshold".into(), show(rule.metric, rule.threshold));
     vars.insert("recover".into(), show(rule.metric, rule.recover));
@@ -186,7 +184,13 @@ fn annotations(
         "band".into(),
         r.band.as_ref().map_or_else(
             || "(none)".into(),
-            |b| format!("{}–{} ms", num(b.low.round()), num(b.high.round())),
+            |b| {
+                format!(
+                    "{}–{}",
+                    format::ms(Some(b.low.round())),
+                    format::ms(Some(b.high.round()))
+                )
+            },
         ),
     );
     vars.insert(
@@ -562,5 +566,87 @@ impl AlertState {
     /// The machine's flip count in its flap window.
     pub fn flips(&self) -> usize {
         self.machine.flips()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{in_unit, unit_of};
+    use crate::rules::Scope;
+    use crate::rules::anomaly::Band;
+
+    /// A reading of `rule`'s metric on its scope's series: `value` compared
+    /// (for an anomaly, the latency level or error count it shows).
+    fn reading(rule: &Rule, value: f64) -> Reading {
+        let labels = match rule.scope {
+            Scope::Integration => vec![("integration", "openai".to_string())],
+            Scope::Endpoint => vec![
+                ("endpoint", "/api/spiritual/guidance".to_string()),
+                ("method", "POST".to_string()),
+            ],
+            Scope::Source => vec![("source", "postgres".to_string())],
+            _ => vec![],
+        };
+        let band = (rule.metric == Metric::LatencyAnomaly).then_some(Band {
+            low: 60.0,
+            high: 160.0,
+            median: 110.0,
+            score: 9.1,
+        });
+        Reading {
+            labels,
+            value: Some(if rule.metric.is_anomaly() { 9.1 } else { value }),
+            shown: Some(value),
+            samples: 40,
+            why: "what the reading says".into(),
+            band,
+            baseline: Some("24h, 1440 minutes".into()),
+        }
+    }
+
+    /// Every default rule's summary over a few readings reads as one line:
+    /// nothing left unexpanded, no clause said twice, the value in the
+    /// dashboard's unit (a latency as `23.8s`, never `23813 ms`; a rate as
+    /// `12.5%`) and no unit after it.
+    #[test]
+    fn default_summaries_read_as_one_clean_line() {
+        for rule in RuleSet::defaults().rules() {
+            let values: &[f64] = match unit_of(rule.metric.word()) {
+                Unit::Ms => &[92.0, 2_100.0, 23_813.0, 125_000.0],
+                Unit::Ratio => &[0.125, 1.0],
+                Unit::Percent => &[-75.3, -100.0],
+                Unit::Minutes => &[31.0, 2.0],
+                _ => &[7.0, 36.0],
+            };
+            for &v in values {
+                let r = reading(rule, v);
+                let texts = annotations(rule, &r, &labels_of(rule, &r));
+                let summary = &texts["summary"];
+                let said = |s: &str| format!("{}: {summary:?}", rule.name) + s;
+                assert!(!summary.contains(['\n', '{', '}']), "{}", said(""));
+                let clauses: Vec<String> = summary
+                    .split([':', ',', '(', ')', ';'])
+                    .map(|c| c.trim().to_lowercase())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                for (i, c) in clauses.iter().enumerate() {
+                    assert!(!clauses[..i].contains(c), "{}", said(" says it twice"));
+                }
+                let shown = in_unit(unit_of(rule.metric.word()), v);
+                assert!(
+                    summary.contains(&shown),
+                    "{}",
+                    said(&format!(" lacks {shown}"))
+                );
+                for unit in [" ms", " %", " minutes", "% %", "ms ms", "s ms"] {
+                    assert!(
+                        !summary.contains(unit),
+                        "{}",
+                        said(&format!(" has {unit:?}"))
+                    );
+                }
+            }
+        }
     }
 }

@@ -186,7 +186,7 @@ threshold = 6
 recover = 3
 window = "5m"
 min_samples = 30
-summary = "p95 {value} ms, band {band}"
+summary = "p95 {value}, band {band}"
 "#,
     );
     let mut ev = Evaluator::new(rules);
@@ -276,7 +276,7 @@ threshold = -70
 recover = -40
 window = "1h"
 min_samples = 5
-summary = "revenue {value} %"
+summary = "revenue {value}"
 "#,
     );
     let week: Minute = 7 * 1_440;
@@ -300,7 +300,7 @@ summary = "revenue {value} %"
     let t = ev.evaluate(&s, &baselines, at(14));
     assert_eq!(t.len(), 1, "{:?}", ev.alerts().collect::<Vec<_>>());
     assert_eq!(t[0].value, Some(-90.0));
-    assert_eq!(t[0].annotations["summary"], "revenue -90 %");
+    assert_eq!(t[0].annotations["summary"], "revenue -90%");
     assert_eq!(
         t[0].annotations["why"],
         "15 over the last 15m against 150 in the same 15m a week ago (-90 %)"

@@ -7,71 +7,27 @@ use ratatui::style::Style;
 
 use super::fmt;
 use super::theme::Theme;
+use crate::format::{Unit, in_unit, unit_of};
 use crate::model::{RuleAlert, RuleAlertState, RuleBound};
-use crate::rules::spec::num;
-
-/// The metric's unit, as far as the display goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// Milliseconds (latencies, latency anomalies).
-    Ms,
-    /// A ratio 0..1 shown as a percentage.
-    Ratio,
-    /// A percent change (`-70 %`).
-    Percent,
-    /// A health level: 0 healthy, 1 degraded, 2 down.
-    Health,
-    /// Minutes.
-    Minutes,
-    /// A plain number.
-    Plain,
-}
-
-pub fn unit(metric: &str) -> Unit {
-    match metric {
-        "p50" | "p95" | "p99" | "latency_anomaly" => Unit::Ms,
-        "error_rate" => Unit::Ratio,
-        "change_vs_last_week" => Unit::Percent,
-        "status" | "reported_status" => Unit::Health,
-        "no_data_minutes" => Unit::Minutes,
-        _ => Unit::Plain,
-    }
-}
-
-/// `v` in `unit`.
-pub fn value(unit: Unit, v: f64) -> String {
-    match unit {
-        Unit::Ms => fmt::ms(Some(v)),
-        Unit::Ratio => fmt::pct(v),
-        Unit::Percent => format!("{}%", num(v.round())),
-        Unit::Health => match v.round() as i64 {
-            i64::MIN..=0 => "healthy".into(),
-            1 => "degraded".into(),
-            _ => "down".into(),
-        },
-        Unit::Minutes => format!("{}m", num(v.round())),
-        Unit::Plain => num((v * 10.0).round() / 10.0),
-    }
-}
 
 /// The alert's value against its bound: `950ms > 800ms`, `420ms outside
 /// 120ms–300ms`; for an error anomaly (whose threshold is a surprise score)
 /// and a status, the words of the evaluator (`why`).
 pub fn comparison(a: &RuleAlert, dash: &str) -> String {
-    let u = unit(&a.metric);
+    let u = unit_of(&a.metric);
     let shown = a
         .value
-        .map_or_else(|| "no data".to_string(), |v| value(u, v));
+        .map_or_else(|| "no data".to_string(), |v| in_unit(u, v));
     match &a.bound {
         RuleBound::Band { low, high, .. } => format!(
             "{shown} against the band {}{dash}{}",
-            value(u, *low),
-            value(u, *high)
+            in_unit(u, *low),
+            in_unit(u, *high)
         ),
         RuleBound::Threshold { op, threshold, .. }
             if !matches!(u, Unit::Health) && a.metric != "error_anomaly" =>
         {
-            format!("{shown} {op} {}", value(u, *threshold))
+            format!("{shown} {op} {}", in_unit(u, *threshold))
         }
         _ => fmt::one_line(&a.why),
     }
@@ -88,7 +44,7 @@ pub fn recovery(a: &RuleAlert) -> Option<String> {
     else {
         return None;
     };
-    let u = unit(&a.metric);
+    let u = unit_of(&a.metric);
     if recover == threshold || matches!(u, Unit::Health) || a.metric == "error_anomaly" {
         return None;
     }
@@ -97,7 +53,7 @@ pub fn recovery(a: &RuleAlert) -> Option<String> {
     } else {
         "above"
     };
-    Some(format!("recovers {side} {}", value(u, *recover)))
+    Some(format!("recovers {side} {}", in_unit(u, *recover)))
 }
 
 /// A four-letter state tag: `FIRE`, `FLAP`, `PEND`, `res`.
@@ -166,6 +122,6 @@ mod tests {
         assert_eq!(comparison(&a, "-"), "420ms against the band 120ms-300ms");
         let a = alert("status", 2.0, th(">=", 2.0, 1.0));
         assert_eq!(comparison(&a, "-"), "the platform reports down");
-        assert_eq!(value(Unit::Health, 1.0), "degraded");
+        assert_eq!(in_unit(Unit::Health, 1.0), "degraded");
     }
 }

@@ -81,7 +81,7 @@ pub fn rule_alerts(origin: RuleOrigin) -> RuleAlerts {
             median: 80.0,
         },
         6,
-        "POST /api/auth/login is slower than usual: p95 92 ms, band 40–130 ms",
+        "POST /api/auth/login is slower than usual: p95 92ms, band 40ms–130ms",
         "p95 92 ms against the band 40–130 ms (median 80 ms ± 4 deviations, 0.9 robust deviations above)",
     );
     band.baseline = Some("24h + same hour 1d ago, 1440 minutes".into());
@@ -110,7 +110,7 @@ pub fn rule_alerts(origin: RuleOrigin) -> RuleAlerts {
                 0.4,
                 threshold(">", 0.10, 0.05),
                 9,
-                "POST /api/spiritual/guidance fails 40 % of requests",
+                "POST /api/spiritual/guidance fails 40.0% of requests",
                 "24 of 60 calls failed (40 %)",
             ),
             alert(
@@ -134,7 +134,7 @@ pub fn rule_alerts(origin: RuleOrigin) -> RuleAlerts {
                 30_100.0,
                 threshold(">", 20_000.0, 15_000.0),
                 1,
-                "POST /api/spiritual/guidance p95 30100 ms",
+                "POST /api/spiritual/guidance is slow: p95 30.1s",
                 "p95 30100 ms over 60 calls",
             ),
             band,

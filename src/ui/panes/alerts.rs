@@ -95,6 +95,19 @@ pub fn rule_title(r: &RuleAlert) -> String {
     }
 }
 
+/// A rule alert's title with its value against its bound, unless the
+/// title already says it (a summary built from `{why}` on a rule whose
+/// comparison is that `why`): `GET /x is slow: p95 23.8s (23.8s > 20.0s)`.
+pub fn rule_line(r: &RuleAlert, dash: &str) -> String {
+    let title = fmt::one_line(&rule_title(r));
+    let comparison = judged::comparison(r, dash);
+    if title.contains(&comparison) {
+        title
+    } else {
+        format!("{title} ({comparison})")
+    }
+}
+
 /// The fingerprint a hub wrote into a row's context, if any.
 fn row_fingerprint(a: &AlertView) -> Option<&str> {
     a.context.as_ref()?.get("fingerprint")?.as_str()
@@ -217,11 +230,7 @@ pub fn rule_row<'a>(ctx: &Ctx, r: &RuleAlert) -> ListRow<'a> {
         .or(r.resolved_at)
         .map(|at| fmt::age(ctx.now, at))
         .unwrap_or_default();
-    let title = format!(
-        "{} ({})",
-        fmt::one_line(&rule_title(r)),
-        judged::comparison(r, t.en_dash())
-    );
+    let title = rule_line(r, t.en_dash());
     let style = if r.state == RuleAlertState::Resolved {
         t.muted()
     } else {
@@ -341,5 +350,56 @@ impl Widget for AlertsPane<'_> {
             list,
             focused: ctx.app.focus == PaneId::Alerts,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RuleBound;
+
+    fn alert(metric: &str, value: f64, summary: &str, why: &str) -> RuleAlert {
+        RuleAlert {
+            fingerprint: "f".into(),
+            rule: "IntegrationDown".into(),
+            labels: Default::default(),
+            state: RuleAlertState::Firing,
+            severity: Severity::Critical,
+            metric: metric.into(),
+            value: Some(value),
+            bound: RuleBound::Threshold {
+                op: ">=".into(),
+                threshold: 2.0,
+                recover: 1.0,
+            },
+            since: None,
+            resolved_at: None,
+            summary: summary.into(),
+            why: why.into(),
+            baseline: None,
+        }
+    }
+
+    /// The README's pane read "openai is down: 36 consecutive failures (36
+    /// consecutive failures)": a summary built from `{why}` on a status
+    /// rule, whose comparison is that `why`. Said once.
+    #[test]
+    fn a_rule_row_says_its_comparison_once() {
+        let why = "36 consecutive failures";
+        let a = alert("status", 2.0, &format!("openai is down: {why}"), why);
+        assert_eq!(
+            rule_line(&a, "–"),
+            "openai is down: 36 consecutive failures"
+        );
+        let mut a = alert("p95", 23_813.0, "GET /x is slow: p95 23.8s", "p95 23813 ms");
+        a.bound = RuleBound::Threshold {
+            op: ">".into(),
+            threshold: 20_000.0,
+            recover: 15_000.0,
+        };
+        assert_eq!(
+            rule_line(&a, "–"),
+            "GET /x is slow: p95 23.8s (23.8s > 20.0s)"
+        );
     }
 }

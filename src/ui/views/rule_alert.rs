@@ -12,12 +12,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::super::chart::{PointChart, Series, ms_tick};
-use super::super::judged::{self, Unit};
+use super::super::judged;
 use super::super::nav::View;
 use super::super::panes::alerts::{rule_title, severity_span};
 use super::super::widgets;
 use super::super::{Ctx, fmt};
 use super::section_frame;
+use crate::format::Unit;
 use crate::model::{EndpointKey, Minute, RuleAlert, RuleAlertState, RuleBound};
 use crate::rules::spec::num;
 use crate::store::State;
@@ -73,8 +74,8 @@ fn levels(a: &RuleAlert, unit: Unit, dash: &str) -> Vec<Level> {
             Level {
                 label: format!(
                     "band {}{dash}{}",
-                    judged::value(unit, *low),
-                    judged::value(unit, *high)
+                    fmt::in_unit(unit, *low),
+                    fmt::in_unit(unit, *high)
                 ),
                 value: *high,
                 firing: true,
@@ -93,7 +94,7 @@ fn levels(a: &RuleAlert, unit: Unit, dash: &str) -> Vec<Level> {
             && a.metric != "error_anomaly" =>
         {
             let mut v = vec![Level {
-                label: format!("{op} {}", judged::value(unit, *threshold)),
+                label: format!("{op} {}", fmt::in_unit(unit, *threshold)),
                 value: *threshold,
                 firing: true,
             }];
@@ -237,7 +238,7 @@ pub fn plot(state: &State, a: &RuleAlert, dash: &str) -> Result<Plot, String> {
             );
         };
     // The levels are drawn only where the chart is in their unit.
-    let same_unit = unit == judged::unit(metric)
+    let same_unit = unit == fmt::unit_of(metric)
         || (metric == "latency_anomaly" && unit == Unit::Ms)
         || (metric == "calls_per_min");
     let name = if title == "p95" || title == "p50" || title == "p99" {
