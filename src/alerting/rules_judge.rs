@@ -120,6 +120,7 @@ impl Judge for RulesJudge {
                 labels: o.labels.clone(),
                 active_since: o.since,
                 value: o.value,
+                summary: o.summary.clone(),
             })
         });
         self.ev.restore(restored, now);

@@ -212,6 +212,7 @@ impl LocalRules {
                 labels: a.labels.clone(),
                 active_since: a.since.unwrap_or(hub.at),
                 value: a.value,
+                summary: a.summary.clone(),
             })
         });
         self.evaluator
@@ -324,5 +325,78 @@ summary = "{integration} is down: {why}"
         assert_eq!(shown.metric, "status");
         assert!(shown.summary.starts_with("openai is down"), "{shown:?}");
         assert!(matches!(shown.bound, RuleBound::Threshold { .. }));
+    }
+
+    /// A dashboard that takes over from a gone hub holds the hub's firing
+    /// alerts firing; one whose series is not in its window (IntegrationDown
+    /// keeps firing with no data) showed a blank summary. It shows the
+    /// summary the hub gave it.
+    #[test]
+    fn a_kept_alert_whose_series_vanished_keeps_its_summary() {
+        use crate::model::{
+            Batch, IntegrationMinute, RuleAlert, RuleAlertState, Severity, SourceId, SourceStatus,
+            minute_start,
+        };
+        use crate::store::Thresholds;
+        let now = minute_start(28_000_000) + chrono::TimeDelta::seconds(30);
+        let labels: std::collections::BTreeMap<String, String> = [
+            ("alertname", "IntegrationDown"),
+            ("integration", "openai"),
+            ("severity", "critical"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let summary = "openai is down: 100% of 32 calls failed";
+        let hub = RuleAlerts {
+            origin: RuleOrigin::Hub,
+            at: now,
+            alerts: vec![RuleAlert {
+                fingerprint: crate::rules::Fingerprint::of(&labels).to_string(),
+                rule: "IntegrationDown".into(),
+                labels,
+                state: RuleAlertState::Firing,
+                severity: Severity::Critical,
+                metric: "error_rate".into(),
+                value: Some(1.0),
+                bound: RuleBound::None,
+                since: Some(now - chrono::TimeDelta::minutes(20)),
+                resolved_at: None,
+                summary: summary.into(),
+                why: "32 of 32 calls failed (100%)".into(),
+                baseline: None,
+            }],
+            notes: Default::default(),
+        };
+        let mut s = State::new(900, Thresholds::default());
+        let mut stream = SourceStatus::new(SourceId::Stream, "hub:7878");
+        stream.up = false;
+        s.apply(Update::Source(stream));
+        s.apply(Update::RuleAlerts(Box::new(hub)));
+        // The poller's data: openai is not called in the window.
+        s.apply(Update::Batch(Box::new(Batch {
+            now,
+            window_secs: 900,
+            integrations: vec![(
+                28_000_000,
+                "rag".to_string(),
+                IntegrationMinute {
+                    calls: 20,
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        })));
+        let mut local = LocalRules::standing(Standing::WhileNoHub, RuleSet::defaults(), None);
+        let Some(Update::RuleAlerts(set)) = local.judge(&s) else {
+            panic!("no judgement");
+        };
+        let down = set
+            .alerts
+            .iter()
+            .find(|a| a.rule == "IntegrationDown")
+            .expect("still firing");
+        assert_eq!(down.state, RuleAlertState::Firing);
+        assert_eq!(down.summary, summary);
     }
 }

@@ -62,6 +62,9 @@ pub struct Restored {
     pub labels: BTreeMap<String, String>,
     pub active_since: DateTime<Utc>,
     pub value: Option<f64>,
+    /// The summary it last had (the row's title, the hub's summary); shown
+    /// until its series says something new.
+    pub summary: String,
 }
 
 /// One alert as it stands, for display.
@@ -299,13 +302,17 @@ impl Evaluator {
                         .map(|s| Severity::from_raw(Some(s)))
                 })
                 .unwrap_or(Severity::Warning);
+            let mut annotations = BTreeMap::new();
+            if !a.summary.is_empty() {
+                annotations.insert("summary".to_string(), a.summary);
+            }
             self.alerts.insert(
                 a.fingerprint,
                 AlertState {
                     fingerprint: a.fingerprint,
                     rule: a.rule,
                     labels: a.labels,
-                    annotations: BTreeMap::new(),
+                    annotations,
                     severity,
                     phase: Phase::Firing,
                     flapping: false,
@@ -404,9 +411,10 @@ impl Evaluator {
                 if obs != Obs::Keep {
                     a.value = r.shown;
                 }
-                // A kept alert keeps its texts, but one restored after a
-                // restart (or taken over from a hub) has none yet: a rule
-                // with `no_data = "keep"` would otherwise show it blank.
+                // A kept alert keeps its texts (one restored after a
+                // restart, or taken over from a hub, keeps the summary it
+                // had); one restored without any gets them from this
+                // reading rather than show blank.
                 if obs != Obs::Keep || a.annotations.is_empty() {
                     a.why = r.why.clone();
                     a.threshold = threshold_json(rule, &r);

@@ -234,6 +234,7 @@ fn a_restart_neither_fires_again_nor_forgets_to_resolve() {
         labels: labels.clone(),
         active_since: at(-30),
         value: Some(2.0),
+        summary: "openai is down: 100% of 20 calls failed".into(),
     };
     // Still down after the restart: no second fire.
     let mut ev = Evaluator::new(rules.clone());
