@@ -339,14 +339,7 @@ summary = "{integration} is down: {why}"
         };
         use crate::store::Thresholds;
         let now = minute_start(28_000_000) + chrono::TimeDelta::seconds(30);
-        let labels: std::collections::BTreeMap<String, String> = [
-            ("alertname", "IntegrationDown"),
-            ("integration", "openai"),
-            ("severity", "critical"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let labels = super::super::tests::openai_down_labels();
         let summary = "openai is down: 100% of 32 calls failed";
         let hub = RuleAlerts {
             origin: RuleOrigin::Hub,

@@ -65,6 +65,18 @@ fn only(text: &str) -> RuleSet {
     RuleSet::from_toml(&format!("defaults = false\n{text}")).unwrap()
 }
 
+/// The labels of IntegrationDown's alert on openai (also for the display's tests).
+pub(super) fn openai_down_labels() -> BTreeMap<String, String> {
+    [
+        ("alertname", "IntegrationDown"),
+        ("integration", "openai"),
+        ("severity", "critical"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 const DOWN: &str = r#"
 [[rules]]
 name = "IntegrationDown"
@@ -102,14 +114,7 @@ fn an_integration_outage_fires_once_and_resolves_once() {
     assert_eq!(kinds.len(), 2, "{kinds:?}");
     assert_eq!(kinds[1].0, TransitionKind::Resolved);
     let t = &transitions[0];
-    let labels: BTreeMap<String, String> = [
-        ("alertname", "IntegrationDown"),
-        ("integration", "openai"),
-        ("severity", "critical"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let labels = openai_down_labels();
     assert_eq!(t.labels, labels);
     // The same id Alertmanager gives these labels (fingerprint.rs checks it against a real one).
     assert_eq!(t.fingerprint.to_string(), "d81de8d7620fe48c");
@@ -219,14 +224,7 @@ summary = "p95 {value}, band {band}"
 #[test]
 fn a_restart_neither_fires_again_nor_forgets_to_resolve() {
     let rules = only(DOWN);
-    let labels: BTreeMap<String, String> = [
-        ("alertname", "IntegrationDown"),
-        ("integration", "openai"),
-        ("severity", "critical"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let labels = openai_down_labels();
     let fp = Fingerprint::of(&labels);
     let restored = Restored {
         fingerprint: fp,
