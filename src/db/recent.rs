@@ -24,6 +24,11 @@ const SLOWEST: i64 = 50;
 /// ids up to `$2`; for a slice also before `$3` and outside the gaps `$4`,
 /// `$5`. Returns the FROM item (aliased `w`).
 fn rows_sql(table: &str, ts: &str, local: bool, slice: bool) -> String {
+    rows_as(table, ts, local, slice, "w")
+}
+
+/// [`rows_sql`], aliased `alias`.
+fn rows_as(table: &str, ts: &str, local: bool, slice: bool, alias: &str) -> String {
     let cast = if local {
         "::timestamptz::timestamp"
     } else {
@@ -36,7 +41,7 @@ fn rows_sql(table: &str, ts: &str, local: bool, slice: bool) -> String {
                AS g(lo, hi) WHERE id BETWEEN g.lo AND g.hi)"
         ));
     }
-    format!("({sql}) AS w")
+    format!("({sql}) AS {alias}")
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -105,22 +110,33 @@ pub(super) async fn integration_recent(
     slice: Option<&Slice>,
 ) -> Result<(), sqlx::Error> {
     let w = rows_sql(INTEGRATION_METRICS, "created_at", false, slice.is_some());
-    // Tails: last success, last error, failures since the last success.
+    let f = rows_as(
+        INTEGRATION_METRICS,
+        "created_at",
+        false,
+        slice.is_some(),
+        "f",
+    );
+    // Tails: last success, last error, failures since the last success. One
+    // hashed pass over the rows finds each integration's last success and
+    // failure ids (their rows then by primary key); the failures since the
+    // last success are all of them without one, else counted among the ids
+    // above it (a primary-key range, short while it succeeds). Sorting the
+    // window's rows per integration instead cost more than aggregating them.
     let sql = format!(
-        "WITH w AS (SELECT * FROM {w}), \
-              ls AS (SELECT DISTINCT ON (integration) integration, id, created_at \
-                     FROM w WHERE success ORDER BY integration, id DESC), \
-              le AS (SELECT DISTINCT ON (integration) integration, created_at, \
-                            coalesce(nullif(btrim(left(error, 500)), ''), \
-                                     'HTTP ' || status_code::text, 'failed (no error text)') AS error \
-                     FROM w WHERE NOT success ORDER BY integration, id DESC), \
-              tf AS (SELECT w.integration, count(*) AS n FROM w LEFT JOIN ls USING (integration) \
-                     WHERE NOT w.success AND w.id > coalesce(ls.id, 0) GROUP BY 1) \
-         SELECT i.integration, ls.created_at AS last_success, le.created_at AS last_error_at, \
-                le.error AS last_error, coalesce(tf.n, 0) AS trailing \
-         FROM (SELECT DISTINCT integration FROM w) i \
-         LEFT JOIN ls USING (integration) LEFT JOIN le USING (integration) \
-         LEFT JOIN tf USING (integration)"
+        "WITH a AS (SELECT integration, max(id) FILTER (WHERE success) AS ls, \
+                           max(id) FILTER (WHERE NOT success) AS le, \
+                           count(*) FILTER (WHERE NOT success) AS failures \
+                    FROM {w} GROUP BY 1) \
+         SELECT a.integration, s.created_at AS last_success, e.created_at AS last_error_at, \
+                CASE WHEN e.id IS NOT NULL THEN \
+                  coalesce(nullif(btrim(left(e.error, 500)), ''), \
+                           'HTTP ' || e.status_code::text, 'failed (no error text)') END AS last_error, \
+                CASE WHEN a.ls IS NULL THEN a.failures \
+                     ELSE (SELECT count(*) FROM {f} WHERE f.integration = a.integration \
+                             AND NOT f.success AND f.id > a.ls) END AS trailing \
+         FROM a LEFT JOIN {INTEGRATION_METRICS} AS s ON s.id = a.ls \
+                LEFT JOIN {INTEGRATION_METRICS} AS e ON e.id = a.le"
     );
     let rows = bind(sqlx::query(AssertSqlSafe(sql)), start, hwm, slice)
         .fetch_all(&mut *conn)
