@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use jfmon::model::{Batch, Update, minute_start, slot_minutes, window_first_minute};
+use jfmon::db::history::FIRST_SLICE;
+use jfmon::model::{Batch, Update, minute_of, minute_start, slot_minutes, window_first_minute};
 use jfmon::rollup::{Maintainer, Role, Rollup};
 use jfmon::source::{SourceCommand, link_pair};
 use jfmon::store::State;
@@ -275,12 +276,14 @@ async fn live_rows_arrive_while_a_long_window_loads_and_it_ends_exact(pool: PgPo
             .expect("source running");
         m.take(u);
     }
-    // The first screen came from the newest slice, with progress shown.
-    assert!(
-        m.labels.iter().any(|l| l == "raw rows 1h of 1d…"),
-        "{:?}",
-        m.labels
-    );
+    // The first screen came from the newest slice (a quarter of an hour
+    // from the start of a 5-minute slot), with progress shown.
+    let first: i64 = m.labels[0]
+        .strip_prefix("raw rows ")
+        .and_then(|l| l.strip_suffix("m of 1d…"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{:?}", m.labels));
+    assert!((15..=20).contains(&first), "{:?}", m.labels);
     // Live batches were applied between the older slices.
     let first_p = m.kinds.find('p').expect("past slices");
     let last_p = m.kinds.rfind('p').unwrap();
@@ -415,7 +418,7 @@ fn row_by_row(s: &State) -> RowByRow {
 async fn a_progressive_load_ends_with_the_tails_and_errors_of_a_complete_one(pool: PgPool) {
     let mut rng = Rng(0x7a11);
     long_history(&pool, &mut rng).await;
-    // "quiet" had nothing in the last hour: its last error and success are
+    // "quiet" had nothing in the last hours: its last error and success are
     // older slices'. "busy" failed since its last success 3 h ago, in
     // three different slices.
     insert_integration_calls(
@@ -436,7 +439,7 @@ async fn a_progressive_load_ends_with_the_tails_and_errors_of_a_complete_one(poo
     p.set_progressive(true);
     let mut s = state(w);
     poll_into(&mut p, &mut s).await;
-    // The first screen knows only the last hour.
+    // The first screen knows only the last quarter of an hour.
     let quiet = |s: &State| {
         s.integrations()
             .iter()
@@ -456,8 +459,145 @@ async fn a_progressive_load_ends_with_the_tails_and_errors_of_a_complete_one(poo
     assert_eq!(
         s.api_errors().count(),
         100,
-        "the first hour alone has fewer"
+        "the first slice alone has fewer"
     );
     let busy = s.integrations().iter().find(|i| i.name == "busy").unwrap();
     assert_eq!(busy.consecutive_failures, 4);
+}
+
+/// Sessions (each ending 5 minutes after it started) and business rows
+/// (integer values, so sums are exact in any order) over 30 hours, none near
+/// the window edges used below (6 h, 24 h), and none in the last 6 minutes.
+async fn sessions_and_business(pool: &PgPool, rng: &mut Rng) {
+    let bands = [
+        (360.0, 5.5 * HOUR),
+        (6.5 * HOUR, 23.5 * HOUR),
+        (24.5 * HOUR, 30.0 * HOUR),
+    ];
+    let total: f64 = bands.iter().map(|(lo, hi)| hi - lo).sum();
+    let ago = |rng: &mut Rng| {
+        let mut x = rng.unit() * total;
+        for (lo, hi) in bands {
+            if x < hi - lo {
+                return lo + x;
+            }
+            x -= hi - lo;
+        }
+        bands[0].0
+    };
+    let (mut s_ago, mut b_ago, mut b_val) = (vec![], vec![], vec![]);
+    for _ in 0..3_000 {
+        s_ago.push(ago(rng));
+    }
+    for _ in 0..3_000 {
+        b_ago.push(ago(rng));
+        b_val.push((1 + rng.next() % 5) as f64);
+    }
+    sqlx::query(
+        "INSERT INTO monitoring_sessions \
+           (session_id, user_id, service, status, started_at, last_activity_at, ended_at, credits_used) \
+         SELECT 's' || i, i % 97, (ARRAY['voice','avatar','astrology'])[1 + i % 3], \
+                (ARRAY['completed','completed','failed','abandoned'])[1 + i % 4], \
+                t, t + interval '4 minutes', t + interval '5 minutes', i % 7 \
+         FROM unnest($1::float8[]) WITH ORDINALITY AS a(secs, i), \
+              LATERAL (SELECT now() - make_interval(secs => a.secs) AS t) AS tt",
+    )
+    .bind(s_ago)
+    .execute(pool)
+    .await
+    .expect("insert sessions");
+    sqlx::query(
+        "INSERT INTO monitoring_business_metrics (metric, value, unit, recorded_at) \
+         SELECT (ARRAY['revenue','credits_used','signups'])[1 + (v::int % 3)], v, 'x', \
+                now() - make_interval(secs => a) \
+         FROM unnest($1::float8[], $2::float8[]) AS t(a, v)",
+    )
+    .bind(b_ago)
+    .bind(b_val)
+    .execute(pool)
+    .await
+    .expect("insert business rows");
+}
+
+/// A fixed-offset zone whose midnight was 12–13 hours ago: today reaches
+/// back past a 6-hour window and into a 24-hour one.
+fn zone_of_noon() -> String {
+    let h = Utc::now().format("%H").to_string().parse::<i64>().unwrap();
+    match 12 - h {
+        off if off >= 0 => format!("Etc/GMT-{off}"),
+        off => format!("Etc/GMT+{}", -off),
+    }
+}
+
+/// What a window holds of sessions, usage and today, exactly: sessions
+/// started per slot, usage minutes, today's day and totals.
+type SessionsPart = (
+    Vec<(i64, u64)>,
+    Vec<(i64, String, jfmon::model::UsageMinute)>,
+    Option<(DateTime<Utc>, BTreeMap<String, f64>)>,
+);
+
+fn sessions_part(s: &State) -> SessionsPart {
+    let b = s.to_batch();
+    (
+        b.sessions.unwrap_or_default().started_per_minute,
+        b.usage.map(|u| u.minutes).unwrap_or_default(),
+        b.today.map(|t| (t.day_start, t.totals)),
+    )
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_progressive_first_screen_reads_sessions_usage_and_today_from_its_slice_only(
+    pool: PgPool,
+) {
+    let mut rng = Rng(0x5e55);
+    long_history(&pool, &mut rng).await;
+    sessions_and_business(&pool, &mut rng).await;
+    let zone = zone_of_noon();
+    for w in [6 * 3600, 24 * 3600] {
+        let mut p = poller(&pool, w).await;
+        p.set_business_timezone(zone.clone());
+        p.set_progressive(true);
+        let first = p.poll().await.unwrap();
+        // The first screen: nothing of sessions, usage or today before its
+        // slice (the newest quarter of an hour, from a slot start).
+        let slice = minute_of(first.now) - FIRST_SLICE.num_minutes() - slot_minutes(w);
+        let starts = &first.sessions.as_ref().unwrap().started_per_minute;
+        assert!(!starts.is_empty());
+        assert!(
+            starts.iter().all(|(m, _)| *m >= slice),
+            "{w}: sessions started {} min before now",
+            minute_of(first.now) - starts[0].0
+        );
+        let usage = &first.usage.as_ref().unwrap().minutes;
+        assert!(!usage.is_empty());
+        assert!(usage.iter().all(|(m, ..)| *m >= slice), "{w}: usage");
+        let mut s = state(w);
+        s.apply(Update::Batch(Box::new(first)));
+        let first_today: f64 = sessions_part(&s).2.unwrap().1.values().sum();
+
+        // The history job brings the rest; one more poll the older starts.
+        let job = p.take_history_job().expect("a history job");
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        job.run(tx).await;
+        while let Ok(u) = rx.try_recv() {
+            s.apply(u);
+        }
+        poll_into(&mut p, &mut s).await;
+        assert_eq!(p.history_label(Utc::now()).as_deref(), Some("raw rows"));
+
+        let mut c = poller(&pool, w).await;
+        c.set_business_timezone(zone.clone());
+        let mut full = state(w);
+        poll_into(&mut c, &mut full).await;
+        let (ours, exact) = (sessions_part(&s), sessions_part(&full));
+        let exact_today: f64 = exact.2.as_ref().unwrap().1.values().sum();
+        assert!(
+            first_today < exact_today,
+            "{w}: today began 12 h ago, the first screen counted its last quarter"
+        );
+        assert_eq!(ours.0, exact.0, "{w}: sessions started");
+        assert_eq!(ours.1, exact.1, "{w}: usage minutes");
+        assert_eq!(ours.2, exact.2, "{w}: today");
+    }
 }

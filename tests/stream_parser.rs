@@ -311,6 +311,7 @@ fn batch() -> impl Strategy<Value = Batch> {
                 api_slow: api_errors,
                 business,
                 today,
+                today_older: None,
                 sessions,
                 alerts,
                 health_reports,

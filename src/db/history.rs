@@ -10,9 +10,17 @@
 //! drill-downs show row by row ([`super::recent`]: integration tails, recent
 //! failing and slow calls) while what is held so far could still change by
 //! it. A window change aborts the job.
+//!
+//! The first screen also reads sessions and feature usage only from its
+//! slice on, and today's business totals only from there (when today began
+//! earlier): each older slice brings its usage minutes and its part of
+//! today, its sessions started go to the poller ([`OlderStarts`], which
+//! sends the whole series each poll), and the part of today older than the
+//! window comes last. So the first screen reads one slice of every table,
+//! whatever the window or the hour of the day.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -25,12 +33,17 @@ use super::load::{
     RawRows, STARTUP_GAP_SCAN, Slice, api_minutes, business_minutes, integration_minutes,
 };
 use super::recent::{ERRORS, api_recent, integration_recent};
+use super::today::older_today;
+use super::usage::read_usage_until;
 use crate::duration::format_duration;
 use crate::model::IntegrationTail;
-use crate::model::{Batch, Update, minute_of, minute_start, slot_of};
+use crate::model::{Batch, Minute, Today, Update, minute_of, minute_start, slot_of};
 
-/// The first screen shows this much of the window (the newest part).
-pub const FIRST_SLICE: TimeDelta = TimeDelta::hours(1);
+/// The first screen shows this much of the window (the newest part): a
+/// quarter of an hour, so that it comes in well under a second and a half
+/// even at a hundred calls a second (an hour of `hist_24h`, 417,000 API
+/// calls and 335,000 integration calls, took most of that budget).
+pub const FIRST_SLICE: TimeDelta = TimeDelta::minutes(15);
 /// Older slices double in length up to this.
 const MAX_SLICE: TimeDelta = TimeDelta::hours(6);
 /// Statement timeout for one slice.
@@ -54,6 +67,8 @@ pub struct Progress {
     window: Duration,
     /// Unix seconds of the oldest instant loaded so far.
     loaded_from: AtomicI64,
+    /// Whether the part of today older than the window is still to come.
+    today_pending: AtomicBool,
     failed: AtomicBool,
 }
 
@@ -65,13 +80,25 @@ impl Progress {
             window_start,
             window,
             loaded_from: AtomicI64::new(until.timestamp()),
+            today_pending: AtomicBool::new(false),
             failed: AtomicBool::new(false),
         }
     }
 
-    /// Whether the whole window is loaded.
+    /// Today's totals lack a part older than the window until
+    /// its job sends it.
+    pub(super) fn expect_today(&self) {
+        self.today_pending.store(true, Ordering::Relaxed);
+    }
+
+    fn today_done(&self) {
+        self.today_pending.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the whole window is loaded (and today's totals complete).
     pub fn done(&self) -> bool {
         self.loaded_from.load(Ordering::Relaxed) <= self.window_start.timestamp()
+            && !self.today_pending.load(Ordering::Relaxed)
     }
 
     /// `raw rows 6h of 24h…` while loading; `raw rows, partial: 6h of 24h
@@ -112,6 +139,34 @@ pub struct HistoryJob {
     pub(super) pace: Duration,
     /// What the rows read so far hold of the drill-downs' rows.
     pub(super) seen: Seen,
+    /// Sessions and usage of the older slices, when the sessions table exists.
+    pub(super) sessions: Option<OlderSessions>,
+    /// The part of today the first screen did not count, if any.
+    pub(super) today: Option<OlderToday>,
+}
+
+/// Sessions started per minute of the older slices, for the poller to merge
+/// into the series it sends (a new one per load: a stopped job's minutes
+/// never reach the next load's series).
+pub type OlderStarts = Arc<Mutex<Vec<(Minute, u64)>>>;
+
+/// What a job reads of the sessions table per slice.
+#[derive(Debug)]
+pub struct OlderSessions {
+    /// Where their sessions started per minute go.
+    pub(super) starts: OlderStarts,
+    /// The sessions the load saw active: the poller counts their ends.
+    pub(super) followed: Vec<i64>,
+}
+
+/// The part of today before the first screen's slice: the business rows of
+/// `[today.day_start, until)` the load's snapshot saw.
+#[derive(Debug)]
+pub struct OlderToday {
+    /// The day (its totals empty).
+    pub(super) today: Today,
+    pub(super) hwm: i64,
+    pub(super) gaps: (Vec<i64>, Vec<i64>),
 }
 
 /// The row-by-row parts delivered so far: whether an older slice could
@@ -171,6 +226,7 @@ impl HistoryJob {
     pub async fn run(mut self, updates: mpsc::Sender<Update>) {
         let mut span = FIRST_SLICE;
         let mut hi = self.until;
+        let today_before_window = self.today_before_window();
         while hi > self.window_start {
             let lo = minute_start(slot_of(minute_of(hi - span), self.step)).max(self.window_start);
             let mut attempt = 0;
@@ -205,6 +261,81 @@ impl HistoryJob {
                 tokio::time::sleep(self.pace).await;
             }
         }
+        if today_before_window {
+            // Today began before the window: the rest of it, last.
+            let mut attempt = 0;
+            let batch = loop {
+                attempt += 1;
+                match self.today_only(self.window_start).await {
+                    Ok(b) => break Some(b),
+                    Err(e) if attempt < ATTEMPTS => {
+                        tracing::warn!(error = %e, "loading today's totals failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "loading today's totals failed; giving up");
+                        break None;
+                    }
+                }
+            };
+            let Some(batch) = batch else {
+                self.progress.failed.store(true, Ordering::Relaxed);
+                return;
+            };
+            if updates.send(Update::Batch(Box::new(batch))).await.is_err() {
+                return;
+            }
+            self.progress.today_done();
+        }
+    }
+
+    /// Whether today began before the window (its older part then comes
+    /// after the window's slices).
+    pub(super) fn today_before_window(&self) -> bool {
+        self.today
+            .as_ref()
+            .is_some_and(|t| t.today.day_start < self.window_start)
+    }
+
+    /// Today's totals over `[max(lo, day start), hi)` (the load's snapshot's
+    /// rows), if today reaches into that span.
+    async fn today_part(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        lo: DateTime<Utc>,
+        hi: DateTime<Utc>,
+    ) -> Result<Option<Today>, sqlx::Error> {
+        let Some(t) = &self.today else {
+            return Ok(None);
+        };
+        let from = lo.max(t.today.day_start);
+        if from >= hi {
+            return Ok(None);
+        }
+        let totals = older_today(conn, (from, hi), t.hwm, t.gaps.clone()).await?;
+        Ok(Some(Today {
+            totals,
+            ..t.today.clone()
+        }))
+    }
+
+    /// The part of today before `hi` (the window start), as a batch.
+    async fn today_only(&self, hi: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(format!("{}ms", SLICE_STATEMENT_TIMEOUT.as_millis()))
+            .execute(&mut *tx)
+            .await?;
+        let today_older = self
+            .today_part(&mut tx, DateTime::<Utc>::MIN_UTC, hi)
+            .await?;
+        tx.commit().await?;
+        Ok(Batch {
+            now: self.now,
+            past: true,
+            today_older,
+            ..Default::default()
+        })
     }
 
     /// Whether the newest [`STARTUP_GAP_SCAN`] API call ids below `hwm`
@@ -269,7 +400,25 @@ impl HistoryJob {
                 }
             }
         }
+        let mut starts: BTreeMap<Minute, u64> = BTreeMap::new();
+        if let Some(s) = &self.sessions {
+            let usage = read_usage_until(&mut tx, lo, Some(hi), &s.followed).await?;
+            for (m, _, u) in &usage.minutes {
+                if u.started > 0 {
+                    *starts.entry(slot_of(*m, self.step)).or_default() += u.started;
+                }
+            }
+            b.usage = Some(usage);
+        }
+        b.today_older = self.today_part(&mut tx, lo, hi).await?;
         tx.commit().await?;
+        if let Some(s) = &self.sessions {
+            // Once the slice is read (a retried slice must not add twice).
+            s.starts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(starts);
+        }
         Ok(b)
     }
 }

@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use super::history::{FIRST_SLICE, HistoryJob, HistoryTable, Progress, Seen};
+use super::history::{
+    FIRST_SLICE, HistoryJob, HistoryTable, OlderSessions, OlderStarts, OlderToday, Progress, Seen,
+};
 use super::load::{RawRows, load_api, load_business, load_integrations, load_tail};
 use super::reconnect;
 use super::rows::{
@@ -26,7 +28,7 @@ use super::rows::{
 };
 use super::small_tables::{STARTS_EVERY, SessionStarts, small_tables, small_tables_parallel};
 use super::tail::{Probe, Tail};
-use super::today::{TodayFrom, load_today, next_today};
+use super::today::{TodayFrom, load_today_from, next_today};
 use crate::aggregate;
 use crate::model::tables::{
     self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
@@ -64,6 +66,9 @@ pub struct Poller {
     needs_reset: bool,
     /// Sessions started per minute over the window.
     session_starts: BTreeMap<Minute, u64>,
+    /// Sessions started per minute of the older part of the window, from
+    /// the last load's history job (merged into `session_starts` each poll).
+    older_starts: OlderStarts,
     /// Sessions seen active, followed for ends written late.
     open_sessions: super::usage::OpenSessions,
     polls_since_check: u32,
@@ -104,6 +109,7 @@ impl Poller {
             missing: None,
             needs_reset: true,
             session_starts: BTreeMap::new(),
+            older_starts: Default::default(),
             open_sessions: Default::default(),
             polls_since_check: 0,
             starts_read: None,
@@ -303,6 +309,7 @@ impl Poller {
             }
             return batch;
         }
+        self.take_older_starts(now);
         // On error, restore the position: the rows of a failed poll are read
         // again by the next one, never skipped.
         for tail in [&mut self.api, &mut self.integrations, &mut self.business] {
@@ -359,6 +366,8 @@ impl Poller {
         };
         let mut from_history = false;
         let mut later = Vec::new();
+        // A new series for this load's job (a stopped job's go nowhere).
+        self.older_starts = Default::default();
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
             let raw = if use_history {
@@ -375,6 +384,10 @@ impl Poller {
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
             load_api(&mut tx, &mut b, (from, step), self.api.hwm, raw).await?;
         }
+        // The window comes from raw rows, newest slice first: so do sessions,
+        // usage and today's business totals.
+        let progressive_raw = self.progressive && !from_history;
+        let mut older_today = None;
         if self.has(INTEGRATION_METRICS) {
             self.integrations = load_tail(&mut tx, INTEGRATION_METRICS, now).await?;
             let raw = if use_history {
@@ -406,7 +419,26 @@ impl Poller {
             load_business(&mut tx, &mut b, (from, step), self.business.hwm, raw).await?;
             let zone = &self.business_zone;
             let h = use_history.then_some(&history);
-            let (today, today_from) = load_today(&mut tx, h, zone, now, self.business.hwm).await?;
+            // Progressive from raw rows: today from the first slice on, the
+            // rest by the history job.
+            let raw_from = if progressive_raw {
+                recent
+            } else {
+                DateTime::<Utc>::MIN_UTC
+            };
+            let hwm = self.business.hwm;
+            let (today, today_from) =
+                load_today_from(&mut tx, h, zone, (now, raw_from), hwm).await?;
+            if today_from == TodayFrom::RawRows && raw_from > today.day_start {
+                older_today = Some(OlderToday {
+                    today: Today {
+                        totals: Default::default(),
+                        ..today.clone()
+                    },
+                    hwm,
+                    gaps: self.business.gap_arrays(),
+                });
+            }
             self.today_end = today.day_end;
             self.today_from = Some(today_from);
             b.today = Some(today);
@@ -421,10 +453,29 @@ impl Poller {
         });
         self.job = None;
         self.progress = None;
-        if !later.is_empty() {
+        let has = self.has_small();
+        // Sessions and usage from the first slice on too (the job reads the
+        // older slices'), when progressive from raw rows.
+        let sessions_from = if progressive_raw { recent } else { start };
+        small_tables(
+            &mut tx,
+            &mut b,
+            (start, step),
+            has,
+            self.settings.idle_timeout,
+            SessionStarts::Load(&mut self.session_starts, sessions_from),
+            &mut self.open_sessions,
+        )
+        .await?;
+        tx.commit().await?;
+        let older_sessions = (has[0] && sessions_from > start).then(|| OlderSessions {
+            starts: self.older_starts.clone(),
+            followed: self.open_sessions.ids(),
+        });
+        if !later.is_empty() || older_sessions.is_some() || older_today.is_some() {
             let progress = Arc::new(Progress::new(start, self.settings.window, recent));
             self.progress = Some(progress.clone());
-            self.job = Some(HistoryJob {
+            let job = HistoryJob {
                 pool: self.pool.clone(),
                 window_start: start,
                 until: recent,
@@ -434,20 +485,14 @@ impl Poller {
                 progress,
                 pace: self.history_pace,
                 seen: Seen::of(&b),
-            });
+                sessions: older_sessions,
+                today: older_today,
+            };
+            if job.today_before_window() {
+                job.progress.expect_today();
+            }
+            self.job = Some(job);
         }
-        let has = self.has_small();
-        small_tables(
-            &mut tx,
-            &mut b,
-            (start, step),
-            has,
-            self.settings.idle_timeout,
-            SessionStarts::Load(&mut self.session_starts),
-            &mut self.open_sessions,
-        )
-        .await?;
-        tx.commit().await?;
         Ok(b)
     }
 
@@ -553,6 +598,19 @@ impl Poller {
             tail.expire(start);
         }
         Ok(b)
+    }
+
+    /// Merge the sessions started per minute the last load's history job
+    /// read since the last poll (slots of the window only).
+    fn take_older_starts(&mut self, now: DateTime<Utc>) {
+        let older =
+            std::mem::take(&mut *self.older_starts.lock().unwrap_or_else(|e| e.into_inner()));
+        let first = minute_of(self.window_start(now));
+        for (m, n) in older {
+            if m >= first {
+                *self.session_starts.entry(m).or_default() += n;
+            }
+        }
     }
 
     /// Which of the small tables exist: sessions, alerts, health.

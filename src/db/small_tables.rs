@@ -87,9 +87,10 @@ async fn read_session_starts(
     now: DateTime<Utc>,
     starts: SessionStarts<'_>,
 ) -> Result<Vec<(Minute, u64)>, sqlx::Error> {
+    let load = matches!(starts, SessionStarts::Load(..));
     let from = match starts {
         SessionStarts::Keep(m) => return Ok(m.iter().map(|(m, n)| (*m, *n)).collect()),
-        SessionStarts::Load(_) => start,
+        SessionStarts::Load(_, from) => from.max(start),
         SessionStarts::Since(_, last) => {
             let from = (minute_of(now) - STARTS_REFRESH_MINUTES).min(minute_of(last) - 1);
             // From a slot start: a slot is either kept or read whole.
@@ -105,10 +106,10 @@ async fn read_session_starts(
     .fetch_all(&mut *conn)
     .await?;
     let map = match starts {
-        SessionStarts::Load(m) | SessionStarts::Since(m, _) => m,
+        SessionStarts::Load(m, _) | SessionStarts::Since(m, _) => m,
         SessionStarts::Keep(_) => unreachable!("returned above"),
     };
-    if from == start {
+    if load {
         map.clear();
     } else {
         map.retain(|m, _| *m >= minute_of(start) && *m < minute_of(from));
@@ -139,8 +140,8 @@ impl UsagePlan {
     ) -> Option<Self> {
         match starts {
             SessionStarts::Keep(_) => None,
-            SessionStarts::Load(_) => Some(UsagePlan {
-                from: start,
+            SessionStarts::Load(_, from) => Some(UsagePlan {
+                from: (*from).max(start),
                 history: true,
                 load: true,
             }),
@@ -202,10 +203,23 @@ pub(super) async fn small_tables(
             b.usage = Some(usage);
             b.usage_history = history;
         }
+        let started_per_minute = match (starts, &b.usage) {
+            // A load read the same minutes' starts per service just now.
+            (SessionStarts::Load(map, _), Some(usage)) => {
+                map.clear();
+                for (m, _, u) in &usage.minutes {
+                    if u.started > 0 {
+                        *map.entry(slot_of(*m, step)).or_default() += u.started;
+                    }
+                }
+                map.iter().map(|(m, n)| (*m, *n)).collect()
+            }
+            (starts, _) => read_session_starts(conn, (start, step), b.now, starts).await?,
+        };
         b.sessions = Some(SessionsView {
             active: read_active_count(conn, idle).await?,
             items: read_session_list(conn, idle).await?,
-            started_per_minute: read_session_starts(conn, (start, step), b.now, starts).await?,
+            started_per_minute,
         });
     }
     if has[1] {
@@ -289,7 +303,10 @@ const STARTS_REFRESH_MINUTES: i64 = 1;
 
 /// Whether to reload all session starts of the window or only recent minutes.
 pub(super) enum SessionStarts<'a> {
-    Load(&'a mut BTreeMap<Minute, u64>),
+    /// A load: the minutes from the given instant on (a slot start: the
+    /// window start, or a progressive load's first slice, whose history job
+    /// reads the older minutes).
+    Load(&'a mut BTreeMap<Minute, u64>, DateTime<Utc>),
     /// Re-read from the minute before the last read (given), or the last
     /// minute, whichever is earlier: no minute is left out however long the
     /// interval or a pause.

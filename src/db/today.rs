@@ -45,6 +45,19 @@ pub async fn load_today(
     now: DateTime<Utc>,
     hwm: i64,
 ) -> Result<(Today, TodayFrom), sqlx::Error> {
+    load_today_from(conn, history, zone, (now, DateTime::<Utc>::MIN_UTC), hwm).await
+}
+
+/// [`load_today`], counting raw rows only from `raw_from` on when that is
+/// after midnight (a progressive load's first screen: its history job adds
+/// the older part of the day, [`older_today`]).
+pub async fn load_today_from(
+    conn: &mut PgConnection,
+    history: Option<&impl MinuteHistory>,
+    zone: &str,
+    (now, raw_from): (DateTime<Utc>, DateTime<Utc>),
+    hwm: i64,
+) -> Result<(Today, TodayFrom), sqlx::Error> {
     let (day_start, day_end) = day_bounds(conn, zone, now).await?;
     let from_history = match history {
         Some(h) => h.business_totals(conn, day_start).await?,
@@ -52,12 +65,14 @@ pub async fn load_today(
     };
     let (totals, from) = match from_history {
         Some((mut totals, unc)) => {
-            add_raw(conn, &mut totals, day_start, hwm, Raw::Uncounted(&unc)).await?;
+            let range = (day_start, None);
+            add_raw(conn, &mut totals, range, hwm, Raw::Uncounted(&unc)).await?;
             (totals, TodayFrom::Rollups)
         }
         None => {
             let mut totals = BusinessTotals::new();
-            add_raw(conn, &mut totals, day_start, hwm, Raw::All).await?;
+            let range = (day_start.max(raw_from), None);
+            add_raw(conn, &mut totals, range, hwm, Raw::All).await?;
             (totals, TodayFrom::RawRows)
         }
     };
@@ -83,13 +98,34 @@ pub async fn next_today(
 ) -> Result<Today, sqlx::Error> {
     let (day_start, day_end) = day_bounds(conn, zone, now).await?;
     let mut totals = BusinessTotals::new();
-    add_raw(conn, &mut totals, day_start, hwm, Raw::SeenBy(gaps)).await?;
+    add_raw(conn, &mut totals, (day_start, None), hwm, Raw::SeenBy(gaps)).await?;
     Ok(Today {
         day_start,
         totals,
         day_end: Some(day_end),
         zone: Some(zone.to_owned()),
     })
+}
+
+/// The totals of the raw business rows of `[from, until)` a load's snapshot
+/// saw (ids up to `hwm`, outside its gaps `gap_lo[i]..=gap_hi[i]`): the
+/// part of today a progressive load's first screen left to its history job.
+pub async fn older_today(
+    conn: &mut PgConnection,
+    (from, until): (DateTime<Utc>, DateTime<Utc>),
+    hwm: i64,
+    gaps: (Vec<i64>, Vec<i64>),
+) -> Result<BusinessTotals, sqlx::Error> {
+    let mut totals = BusinessTotals::new();
+    add_raw(
+        conn,
+        &mut totals,
+        (from, Some(until)),
+        hwm,
+        Raw::SeenBy(gaps),
+    )
+    .await?;
+    Ok(totals)
 }
 
 /// Which raw rows [`add_raw`] adds.
@@ -101,11 +137,12 @@ enum Raw<'a> {
     SeenBy((Vec<i64>, Vec<i64>)),
 }
 
-/// Add the raw business rows since `day_start` with ids up to `hwm`.
+/// Add the raw business rows from `from` on (and before `until`, if given)
+/// with ids up to `hwm`.
 async fn add_raw(
     conn: &mut PgConnection,
     totals: &mut BusinessTotals,
-    day_start: DateTime<Utc>,
+    (from_ts, until): (DateTime<Utc>, Option<DateTime<Utc>>),
     hwm: i64,
     raw: Raw<'_>,
 ) -> Result<(), sqlx::Error> {
@@ -118,17 +155,25 @@ async fn add_raw(
                 WHERE r.id BETWEEN g.lo AND g.hi)) AS t"
         ),
     };
+    // The end, if any, is the last parameter (custom plans fold the null test).
+    let n = match raw {
+        Raw::All => 3,
+        Raw::Uncounted(_) => 6,
+        Raw::SeenBy(_) => 5,
+    };
     let sql = format!(
-        "SELECT metric, sum(value) FROM {from} WHERE recorded_at >= $1 AND id <= $2 GROUP BY 1"
+        "SELECT metric, sum(value) FROM {from} WHERE recorded_at >= $1 AND id <= $2 \
+           AND (${n}::timestamptz IS NULL OR recorded_at < ${n}) GROUP BY 1"
     );
     let mut q = sqlx::query_as::<_, (String, f64)>(AssertSqlSafe(sql))
-        .bind(day_start)
+        .bind(from_ts)
         .bind(hwm);
     match raw {
         Raw::All => {}
         Raw::Uncounted(u) => q = q.bind(u.hwm).bind(u.gap_lo.clone()).bind(u.gap_hi.clone()),
         Raw::SeenBy((lo, hi)) => q = q.bind(lo).bind(hi),
     }
+    q = q.bind(until);
     for (metric, v) in q.fetch_all(&mut *conn).await? {
         *totals.entry(metric).or_default() += v;
     }

@@ -46,6 +46,11 @@ impl OpenSessions {
         self.ids.is_empty()
     }
 
+    /// The sessions followed now.
+    pub fn ids(&self) -> Vec<i64> {
+        self.ids.iter().copied().collect()
+    }
+
     /// At a load: follow every session active now (the newest [`OPEN_CAP`]).
     pub async fn load(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let ids: Vec<i64> = sqlx::query_scalar(
@@ -119,12 +124,15 @@ impl OpenSessions {
 
 type EndedRow = (i64, i64, String, String, i64, i64);
 
-/// Sessions started per minute × service from `$1` on.
+/// Sessions started per minute × service from `$1` on (before `$2` unless
+/// that is null: custom plans fold the test away).
 const STARTS_SQL: &str = "SELECT (extract(epoch FROM date_trunc('minute', started_at)) / 60)::int8, \
             service, count(*)::int8 \
-     FROM monitoring_sessions WHERE started_at >= $1 GROUP BY 1, 2";
+     FROM monitoring_sessions \
+     WHERE started_at >= $1 AND ($2::timestamptz IS NULL OR started_at < $2) GROUP BY 1, 2";
 
-/// Sessions ended per minute × service × duration bucket from `$1` on.
+/// Sessions ended per minute × service × duration bucket from `$1` on
+/// (before `$2` unless that is null), but none of the sessions `$3`.
 fn ends_sql() -> String {
     format!(
         "SELECT (extract(epoch FROM date_trunc('minute', e)) / 60)::int8, service, {}::int8, \
@@ -139,7 +147,9 @@ fn ends_sql() -> String {
                       greatest(floor(extract(epoch FROM \
                           coalesce(ended_at, last_activity_at) - started_at)), 0)::int8 AS d \
                FROM monitoring_sessions \
-               WHERE status <> 'active' AND coalesce(ended_at, last_activity_at) >= $1) AS x \
+               WHERE status <> 'active' AND coalesce(ended_at, last_activity_at) >= $1 \
+                 AND ($2::timestamptz IS NULL OR coalesce(ended_at, last_activity_at) < $2) \
+                 AND NOT (id = ANY($3::int8[]))) AS x \
          GROUP BY 1, 2, 3",
         sql_bucket_expr("d"),
         crate::model::QUICK_END_SECS
@@ -154,12 +164,28 @@ pub async fn read_usage(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
 ) -> Result<UsageUpdate, sqlx::Error> {
+    read_usage_until(conn, from, None, &[]).await
+}
+
+/// Usage per minute × service from `from` on and before `until` (a minute
+/// start; `None`: up to now), counting no end of the sessions `followed`:
+/// an older part of a window, whose sessions active at its load are the
+/// poller's to count when they end ([`OpenSessions::late_ends`]).
+pub async fn read_usage_until(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    followed: &[i64],
+) -> Result<UsageUpdate, sqlx::Error> {
     let starts: Vec<(i64, String, i64)> = sqlx::query_as(STARTS_SQL)
         .bind(from)
+        .bind(until)
         .fetch_all(&mut *conn)
         .await?;
     let ends: Vec<EndRow> = sqlx::query_as(AssertSqlSafe(ends_sql()))
         .bind(from)
+        .bind(until)
+        .bind(followed)
         .fetch_all(&mut *conn)
         .await?;
     let mut by: std::collections::BTreeMap<(Minute, String), UsageMinute> = Default::default();

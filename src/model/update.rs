@@ -362,7 +362,10 @@ impl SourceStatus {
 pub struct Batch {
     pub reset: bool,
     /// Older minutes of the window, loaded after the first screen
-    /// ([`crate::db::history`]): today's totals already count them.
+    /// ([`crate::db::history`]): today's totals do not take them from
+    /// `business` (the part of today they hold comes as `today_older`), and
+    /// their usage minutes are added to what is held (they are older than
+    /// anything a live poll replaces).
     #[serde(default)]
     pub past: bool,
     /// The source's clock when the batch was taken (database `now()`).
@@ -379,6 +382,12 @@ pub struct Batch {
     pub api_slow: Vec<ApiCall>,
     pub business: Vec<(Minute, String, f64)>,
     pub today: Option<Today>,
+    /// Today's totals over a part of today older than what `today` counted
+    /// (a progressive load's first screen counts today from its first slice
+    /// on; its history job sends the rest): added to today's totals when
+    /// the day is the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub today_older: Option<Today>,
     pub sessions: Option<SessionsView>,
     pub alerts: Option<AlertsView>,
     pub health_reports: Option<Vec<HealthReport>>,

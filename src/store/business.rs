@@ -43,6 +43,20 @@ impl BusinessSeries {
         self.today = Some(t);
     }
 
+    /// Add the totals of an older part of today (a progressive load's rest),
+    /// if it is of the day held.
+    pub fn add_older_today(&mut self, older: &Today) {
+        if let Some(t) = &mut self.today
+            && t.day_start == older.day_start
+        {
+            for (metric, v) in &older.totals {
+                if v.is_finite() && (t.totals.len() < MAX_KEYS || t.totals.contains_key(metric)) {
+                    *t.totals.entry(metric.clone()).or_default() += v;
+                }
+            }
+        }
+    }
+
     /// Count an observation into today's totals, if it is from today.
     pub fn add_today(&mut self, m: Minute, metric: &str, v: f64) {
         if let Some(t) = &mut self.today

@@ -147,6 +147,7 @@ impl State {
             && b.api_slow.is_empty()
             && b.integration_errors.is_empty()
             && b.today.is_none()
+            && b.today_older.is_none()
             && b.usage.is_none()
             && b.usage_history.is_none()
             && b.sessions.as_ref().is_none_or(|x| *x == self.sessions)
@@ -217,6 +218,9 @@ impl State {
         if let Some(t) = b.today {
             self.business.set_today(t);
         }
+        if let Some(t) = b.today_older {
+            self.business.add_older_today(&t);
+        }
         for (m, metric, v) in b.business {
             if !v.is_finite() || m > last {
                 continue;
@@ -244,7 +248,11 @@ impl State {
             self.sessions = s;
         }
         if let Some(u) = b.usage {
-            self.usage.apply(u, first, last, step);
+            if b.past {
+                self.usage.add_older(u, first, last, step);
+            } else {
+                self.usage.apply(u, first, last, step);
+            }
         }
         if let Some(h) = b.usage_history {
             self.usage.set_history(h);
@@ -451,6 +459,7 @@ impl State {
             api_slow: self.api_slow.iter().cloned().collect(),
             business: self.business.export_minutes(),
             today: self.business.today().cloned(),
+            today_older: None,
             sessions: Some(self.sessions.clone()),
             alerts: Some(self.alert_rows.clone()),
             health_reports: Some(self.reports.values().cloned().collect()),

@@ -86,6 +86,16 @@ impl UsageSeries {
         }
     }
 
+    /// Add the minutes of an older part of the window (a progressive load's
+    /// history job: all of them before anything a live poll re-reads), each
+    /// summed into its slot of `step` minutes, keeping those in
+    /// `first..=last`.
+    pub fn add_older(&mut self, u: UsageUpdate, first: Minute, last: Minute, step: i64) {
+        for (m, service, data) in u.minutes.into_iter().chain(u.late) {
+            self.add(m, service, &data, first, last, step);
+        }
+    }
+
     fn add(
         &mut self,
         m: Minute,

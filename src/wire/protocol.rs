@@ -190,7 +190,7 @@ pub fn make_finite(u: &mut Update) -> bool {
             for (_, _, v) in &mut b.business {
                 changed |= fix(v);
             }
-            if let Some(t) = &mut b.today {
+            for t in [&mut b.today, &mut b.today_older].into_iter().flatten() {
                 for v in t.totals.values_mut() {
                     changed |= fix(v);
                 }
@@ -363,7 +363,7 @@ pub fn sanitize(u: &mut Update, client_now: chrono::DateTime<chrono::Utc>) -> bo
         .len()
         .saturating_sub(crate::model::RECENT_CAP);
     b.integration_errors.drain(..extra);
-    if let Some(t) = &mut b.today {
+    for t in [&mut b.today, &mut b.today_older].into_iter().flatten() {
         t.totals.retain(|_, v| v.is_finite());
     }
     true
