@@ -7,13 +7,15 @@
 //! hour still shows its last error and success from earlier in the window.
 //! (The slowest calls stay those of the first screen and the live polls.)
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::load::{STARTUP_GAP_SCAN, Slice};
 use super::rows::{API_COLS, INTEGRATION_COLS, api_call, integration_call, to_rows};
 use crate::model::tables::{API_CALLS, INTEGRATION_METRICS};
-use crate::model::{ApiCall, Batch, IntegrationTail};
+use crate::model::{ApiCall, Batch, IntegrationTail, Minute, minute_of, minute_start};
 
 /// Recent failing calls a load delivers (per table).
 pub(super) const ERRORS: usize = 100;
@@ -101,6 +103,33 @@ pub(super) async fn api_recent(
     Ok(())
 }
 
+/// Where the rows that decide the integrations' tails begin, from the
+/// per-slot counts of the same rows already in `b` (raw or from rollups):
+/// each integration's last success and last failure lie in the newest slot
+/// holding one, and the failures since the last success after it. So the
+/// tails read from the oldest of those slots over all integrations (from
+/// `start` for one without a success in the window): mostly the newest slot,
+/// not the whole window.
+fn tails_from(b: &Batch, start: DateTime<Utc>) -> DateTime<Utc> {
+    let mut newest: BTreeMap<&str, (Option<Minute>, Option<Minute>)> = BTreeMap::new();
+    for (m, name, x) in &b.integrations {
+        let (ok, failed) = newest.entry(name.as_str()).or_default();
+        if x.calls > x.failures {
+            *ok = (*ok).max(Some(*m));
+        }
+        if x.failures > 0 {
+            *failed = (*failed).max(Some(*m));
+        }
+    }
+    let first = minute_of(start);
+    let from = newest
+        .values()
+        .map(|(ok, failed)| ok.unwrap_or(first).min(failed.unwrap_or(Minute::MAX)))
+        .min()
+        .unwrap_or(first);
+    minute_start(from).max(start)
+}
+
 /// Each integration's tail and its recent failing calls from `start` on.
 pub(super) async fn integration_recent(
     conn: &mut PgConnection,
@@ -138,9 +167,14 @@ pub(super) async fn integration_recent(
          FROM a LEFT JOIN {INTEGRATION_METRICS} AS s ON s.id = a.ls \
                 LEFT JOIN {INTEGRATION_METRICS} AS e ON e.id = a.le"
     );
-    let rows = bind(sqlx::query(AssertSqlSafe(sql)), start, hwm, slice)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = bind(
+        sqlx::query(AssertSqlSafe(sql)),
+        tails_from(b, start),
+        hwm,
+        slice,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     for r in rows {
         let last_success: Option<DateTime<Utc>> = r.try_get("last_success")?;
         let last_error_at: Option<DateTime<Utc>> = r.try_get("last_error_at")?;
