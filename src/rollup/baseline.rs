@@ -16,7 +16,10 @@ use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, minute_of};
 use crate::rules::Baselines;
 pub use crate::rules::replay::Minutes;
 
-const MINUTE: &str = "(extract(epoch FROM minute) / 60)::int8";
+/// The epoch minute of a rollup row: `date_part` (float8, exact for whole
+/// minutes) rather than `extract` (numeric, about twice the cost per row,
+/// and a week of API rollups is over a million rows).
+const MINUTE: &str = "(date_part('epoch', minute) / 60)::int8";
 
 fn hist(pairs: &[i64]) -> SparseHist {
     let mut h = SparseHist::default();
