@@ -4,11 +4,13 @@
 # binaries in a detached tmux session, while `jfmon simulate` writes live
 # traffic. Every SAMPLE_SECS the memory of every jfmon process is sampled
 # from /proc/PID/status (VmRSS into rss.csv, RssAnon — the heap part — into
-# anon.csv) with the API calls written so far; every HEAP_EVERY samples
-# glibc's own account of the heap (`malloc_stats()`, called through gdb:
-# bytes in use by live allocations vs bytes the allocator holds) goes into
-# heap.csv. That tells a leak (in-use bytes grow) from allocator retention
-# (in use flat, held grows). At the end `malloc_trim(0)` is called in each
+# anon.csv) with the API calls written so far, and glibc's own account of
+# the heap (bytes in use by live allocations vs bytes the allocator holds)
+# goes into heap.csv: a hub's every sample from its own /metrics
+# (`jfmon_heap_in_use_bytes`, mallinfo2), a dashboard's every HEAP_EVERY
+# samples through gdb (`malloc_stats()`). That tells a leak (in-use bytes
+# grow) from allocator retention (in use flat, held grows). At the end
+# `malloc_trim(0)` is called in each
 # process and the RSS sampled again (trim.csv).
 #
 # jfmon tunes glibc malloc at start-up (src/memory.rs: a fixed 128 KiB mmap
@@ -81,13 +83,25 @@ trap cleanup EXIT
 status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # glibc's heap account of process $1, whose stderr goes to file $2:
-# "in_use_bytes,system_bytes" (totals including mmap'd chunks).
+# "in_use_bytes,system_bytes" (totals including mmap'd chunks), or "," when
+# gdb did not get through (a timeout under load): an empty sample, never
+# the previous block read again.
 heap_stats() {
-    timeout 60 gdb -p "$1" -batch -ex 'call (void)malloc_stats()' >/dev/null 2>&1 || true
-    awk '/^Total \(incl. mmap\):/ {t = 1; next}
+    local before
+    before=$(grep -c '^Total (incl. mmap):' "$2" 2>/dev/null || true)
+    timeout "${GDB_SECS:-120}" gdb -p "$1" -batch -ex 'call (void)malloc_stats()' >/dev/null 2>&1 || true
+    awk -v skip="${before:-0}" '/^Total \(incl. mmap\):/ {n++; t = n > skip; next}
          t && /^system bytes/ {s = $NF}
          t && /^in use bytes/ {u = $NF; t = 0}
          END {print u "," s}' "$2"
+}
+
+# The same account from a hub's own /metrics (jfmon_heap_in_use_bytes,
+# jfmon_heap_held_bytes: mallinfo2 in the process, no debugger needed).
+hub_heap() {
+    curl -sf --max-time 10 "http://127.0.0.1:$1/metrics" |
+        awk '$1 == "jfmon_heap_in_use_bytes" {u = $2} $1 == "jfmon_heap_held_bytes" {s = $2}
+             END {if (u != "") printf "%d,%d\n", u, s; else print ","}'
 }
 
 dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB"
@@ -110,6 +124,7 @@ HUB_PID=$!
 HUB_NAMES=(hub)
 HUB_PIDS=("$HUB_PID")
 HUB_ERRS=("$OUT/serve.log")
+HUB_PORTS=("$PORT")
 if [ "$CONTROL" = 1 ]; then
     env MALLOC_ARENA_MAX=$((8 * $(nproc))) "$BIN" serve --database-url "$URL" \
         --listen "127.0.0.1:$((PORT + 1))" --window "$WINDOW" --interval "$INTERVAL" \
@@ -118,6 +133,7 @@ if [ "$CONTROL" = 1 ]; then
     HUB_NAMES+=(hub_glibc)
     HUB_PIDS+=("$HUB_GLIBC_PID")
     HUB_ERRS+=("$OUT/serve_glibc.log")
+    HUB_PORTS+=("$((PORT + 1))")
 fi
 sleep 2
 
@@ -176,11 +192,19 @@ for ((m = 0; m <= MINUTES; m++)); do
     echo "$rss,$(status_kib "$SIM_PID" VmRSS)" | tee -a "$OUT/rss.csv"
     echo "$anon" >>"$OUT/anon.csv"
     echo "$m,$elapsed,$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)" >>"$OUT/load.csv"
-    if ((m % HEAP_EVERY == 0)); then
-        heap="$m,$elapsed"
-        for i in "${!PIDS[@]}"; do heap+=",$(heap_stats "${PIDS[$i]}" "${ERRS[$i]}")"; done
-        echo "$heap" >>"$OUT/heap.csv"
-    fi
+    # The hubs' heap every sample (a scrape); the dashboards' every
+    # HEAP_EVERY samples (a debugger attach), empty cells in between.
+    heap="$m,$elapsed"
+    for i in "${!PIDS[@]}"; do
+        if [ "$i" -lt "${#HUB_PORTS[@]}" ]; then
+            heap+=",$(hub_heap "${HUB_PORTS[$i]}")"
+        elif ((m % HEAP_EVERY == 0)); then
+            heap+=",$(heap_stats "${PIDS[$i]}" "${ERRS[$i]}")"
+        else
+            heap+=",,"
+        fi
+    done
+    echo "$heap" >>"$OUT/heap.csv"
 done
 
 # A screen of two dashboards, to show they were live at the end.

@@ -122,11 +122,13 @@ def main():
         print(f"| {n} | {s_rss:+,.0f} | {s_anon:+,.0f} | {s_use:+,.0f} | {s_held:+,.0f} |")
 
     if heap:
-        print("\nglibc heap (malloc_stats, KiB in use / held):\n")
+        print("\nglibc heap (KiB in use / held; hubs from /metrics, dashboards by malloc_stats):\n")
         hn = processes(heap, "_in_use")
         print("| min | " + " | ".join(hn) + " |")
         print("|---" * (len(hn) + 1) + "|")
         for r in heap:
+            if int(r["sample"]) % every and r is not heap[-1]:
+                continue
             cells = []
             for n in hn:
                 u, s = r.get(n + "_in_use"), r.get(n + "_held")

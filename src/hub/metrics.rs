@@ -108,6 +108,12 @@ const FAMILIES: &[Family] = &[
         Read::One(|c| count(&c.counters.clients_accepted))),
     ("jfmon_hub_clients_dropped_slow_total", "counter", "Stream clients disconnected for falling behind.",
         Read::One(|c| count(&c.counters.clients_dropped_slow))),
+    ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+        Read::Many(|_| crate::memory::resident_bytes().map(|b| (vec![], b as f64)).into_iter().collect())),
+    ("jfmon_heap_in_use_bytes", "gauge", "Bytes in live heap allocations (glibc's mallinfo2; absent with another allocator). Growth here is a leak.",
+        Read::Many(|_| crate::memory::heap().map(|h| (vec![], h.in_use as f64)).into_iter().collect())),
+    ("jfmon_heap_held_bytes", "gauge", "Bytes the heap allocator holds from the system: live allocations plus free memory not yet handed back.",
+        Read::Many(|_| crate::memory::heap().map(|h| (vec![], h.held as f64)).into_iter().collect())),
 ];
 
 fn integration_status(c: &Ctx) -> Vec<Sample> {
