@@ -349,6 +349,13 @@ async fn add_delta(
     Ok(())
 }
 
+/// The ids of `r`'s raw rows that have appeared inside the gaps `$1`, `$2`
+/// (parallel arrays of inclusive bounds), ascending.
+pub fn gap_ids_sql(r: Rollup) -> String {
+    let in_gaps = super::read::rows_in_gaps(r.table(), "x.id::int8 AS id", "$1", "$2", "g.hi");
+    format!("SELECT id FROM ({in_gaps}) AS f ORDER BY 1")
+}
+
 /// One follow step of `r`: rows committed inside gaps, and up to
 /// [`FOLLOW_SLICE`] rows above the high-water mark.
 pub async fn follow_step(conn: &mut PgConnection, r: Rollup) -> Result<StepOutcome, sqlx::Error> {
@@ -361,18 +368,14 @@ pub async fn follow_step(conn: &mut PgConnection, r: Rollup) -> Result<StepOutco
 
 async fn follow_in_tx(conn: &mut PgConnection, r: Rollup) -> Result<StepOutcome, sqlx::Error> {
     let (mut pos, snap) = begin(conn, r).await?;
-    let table = r.table();
     let mut found: Vec<i64> = Vec::new();
     if pos.tail.has_gaps() {
         let (lo, hi) = pos.tail.gap_arrays();
-        found = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT t.id::int8 FROM unnest($1::int8[], $2::int8[]) AS g(lo, hi) \
-             JOIN {table} AS t ON t.id BETWEEN g.lo AND g.hi ORDER BY 1"
-        )))
-        .bind(lo)
-        .bind(hi)
-        .fetch_all(&mut *conn)
-        .await?;
+        found = sqlx::query_scalar(AssertSqlSafe(gap_ids_sql(r)))
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&mut *conn)
+            .await?;
         pos.tail.fill(&found);
     }
     let old_hwm = pos.tail.hwm;
