@@ -371,8 +371,8 @@ proptest! {
         let framed = match wrap {
             0 => v,
             1 => serde_json::json!({"type": "system_health", "data": v}),
-            2 => serde_json::json!({"v": 1, "type": "update", "update": v}),
-            3 => serde_json::json!({"v": 1, "type": "update", "update": {"Batch": v}}),
+            2 => serde_json::json!({"v": 2, "type": "update", "update": v}),
+            3 => serde_json::json!({"v": 2, "type": "update", "update": {"Batch": v}}),
             _ => serde_json::json!({"type": "system_health",
                                     "data": {"integration_points": {"x": v.clone()},
                                              "recent_issues": [v]}}),
@@ -464,12 +464,12 @@ fn hello_round_trips_and_versions_are_checked() {
         }
     );
     let mut m: BTreeMap<&str, Value> = BTreeMap::new();
-    m.insert("v", 2.into());
+    m.insert("v", 3.into());
     m.insert("type", "hello".into());
     assert!(matches!(
         protocol::parse(&serde_json::to_string(&m).unwrap()),
         Frame::Unsupported {
-            version: 2,
+            version: 3,
             hello: true
         }
     ));

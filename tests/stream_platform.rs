@@ -224,7 +224,7 @@ async fn a_frame_beyond_the_hard_limit_costs_a_reconnect_not_the_client() {
 #[tokio::test]
 async fn an_unknown_protocol_version_is_refused_clearly() {
     let server = script_server(vec![Message::text(
-        r#"{"v":2,"type":"hello","server":"jfmon/9.0.0","window_secs":900}"#,
+        r#"{"v":3,"type":"hello","server":"jfmon/9.0.0","window_secs":900}"#,
     )])
     .await;
     let mut f = Follower::start(stream_settings(&server.url, None));
@@ -234,7 +234,7 @@ async fn an_unknown_protocol_version_is_refused_clearly() {
     })
     .await;
     let err = f.stream().unwrap().last_error.clone().unwrap();
-    assert!(err.contains("v2") && err.contains("v1"), "{err}");
+    assert!(err.contains("v3") && err.contains("v2"), "{err}");
     // It does not hammer the server: the retry waits (10+ s at the base here).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);

@@ -4,7 +4,7 @@
 // and `jfmon snapshot`. No framework, no build step; plain DOM.
 'use strict';
 
-const PROTOCOL = 1;
+const PROTOCOL = 2;
 const $ = (sel) => document.querySelector(sel);
 
 const S = {

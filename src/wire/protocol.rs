@@ -1,7 +1,7 @@
 //! The wire formats a stream client understands, and the hub's encoder.
 //!
 //! 1. **jfmon hub protocol v1** (see `docs/PROTOCOL.md`): JSON text frames
-//!    `{"v":1,"type":"hello",...}` and `{"v":1,"type":"update","update":<Update>}`
+//!    `{"v":2,"type":"hello",...}` and `{"v":2,"type":"update","update":<Update>}`
 //!    where `<Update>` is [`crate::model::Update`] exactly as serde writes it.
 //! 2. **The platform's own stream** (`/api/monitoring/ws`): frames
 //!    `{"type":"system_health","data":{...}}` without a version, mapped onto a
@@ -21,7 +21,7 @@ use crate::model::{Batch, RuleBound, Update};
 /// The protocol's major version. A client refuses a hub that says hello with
 /// another one; minor, compatible additions (new optional fields, new message
 /// types that old clients skip) keep the number.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Default soft limit on one incoming message (a hub's full-state reset of a
 /// long window is the largest thing a client receives).
@@ -439,14 +439,14 @@ mod tests {
         assert!(matches!(parse("nope"), Frame::Malformed(_)));
         assert!(matches!(parse("[1,2]"), Frame::Malformed(_)));
         assert!(matches!(
-            parse(r#"{"v":2,"type":"hello"}"#),
+            parse(r#"{"v":3,"type":"hello"}"#),
             Frame::Unsupported {
-                version: 2,
+                version: 3,
                 hello: true
             }
         ));
         assert!(matches!(
-            parse(r#"{"v":1,"type":"gossip","x":1}"#),
+            parse(r#"{"v":2,"type":"gossip","x":1}"#),
             Frame::Unknown { .. }
         ));
         assert!(matches!(
@@ -454,7 +454,7 @@ mod tests {
             Frame::Unknown { .. }
         ));
         assert!(matches!(
-            parse(r#"{"v":1,"type":"update","update":{"Nope":1}}"#),
+            parse(r#"{"v":2,"type":"update","update":{"Nope":1}}"#),
             Frame::Malformed(_)
         ));
         assert!(matches!(

@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn malformed_text_resyncs_a_hub_and_is_skipped_otherwise() {
-        let msg = || text("{\"v\":1,\"type\":\"update\",\"update\":42}");
+        let msg = || text("{\"v\":2,\"type\":\"update\",\"update\":42}");
         match run(Server::Hub, msg()) {
             Step::Resync { skipped, why } => {
                 assert!(skipped.starts_with("malformed: "), "{skipped}");
@@ -254,12 +254,12 @@ mod tests {
 
     #[test]
     fn another_protocol_version_is_refused_only_in_its_greeting() {
-        let hello = text(r#"{"v":2,"type":"hello","server":"x","window_secs":900}"#);
+        let hello = text(r#"{"v":3,"type":"hello","server":"x","window_secs":900}"#);
         assert!(matches!(
             run(Server::Disconnected, hello),
-            Step::Refuse(ref w) if w.contains("v2") && w.contains("understands v1")
+            Step::Refuse(ref w) if w.contains("v3") && w.contains("understands v2")
         ));
-        let later = text(r#"{"v":2,"type":"update","update":{}}"#);
+        let later = text(r#"{"v":3,"type":"update","update":{}}"#);
         assert!(matches!(
             run(Server::Hub, later),
             Step::Skip(ref w) if w == "unsupported protocol version"
@@ -269,7 +269,7 @@ mod tests {
     #[test]
     fn unknown_binary_close_and_control_frames() {
         assert!(matches!(
-            run(Server::Hub, text(r#"{"v":1,"type":"gossip"}"#)),
+            run(Server::Hub, text(r#"{"v":2,"type":"gossip"}"#)),
             Step::Skip(ref w) if w == "unknown type gossip"
         ));
         assert!(matches!(
