@@ -51,6 +51,25 @@ const SLICE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Attempts per slice before the job gives up (the header then says so).
 const ATTEMPTS: u32 = 3;
 
+/// `load` up to [`ATTEMPTS`] times, waiting 1 s, 2 s, … between tries;
+/// `None` once the last one has failed (each failure logged, `what` naming it).
+async fn retrying<T, Fut>(what: &str, load: impl Fn() -> Fut) -> Option<T>
+where
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    for attempt in 1..=ATTEMPTS {
+        match load().await {
+            Ok(b) => return Some(b),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(error = %e, "loading {} failed; retrying", what);
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "loading {} failed; giving up", what),
+        }
+    }
+    None
+}
+
 /// Which tailed table a job reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryTable {
@@ -229,21 +248,7 @@ impl HistoryJob {
         let today_before_window = self.today_before_window();
         while hi > self.window_start {
             let lo = minute_start(slot_of(minute_of(hi - span), self.step)).max(self.window_start);
-            let mut attempt = 0;
-            let batch = loop {
-                attempt += 1;
-                match self.slice(lo, hi).await {
-                    Ok(b) => break Some(b),
-                    Err(e) if attempt < ATTEMPTS => {
-                        tracing::warn!(error = %e, "loading older history failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "loading older history failed; giving up");
-                        break None;
-                    }
-                }
-            };
+            let batch = retrying("older history", || self.slice(lo, hi)).await;
             let Some(mut batch) = batch else {
                 self.progress.failed.store(true, Ordering::Relaxed);
                 return;
@@ -263,21 +268,7 @@ impl HistoryJob {
         }
         if today_before_window {
             // Today began before the window: the rest of it, last.
-            let mut attempt = 0;
-            let batch = loop {
-                attempt += 1;
-                match self.today_only(self.window_start).await {
-                    Ok(b) => break Some(b),
-                    Err(e) if attempt < ATTEMPTS => {
-                        tracing::warn!(error = %e, "loading today's totals failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "loading today's totals failed; giving up");
-                        break None;
-                    }
-                }
-            };
+            let batch = retrying("today's totals", || self.today_only(self.window_start)).await;
             let Some(batch) = batch else {
                 self.progress.failed.store(true, Ordering::Relaxed);
                 return;
