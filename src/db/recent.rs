@@ -14,6 +14,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::load::{STARTUP_GAP_SCAN, Slice};
 use super::rows::{API_COLS, INTEGRATION_COLS, api_call, integration_call, to_rows};
+use super::tail::outside_gaps;
 use crate::model::tables::{API_CALLS, INTEGRATION_METRICS};
 use crate::model::{ApiCall, Batch, IntegrationTail, Minute, minute_of, minute_start};
 
@@ -39,8 +40,8 @@ fn rows_as(table: &str, ts: &str, local: bool, slice: bool, alias: &str) -> Stri
     let mut sql = format!("SELECT * FROM {table} WHERE {ts} >= $1{cast} AND id <= $2");
     if slice {
         sql.push_str(&format!(
-            " AND {ts} < $3{cast} AND NOT EXISTS (SELECT 1 FROM unnest($4::int8[], $5::int8[]) \
-               AS g(lo, hi) WHERE id BETWEEN g.lo AND g.hi)"
+            " AND {ts} < $3{cast} AND {}",
+            outside_gaps("id", "$4", "$5")
         ));
     }
     format!("({sql}) AS {alias}")

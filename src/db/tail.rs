@@ -276,6 +276,21 @@ fn probe_delay(age: TimeDelta) -> TimeDelta {
     (age / 4).clamp(TimeDelta::zero(), MAX_PROBE_EVERY)
 }
 
+/// The SQL condition "`id` is in none of the gaps" for gaps given as two
+/// parallel parameter arrays `lo`, `hi` (inclusive ranges). The gaps become
+/// one `int8multirange` (an init plan, built once per statement), and each
+/// row costs one binary search in it: a row × gap anti-join
+/// (`NOT EXISTS (… unnest(…) … BETWEEN …)`) cost about 30 % of a slice's
+/// aggregate with no gap at all (2.5 M rows: 4.1 s against 2.9 s), and rows
+/// × gaps with many (20,000 gaps over 2.5 M rows: 3.9 s this way).
+pub fn outside_gaps(id: &str, lo: &str, hi: &str) -> String {
+    format!(
+        "NOT (coalesce((SELECT range_agg(int8range(g.lo, g.hi, '[]')) \
+                        FROM unnest({lo}::int8[], {hi}::int8[]) AS g(lo, hi)), \
+                       '{{}}'::int8multirange) @> {id}::int8)"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection};
 
+use super::tail::outside_gaps;
 use crate::model::Today;
 use crate::model::tables::BUSINESS_METRICS;
 use crate::rollup::read::{BusinessTotals, MinuteHistory, Uncounted};
@@ -150,9 +151,8 @@ async fn add_raw(
         Raw::All => BUSINESS_METRICS.to_owned(),
         Raw::Uncounted(_) => Uncounted::from_item(BUSINESS_METRICS),
         Raw::SeenBy(_) => format!(
-            "(SELECT * FROM {BUSINESS_METRICS} AS r WHERE NOT EXISTS \
-               (SELECT 1 FROM unnest($3::int8[], $4::int8[]) AS g(lo, hi) \
-                WHERE r.id BETWEEN g.lo AND g.hi)) AS t"
+            "(SELECT * FROM {BUSINESS_METRICS} AS r WHERE {}) AS t",
+            outside_gaps("r.id", "$3", "$4")
         ),
     };
     // The end, if any, is the last parameter (custom plans fold the null test).

@@ -22,7 +22,7 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 
 use super::archive::{Archive, Column, Entry};
 use super::spec::{NEVER_ARCHIVED, Table};
-use crate::db::tail::Tail;
+use crate::db::tail::{Tail, outside_gaps};
 
 /// How long a batch waits for a row lock (and so the longest a writer
 /// waits behind a batch's own locks, give or take the batch's run time).
@@ -116,11 +116,10 @@ impl Counted {
 /// are [`Counted`]'s fields.
 fn prunable(t: Table) -> String {
     format!(
-        "{col} < $1 AND {also} AND id > $2 AND id <= $3 \
-         AND NOT EXISTS (SELECT 1 FROM unnest($4::int8[], $5::int8[]) AS g(lo, hi) \
-                         WHERE id BETWEEN g.lo AND g.hi)",
+        "{col} < $1 AND {also} AND id > $2 AND id <= $3 AND {outside}",
         col = t.instant(),
-        also = t.also()
+        also = t.also(),
+        outside = outside_gaps("id", "$4", "$5")
     )
 }
 
