@@ -3,7 +3,9 @@
 //! rollups equals the same month from raw rows; a progressive load (newest
 //! slice first, the rest by a history job) ends in exactly the window a
 //! complete load gives, while live rows keep arriving and being applied; a
-//! window change in the middle of such a load ends in the new window's data.
+//! window change in the middle of such a load ends in the new window's data;
+//! a call that commits late, dated in an older slice, counts once; a read
+//! beside the load sees the load's snapshot.
 
 mod common;
 
@@ -306,6 +308,98 @@ async fn live_rows_arrive_while_a_long_window_loads_and_it_ends_exact(pool: PgPo
     assert_eq!(ours(&m.state), ours(&full));
     drop(handle);
     source.abort();
+}
+
+/// The key the late call of the test below shows under.
+const LATE: &str = "GET /api/late";
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_call_that_commits_late_in_an_older_slice_counts_once(pool: PgPool) {
+    let mut rng = Rng(0x3d3d);
+    long_history(&pool, &mut rng).await;
+    // A transaction writes a call dated 12 h ago and stays open across the
+    // first screen, while later ids commit: its id is a gap of the load.
+    let mut late = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO monitoring_api_calls (endpoint, method, status_code, response_time, timestamp) \
+         VALUES ('/api/late', 'GET', 200, 42, now()::timestamp - interval '12 hours')",
+    )
+    .execute(&mut *late)
+    .await
+    .unwrap();
+    insert_aged(&pool, &mut rng, 10, &[(60.0, 120.0)]).await;
+    let w = 24 * 3600;
+    let mut p = poller(&pool, w).await;
+    p.set_history_pace(Duration::from_millis(300));
+    let (link, mut handle) = link_pair();
+    let source = tokio::spawn(jfmon::source::postgres::run(
+        p,
+        "postgres://test".into(),
+        "test".into(),
+        Duration::from_millis(100),
+        link,
+    ));
+    let mut m = Mirror::new(w);
+    while !m.kinds.contains('r') {
+        m.take(handle.updates.recv().await.unwrap());
+    }
+    // It commits after the first screen, before the slice of 12 h ago is
+    // read: that slice must leave it to the live tail (it is in the gaps).
+    late.commit().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !(m.done() && ours(&m.state).contains_key(LATE)) {
+        let u = tokio::time::timeout_at(deadline, handle.updates.recv())
+            .await
+            .expect("the history loads and the late call arrives within a minute")
+            .expect("source running");
+        m.take(u);
+    }
+    assert_eq!(ours(&m.state)[LATE].0, 1, "counted once");
+    assert_eq!(ours(&m.state), ours(&complete(&pool, w).await));
+    drop(handle);
+    source.abort();
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_read_beside_the_load_sees_the_loads_snapshot(pool: PgPool) {
+    use jfmon::db::aside::{Aside, Read, Snapshot};
+    let mut rng = Rng(0x4e4e);
+    insert_aged(&pool, &mut rng, 50, &[(60.0, 600.0)]).await;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM monitoring_api_calls")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let snapshot = Snapshot::export(&pool, &mut tx, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("a primary exports its snapshot");
+    // Rows committed after the load's snapshot was taken ...
+    insert_aged(&pool, &mut rng, 7, &[(1.0, 2.0)]).await;
+    let count = || -> Read<i64> {
+        Box::new(|c| {
+            Box::pin(async move {
+                sqlx::query_scalar("SELECT count(*) FROM monitoring_api_calls")
+                    .fetch_one(c)
+                    .await
+            })
+        })
+    };
+    // ... are not seen beside it, on another connection ...
+    let aside = Aside::start(Some(&snapshot), &mut tx, count())
+        .await
+        .unwrap();
+    assert!(matches!(aside, Aside::Running(_)));
+    assert_eq!(aside.get().await.unwrap(), before);
+    // ... nor in it, without an exported snapshot.
+    let inline = Aside::start(None, &mut tx, count()).await.unwrap();
+    assert!(matches!(inline, Aside::Done(_)));
+    assert_eq!(inline.get().await.unwrap(), before);
+    tx.commit().await.unwrap();
 }
 
 #[sqlx::test(migrations = "./migrations")]

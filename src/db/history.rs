@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
@@ -48,6 +49,10 @@ pub const FIRST_SLICE: TimeDelta = TimeDelta::minutes(15);
 const MAX_SLICE: TimeDelta = TimeDelta::hours(6);
 /// Statement timeout for one slice.
 const SLICE_STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Connections a slice reads its parts on at once: the tables' aggregates
+/// are each one process's work (hash aggregates, see `load::hashed`), so two
+/// use both cores of a small box. The live poll keeps the rest of the pool.
+const SLICE_CONNECTIONS: usize = 2;
 /// Attempts per slice before the job gives up (the header then says so).
 const ATTEMPTS: u32 = 3;
 
@@ -68,6 +73,14 @@ where
         }
     }
     None
+}
+
+/// What one connection reads of a slice: a tailed table, or the rest (sessions, usage, today's part).
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// The job's `tables[i]`.
+    Table(usize),
+    Rest,
 }
 
 /// Which tailed table a job reads.
@@ -312,11 +325,7 @@ impl HistoryJob {
 
     /// The part of today before `hi` (the window start), as a batch.
     async fn today_only(&self, hi: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-            .bind(format!("{}ms", SLICE_STATEMENT_TIMEOUT.as_millis()))
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin().await?;
         let today_older = self
             .today_part(&mut tx, DateTime::<Utc>::MIN_UTC, hi)
             .await?;
@@ -350,59 +359,48 @@ impl HistoryJob {
         Ok(oldest.is_some_and(|t| t < hi))
     }
 
-    /// The rows of `[lo, hi)` the load's snapshot saw, as one batch.
-    async fn slice(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
+    /// A transaction on a connection of the pool, with the slice's statement
+    /// timeout.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('statement_timeout', $1, true)")
             .bind(format!("{}ms", SLICE_STATEMENT_TIMEOUT.as_millis()))
             .execute(&mut *tx)
             .await?;
+        Ok(tx)
+    }
+
+    /// The rows of `[lo, hi)` the load's snapshot saw, as one batch: each
+    /// tailed table, and the sessions with today's part, read on its own
+    /// connection, [`SLICE_CONNECTIONS`] at a time (rows are those of the
+    /// load's high-water marks and gaps, not of a snapshot, so the parts need
+    /// no common one). Each part fills its own fields of the batch.
+    async fn slice(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
+        let parts: Vec<_> = (0..self.tables.len())
+            .map(Part::Table)
+            .chain([Part::Rest])
+            .map(|p| self.part(p, lo, hi))
+            .collect();
+        let mut reads = futures_util::stream::iter(parts).buffer_unordered(SLICE_CONNECTIONS);
         let mut b = Batch {
             now: self.now,
             past: true,
             ..Default::default()
         };
-        for (table, hwm, gap_lo, gap_hi) in &self.tables {
-            let slice = Slice {
-                until: hi,
-                gap_lo: gap_lo.clone(),
-                gap_hi: gap_hi.clone(),
-            };
-            let at = (lo, self.step);
-            match table {
-                HistoryTable::Api => {
-                    b.api = api_minutes(&mut tx, at, *hwm, RawRows::Slice(slice.clone())).await?;
-                    // Recent calls come from the newest ids only (as at the
-                    // first screen): a slice older than those has none.
-                    if self.seen.wants_api() && self.api_floor_before(&mut tx, *hwm, hi).await? {
-                        api_recent(&mut tx, &mut b, lo, *hwm, Some(&slice)).await?;
-                    }
-                }
-                HistoryTable::Integrations => {
-                    b.integrations =
-                        integration_minutes(&mut tx, at, *hwm, RawRows::Slice(slice.clone()))
-                            .await?;
-                    if self.seen.wants_integrations(&b) {
-                        integration_recent(&mut tx, &mut b, lo, *hwm, Some(&slice)).await?;
-                    }
-                }
-                HistoryTable::Business => {
-                    b.business = business_minutes(&mut tx, at, *hwm, RawRows::Slice(slice)).await?;
-                }
-            }
+        let mut starts = BTreeMap::new();
+        while let Some((p, s)) = reads.try_next().await? {
+            b.api.extend(p.api);
+            b.api_errors.extend(p.api_errors);
+            b.api_slow.extend(p.api_slow);
+            b.integrations.extend(p.integrations);
+            b.integration_tails.extend(p.integration_tails);
+            b.integration_errors.extend(p.integration_errors);
+            b.business.extend(p.business);
+            b.usage = b.usage.or(p.usage);
+            b.today_older = b.today_older.or(p.today_older);
+            starts.extend(s);
         }
-        let mut starts: BTreeMap<Minute, u64> = BTreeMap::new();
-        if let Some(s) = &self.sessions {
-            let usage = read_usage_until(&mut tx, lo, Some(hi), &s.followed).await?;
-            for (m, _, u) in &usage.minutes {
-                if u.started > 0 {
-                    *starts.entry(slot_of(*m, self.step)).or_default() += u.started;
-                }
-            }
-            b.usage = Some(usage);
-        }
-        b.today_older = self.today_part(&mut tx, lo, hi).await?;
-        tx.commit().await?;
+        drop(reads);
         if let Some(s) = &self.sessions {
             // Once the slice is read (a retried slice must not add twice).
             s.starts
@@ -411,5 +409,67 @@ impl HistoryJob {
                 .extend(starts);
         }
         Ok(b)
+    }
+
+    /// One part of a slice, in its own transaction: the batch fields it
+    /// fills, and (the rest) the sessions started per slot.
+    async fn part(
+        &self,
+        part: Part,
+        lo: DateTime<Utc>,
+        hi: DateTime<Utc>,
+    ) -> Result<(Batch, BTreeMap<Minute, u64>), sqlx::Error> {
+        let mut tx = self.begin().await?;
+        let mut b = Batch::default();
+        let mut starts: BTreeMap<Minute, u64> = BTreeMap::new();
+        let at = (lo, self.step);
+        match part {
+            Part::Table(i) => {
+                let (table, hwm, gap_lo, gap_hi) = &self.tables[i];
+                let slice = Slice {
+                    until: hi,
+                    gap_lo: gap_lo.clone(),
+                    gap_hi: gap_hi.clone(),
+                };
+                match table {
+                    HistoryTable::Api => {
+                        b.api =
+                            api_minutes(&mut tx, at, *hwm, RawRows::Slice(slice.clone())).await?;
+                        // Recent calls come from the newest ids only (as at the
+                        // first screen): a slice older than those has none.
+                        if self.seen.wants_api() && self.api_floor_before(&mut tx, *hwm, hi).await?
+                        {
+                            api_recent(&mut tx, &mut b, lo, *hwm, Some(&slice)).await?;
+                        }
+                    }
+                    HistoryTable::Integrations => {
+                        b.integrations =
+                            integration_minutes(&mut tx, at, *hwm, RawRows::Slice(slice.clone()))
+                                .await?;
+                        if self.seen.wants_integrations(&b) {
+                            integration_recent(&mut tx, &mut b, lo, *hwm, Some(&slice)).await?;
+                        }
+                    }
+                    HistoryTable::Business => {
+                        b.business =
+                            business_minutes(&mut tx, at, *hwm, RawRows::Slice(slice)).await?;
+                    }
+                }
+            }
+            Part::Rest => {
+                if let Some(s) = &self.sessions {
+                    let usage = read_usage_until(&mut tx, lo, Some(hi), &s.followed).await?;
+                    for (m, _, u) in &usage.minutes {
+                        if u.started > 0 {
+                            *starts.entry(slot_of(*m, self.step)).or_default() += u.started;
+                        }
+                    }
+                    b.usage = Some(usage);
+                }
+                b.today_older = self.today_part(&mut tx, lo, hi).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok((b, starts))
     }
 }

@@ -5,6 +5,7 @@
 //! last ([`id_space`]), the advisory-lock keys ([`leases`]) and the business
 //! day ([`today`]).
 
+pub mod aside;
 pub mod connect;
 pub mod history;
 pub mod id_space;

@@ -17,10 +17,12 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
+use super::aside::{Aside, Read, Snapshot};
 use super::history::{
     FIRST_SLICE, HistoryJob, HistoryTable, OlderSessions, OlderStarts, OlderToday, Progress, Seen,
 };
-use super::load::{RawRows, load_api, load_business, load_integrations, load_tail};
+use super::load::{RawRows, api_minutes, integration_minutes, load_business, load_tail};
+use super::recent::{api_recent, integration_recent};
 use super::reconnect;
 use super::rows::{
     API_COLS, BUSINESS_COLS, HasId, INTEGRATION_COLS, api_call, business_obs, integration_call,
@@ -34,7 +36,7 @@ use crate::model::tables::{
     self, ALERTS, API_CALLS, BUSINESS_METRICS, INTEGRATION_HEALTH, INTEGRATION_METRICS, SESSIONS,
 };
 use crate::model::*;
-use crate::rollup::read::{MinuteHistory, PgRollups};
+use crate::rollup::read::{ApiMinutes, MinuteHistory, PgRollups, Uncounted};
 
 /// Rows read per query; a poll loops (bounded) while a backlog remains.
 const PAGE: i64 = 20_000;
@@ -344,6 +346,9 @@ impl Poller {
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
             .fetch_one(&mut *tx)
             .await?;
+        // The API and integration minutes are read beside the rest, in this
+        // snapshot (see `aside`).
+        let snapshot = Snapshot::export(&self.pool, &mut tx, LOAD_STATEMENT_TIMEOUT).await?;
         let start = self.window_start(now);
         let step = slot_minutes(self.window_secs());
         let mut b = Batch {
@@ -366,12 +371,13 @@ impl Poller {
         };
         let mut from_history = false;
         let mut later = Vec::new();
+        let (mut api_minutes_aside, mut integration_minutes_aside) = (None, None);
         // A new series for this load's job (a stopped job's go nowhere).
         self.older_starts = Default::default();
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
             let raw = if use_history {
-                history.api(&mut tx, start, step).await?
+                api_from_history(snapshot.as_ref(), &mut tx, (start, now), step).await?
             } else {
                 None
             };
@@ -382,7 +388,10 @@ impl Poller {
                 later.push((HistoryTable::Api, self.api.hwm, lo, hi));
             }
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
-            load_api(&mut tx, &mut b, (from, step), self.api.hwm, raw).await?;
+            let hwm = self.api.hwm;
+            let read: Read<_> = Box::new(move |c| Box::pin(api_minutes(c, (from, step), hwm, raw)));
+            api_minutes_aside = Some(Aside::start(snapshot.as_ref(), &mut tx, read).await?);
+            api_recent(&mut tx, &mut b, from, hwm, None).await?;
         }
         // The window comes from raw rows, newest slice first: so do sessions,
         // usage and today's business totals.
@@ -401,7 +410,11 @@ impl Poller {
                 later.push((HistoryTable::Integrations, self.integrations.hwm, lo, hi));
             }
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
-            load_integrations(&mut tx, &mut b, (from, step), self.integrations.hwm, raw).await?;
+            let hwm = self.integrations.hwm;
+            let read: Read<_> =
+                Box::new(move |c| Box::pin(integration_minutes(c, (from, step), hwm, raw)));
+            integration_minutes_aside = Some(Aside::start(snapshot.as_ref(), &mut tx, read).await?);
+            integration_recent(&mut tx, &mut b, from, hwm, None).await?;
         }
         if self.has(BUSINESS_METRICS) {
             self.business = load_tail(&mut tx, BUSINESS_METRICS, now).await?;
@@ -467,6 +480,12 @@ impl Poller {
             &mut self.open_sessions,
         )
         .await?;
+        if let Some(a) = api_minutes_aside {
+            b.api = a.get().await?;
+        }
+        if let Some(a) = integration_minutes_aside {
+            b.integrations = a.get().await?;
+        }
         tx.commit().await?;
         let older_sessions = (has[0] && sessions_from > start).then(|| OlderSessions {
             starts: self.older_starts.clone(),
@@ -702,4 +721,30 @@ fn forward_sql(table: &str, cols: &str) -> String {
 #[doc(hidden)]
 pub fn api_forward_sql() -> String {
     forward_sql(API_CALLS, API_COLS)
+}
+
+/// The window's API minutes from the rollups, its older half read beside the
+/// load (see `aside`) while the load reads the newer: a week is 1.4 M rollup
+/// rows of 20-odd histogram pairs each, and one connection serialises,
+/// sends and decodes them one after the other.
+async fn api_from_history(
+    snapshot: Option<&Snapshot>,
+    tx: &mut PgConnection,
+    (start, now): (DateTime<Utc>, DateTime<Utc>),
+    step: i64,
+) -> Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error> {
+    let mid = minute_start(slot_of(minute_of(start + (now - start) / 2), step));
+    if snapshot.is_none() || mid <= start {
+        return PgRollups.api(tx, (start, None), step).await;
+    }
+    let read: Read<_> = Box::new(move |c| Box::pin(PgRollups.api(c, (start, Some(mid)), step)));
+    let older = Aside::start(snapshot, tx, read).await?;
+    let newer = PgRollups.api(tx, (mid, None), step).await?;
+    Ok(match (older.get().await?, newer) {
+        (Some((mut minutes, _)), Some((newer, uncounted))) => {
+            minutes.extend(newer);
+            Some((minutes, uncounted))
+        }
+        _ => None,
+    })
 }

@@ -8,7 +8,7 @@
 //! ([`Uncounted`]); the load adds those from the raw table, so the window is
 //! exactly what reading every raw row would give.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -83,10 +83,12 @@ pub trait MinuteHistory {
     /// What the header and the JSON call this history.
     fn name(&self) -> &'static str;
 
+    /// The minutes from `start` on (before `until`, if given: a window read
+    /// in parts; the uncounted rows are then those of the whole history).
     fn api(
         &self,
         conn: &mut PgConnection,
-        start: DateTime<Utc>,
+        span: (DateTime<Utc>, Option<DateTime<Utc>>),
         step: i64,
     ) -> impl Future<Output = Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error>> + Send;
 
@@ -161,10 +163,15 @@ async fn coverage(
 
 fn hist(pairs: &[i64]) -> SparseHist {
     let mut h = SparseHist::default();
+    add_pairs(&mut h, pairs);
+    h
+}
+
+/// Add a rollup row's `(bucket, count)` pairs (flattened) to `h`.
+fn add_pairs(h: &mut SparseHist, pairs: &[i64]) {
     for p in pairs.chunks_exact(2) {
         h.record_bucket(p[0].max(0) as u32, p[1].max(0) as u64);
     }
-    h
 }
 
 /// The epoch minute of a rollup row: `date_part` (float8, exact for whole
@@ -180,7 +187,7 @@ impl MinuteHistory for PgRollups {
     async fn api(
         &self,
         conn: &mut PgConnection,
-        start: DateTime<Utc>,
+        (start, until): (DateTime<Utc>, Option<DateTime<Utc>>),
         step: i64,
     ) -> Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error> {
         let Some(unc) = coverage(conn, Rollup::Api, start).await? else {
@@ -188,28 +195,32 @@ impl MinuteHistory for PgRollups {
         };
         let sql = format!(
             "SELECT {MINUTE} AS m, endpoint, method, status, requests, with_error, latency \
-             FROM jfmon_rollup_api WHERE minute >= $1"
+             FROM jfmon_rollup_api WHERE minute >= $1 AND ($2::timestamptz IS NULL OR minute < $2)"
         );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(start);
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(start)
+            .bind(until);
+        // A week is over a million rows: columns by position, a hash map
+        // (sorted once at the end), histogram pairs added in place.
         let mut rows = q.fetch(&mut *conn);
-        let mut slots: BTreeMap<(Minute, EndpointKey), ApiMinute> = BTreeMap::new();
+        let mut slots: HashMap<(Minute, EndpointKey), ApiMinute> = HashMap::new();
         while let Some(r) = rows.try_next().await? {
             let key = EndpointKey {
-                endpoint: r.try_get("endpoint")?,
-                method: r.try_get("method")?,
+                endpoint: r.try_get(1)?,
+                method: r.try_get(2)?,
             };
-            let m: Minute = r.try_get("m")?;
+            let m: Minute = r.try_get(0)?;
             let slot = slots.entry((slot_of(m, step), key)).or_default();
             slot.add_counts(
-                r.try_get("status")?,
-                r.try_get::<i64, _>("requests")?.max(0) as u64,
-                r.try_get::<i64, _>("with_error")?.max(0) as u64,
+                r.try_get(3)?,
+                r.try_get::<i64, _>(4)?.max(0) as u64,
+                r.try_get::<i64, _>(5)?.max(0) as u64,
             );
-            slot.latency
-                .merge(&hist(&r.try_get::<Vec<i64>, _>("latency")?));
+            add_pairs(&mut slot.latency, &r.try_get::<Vec<i64>, _>(6)?);
         }
         drop(rows);
-        let out = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
+        let mut out: ApiMinutes = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(Some((out, unc)))
     }
 
