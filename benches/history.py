@@ -11,7 +11,7 @@
 percentile_cont query (psql), `jfmon snapshot --json` (wall and peak RSS from
 /usr/bin/time), and the dashboard in a detached tmux session (first full
 screen: the header names the window's history; complete: no "… of …"
-progress left; VmHWM/VmRSS of the process from /proc), RUNS times each, first
+progress left; VmHWM/VmRSS of the process from /proc), each RUNS times, first
 with no rollups (their tables emptied), then after `jfmon rollup --backfill
 BACKFILL` (timed: raw rows/s), again with them. `idle` keeps a dashboard open on
 unchanged data and reads its CPU time from /proc/PID/stat over IDLE_SECS.
@@ -208,12 +208,12 @@ def open_windows(db, kind, naive_of=None):
             wall, mb, hist = snapshot(db, w)
             r["snap"].append(wall)
             r["snap_mb"].append(mb)
-        d = dashboard(db, w)
-        label = d["label"]
-        r["first"].append(d["first_s"])
-        r["complete"].append(d["complete_s"])
-        r["peak"].append(d["peak_mb"])
-        r["rss"].append(d["rss_5s_mb"])
+            d = dashboard(db, w)
+            label = d["label"]
+            r["first"].append(d["first_s"])
+            r["complete"].append(d["complete_s"])
+            r["peak"].append(d["peak_mb"])
+            r["rss"].append(d["rss_5s_mb"])
         m = {k: med(v) for k, v in r.items()}
         rows.append(emit(what="open", db=db, rollups=kind, window=w, history=hist,
                          dashboard_label=label, runs=RUNS, **m, raw=r))

@@ -376,8 +376,7 @@ async fn a_read_beside_the_load_sees_the_loads_snapshot(pool: PgPool) {
         .unwrap();
     let snapshot = Snapshot::export(&pool, &mut tx, Duration::from_secs(30))
         .await
-        .unwrap()
-        .expect("a primary exports its snapshot");
+        .expect("PostgreSQL exports the snapshot");
     // Rows committed after the load's snapshot was taken ...
     insert_aged(&pool, &mut rng, 7, &[(1.0, 2.0)]).await;
     let count = || -> Read<i64> {

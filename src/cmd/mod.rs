@@ -98,7 +98,7 @@ pub fn connect_settings(cfg: &Config, url: &str) -> ConnectSettings {
         statement_timeout: cfg.statement_timeout,
         connect_timeout: std::time::Duration::from_secs(5),
         db_timezone: cfg.db_timezone.clone(),
-        max_connections: 8,
+        max_connections: crate::db::connect::POOL_CONNECTIONS,
     }
 }
 

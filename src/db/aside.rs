@@ -6,8 +6,11 @@
 //! aggregate), so a complete load of a day of `hist_24h` used one core of
 //! two; side by side they finish in about the time of the largest.
 //!
-//! Where a snapshot cannot be exported (a standby in recovery) the read runs
-//! in the load's transaction, one after the other, as before.
+//! Without an exported snapshot ([`Aside::start`] given `None`) the read runs
+//! in the load's transaction, one after the other. A read dropped unfinished (the load
+//! failed) is aborted, but its statement runs on in the server until it
+//! ends or hits the load's statement timeout, and its connection counts
+//! against the pool until then.
 
 use std::time::Duration;
 
@@ -30,22 +33,22 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Export the snapshot of `tx` (a `REPEATABLE READ` transaction whose
-    /// statements run under `timeout`): `None` on a standby.
+    /// statements run under `timeout`).
     pub async fn export(
         pool: &PgPool,
         tx: &mut PgConnection,
         timeout: Duration,
-    ) -> Result<Option<Self>, sqlx::Error> {
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_export_snapshot() END",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        Ok(id.map(|id| Snapshot {
+    ) -> Result<Self, sqlx::Error> {
+        // Not under a savepoint: PostgreSQL exports no snapshot from a
+        // subtransaction. Primaries and (since 10) standbys export.
+        let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(Snapshot {
             pool: pool.clone(),
             id,
             timeout,
-        }))
+        })
     }
 }
 

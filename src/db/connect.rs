@@ -27,6 +27,11 @@ const DETECT_TIMEZONE: &str = "SELECT set_config('TimeZone', coalesce(( \
        ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC LIMIT 1), \
      current_setting('log_timezone')), false)";
 
+/// Connections a pool holds at most: a poll reads up to eight at once (three
+/// tails, five small tables), and a long window's history job two more
+/// beside it ([`super::history`]), so that neither waits for the other.
+pub const POOL_CONNECTIONS: u32 = 10;
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
@@ -45,7 +50,7 @@ impl ConnectSettings {
             statement_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             db_timezone: None,
-            max_connections: 8,
+            max_connections: POOL_CONNECTIONS,
         }
     }
 }

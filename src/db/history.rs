@@ -1,7 +1,8 @@
 //! The rest of a long window, loaded after the first screen when no rollups
 //! serve it: the poller's load reads only the most recent slice and hands
 //! back a [`HistoryJob`] for the older part. The job runs as its own task,
-//! on its own pooled connection, so live polling never waits for it; it
+//! on two connections of the pool (which holds enough for a poll beside
+//! it), so live polling never waits for it; it
 //! reads the window backwards in slices (each a streamed server-side
 //! aggregate, summed into the window's slots) and sends each as an ordinary
 //! batch through the source's channel. Rows are those the load's snapshot
@@ -301,6 +302,13 @@ impl HistoryJob {
             .is_some_and(|t| t.today.day_start < self.window_start)
     }
 
+    /// Whether today reaches into `[lo, hi)`.
+    fn today_reaches(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> bool {
+        self.today
+            .as_ref()
+            .is_some_and(|t| lo.max(t.today.day_start) < hi)
+    }
+
     /// Today's totals over `[max(lo, day start), hi)` (the load's snapshot's
     /// rows), if today reaches into that span.
     async fn today_part(
@@ -376,9 +384,10 @@ impl HistoryJob {
     /// load's high-water marks and gaps, not of a snapshot, so the parts need
     /// no common one). Each part fills its own fields of the batch.
     async fn slice(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Result<Batch, sqlx::Error> {
+        let rest = self.sessions.is_some() || self.today_reaches(lo, hi);
         let parts: Vec<_> = (0..self.tables.len())
             .map(Part::Table)
-            .chain([Part::Rest])
+            .chain(rest.then_some(Part::Rest))
             .map(|p| self.part(p, lo, hi))
             .collect();
         let mut reads = futures_util::stream::iter(parts).buffer_unordered(SLICE_CONNECTIONS);

@@ -106,8 +106,8 @@ fn slot_minute_sql(slot: &str, local: bool) -> String {
 
 /// Run `aggregate` planned as a hash aggregate: sorts off and `work_mem` at
 /// least [`HASH_WORK_MEM`], for that statement only (both `SET LOCAL`, then
-/// back to the session's values; the caller holds a transaction, as every
-/// load does). PostgreSQL estimates the groups of these aggregates as the
+/// `SET LOCAL … TO DEFAULT`: the session's values, so nothing else may set
+/// these two locally; the caller holds a transaction, as every load does). PostgreSQL estimates the groups of these aggregates as the
 /// product of the keys' distinct counts, ten times too many (2.5 M for the
 /// 211 k groups of a 6-hour slice), so it sorts millions of rows by their
 /// text keys on disk, where hashing them is about twice as fast: 24 h of

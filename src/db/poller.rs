@@ -339,16 +339,21 @@ impl Poller {
             .await?;
         // The load aggregates the whole window once; it may take longer than
         // a poll's statement timeout (seconds for a 24 h window on 10 M rows).
-        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-            .bind(format!("{}ms", LOAD_STATEMENT_TIMEOUT.as_millis()))
-            .execute(&mut *tx)
-            .await?;
+        // It waits, idle in its transaction, for the reads beside it: a
+        // server's idle_in_transaction_session_timeout must not end it then.
+        sqlx::query(
+            "SELECT set_config('statement_timeout', $1, true), \
+                    set_config('idle_in_transaction_session_timeout', '0', true)",
+        )
+        .bind(format!("{}ms", LOAD_STATEMENT_TIMEOUT.as_millis()))
+        .execute(&mut *tx)
+        .await?;
         let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
             .fetch_one(&mut *tx)
             .await?;
         // The API and integration minutes are read beside the rest, in this
         // snapshot (see `aside`).
-        let snapshot = Snapshot::export(&self.pool, &mut tx, LOAD_STATEMENT_TIMEOUT).await?;
+        let snapshot = Some(Snapshot::export(&self.pool, &mut tx, LOAD_STATEMENT_TIMEOUT).await?);
         let start = self.window_start(now);
         let step = slot_minutes(self.window_secs());
         let mut b = Batch {
@@ -372,6 +377,7 @@ impl Poller {
         let mut from_history = false;
         let mut later = Vec::new();
         let (mut api_minutes_aside, mut integration_minutes_aside) = (None, None);
+        let mut integration_tails = None;
         // A new series for this load's job (a stopped job's go nowhere).
         self.older_starts = Default::default();
         if self.has(API_CALLS) {
@@ -414,7 +420,7 @@ impl Poller {
             let read: Read<_> =
                 Box::new(move |c| Box::pin(integration_minutes(c, (from, step), hwm, raw)));
             integration_minutes_aside = Some(Aside::start(snapshot.as_ref(), &mut tx, read).await?);
-            integration_recent(&mut tx, &mut b, from, hwm, None).await?;
+            integration_tails = Some((from, hwm));
         }
         if self.has(BUSINESS_METRICS) {
             self.business = load_tail(&mut tx, BUSINESS_METRICS, now).await?;
@@ -485,6 +491,11 @@ impl Poller {
         }
         if let Some(a) = integration_minutes_aside {
             b.integrations = a.get().await?;
+        }
+        // The tails read from the newest slots their minutes show (see
+        // `recent::tails_from`): once those are in.
+        if let Some((from, hwm)) = integration_tails {
+            integration_recent(&mut tx, &mut b, from, hwm, None).await?;
         }
         tx.commit().await?;
         let older_sessions = (has[0] && sessions_from > start).then(|| OlderSessions {

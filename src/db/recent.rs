@@ -105,7 +105,8 @@ pub(super) async fn api_recent(
 }
 
 /// Where the rows that decide the integrations' tails begin, from the
-/// per-slot counts of the same rows already in `b` (raw or from rollups):
+/// per-slot counts of the same rows, which `b` must already hold (raw or
+/// from rollups; without them, the whole window is read):
 /// each integration's last success and last failure lie in the newest slot
 /// holding one, and the failures since the last success after it. So the
 /// tails read from the oldest of those slots over all integrations (from
