@@ -963,3 +963,38 @@ async fn gap_reads_probe_each_gap_by_the_id_index_however_many_gaps(pool: PgPool
         }
     }
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn baselines_streamed_from_rollups_equal_those_built_from_every_minute(pool: PgPool) {
+    use jfmon::rollup::baseline;
+    use jfmon::rules::BaselineBuilder;
+    let mut rng = Rng(0xba5e);
+    // A busy last day (enough calls per minute for latency baselines) over
+    // eight days of history, with integration and business rows.
+    insert_api_calls(&pool, &mut rng, 3_000, 8.0 * 86_400.0).await;
+    insert_api_calls(&pool, &mut rng, 12_000, 86_400.0).await;
+    insert_others(&pool, 3_000, 8 * 86_400).await;
+    let jp = jfmon_pool(&pool).await;
+    let mut f = Maintainer::new(jp.clone(), Role::Follow);
+    assert!(f.try_lease().await.unwrap());
+    follow_until_idle(&mut f).await;
+    let mut bf = Maintainer::new(jp.clone(), Role::Backfill);
+    assert!(bf.try_lease().await.unwrap());
+    let cutoff = Utc::now() - chrono::Duration::days(9);
+    for r in Rollup::ALL {
+        while !bf.backfill_step(r, cutoff, 5_000).await.unwrap().done {}
+    }
+    let now = Utc::now();
+    let streamed = baseline::load(&jp, now).await.unwrap();
+    let mut every = baseline::minutes(&jp, &baseline::ranges(now))
+        .await
+        .unwrap();
+    every.sort();
+    let built = every.baselines(now);
+    assert_ne!(
+        built,
+        BaselineBuilder::new(now).build(),
+        "baselines hold something"
+    );
+    assert_eq!(streamed, built);
+}

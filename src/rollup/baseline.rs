@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::TryStreamExt;
 use sqlx::{PgPool, Row};
 use tokio::sync::watch;
 
 use crate::hist::SparseHist;
-use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, minute_of};
-use crate::rules::Baselines;
+use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, Minute, minute_of};
 pub use crate::rules::replay::Minutes;
+use crate::rules::{BaselineBuilder, Baselines};
 
 /// The epoch minute of a rollup row: `date_part` (float8, exact for whole
 /// minutes) rather than `extract` (numeric, about twice the cost per row,
@@ -41,6 +42,39 @@ async fn readable(pool: &PgPool) -> Result<bool, sqlx::Error> {
     .await
 }
 
+/// Where the rollup minutes read go: every minute kept ([`Minutes`], for a
+/// backtest) or folded into baselines as they arrive ([`BaselineBuilder`],
+/// which takes minutes in any order and keeps a few figures per series).
+trait Sink {
+    fn api(&mut self, m: Minute, key: EndpointKey, d: ApiMinute);
+    fn integration(&mut self, m: Minute, name: String, d: IntegrationMinute);
+    fn business(&mut self, m: Minute, metric: String, v: f64);
+}
+
+impl Sink for Minutes {
+    fn api(&mut self, m: Minute, key: EndpointKey, d: ApiMinute) {
+        self.api.push((m, key, d));
+    }
+    fn integration(&mut self, m: Minute, name: String, d: IntegrationMinute) {
+        self.integrations.push((m, name, d));
+    }
+    fn business(&mut self, m: Minute, metric: String, v: f64) {
+        self.business.push((m, metric, v));
+    }
+}
+
+impl Sink for BaselineBuilder {
+    fn api(&mut self, m: Minute, key: EndpointKey, d: ApiMinute) {
+        BaselineBuilder::api(self, m, &key, &d);
+    }
+    fn integration(&mut self, m: Minute, name: String, d: IntegrationMinute) {
+        BaselineBuilder::integration(self, m, &name, &d);
+    }
+    fn business(&mut self, m: Minute, metric: String, v: f64) {
+        BaselineBuilder::business(self, m, &metric, v);
+    }
+}
+
 /// The rollup minutes in the half-open instant ranges `ranges`, one row per
 /// minute and series (statuses summed in the database). Empty when the
 /// rollups do not exist.
@@ -49,27 +83,41 @@ pub async fn minutes(
     ranges: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> Result<Minutes, sqlx::Error> {
     let mut out = Minutes::default();
+    read(pool, ranges, &mut out).await?;
+    Ok(out)
+}
+
+/// Stream the rollup minutes of `ranges` into `sink`, row by row. The
+/// baselines once fetched a day and a half of API minutes with their
+/// histograms whole and kept them as [`Minutes`] before building: a
+/// dashboard with rollups on `hist_24h` peaked at 191-199 MB RSS (71-77 MB
+/// streamed; BENCHMARKS.md, "History (issue 9)").
+async fn read(
+    pool: &PgPool,
+    ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+    sink: &mut impl Sink,
+) -> Result<(), sqlx::Error> {
     if ranges.is_empty() || !readable(pool).await? {
-        return Ok(out);
+        return Ok(());
     }
     let lo: Vec<DateTime<Utc>> = ranges.iter().map(|r| r.0).collect();
     let hi: Vec<DateTime<Utc>> = ranges.iter().map(|r| r.1).collect();
     let within = "EXISTS (SELECT 1 FROM unnest($1::timestamptz[], $2::timestamptz[]) AS g(lo, hi) \
                   WHERE minute >= g.lo AND minute < g.hi)";
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "SELECT {MINUTE} AS m, endpoint, method, sum(requests)::int8 AS requests, \
                 sum(CASE WHEN status >= 500 THEN requests ELSE with_error END)::int8 AS errors, \
                 jfmon_pairs(latency) AS latency \
          FROM jfmon_rollup_api WHERE {within} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-    )))
-    .bind(&lo)
-    .bind(&hi)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
+    );
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(&lo)
+        .bind(&hi)
+        .fetch(pool);
+    while let Some(r) = rows.try_next().await? {
         let requests = r.try_get::<i64, _>("requests")?.max(0) as u64;
         let errors = r.try_get::<i64, _>("errors")?.max(0) as u64;
-        out.api.push((
+        sink.api(
             r.try_get("m")?,
             EndpointKey {
                 endpoint: r.try_get("endpoint")?,
@@ -81,18 +129,19 @@ pub async fn minutes(
                 latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
                 ..ApiMinute::default()
             },
-        ));
+        );
     }
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    drop(rows);
+    let sql = format!(
         "SELECT {MINUTE} AS m, integration, calls, failures, latency \
          FROM jfmon_rollup_integrations WHERE {within} ORDER BY 1, 2"
-    )))
-    .bind(&lo)
-    .bind(&hi)
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        out.integrations.push((
+    );
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(&lo)
+        .bind(&hi)
+        .fetch(pool);
+    while let Some(r) = rows.try_next().await? {
+        sink.integration(
             r.try_get("m")?,
             r.try_get("integration")?,
             IntegrationMinute {
@@ -100,16 +149,20 @@ pub async fn minutes(
                 failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
                 latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
             },
-        ));
+        );
     }
-    out.business = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    drop(rows);
+    let sql = format!(
         "SELECT {MINUTE}, metric, total FROM jfmon_rollup_business WHERE {within} ORDER BY 1, 2"
-    )))
-    .bind(&lo)
-    .bind(&hi)
-    .fetch_all(pool)
-    .await?;
-    Ok(out)
+    );
+    let mut rows = sqlx::query_as::<_, (Minute, String, f64)>(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(&lo)
+        .bind(&hi)
+        .fetch(pool);
+    while let Some((m, metric, v)) = rows.try_next().await? {
+        sink.business(m, metric, v);
+    }
+    Ok(())
 }
 
 /// The instant ranges the baselines as of `now` read.
@@ -128,9 +181,9 @@ pub fn ranges(now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
 
 /// The baselines as of `now`, from the rollups (empty without them).
 pub async fn load(pool: &PgPool, now: DateTime<Utc>) -> Result<Baselines, sqlx::Error> {
-    let mut m = minutes(pool, &ranges(now)).await?;
-    m.sort();
-    Ok(m.baselines(now))
+    let mut b = BaselineBuilder::new(now);
+    read(pool, &ranges(now), &mut b).await?;
+    Ok(b.build())
 }
 
 /// Rebuild the baselines every `every` in a task of their own; the receiver
