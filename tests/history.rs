@@ -310,6 +310,41 @@ async fn live_rows_arrive_while_a_long_window_loads_and_it_ends_exact(pool: PgPo
     source.abort();
 }
 
+#[sqlx::test(migrations = "./migrations")]
+async fn the_header_says_complete_when_the_history_is_in_not_at_the_next_poll(pool: PgPool) {
+    let mut rng = Rng(0x7a7a);
+    long_history(&pool, &mut rng).await;
+    let w = 24 * 3600;
+    let p = poller(&pool, w).await;
+    let (link, mut handle) = link_pair();
+    // An hour between polls: only the history job's end can bring the
+    // complete label in time.
+    let source = tokio::spawn(jfmon::source::postgres::run(
+        p,
+        "postgres://test".into(),
+        "test".into(),
+        Duration::from_secs(3600),
+        link,
+    ));
+    let mut m = Mirror::new(w);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !m.done() {
+        let u = tokio::time::timeout_at(deadline, handle.updates.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no complete label before the next poll: {:?}", m.labels))
+            .expect("source running");
+        m.take(u);
+    }
+    assert!(
+        m.labels[0].starts_with("raw rows ") && m.labels[0].ends_with('…'),
+        "{:?}",
+        m.labels
+    );
+    assert_eq!(ours(&m.state), ours(&complete(&pool, w).await));
+    drop(handle);
+    source.abort();
+}
+
 /// The key the late call of the test below shows under.
 const LATE: &str = "GET /api/late";
 

@@ -164,7 +164,26 @@ pub async fn run(
             // missing privilege): back off.
             backoff(failures, interval)
         };
-        let mut next = wait_or_command(delay, &mut commands).await;
+        let mut next = {
+            let wake = Instant::now() + delay;
+            loop {
+                let left = wake.saturating_duration_since(Instant::now());
+                let Some(job) = history.as_mut().filter(|h| !h.is_finished()) else {
+                    break wait_or_command(left, &mut commands).await;
+                };
+                tokio::select! {
+                    next = wait_or_command(left, &mut commands) => break next,
+                    _ = job => {}
+                }
+                // The window's history is complete (or the job gave up): the
+                // header says so now, not at the next poll.
+                history = None;
+                status.history = poller.history_label(Utc::now());
+                if updates.send(Update::Source(status.clone())).await.is_err() {
+                    return;
+                }
+            }
+        };
         // Handle every command that is queued, then poll.
         while let Some(cmd) = next.take() {
             match cmd {
