@@ -223,6 +223,23 @@ fn kind(b: &Batch) -> char {
     }
 }
 
+/// The database source on `p`, polling every `interval`, as the dashboard
+/// runs it (progressive loads); its task and the dashboard's end of the link.
+fn run_source(
+    p: jfmon::db::poller::Poller,
+    interval: Duration,
+) -> (tokio::task::JoinHandle<()>, jfmon::source::SourceHandle) {
+    let (link, handle) = link_pair();
+    let source = tokio::spawn(jfmon::source::postgres::run(
+        p,
+        "postgres://test".into(),
+        "test".into(),
+        interval,
+        link,
+    ));
+    (source, handle)
+}
+
 /// Rows of a 30-hour history, none within half an hour of the window edges
 /// used below (24 h, 6 h), so a window start that moves a minute during the
 /// test changes nothing.
@@ -250,14 +267,7 @@ async fn live_rows_arrive_while_a_long_window_loads_and_it_ends_exact(pool: PgPo
     let w = 24 * 3600;
     let mut p = poller(&pool, w).await;
     p.set_history_pace(Duration::from_millis(300));
-    let (link, mut handle) = link_pair();
-    let source = tokio::spawn(jfmon::source::postgres::run(
-        p,
-        "postgres://test".into(),
-        "test".into(),
-        Duration::from_millis(100),
-        link,
-    ));
+    let (source, mut handle) = run_source(p, Duration::from_millis(100));
     // A writer adds live rows while the history loads.
     let writer = {
         let pool = pool.clone();
@@ -316,16 +326,9 @@ async fn the_header_says_complete_when_the_history_is_in_not_at_the_next_poll(po
     long_history(&pool, &mut rng).await;
     let w = 24 * 3600;
     let p = poller(&pool, w).await;
-    let (link, mut handle) = link_pair();
     // An hour between polls: only the history job's end can bring the
     // complete label in time.
-    let source = tokio::spawn(jfmon::source::postgres::run(
-        p,
-        "postgres://test".into(),
-        "test".into(),
-        Duration::from_secs(3600),
-        link,
-    ));
+    let (source, mut handle) = run_source(p, Duration::from_secs(3600));
     let mut m = Mirror::new(w);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !m.done() {
@@ -366,14 +369,7 @@ async fn a_call_that_commits_late_in_an_older_slice_counts_once(pool: PgPool) {
     let w = 24 * 3600;
     let mut p = poller(&pool, w).await;
     p.set_history_pace(Duration::from_millis(300));
-    let (link, mut handle) = link_pair();
-    let source = tokio::spawn(jfmon::source::postgres::run(
-        p,
-        "postgres://test".into(),
-        "test".into(),
-        Duration::from_millis(100),
-        link,
-    ));
+    let (source, mut handle) = run_source(p, Duration::from_millis(100));
     let mut m = Mirror::new(w);
     while !m.kinds.contains('r') {
         m.take(handle.updates.recv().await.unwrap());
@@ -442,14 +438,7 @@ async fn a_window_change_mid_load_ends_in_the_new_windows_data(pool: PgPool) {
     long_history(&pool, &mut rng).await;
     let mut p = poller(&pool, 24 * 3600).await;
     p.set_history_pace(Duration::from_millis(400));
-    let (link, mut handle) = link_pair();
-    let source = tokio::spawn(jfmon::source::postgres::run(
-        p,
-        "postgres://test".into(),
-        "test".into(),
-        Duration::from_millis(100),
-        link,
-    ));
+    let (source, mut handle) = run_source(p, Duration::from_millis(100));
     let w = 6 * 3600;
     let mut m = Mirror::new(24 * 3600);
     // Change the window once the first older slice of the day arrived.
