@@ -90,7 +90,10 @@ async fn seed(pool: &PgPool) {
          SELECT 'prokerala', true, 150 + n FROM generate_series(1, 40) n",
         "INSERT INTO monitoring_alerts (severity, title, context) \
          VALUES ('critical', 'OpenAI down', '{\"integration\": \"openai\"}')",
-        "INSERT INTO monitoring_sessions (session_id, service) VALUES ('s1', 'guidance'), ('s2', 'astrology')",
+        // Two ids that differ only at their end, as the simulator's and many
+        // platforms' do: the Sessions table must tell them apart.
+        "INSERT INTO monitoring_sessions (session_id, service) \
+         VALUES ('sim-6b0cac8c-0000001', 'guidance'), ('sim-6b0cac8c-0000002', 'astrology')",
         "INSERT INTO monitoring_sessions (session_id, service, status, started_at, ended_at, credits_used) VALUES \
          ('s3', 'guidance', 'completed', now() - interval '3 min', now() - interval '1 min', 5), \
          ('s4', 'guidance', 'abandoned', now() - interval '2 min', now() - interval '2 min' + interval '3 s', 2)",

@@ -40,6 +40,12 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+// A long id as its start and its end: ids that share a prefix (a run's
+// sessions, say) differ at the end, which must stay visible.
+function shortId(id) {
+  return id.length <= 20 ? id : `${id.slice(0, 8)}…${id.slice(-11)}`;
+}
+
 function svg(tag, attrs, ...kids) {
   const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
   for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
@@ -237,7 +243,7 @@ function renderSessions(v) {
     ? sparkline(s.started_per_minute.map(([, n]) => n), 'spark') : null);
   const items = [...s.items].sort((a, b) => Date.parse(b.last_activity_at) - Date.parse(a.last_activity_at)).slice(0, 12);
   fill($('#sessions tbody'), items.length ? items.map((x) => h('tr', {},
-    h('td', {}, x.session_id.slice(0, 16)), h('td', {}, x.service),
+    h('td', { title: x.session_id }, shortId(x.session_id)), h('td', {}, x.service),
     h('td', {}, x.status === 'failed' ? `✖ ${x.status}` : x.status),
     h('td', { class: 'num' }, int(x.credits_used)), h('td', {}, ago(x.last_activity_at))))
     : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'no sessions')));

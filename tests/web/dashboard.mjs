@@ -120,6 +120,12 @@ try {
   check(guidance && guidance.started === 3 && guidance.completed === 1 && guidance.abandoned === 1,
     `usage counts the seeded sessions (${JSON.stringify(guidance)})`);
   check((await page.locator('#usage-findings').innerText()).length > 0, 'usage findings listed');
+  // Long session ids keep their distinguishing end (and the whole id as a tooltip).
+  const ids = await page.$$eval('#sessions tbody tr td:first-child', (tds) => tds.map((t) => [t.textContent, t.title]));
+  const sims = ids.filter(([, full]) => full.startsWith('sim-'));
+  check(sims.length === 2 && new Set(sims.map(([shown]) => shown)).size === 2
+    && sims.every(([shown, full]) => full.endsWith(shown.split('…').pop())),
+  `sessions with a common prefix read apart (${JSON.stringify(ids)})`);
   const down = api.h.integrations.find((i) => i.name === DOWN);
   check(down && down.status === 'down', `${DOWN} is down in the API`);
 
