@@ -12,23 +12,11 @@ use futures_util::TryStreamExt;
 use sqlx::{PgPool, Row};
 use tokio::sync::watch;
 
-use crate::hist::SparseHist;
 use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, Minute, minute_of};
 pub use crate::rules::replay::Minutes;
 use crate::rules::{BaselineBuilder, Baselines};
 
-/// The epoch minute of a rollup row: `date_part` (float8, exact for whole
-/// minutes) rather than `extract` (numeric, about twice the cost per row,
-/// and a week of API rollups is over a million rows).
-const MINUTE: &str = "(date_part('epoch', minute) / 60)::int8";
-
-fn hist(pairs: &[i64]) -> SparseHist {
-    let mut h = SparseHist::default();
-    for p in pairs.chunks_exact(2) {
-        h.record_bucket(p[0].max(0) as u32, p[1].max(0) as u64);
-    }
-    h
-}
+use super::read::{MINUTE, hist};
 
 /// Whether the rollup tables exist and may be read.
 async fn readable(pool: &PgPool) -> Result<bool, sqlx::Error> {

@@ -161,7 +161,8 @@ async fn coverage(
     }))
 }
 
-fn hist(pairs: &[i64]) -> SparseHist {
+/// A rollup row's latency histogram from its flattened `(bucket, count)` pairs.
+pub(super) fn hist(pairs: &[i64]) -> SparseHist {
     let mut h = SparseHist::default();
     add_pairs(&mut h, pairs);
     h
@@ -177,7 +178,7 @@ fn add_pairs(h: &mut SparseHist, pairs: &[i64]) {
 /// The epoch minute of a rollup row: `date_part` (float8, exact for whole
 /// minutes) rather than `extract` (numeric, about twice the cost per row,
 /// and a week of API rollups is over a million rows).
-const MINUTE: &str = "(date_part('epoch', minute) / 60)::int8";
+pub(super) const MINUTE: &str = "(date_part('epoch', minute) / 60)::int8";
 
 impl MinuteHistory for PgRollups {
     fn name(&self) -> &'static str {
