@@ -317,13 +317,10 @@ impl HistoryJob {
         lo: DateTime<Utc>,
         hi: DateTime<Utc>,
     ) -> Result<Option<Today>, sqlx::Error> {
-        let Some(t) = &self.today else {
+        let Some(t) = self.today.as_ref().filter(|_| self.today_reaches(lo, hi)) else {
             return Ok(None);
         };
         let from = lo.max(t.today.day_start);
-        if from >= hi {
-            return Ok(None);
-        }
         let totals = older_today(conn, (from, hi), t.hwm, t.gaps.clone()).await?;
         Ok(Some(Today {
             totals,
@@ -468,11 +465,7 @@ impl HistoryJob {
             Part::Rest => {
                 if let Some(s) = &self.sessions {
                     let usage = read_usage_until(&mut tx, lo, Some(hi), &s.followed).await?;
-                    for (m, _, u) in &usage.minutes {
-                        if u.started > 0 {
-                            *starts.entry(slot_of(*m, self.step)).or_default() += u.started;
-                        }
-                    }
+                    usage.add_starts(self.step, &mut starts);
                     b.usage = Some(usage);
                 }
                 b.today_older = self.today_part(&mut tx, lo, hi).await?;

@@ -353,7 +353,7 @@ impl Poller {
             .await?;
         // The API and integration minutes are read beside the rest, in this
         // snapshot (see `aside`).
-        let snapshot = Some(Snapshot::export(&self.pool, &mut tx, LOAD_STATEMENT_TIMEOUT).await?);
+        let snapshot = Snapshot::export(&self.pool, &mut tx, LOAD_STATEMENT_TIMEOUT).await?;
         let start = self.window_start(now);
         let step = slot_minutes(self.window_secs());
         let mut b = Batch {
@@ -383,7 +383,7 @@ impl Poller {
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
             let raw = if use_history {
-                api_from_history(snapshot.as_ref(), &mut tx, (start, now), step).await?
+                api_from_history(&snapshot, &mut tx, (start, now), step).await?
             } else {
                 None
             };
@@ -396,7 +396,7 @@ impl Poller {
             let raw = raw.map_or(RawRows::Window, |(m, u)| RawRows::Uncounted(m, u));
             let hwm = self.api.hwm;
             let read: Read<_> = Box::new(move |c| Box::pin(api_minutes(c, (from, step), hwm, raw)));
-            api_minutes_aside = Some(Aside::start(snapshot.as_ref(), &mut tx, read).await?);
+            api_minutes_aside = Some(Aside::start(Some(&snapshot), &mut tx, read).await?);
             api_recent(&mut tx, &mut b, from, hwm, None).await?;
         }
         // The window comes from raw rows, newest slice first: so do sessions,
@@ -419,7 +419,7 @@ impl Poller {
             let hwm = self.integrations.hwm;
             let read: Read<_> =
                 Box::new(move |c| Box::pin(integration_minutes(c, (from, step), hwm, raw)));
-            integration_minutes_aside = Some(Aside::start(snapshot.as_ref(), &mut tx, read).await?);
+            integration_minutes_aside = Some(Aside::start(Some(&snapshot), &mut tx, read).await?);
             integration_tails = Some((from, hwm));
         }
         if self.has(BUSINESS_METRICS) {
@@ -739,17 +739,17 @@ pub fn api_forward_sql() -> String {
 /// rows of 20-odd histogram pairs each, and one connection serialises,
 /// sends and decodes them one after the other.
 async fn api_from_history(
-    snapshot: Option<&Snapshot>,
+    snapshot: &Snapshot,
     tx: &mut PgConnection,
     (start, now): (DateTime<Utc>, DateTime<Utc>),
     step: i64,
 ) -> Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error> {
     let mid = minute_start(slot_of(minute_of(start + (now - start) / 2), step));
-    if snapshot.is_none() || mid <= start {
+    if mid <= start {
         return PgRollups.api(tx, (start, None), step).await;
     }
     let read: Read<_> = Box::new(move |c| Box::pin(PgRollups.api(c, (start, Some(mid)), step)));
-    let older = Aside::start(snapshot, tx, read).await?;
+    let older = Aside::start(Some(snapshot), tx, read).await?;
     let newer = PgRollups.api(tx, (mid, None), step).await?;
     Ok(match (older.get().await?, newer) {
         (Some((mut minutes, _)), Some((newer, uncounted))) => {

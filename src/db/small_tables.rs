@@ -207,11 +207,7 @@ pub(super) async fn small_tables(
             // A load read the same minutes' starts per service just now.
             (SessionStarts::Load(map, _), Some(usage)) => {
                 map.clear();
-                for (m, _, u) in &usage.minutes {
-                    if u.started > 0 {
-                        *map.entry(slot_of(*m, step)).or_default() += u.started;
-                    }
-                }
+                usage.add_starts(step, map);
                 map.iter().map(|(m, n)| (*m, *n)).collect()
             }
             (starts, _) => read_session_starts(conn, (start, step), b.now, starts).await?,

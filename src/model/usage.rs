@@ -120,6 +120,18 @@ pub struct UsageUpdate {
     pub late: Vec<(Minute, String, UsageMinute)>,
 }
 
+impl UsageUpdate {
+    /// Add the sessions started in its minutes to `per_slot`, summed into
+    /// slots of `step` minutes.
+    pub fn add_starts(&self, step: i64, per_slot: &mut std::collections::BTreeMap<Minute, u64>) {
+        for (m, _, u) in &self.minutes {
+            if u.started > 0 {
+                *per_slot.entry(super::slot_of(*m, step)).or_default() += u.started;
+            }
+        }
+    }
+}
+
 /// Sessions of one service over a past window, from the rollups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageTotals {
