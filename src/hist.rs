@@ -74,13 +74,49 @@ impl SparseHist {
     }
 
     pub fn merge(&mut self, other: &SparseHist) {
-        if self.0.is_empty() {
-            self.0.clone_from(&other.0);
+        self.add_pairs(&other.0);
+    }
+
+    /// Add `(bucket, count)` pairs: in one pass when they are sorted by
+    /// normalised bucket, as every histogram here and every rollup column
+    /// is (a merge of two sorted lists, where adding them one by one shifts
+    /// the list at each new bucket), else one by one.
+    pub fn add_pairs(&mut self, pairs: &[(u32, u64)]) {
+        let sorted = pairs.windows(2).all(|w| w[0].0 < w[1].0)
+            && pairs.iter().all(|&(b, _)| bucket_of(b as i64) == b);
+        if !sorted {
+            for &(b, n) in pairs {
+                self.record_bucket(b, n);
+            }
             return;
         }
-        for &(b, n) in &other.0 {
-            self.record_bucket(b, n);
+        if self.0.is_empty() {
+            self.0.extend_from_slice(pairs);
+            return;
         }
+        let a = &self.0;
+        let mut out = Vec::with_capacity(a.len() + pairs.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < pairs.len() {
+            match a[i].0.cmp(&pairs[j].0) {
+                std::cmp::Ordering::Less => {
+                    out.push(a[i]);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(pairs[j]);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push((a[i].0, a[i].1 + pairs[j].1));
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&pairs[j..]);
+        self.0 = out;
     }
 
     pub fn count(&self) -> u64 {
@@ -205,6 +241,37 @@ mod tests {
         assert_eq!(s.quantile(0.95), Some(95.0));
         assert_eq!(s.quantile(1.0), Some(100.0));
         assert_eq!(SparseHist::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn adding_pairs_in_one_pass_equals_adding_them_one_by_one() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as i64
+        };
+        for _ in 0..200 {
+            let (mut a, mut b) = (SparseHist::default(), SparseHist::default());
+            for _ in 0..(next() % 40) {
+                a.record_bucket(bucket_of(next() % 5_000), 1 + next() as u64 % 9);
+            }
+            for _ in 0..(next() % 40) {
+                b.record_bucket(bucket_of(next() % 5_000), 1 + next() as u64 % 9);
+            }
+            let mut one_by_one = a.clone();
+            for &(k, n) in &b.0 {
+                one_by_one.record_bucket(k, n);
+            }
+            a.merge(&b);
+            assert_eq!(a, one_by_one);
+        }
+        // Unsorted or unnormalised pairs are added one by one.
+        let mut h = SparseHist::default();
+        h.record(5);
+        h.add_pairs(&[(300, 1), (5, 2), (301, 4)]);
+        assert_eq!(h.0, vec![(5, 3), (300, 5)]);
     }
 
     #[test]

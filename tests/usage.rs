@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use jfmon::model::{ServiceUsage, minute_start, window_first_minute};
+use jfmon::model::{
+    Batch, Minute, ServiceUsage, UsageMinute, minute_of, minute_start, slot_minutes, slot_of,
+    window_first_minute,
+};
 use jfmon::rollup::{Maintainer, Role};
 use jfmon::sim::writer::{DEFAULT_BUFFER_ROWS, SimulateOptions, run};
 use sqlx::PgPool;
@@ -531,4 +534,156 @@ async fn usage_catch_up_and_backfill_step_over_empty_stretches_and_count_each_mi
         raw_totals(&pool, from, to).await
     );
     assert_eq!(rollup_totals(&pool).await, rolled);
+}
+
+/// What a load sent of usage, per slot × service (the parts a slot came in,
+/// rollup and raw, summed).
+fn usage_slots(b: &Batch, step: i64) -> BTreeMap<(Minute, String), UsageMinute> {
+    let mut out: BTreeMap<(Minute, String), UsageMinute> = BTreeMap::new();
+    for (m, service, u) in &b.usage.as_ref().expect("usage").minutes {
+        out.entry((slot_of(*m, step), service.clone()))
+            .or_default()
+            .merge(u);
+    }
+    out
+}
+
+/// A fresh load of the last day, with or without the rollups.
+async fn load_day(pool: &PgPool, rollups: bool) -> BTreeMap<(Minute, String), UsageMinute> {
+    let day = 86_400;
+    let mut p = poller(pool, day).await;
+    p.set_use_rollups(rollups);
+    usage_slots(&p.poll().await.expect("load"), slot_minutes(day))
+}
+
+async fn usage_state(pool: &PgPool) -> (DateTime<Utc>, DateTime<Utc>, Vec<i64>) {
+    sqlx::query_as(
+        "SELECT covered_from, settled_to, followed FROM jfmon_rollup_usage_state \
+         WHERE followed_at = updated_at",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_window_from_the_usage_rollup_equals_the_raw_read_late_ends_included(pool: PgPool) {
+    simulate(&pool, 5, 0.3, 24).await;
+    let jp = jfmon_pool(&pool).await;
+    let mut f = Maintainer::new(jp.clone(), Role::Follow);
+    assert!(f.try_lease().await.unwrap());
+    while f.follow_all().await.unwrap().more {}
+    let mut bf = Maintainer::new(jp.clone(), Role::Backfill);
+    assert!(bf.try_lease().await.unwrap());
+    let cutoff = Utc::now() - TimeDelta::hours(6);
+    while !bf.usage_backfill_step(cutoff).await.unwrap().1 {}
+    let (covered, settled, followed) = usage_state(&pool).await;
+    assert!(
+        !followed.is_empty(),
+        "the rollup follows the active sessions"
+    );
+
+    // The day (rollup minutes, the raw minutes after them) equals the raw read.
+    let raw = load_day(&pool, false).await;
+    assert!(raw.values().map(UsageMinute::ended).sum::<u64>() > 100);
+    assert!(raw.values().map(|u| u.duration.count()).sum::<u64>() > 100);
+    assert_eq!(load_day(&pool, true).await, raw);
+
+    // Sessions closed by a clean-up job: no end time, so they end at their
+    // last activity, in minutes the rollup has added. Before the next step
+    // the load reads them beside the rollup; after it, the rollup has them.
+    let closed = sqlx::query(
+        "UPDATE monitoring_sessions SET status = 'abandoned', ended_at = NULL, \
+                last_activity_at = $2, credits_used = 3 \
+         WHERE id = ANY($1) AND id % 2 = 0",
+    )
+    .bind(&followed)
+    .bind(settled - TimeDelta::minutes(10))
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(closed > 0);
+    let raw = load_day(&pool, false).await;
+    assert_eq!(load_day(&pool, true).await, raw, "late ends read beside");
+    while f.follow_all().await.unwrap().more {}
+    assert_eq!(load_day(&pool, true).await, raw, "late ends added");
+    // Once: the next step does not add them again.
+    f.follow_all().await.unwrap();
+    let (_, settled, _) = usage_state(&pool).await;
+    assert_eq!(
+        rollup_totals(&pool).await,
+        raw_totals(&pool, covered, settled).await,
+        "each end exactly once"
+    );
+
+    // A row without details (an older jfmon wrote it): the whole window
+    // from raw rows.
+    let undetailed = sqlx::query(
+        "UPDATE jfmon_rollup_usage SET duration = NULL, quick = NULL \
+         WHERE (minute, service, outcome) IN (SELECT minute, service, outcome FROM jfmon_rollup_usage \
+                WHERE outcome = 'completed' AND minute >= $1 - interval '1 h' ORDER BY minute LIMIT 1)",
+    )
+    .bind(settled)
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(undetailed, 1);
+    assert_eq!(load_day(&pool, true).await, raw);
+
+    // The rollup is what serves the minutes it holds: with their raw rows
+    // pruned, the window still shows them (the raw read no longer does).
+    sqlx::query("DELETE FROM jfmon_rollup_usage")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE jfmon_rollup_usage_state SET covered_from = settled_to, detailed_from = settled_to",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    while !bf.usage_backfill_step(cutoff).await.unwrap().1 {}
+    let before = load_day(&pool, true).await;
+    assert_eq!(before, raw);
+    let pruned = sqlx::query(
+        "DELETE FROM monitoring_sessions WHERE status <> 'active' \
+           AND coalesce(ended_at, last_activity_at) < $1 - interval '1 h'",
+    )
+    .bind(settled)
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(pruned > 50, "{pruned}");
+    assert_eq!(load_day(&pool, true).await, before);
+    let raw = load_day(&pool, false).await;
+    assert_ne!(raw, before);
+    // Details from a slot two hours back only (and none in the rows before
+    // it): the slots before come from the raw rows, the others from the
+    // rollup.
+    let step = slot_minutes(86_400);
+    let detailed = slot_of(minute_of(settled) - 120, step);
+    sqlx::query("UPDATE jfmon_rollup_usage_state SET detailed_from = $1")
+        .bind(minute_start(detailed))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE jfmon_rollup_usage SET duration = NULL, quick = NULL \
+         WHERE minute < $1 AND outcome <> 'started'",
+    )
+    .bind(minute_start(detailed))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mixed: BTreeMap<_, _> = raw
+        .iter()
+        .filter(|((m, _), _)| *m < detailed)
+        .chain(before.iter().filter(|((m, _), _)| *m >= detailed))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert!(mixed != raw && mixed != before);
+    assert_eq!(load_day(&pool, true).await, mixed);
 }

@@ -484,6 +484,7 @@ impl Poller {
             self.settings.idle_timeout,
             SessionStarts::Load(&mut self.session_starts, sessions_from),
             &mut self.open_sessions,
+            use_history,
         )
         .await?;
         if let Some(a) = api_minutes_aside {

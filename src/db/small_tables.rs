@@ -128,6 +128,8 @@ struct UsagePlan {
     history: bool,
     /// A load: follow the sessions active now from scratch.
     load: bool,
+    /// A load may read the minutes the usage rollup holds from it.
+    rollups: bool,
 }
 
 impl UsagePlan {
@@ -137,6 +139,7 @@ impl UsagePlan {
         (start, step): (DateTime<Utc>, i64),
         now: DateTime<Utc>,
         starts: &SessionStarts<'_>,
+        rollups: bool,
     ) -> Option<Self> {
         match starts {
             SessionStarts::Keep(_) => None,
@@ -144,6 +147,7 @@ impl UsagePlan {
                 from: (*from).max(start),
                 history: true,
                 load: true,
+                rollups,
             }),
             SessionStarts::Since(_, last) => {
                 let from = (minute_of(now) - STARTS_REFRESH_MINUTES).min(minute_of(*last) - 1);
@@ -151,6 +155,7 @@ impl UsagePlan {
                     from: minute_start(slot_of(from, step)).max(start),
                     history: minute_of(now) != minute_of(*last),
                     load: false,
+                    rollups: false,
                 })
             }
         }
@@ -162,15 +167,18 @@ impl UsagePlan {
     async fn read(
         self,
         conn: &mut PgConnection,
-        (start, now): (DateTime<Utc>, DateTime<Utc>),
+        (start, step, now): (DateTime<Utc>, i64, DateTime<Utc>),
         open: &mut OpenSessions,
     ) -> Result<(UsageUpdate, Option<UsageHistory>), sqlx::Error> {
-        let late = match self.load {
-            true => Vec::new(),
-            false => open.late_ends(conn, self.from).await?,
+        let usage = match self.load {
+            true => super::usage::read_usage_at_load(conn, self.from, step, self.rollups).await?,
+            false => {
+                let late = open.late_ends(conn, self.from).await?;
+                let mut usage = super::usage::read_usage(conn, self.from).await?;
+                usage.late = late;
+                usage
+            }
         };
-        let mut usage = super::usage::read_usage(conn, self.from).await?;
-        usage.late = late;
         match self.load {
             true => open.load(conn).await?,
             false => open.add_started(conn, self.from).await?,
@@ -187,7 +195,9 @@ impl UsagePlan {
 }
 
 /// Sessions, alerts and health reports (`has`: which of them exist) on one
-/// connection, in order: the load's snapshot.
+/// connection, in order: the load's snapshot. `rollups`: usage minutes may
+/// come from the usage rollup.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn small_tables(
     conn: &mut PgConnection,
     b: &mut Batch,
@@ -196,10 +206,11 @@ pub(super) async fn small_tables(
     idle: Duration,
     starts: SessionStarts<'_>,
     open: &mut OpenSessions,
+    rollups: bool,
 ) -> Result<(), sqlx::Error> {
     if has[0] {
-        if let Some(plan) = UsagePlan::of((start, step), b.now, &starts) {
-            let (usage, history) = plan.read(conn, (start, b.now), open).await?;
+        if let Some(plan) = UsagePlan::of((start, step), b.now, &starts, rollups) {
+            let (usage, history) = plan.read(conn, (start, step, b.now), open).await?;
             b.usage = Some(usage);
             b.usage_history = history;
         }
@@ -238,7 +249,7 @@ pub(super) async fn small_tables_parallel(
     open: &mut OpenSessions,
 ) -> Result<(), sqlx::Error> {
     let now = b.now;
-    let plan = UsagePlan::of((start, step), now, &starts).filter(|_| has[0]);
+    let plan = UsagePlan::of((start, step), now, &starts, false).filter(|_| has[0]);
     let (count, list_and_starts, alerts_and_health, usage) = tokio::try_join!(
         async {
             if !has[0] {
@@ -274,7 +285,7 @@ pub(super) async fn small_tables_parallel(
         async {
             match plan {
                 Some(p) => Ok(Some(
-                    p.read(&mut *pool.acquire().await?, (start, now), open)
+                    p.read(&mut *pool.acquire().await?, (start, step, now), open)
                         .await?,
                 )),
                 None => Ok::<_, sqlx::Error>(None),

@@ -167,6 +167,44 @@ pub async fn read_usage(
     read_usage_until(conn, from, None, &[]).await
 }
 
+/// Usage per minute × service from `from` (a slot start) on at a load: with
+/// `rollups`, the minutes the usage rollup holds in detail come from it
+/// ([`crate::rollup::usage_minutes`], summed into slots of `step` minutes)
+/// and only the minutes around them from raw rows; else all from raw rows.
+///
+/// The rollup adds a minute once it is settled, so a session ended later
+/// with an older end time (see [`OpenSessions`]) is in the raw read and not
+/// in the rollup's minutes: such a session counts at its end minute only
+/// when that minute is read raw.
+pub async fn read_usage_at_load(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    step: i64,
+    rollups: bool,
+) -> Result<UsageUpdate, sqlx::Error> {
+    let span = match rollups {
+        true => crate::rollup::usage_minutes::detailed_span(conn).await?,
+        false => None,
+    };
+    let Some((detailed, settled)) = span.filter(|(_, settled)| *settled > from) else {
+        return read_usage(conn, from).await;
+    };
+    let held = detailed.max(from);
+    let Some(mut minutes) = crate::rollup::usage_minutes::read(conn, (held, settled), step).await?
+    else {
+        return read_usage(conn, from).await;
+    };
+    if held > from {
+        minutes.extend(read_usage_until(conn, from, Some(held), &[]).await?.minutes);
+    }
+    minutes.extend(read_usage_until(conn, settled, None, &[]).await?.minutes);
+    Ok(UsageUpdate {
+        from: minute_of(from),
+        minutes,
+        late: Vec::new(),
+    })
+}
+
 /// Usage per minute × service from `from` on and before `until` (a minute
 /// start; `None`: up to now), counting no end of the sessions `followed`:
 /// an older part of a window, whose sessions active at its load are the

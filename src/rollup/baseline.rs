@@ -114,7 +114,7 @@ async fn read(
             ApiMinute {
                 requests,
                 errors,
-                latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
+                latency: hist(r.try_get("latency")?),
                 ..ApiMinute::default()
             },
         );
@@ -135,7 +135,7 @@ async fn read(
             IntegrationMinute {
                 calls: r.try_get::<i64, _>("calls")?.max(0) as u64,
                 failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
-                latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
+                latency: hist(r.try_get("latency")?),
             },
         );
     }

@@ -16,6 +16,7 @@ use futures_util::TryStreamExt;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
+use super::pairs::Pairs;
 use super::spec::Rollup;
 use crate::db::tail::Tail;
 use crate::hist::SparseHist;
@@ -161,18 +162,11 @@ async fn coverage(
     }))
 }
 
-/// A rollup row's latency histogram from its flattened `(bucket, count)` pairs.
-pub(super) fn hist(pairs: &[i64]) -> SparseHist {
+/// A rollup row's latency histogram from its `(bucket, count)` pairs.
+pub(super) fn hist(pairs: Pairs) -> SparseHist {
     let mut h = SparseHist::default();
-    add_pairs(&mut h, pairs);
+    h.add_pairs(&pairs.0);
     h
-}
-
-/// Add a rollup row's `(bucket, count)` pairs (flattened) to `h`.
-fn add_pairs(h: &mut SparseHist, pairs: &[i64]) {
-    for p in pairs.chunks_exact(2) {
-        h.record_bucket(p[0].max(0) as u32, p[1].max(0) as u64);
-    }
 }
 
 /// The epoch minute of a rollup row: `date_part` (float8, exact for whole
@@ -217,7 +211,7 @@ impl MinuteHistory for PgRollups {
                 r.try_get::<i64, _>(4)?.max(0) as u64,
                 r.try_get::<i64, _>(5)?.max(0) as u64,
             );
-            add_pairs(&mut slot.latency, &r.try_get::<Vec<i64>, _>(6)?);
+            slot.latency.add_pairs(&r.try_get::<Pairs, _>(6)?.0);
         }
         drop(rows);
         let mut out: ApiMinutes = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
@@ -249,7 +243,7 @@ impl MinuteHistory for PgRollups {
                 .merge(&IntegrationMinute {
                     calls: r.try_get::<i64, _>("calls")?.max(0) as u64,
                     failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
-                    latency: hist(&r.try_get::<Vec<i64>, _>("latency")?),
+                    latency: hist(r.try_get("latency")?),
                 });
         }
         drop(rows);

@@ -1,5 +1,7 @@
 //! The usage rollup (`jfmon_rollup_usage`): sessions per minute × service ×
-//! outcome, with the credits of the sessions that ended, and reading from
+//! outcome, with the credits, quick ends and durations of the sessions that
+//! ended (what a window's Usage view needs: [`super::usage_minutes`]), and
+//! reading from
 //! it (and from the sessions-started rollup) the past windows the Usage view
 //! compares with.
 //!
@@ -10,11 +12,15 @@
 //! in it (index `monitoring_sessions_ended_idx`). Its position is the span
 //! of minutes added, `[covered_from, settled_to)`, moved in the transaction
 //! that adds them: every minute is added exactly once whatever is killed
-//! when. What it cannot see: a session whose row is written (or whose end is
-//! written) more than [`SETTLE`] after the instant it records — a platform
-//! transaction open that long, or a session closed later with an old end
-//! time. Such sessions are still in the live window; only the day- and
-//! week-ago comparisons miss them.
+//! when. A session closed later with an end time older than [`SETTLE`] (a
+//! clean-up job marking an idle session abandoned leaves its end at its last
+//! activity) is added late: each step follows the sessions active in its
+//! snapshot (the newest [`FOLLOW_CAP`], in the state row, written in the
+//! same transaction) and adds the ends of those that ended inside the
+//! minutes already added. What it cannot see: a session whose row is written
+//! more than [`SETTLE`] after the instant it records (a platform transaction
+//! open that long), or one that was never active at a step (more than
+//! [`FOLLOW_CAP`] active, or inserted already ended with an old end).
 //!
 //! A step's cost follows the sessions, not the time it spans: before adding
 //! a span longer than one step it asks (in the same snapshot, one query on
@@ -29,6 +35,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::maintain::StepOutcome;
+use super::usage_sql;
 use crate::model::{Minute, Outcome, UsageHistory, UsageTotals, minute_start};
 
 /// A minute is added once it is this old.
@@ -37,25 +44,6 @@ pub const SETTLE: TimeDelta = TimeDelta::minutes(5);
 const FOLLOW_SPAN: TimeDelta = TimeDelta::hours(6);
 /// Minutes added by one backfill step.
 pub const BACKFILL_SPAN: TimeDelta = TimeDelta::hours(6);
-
-/// Add the minutes `[$1, $2)` of sessions to the rollup.
-const ADD_SQL: &str = "INSERT INTO jfmon_rollup_usage AS r (minute, service, outcome, sessions, credits) \
-     SELECT minute, service, outcome, sum(n)::int8, sum(c)::int8 FROM ( \
-       SELECT date_trunc('minute', started_at) AS minute, service, 'started' AS outcome, \
-              count(*) AS n, 0::int8 AS c \
-       FROM monitoring_sessions WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2 \
-       UNION ALL \
-       SELECT date_trunc('minute', coalesce(ended_at, last_activity_at)), service, \
-              CASE status WHEN 'completed' THEN 'completed' WHEN 'failed' THEN 'failed' \
-                          ELSE 'abandoned' END, \
-              count(*), sum(greatest(credits_used, 0))::int8 \
-       FROM monitoring_sessions WHERE status <> 'active' \
-         AND coalesce(ended_at, last_activity_at) >= $1 \
-         AND coalesce(ended_at, last_activity_at) < $2 \
-       GROUP BY 1, 2, 3) AS g \
-     GROUP BY 1, 2, 3 \
-     ON CONFLICT (minute, service, outcome) DO UPDATE SET \
-       sessions = r.sessions + excluded.sessions, credits = r.credits + excluded.credits";
 
 fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
@@ -71,11 +59,27 @@ pub async fn available(pool: &PgPool) -> Result<bool, sqlx::Error> {
     .await
 }
 
+/// Where the rollup stands, locked for a step.
+struct Position {
+    covered_from: DateTime<Utc>,
+    settled_to: DateTime<Utc>,
+    /// The sessions active at the last step, ascending (empty when another
+    /// writer moved the position since: see [`FOLLOWED_SQL`]).
+    followed: Vec<i64>,
+    now: DateTime<Utc>,
+}
+
+/// The position and the sessions followed: valid only if written by the
+/// step that last moved the position (`followed_at = updated_at`; a jfmon
+/// older than migration 0016 moves it without them, and its range adds
+/// may then have counted their ends already).
+const FOLLOWED_SQL: &str = "SELECT covered_from, settled_to, \
+            CASE WHEN followed_at = updated_at THEN followed ELSE '{}' END \
+     FROM jfmon_rollup_usage_state FOR UPDATE";
+
 /// Begin a step: lock the position, creating it (empty, at the settled
-/// edge) when absent. Returns (covered_from, settled_to, now).
-async fn begin(
-    conn: &mut PgConnection,
-) -> Result<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>), sqlx::Error> {
+/// edge) when absent.
+async fn begin(conn: &mut PgConnection) -> Result<Position, sqlx::Error> {
     sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .execute(&mut *conn)
         .await?;
@@ -84,17 +88,76 @@ async fn begin(
         .await?;
     let edge = floor_minute(now - SETTLE);
     sqlx::query(
-        "INSERT INTO jfmon_rollup_usage_state (covered_from, settled_to) VALUES ($1, $1) \
-         ON CONFLICT (only_row) DO NOTHING",
+        "INSERT INTO jfmon_rollup_usage_state (covered_from, settled_to, detailed_from) \
+         VALUES ($1, $1, $1) ON CONFLICT (only_row) DO NOTHING",
     )
     .bind(edge)
     .execute(&mut *conn)
     .await?;
-    let (from, to): (DateTime<Utc>, DateTime<Utc>) =
-        sqlx::query_as("SELECT covered_from, settled_to FROM jfmon_rollup_usage_state FOR UPDATE")
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok((from, to, now))
+    let (covered_from, settled_to, followed): (DateTime<Utc>, DateTime<Utc>, Vec<i64>) =
+        sqlx::query_as(FOLLOWED_SQL).fetch_one(&mut *conn).await?;
+    Ok(Position {
+        covered_from,
+        settled_to,
+        followed,
+        now,
+    })
+}
+
+/// Most sessions followed for late ends: the newest active ones.
+pub const FOLLOW_CAP: i64 = 20_000;
+
+/// Add the ends of the followed sessions that ended inside the minutes
+/// already added (a session whose end is written with an end time older than
+/// [`SETTLE`]: a clean-up job marking idle sessions abandoned); the others'
+/// ends are in minutes not added yet, which the range adds will count.
+async fn add_late_ends(conn: &mut PgConnection, p: &Position) -> Result<u64, sqlx::Error> {
+    if p.followed.is_empty() || p.covered_from >= p.settled_to {
+        return Ok(0);
+    }
+    Ok(sqlx::query(sqlx::AssertSqlSafe(usage_sql::add_late_ends()))
+        .bind(&p.followed)
+        .bind(p.covered_from)
+        .bind(p.settled_to)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+/// End a step that added `[covered_from, settled_to)` in all: write the new
+/// position and follow the sessions active now (in this snapshot: a
+/// session not active now had its end counted by this step or an earlier
+/// one, or will have it counted by a range add). Nothing is written when
+/// neither changed, so an idle rollup writes nothing.
+async fn end_step(
+    conn: &mut PgConnection,
+    old: &Position,
+    (covered_from, settled_to): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<(), sqlx::Error> {
+    let mut followed: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM monitoring_sessions WHERE status = 'active' ORDER BY id DESC LIMIT $1",
+    )
+    .bind(FOLLOW_CAP)
+    .fetch_all(&mut *conn)
+    .await?;
+    followed.reverse();
+    if (covered_from, settled_to) == (old.covered_from, old.settled_to) && followed == old.followed
+    {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE jfmon_rollup_usage_state SET covered_from = $1, settled_to = $2, followed = $3, \
+                detailed_from = CASE WHEN detailed_from = covered_from THEN $1 \
+                                     ELSE detailed_from END, \
+                updated_at = c.t, followed_at = c.t \
+         FROM (SELECT clock_timestamp() AS t) AS c",
+    )
+    .bind(covered_from)
+    .bind(settled_to)
+    .bind(&followed)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The latest session instant (a start, or the end of a session no longer
@@ -176,7 +239,7 @@ async fn add(
     if from >= to {
         return Ok(0);
     }
-    Ok(sqlx::query(ADD_SQL)
+    Ok(sqlx::query(sqlx::AssertSqlSafe(usage_sql::add_minutes()))
         .bind(from)
         .bind(to)
         .execute(&mut *conn)
@@ -198,22 +261,16 @@ async fn finish<T>(conn: &mut PgConnection, res: Result<T, sqlx::Error>) -> Resu
 }
 
 /// Add the settled minutes after `settled_to` (at most [`FOLLOW_SPAN`] of
-/// minutes holding sessions, the empty ones before them passed over).
-/// `rows` counts the rollup rows written.
+/// minutes holding sessions, the empty ones before them passed over) and
+/// the late ends of the sessions followed. `rows` counts the rollup rows
+/// written.
 pub async fn follow_step(conn: &mut PgConnection) -> Result<StepOutcome, sqlx::Error> {
     let res = async {
-        let (_, settled, now) = begin(conn).await?;
-        let edge = floor_minute(now - SETTLE);
-        let to = follow_end(conn, settled, edge).await?;
-        let rows = add(conn, settled, to).await?;
-        if to > settled {
-            sqlx::query(
-                "UPDATE jfmon_rollup_usage_state SET settled_to = $1, updated_at = clock_timestamp()",
-            )
-            .bind(to)
-            .execute(&mut *conn)
-            .await?;
-        }
+        let p = begin(conn).await?;
+        let edge = floor_minute(p.now - SETTLE);
+        let to = follow_end(conn, p.settled_to, edge).await?;
+        let rows = add_late_ends(conn, &p).await? + add(conn, p.settled_to, to).await?;
+        end_step(conn, &p, (p.covered_from, to.max(p.settled_to))).await?;
         Ok::<_, sqlx::Error>(StepOutcome {
             rows,
             more: to < edge,
@@ -225,25 +282,21 @@ pub async fn follow_step(conn: &mut PgConnection) -> Result<StepOutcome, sqlx::E
 
 /// Add up to [`BACKFILL_SPAN`] of minutes holding sessions before
 /// `covered_from` (the empty ones after them passed over), down to
-/// `cutoff`. Returns (rollup rows written, done).
+/// `cutoff`, and the late ends of the sessions followed. Returns (rollup
+/// rows written, done).
 pub async fn backfill_step(
     conn: &mut PgConnection,
     cutoff: DateTime<Utc>,
 ) -> Result<(u64, bool), sqlx::Error> {
     let cutoff = floor_minute(cutoff);
     let res = async {
-        let (covered, _, _) = begin(conn).await?;
-        if covered <= cutoff {
+        let p = begin(conn).await?;
+        if p.covered_from <= cutoff {
             return Ok((0, true));
         }
-        let from = backfill_start(conn, covered, cutoff).await?;
-        let rows = add(conn, from, covered).await?;
-        sqlx::query(
-            "UPDATE jfmon_rollup_usage_state SET covered_from = $1, updated_at = clock_timestamp()",
-        )
-        .bind(from)
-        .execute(&mut *conn)
-        .await?;
+        let from = backfill_start(conn, p.covered_from, cutoff).await?;
+        let rows = add_late_ends(conn, &p).await? + add(conn, from, p.covered_from).await?;
+        end_step(conn, &p, (from, p.settled_to)).await?;
         Ok::<_, sqlx::Error>((rows, from <= cutoff))
     }
     .await;
