@@ -380,6 +380,16 @@ impl Poller {
         let mut integration_tails = None;
         // A new series for this load's job (a stopped job's go nowhere).
         self.older_starts = Default::default();
+        // The integration rollup (its histograms as heavy as the API's)
+        // is read beside the API's, from the start.
+        let integration_history = match use_history && self.has(INTEGRATION_METRICS) {
+            true => {
+                let read: Read<_> =
+                    Box::new(move |c| Box::pin(PgRollups.integrations(c, start, step)));
+                Some(Aside::start(Some(&snapshot), &mut tx, read).await?)
+            }
+            false => None,
+        };
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
             let raw = if use_history {
@@ -405,10 +415,9 @@ impl Poller {
         let mut older_today = None;
         if self.has(INTEGRATION_METRICS) {
             self.integrations = load_tail(&mut tx, INTEGRATION_METRICS, now).await?;
-            let raw = if use_history {
-                history.integrations(&mut tx, start, step).await?
-            } else {
-                None
+            let raw = match integration_history {
+                Some(read) => read.get().await?,
+                None => None,
             };
             let from = raw.as_ref().map_or(recent, |_| start);
             if from > start {
