@@ -77,45 +77,55 @@ impl SparseHist {
         self.add_pairs(&other.0);
     }
 
-    /// Add `(bucket, count)` pairs: in one pass when they are sorted by
-    /// normalised bucket, as every histogram here and every rollup column
-    /// is (a merge of two sorted lists, where adding them one by one shifts
-    /// the list at each new bucket), else one by one.
+    /// Add `(bucket, count)` pairs: each run sorted by normalised bucket (a
+    /// rollup column is one run, `jfmon_pairs` of several columns one run
+    /// each) in one pass, a merge of two sorted lists, where adding them one
+    /// by one shifts the list at each new bucket; anything else one by one.
     pub fn add_pairs(&mut self, pairs: &[(u32, u64)]) {
-        let sorted = pairs.windows(2).all(|w| w[0].0 < w[1].0)
-            && pairs.iter().all(|&(b, _)| bucket_of(b as i64) == b);
-        if !sorted {
-            for &(b, n) in pairs {
+        let mut start = 0;
+        for i in 1..=pairs.len() {
+            if i == pairs.len() || pairs[i].0 <= pairs[i - 1].0 {
+                self.add_run(&pairs[start..i]);
+                start = i;
+            }
+        }
+    }
+
+    /// Add pairs sorted by bucket, merged in one pass when normalised.
+    fn add_run(&mut self, run: &[(u32, u64)]) {
+        debug_assert!(self.0.windows(2).all(|w| w[0].0 < w[1].0), "unsorted");
+        if !run.iter().all(|&(b, _)| bucket_of(b as i64) == b) {
+            for &(b, n) in run {
                 self.record_bucket(b, n);
             }
             return;
         }
         if self.0.is_empty() {
-            self.0.extend_from_slice(pairs);
+            self.0.extend_from_slice(run);
             return;
         }
         let a = &self.0;
-        let mut out = Vec::with_capacity(a.len() + pairs.len());
+        let mut out = Vec::with_capacity(a.len() + run.len());
         let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < pairs.len() {
-            match a[i].0.cmp(&pairs[j].0) {
+        while i < a.len() && j < run.len() {
+            match a[i].0.cmp(&run[j].0) {
                 std::cmp::Ordering::Less => {
                     out.push(a[i]);
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    out.push(pairs[j]);
+                    out.push(run[j]);
                     j += 1;
                 }
                 std::cmp::Ordering::Equal => {
-                    out.push((a[i].0, a[i].1 + pairs[j].1));
+                    out.push((a[i].0, a[i].1 + run[j].1));
                     i += 1;
                     j += 1;
                 }
             }
         }
         out.extend_from_slice(&a[i..]);
-        out.extend_from_slice(&pairs[j..]);
+        out.extend_from_slice(&run[j..]);
         self.0 = out;
     }
 
@@ -267,11 +277,11 @@ mod tests {
             a.merge(&b);
             assert_eq!(a, one_by_one);
         }
-        // Unsorted or unnormalised pairs are added one by one.
+        // Several sorted runs (concatenated columns), an unnormalised bucket.
         let mut h = SparseHist::default();
         h.record(5);
-        h.add_pairs(&[(300, 1), (5, 2), (301, 4)]);
-        assert_eq!(h.0, vec![(5, 3), (300, 5)]);
+        h.add_pairs(&[(300, 1), (5, 2), (301, 4), (2, 1), (5, 1)]);
+        assert_eq!(h.0, vec![(2, 1), (5, 4), (300, 5)]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use jfmon::model::{
-    Batch, Minute, ServiceUsage, UsageMinute, minute_of, minute_start, slot_minutes, slot_of,
+    Minute, ServiceUsage, UsageMinute, minute_of, minute_start, slot_minutes, slot_of,
     window_first_minute,
 };
 use jfmon::rollup::{Maintainer, Role};
@@ -536,11 +536,12 @@ async fn usage_catch_up_and_backfill_step_over_empty_stretches_and_count_each_mi
     assert_eq!(rollup_totals(&pool).await, rolled);
 }
 
-/// What a load sent of usage, per slot × service (the parts a slot came in,
-/// rollup and raw, summed).
-fn usage_slots(b: &Batch, step: i64) -> BTreeMap<(Minute, String), UsageMinute> {
-    let mut out: BTreeMap<(Minute, String), UsageMinute> = BTreeMap::new();
-    for (m, service, u) in &b.usage.as_ref().expect("usage").minutes {
+type Slots = BTreeMap<(Minute, String), UsageMinute>;
+
+/// `minutes` summed into slots of `step` minutes.
+fn reslot(minutes: &Slots, step: i64) -> Slots {
+    let mut out = Slots::new();
+    for ((m, service), u) in minutes {
         out.entry((slot_of(*m, step), service.clone()))
             .or_default()
             .merge(u);
@@ -548,12 +549,33 @@ fn usage_slots(b: &Batch, step: i64) -> BTreeMap<(Minute, String), UsageMinute> 
     out
 }
 
-/// A fresh load of the last day, with or without the rollups.
-async fn load_day(pool: &PgPool, rollups: bool) -> BTreeMap<(Minute, String), UsageMinute> {
-    let day = 86_400;
-    let mut p = poller(pool, day).await;
+/// A fresh load of the last `window` seconds, with or without the rollups:
+/// what it sent of usage, per slot × service (a slot's parts, rollup and
+/// raw, summed). Every minute sent is one the store keeps.
+async fn load(pool: &PgPool, window: u64, rollups: bool) -> Slots {
+    let mut p = poller(pool, window).await;
     p.set_use_rollups(rollups);
-    usage_slots(&p.poll().await.expect("load"), slot_minutes(day))
+    let b = p.poll().await.expect("load");
+    let u = b.usage.as_ref().expect("usage");
+    let first = window_first_minute(b.now, window);
+    let mut sent = Slots::new();
+    for (m, service, x) in &u.minutes {
+        assert!(*m >= u.from && *m >= first, "minute {m} before {}", u.from);
+        // Per minute (raw) or per slot (rollup), both possibly in one slot.
+        sent.entry((slot_of(*m, slot_minutes(window)), service.clone()))
+            .or_default()
+            .merge(x);
+    }
+    sent
+}
+
+/// `low` for the slots before `at`, `high` from it on.
+fn split(low: &Slots, high: &Slots, at: Minute) -> Slots {
+    low.iter()
+        .filter(|((m, _), _)| *m < at)
+        .chain(high.iter().filter(|((m, _), _)| *m >= at))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 async fn usage_state(pool: &PgPool) -> (DateTime<Utc>, DateTime<Utc>, Vec<i64>) {
@@ -566,9 +588,24 @@ async fn usage_state(pool: &PgPool) -> (DateTime<Utc>, DateTime<Utc>, Vec<i64>) 
     .unwrap()
 }
 
+const DAY: u64 = 86_400;
+/// Six hours: minutes are slots.
+const SIX_HOURS: u64 = 6 * 3_600;
+
 #[sqlx::test(migrations = "./migrations")]
 async fn a_window_from_the_usage_rollup_equals_the_raw_read_late_ends_included(pool: PgPool) {
     simulate(&pool, 5, 0.3, 24).await;
+    // Half the active sessions idle for an hour: a clean-up job will close
+    // them at their last activity.
+    let idle = sqlx::query(
+        "UPDATE monitoring_sessions SET last_activity_at = now() - interval '1 h' \
+         WHERE status = 'active' AND id % 2 = 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(idle > 0);
     let jp = jfmon_pool(&pool).await;
     let mut f = Maintainer::new(jp.clone(), Role::Follow);
     assert!(f.try_lease().await.unwrap());
@@ -577,94 +614,65 @@ async fn a_window_from_the_usage_rollup_equals_the_raw_read_late_ends_included(p
     assert!(bf.try_lease().await.unwrap());
     let cutoff = Utc::now() - TimeDelta::hours(6);
     while !bf.usage_backfill_step(cutoff).await.unwrap().1 {}
-    let (covered, settled, followed) = usage_state(&pool).await;
-    assert!(
-        !followed.is_empty(),
-        "the rollup follows the active sessions"
+    let (_, settled, followed) = usage_state(&pool).await;
+    assert_eq!(
+        followed.len() as u64,
+        idle,
+        "the idle sessions are followed"
     );
 
-    // The day (rollup minutes, the raw minutes after them) equals the raw read.
-    let raw = load_day(&pool, false).await;
-    assert!(raw.values().map(UsageMinute::ended).sum::<u64>() > 100);
-    assert!(raw.values().map(|u| u.duration.count()).sum::<u64>() > 100);
-    assert_eq!(load_day(&pool, true).await, raw);
+    // The day (rollup slots, then raw minutes after them) equals the raw read.
+    let raw_day = load(&pool, DAY, false).await;
+    assert!(raw_day.values().map(UsageMinute::ended).sum::<u64>() > 100);
+    assert!(raw_day.values().map(|u| u.duration.count()).sum::<u64>() > 100);
+    assert_eq!(load(&pool, DAY, true).await, raw_day);
 
-    // Sessions closed by a clean-up job: no end time, so they end at their
-    // last activity, in minutes the rollup has added. Before the next step
-    // the load reads them beside the rollup; after it, the rollup has them.
-    let closed = sqlx::query(
-        "UPDATE monitoring_sessions SET status = 'abandoned', ended_at = NULL, \
-                last_activity_at = $2, credits_used = 3 \
-         WHERE id = ANY($1) AND id % 2 = 0",
+    // The rollup is what serves the minutes it holds: with the raw rows of
+    // sessions that ended before `pruned` gone, the window still shows them.
+    let step = slot_minutes(DAY);
+    let pruned = slot_of(minute_of(settled) - 60, step);
+    let gone = sqlx::query(
+        "DELETE FROM monitoring_sessions WHERE status <> 'active' \
+           AND coalesce(ended_at, last_activity_at) < $1",
+    )
+    .bind(minute_start(pruned))
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(gone > 50, "{gone}");
+    let expected = |raw: &Slots| split(&raw_day, raw, pruned);
+    let raw = load(&pool, DAY, false).await;
+    assert_ne!(raw, raw_day);
+    assert_eq!(load(&pool, DAY, true).await, expected(&raw));
+
+    // The clean-up job closes the idle sessions: their ends lie an hour
+    // back, in minutes the rollup has added. Before the next step the load
+    // reads them beside the rollup; after it, the rollup has them; a step
+    // after that adds nothing again.
+    sqlx::query(
+        "UPDATE monitoring_sessions SET status = 'abandoned', ended_at = NULL, credits_used = 3 \
+         WHERE id = ANY($1)",
     )
     .bind(&followed)
-    .bind(settled - TimeDelta::minutes(10))
-    .execute(&pool)
-    .await
-    .unwrap()
-    .rows_affected();
-    assert!(closed > 0);
-    let raw = load_day(&pool, false).await;
-    assert_eq!(load_day(&pool, true).await, raw, "late ends read beside");
-    while f.follow_all().await.unwrap().more {}
-    assert_eq!(load_day(&pool, true).await, raw, "late ends added");
-    // Once: the next step does not add them again.
-    f.follow_all().await.unwrap();
-    let (_, settled, _) = usage_state(&pool).await;
-    assert_eq!(
-        rollup_totals(&pool).await,
-        raw_totals(&pool, covered, settled).await,
-        "each end exactly once"
-    );
-
-    // A row without details (an older jfmon wrote it): the whole window
-    // from raw rows.
-    let undetailed = sqlx::query(
-        "UPDATE jfmon_rollup_usage SET duration = NULL, quick = NULL \
-         WHERE (minute, service, outcome) IN (SELECT minute, service, outcome FROM jfmon_rollup_usage \
-                WHERE outcome = 'completed' AND minute >= $1 - interval '1 h' ORDER BY minute LIMIT 1)",
-    )
-    .bind(settled)
-    .execute(&pool)
-    .await
-    .unwrap()
-    .rows_affected();
-    assert_eq!(undetailed, 1);
-    assert_eq!(load_day(&pool, true).await, raw);
-
-    // The rollup is what serves the minutes it holds: with their raw rows
-    // pruned, the window still shows them (the raw read no longer does).
-    sqlx::query("DELETE FROM jfmon_rollup_usage")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE jfmon_rollup_usage_state SET covered_from = settled_to, detailed_from = settled_to",
-    )
     .execute(&pool)
     .await
     .unwrap();
-    while !bf.usage_backfill_step(cutoff).await.unwrap().1 {}
-    let before = load_day(&pool, true).await;
-    assert_eq!(before, raw);
-    let pruned = sqlx::query(
-        "DELETE FROM monitoring_sessions WHERE status <> 'active' \
-           AND coalesce(ended_at, last_activity_at) < $1 - interval '1 h'",
-    )
-    .bind(settled)
-    .execute(&pool)
-    .await
-    .unwrap()
-    .rows_affected();
-    assert!(pruned > 50, "{pruned}");
-    assert_eq!(load_day(&pool, true).await, before);
-    let raw = load_day(&pool, false).await;
-    assert_ne!(raw, before);
-    // Details from a slot two hours back only (and none in the rows before
-    // it): the slots before come from the raw rows, the others from the
-    // rollup.
-    let step = slot_minutes(86_400);
-    let detailed = slot_of(minute_of(settled) - 120, step);
+    let raw = load(&pool, DAY, false).await;
+    assert_eq!(load(&pool, DAY, true).await, expected(&raw), "read beside");
+    while f.follow_all().await.unwrap().more {}
+    assert_eq!(load(&pool, DAY, true).await, expected(&raw), "added");
+    f.follow_all().await.unwrap();
+    assert_eq!(load(&pool, DAY, true).await, expected(&raw), "added once");
+    assert!(usage_state(&pool).await.2.is_empty());
+
+    // A rollup kept by an older jfmon until two hours ago (rows without
+    // details before it), `detailed_from` inside a slot: the minutes before
+    // it come from raw rows, the rest from the rollup, by minute at 6 h
+    // and summed into the same slots at 24 h.
+    let rolled = load(&pool, SIX_HOURS, true).await;
+    let detailed = minute_of(settled) - 122;
+    assert_ne!(detailed % step, 0);
     sqlx::query("UPDATE jfmon_rollup_usage_state SET detailed_from = $1")
         .bind(minute_start(detailed))
         .execute(&pool)
@@ -678,12 +686,42 @@ async fn a_window_from_the_usage_rollup_equals_the_raw_read_late_ends_included(p
     .execute(&pool)
     .await
     .unwrap();
-    let mixed: BTreeMap<_, _> = raw
-        .iter()
-        .filter(|((m, _), _)| *m < detailed)
-        .chain(before.iter().filter(|((m, _), _)| *m >= detailed))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    assert!(mixed != raw && mixed != before);
-    assert_eq!(load_day(&pool, true).await, mixed);
+    let raw6 = load(&pool, SIX_HOURS, false).await;
+    let mixed = split(&raw6, &rolled, detailed);
+    assert!(mixed != raw6 && mixed != rolled);
+    assert_eq!(load(&pool, SIX_HOURS, true).await, mixed);
+    assert_eq!(load(&pool, DAY, true).await, reslot(&mixed, step));
+
+    // A row without details where they should be (an older jfmon wrote it
+    // while this one was not keeping the rollup): the whole window from raw
+    // rows.
+    let undetailed = sqlx::query(
+        "UPDATE jfmon_rollup_usage SET duration = NULL, quick = NULL \
+         WHERE (minute, service, outcome) IN (SELECT minute, service, outcome FROM jfmon_rollup_usage \
+                WHERE outcome = 'completed' AND minute >= $1 ORDER BY minute LIMIT 1)",
+    )
+    .bind(minute_start(detailed))
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(undetailed, 1);
+    assert_eq!(load(&pool, DAY, true).await, load(&pool, DAY, false).await);
+
+    // An older jfmon moved the position (its rows lack details, and it
+    // followed nothing): the next step keeps the details from where its
+    // minutes end.
+    sqlx::query(
+        "UPDATE jfmon_rollup_usage_state SET detailed_from = covered_from, \
+                updated_at = clock_timestamp()",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    f.follow_all().await.unwrap();
+    let d: DateTime<Utc> = sqlx::query_scalar("SELECT detailed_from FROM jfmon_rollup_usage_state")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(d >= settled, "{d} < {settled}");
 }

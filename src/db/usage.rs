@@ -172,10 +172,9 @@ pub async fn read_usage(
 /// ([`crate::rollup::usage_minutes`], summed into slots of `step` minutes)
 /// and only the minutes around them from raw rows; else all from raw rows.
 ///
-/// The rollup adds a minute once it is settled, so a session ended later
-/// with an older end time (see [`OpenSessions`]) is in the raw read and not
-/// in the rollup's minutes: such a session counts at its end minute only
-/// when that minute is read raw.
+/// A session ended after the rollup added the minute of its end (see
+/// [`OpenSessions`]) is in the rollup's read too, while the rollup follows
+/// it ([`crate::rollup::usage`] says which sessions it cannot follow).
 pub async fn read_usage_at_load(
     conn: &mut PgConnection,
     from: DateTime<Utc>,

@@ -58,14 +58,15 @@ impl<'r> Decode<'r, Postgres> for Pairs {
         let _oid = take::<4>(&mut buf)?;
         let len = i32::from_be_bytes(take(&mut buf)?).max(0) as usize;
         let _lower = take::<4>(&mut buf)?;
+        // 12 bytes per element: a corrupt length cannot reserve more.
+        let mut out = Vec::with_capacity((len / 2).min(buf.len() / 24));
         let mut next = || -> Result<i64, BoxDynError> {
             match i32::from_be_bytes(take(&mut buf)?) {
                 8 => Ok(i64::from_be_bytes(take(&mut buf)?)),
-                -1 => Ok(0),
+                -1 => Err("NULL in a histogram array".into()),
                 n => Err(format!("histogram element of {n} bytes").into()),
             }
         };
-        let mut out = Vec::with_capacity(len / 2);
         for _ in 0..len / 2 {
             let b = next()?;
             out.push(pair(b, next()?));

@@ -15,12 +15,14 @@
 //! when. A session closed later with an end time older than [`SETTLE`] (a
 //! clean-up job marking an idle session abandoned leaves its end at its last
 //! activity) is added late: each step follows the sessions active in its
-//! snapshot (the newest [`FOLLOW_CAP`], in the state row, written in the
+//! snapshot that could end there (see `end_step`; in the state row, written in the
 //! same transaction) and adds the ends of those that ended inside the
 //! minutes already added. What it cannot see: a session whose row is written
 //! more than [`SETTLE`] after the instant it records (a platform transaction
-//! open that long), or one that was never active at a step (more than
-//! [`FOLLOW_CAP`] active, or inserted already ended with an old end).
+//! open that long), one never followed (over [`FOLLOW_CAP`] idle ones,
+//! inserted already ended, or given an `ended_at` older than its last
+//! activity), or one that ended while a jfmon older than migration 0016
+//! kept the rollup.
 //!
 //! A step's cost follows the sessions, not the time it spans: before adding
 //! a span longer than one step it asks (in the same snapshot, one query on
@@ -49,11 +51,15 @@ fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
 }
 
-/// Whether this database has the usage rollup and the sessions table.
+/// Whether this database has the usage rollup as this jfmon keeps it
+/// (migration 0016 applied: `jfmon migrate`) and the sessions table.
 pub async fn available(pool: &PgPool) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT to_regclass('jfmon_rollup_usage_state') IS NOT NULL \
-                AND to_regclass('monitoring_sessions') IS NOT NULL",
+                AND to_regclass('monitoring_sessions') IS NOT NULL \
+                AND EXISTS (SELECT 1 FROM pg_attribute \
+                            WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
+                              AND attname = 'followed_at' AND NOT attisdropped)",
     )
     .fetch_one(pool)
     .await
@@ -63,18 +69,18 @@ pub async fn available(pool: &PgPool) -> Result<bool, sqlx::Error> {
 struct Position {
     covered_from: DateTime<Utc>,
     settled_to: DateTime<Utc>,
-    /// The sessions active at the last step, ascending (empty when another
-    /// writer moved the position since: see [`FOLLOWED_SQL`]).
-    followed: Vec<i64>,
+    /// The sessions followed at the last step, ascending; `None` when
+    /// another writer moved the position since (see [`FOLLOWED_SQL`]).
+    followed: Option<Vec<i64>>,
     now: DateTime<Utc>,
 }
 
 /// The position and the sessions followed: valid only if written by the
-/// step that last moved the position (`followed_at = updated_at`; a jfmon
-/// older than migration 0016 moves it without them, and its range adds
-/// may then have counted their ends already).
+/// step that last moved the position (`followed_at = updated_at`). A jfmon
+/// older than migration 0016 moves it without them (and adds minutes
+/// without their details); a NULL `followed` then.
 const FOLLOWED_SQL: &str = "SELECT covered_from, settled_to, \
-            CASE WHEN followed_at = updated_at THEN followed ELSE '{}' END \
+            CASE WHEN followed_at = updated_at THEN followed END \
      FROM jfmon_rollup_usage_state FOR UPDATE";
 
 /// Begin a step: lock the position, creating it (empty, at the settled
@@ -88,13 +94,14 @@ async fn begin(conn: &mut PgConnection) -> Result<Position, sqlx::Error> {
         .await?;
     let edge = floor_minute(now - SETTLE);
     sqlx::query(
-        "INSERT INTO jfmon_rollup_usage_state (covered_from, settled_to, detailed_from) \
-         VALUES ($1, $1, $1) ON CONFLICT (only_row) DO NOTHING",
+        "INSERT INTO jfmon_rollup_usage_state \
+           (covered_from, settled_to, detailed_from, updated_at, followed_at) \
+         VALUES ($1, $1, $1, now(), now()) ON CONFLICT (only_row) DO NOTHING",
     )
     .bind(edge)
     .execute(&mut *conn)
     .await?;
-    let (covered_from, settled_to, followed): (DateTime<Utc>, DateTime<Utc>, Vec<i64>) =
+    let (covered_from, settled_to, followed): (DateTime<Utc>, DateTime<Utc>, Option<Vec<i64>>) =
         sqlx::query_as(FOLLOWED_SQL).fetch_one(&mut *conn).await?;
     Ok(Position {
         covered_from,
@@ -104,7 +111,7 @@ async fn begin(conn: &mut PgConnection) -> Result<Position, sqlx::Error> {
     })
 }
 
-/// Most sessions followed for late ends: the newest active ones.
+/// Most sessions followed for late ends (those idle longest first).
 pub const FOLLOW_CAP: i64 = 20_000;
 
 /// Add the ends of the followed sessions that ended inside the minutes
@@ -112,11 +119,14 @@ pub const FOLLOW_CAP: i64 = 20_000;
 /// [`SETTLE`]: a clean-up job marking idle sessions abandoned); the others'
 /// ends are in minutes not added yet, which the range adds will count.
 async fn add_late_ends(conn: &mut PgConnection, p: &Position) -> Result<u64, sqlx::Error> {
-    if p.followed.is_empty() || p.covered_from >= p.settled_to {
+    let Some(followed) = p.followed.as_ref().filter(|f| !f.is_empty()) else {
+        return Ok(0);
+    };
+    if p.covered_from >= p.settled_to {
         return Ok(0);
     }
     Ok(sqlx::query(sqlx::AssertSqlSafe(usage_sql::add_late_ends()))
-        .bind(&p.followed)
+        .bind(followed)
         .bind(p.covered_from)
         .bind(p.settled_to)
         .execute(&mut *conn)
@@ -124,30 +134,40 @@ async fn add_late_ends(conn: &mut PgConnection, p: &Position) -> Result<u64, sql
         .rows_affected())
 }
 
-/// End a step that added `[covered_from, settled_to)` in all: write the new
-/// position and follow the sessions active now (in this snapshot: a
-/// session not active now had its end counted by this step or an earlier
-/// one, or will have it counted by a range add). Nothing is written when
-/// neither changed, so an idle rollup writes nothing.
+/// End a step that leaves the rollup holding `[covered_from, settled_to)`:
+/// write the new position and follow the sessions that could end inside
+/// those minutes from now on: active in this snapshot with their last
+/// activity before `settled_to` (an end at the last activity, as a clean-up
+/// job leaves it, or a later one the range adds count; an explicit
+/// `ended_at` older than the last activity is not followed). Uses the
+/// `(status, last_activity_at)` index; the set changes when a session goes
+/// idle or ends, so a quiet rollup writes nothing.
+///
+/// After a writer without followed sessions (an older jfmon), the minutes
+/// it added lack their details: `detailed_from` moves up past them.
 async fn end_step(
     conn: &mut PgConnection,
     old: &Position,
     (covered_from, settled_to): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), sqlx::Error> {
     let mut followed: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM monitoring_sessions WHERE status = 'active' ORDER BY id DESC LIMIT $1",
+        "SELECT id FROM monitoring_sessions WHERE status = 'active' AND last_activity_at < $1 \
+         ORDER BY last_activity_at, id LIMIT $2",
     )
+    .bind(settled_to)
     .bind(FOLLOW_CAP)
     .fetch_all(&mut *conn)
     .await?;
-    followed.reverse();
-    if (covered_from, settled_to) == (old.covered_from, old.settled_to) && followed == old.followed
+    followed.sort_unstable();
+    if (covered_from, settled_to) == (old.covered_from, old.settled_to)
+        && old.followed.as_ref() == Some(&followed)
     {
         return Ok(());
     }
     sqlx::query(
         "UPDATE jfmon_rollup_usage_state SET covered_from = $1, settled_to = $2, followed = $3, \
-                detailed_from = CASE WHEN detailed_from = covered_from THEN $1 \
+                detailed_from = CASE WHEN $4 THEN greatest(detailed_from, settled_to) \
+                                     WHEN detailed_from = covered_from THEN $1 \
                                      ELSE detailed_from END, \
                 updated_at = c.t, followed_at = c.t \
          FROM (SELECT clock_timestamp() AS t) AS c",
@@ -155,6 +175,7 @@ async fn end_step(
     .bind(covered_from)
     .bind(settled_to)
     .bind(&followed)
+    .bind(old.followed.is_none())
     .execute(&mut *conn)
     .await?;
     Ok(())

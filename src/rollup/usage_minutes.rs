@@ -9,7 +9,8 @@
 //! A row there without them (written by a jfmon older than 0016 while this
 //! one was not maintaining) makes the read decline, and the caller reads
 //! raw rows as before. Read in the load's snapshot, the minutes equal the
-//! raw rows' (tests/usage.rs), late ends included.
+//! raw rows' (tests/usage.rs), late ends included, but for the sessions the
+//! rollup cannot see (see [`super::usage`]).
 
 use std::collections::HashMap;
 
@@ -67,9 +68,7 @@ pub async fn read(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     step: i64,
 ) -> Result<Option<Vec<(Minute, String, UsageMinute)>>, sqlx::Error> {
-    let late = usage_sql::rows_of(&usage_sql::ended_groups(&usage_sql::late_ends_cond(
-        FOLLOWED, "$1", "$2",
-    )));
+    let late = usage_sql::rows_of(&usage_sql::late_end_groups(FOLLOWED, "$1", "$2"));
     let sql = format!(
         "SELECT {MINUTE}, service, outcome, sessions, credits, quick, duration \
          FROM jfmon_rollup_usage WHERE minute >= $1 AND minute < $2 \
