@@ -82,6 +82,7 @@ impl SparseHist {
     /// each) in one pass, a merge of two sorted lists, where adding them one
     /// by one shifts the list at each new bucket; anything else one by one.
     pub fn add_pairs(&mut self, pairs: &[(u32, u64)]) {
+        debug_assert!(self.0.windows(2).all(|w| w[0].0 < w[1].0), "unsorted");
         let mut start = 0;
         for i in 1..=pairs.len() {
             if i == pairs.len() || pairs[i].0 <= pairs[i - 1].0 {
@@ -93,7 +94,6 @@ impl SparseHist {
 
     /// Add pairs sorted by bucket, merged in one pass when normalised.
     fn add_run(&mut self, run: &[(u32, u64)]) {
-        debug_assert!(self.0.windows(2).all(|w| w[0].0 < w[1].0), "unsorted");
         if !run.iter().all(|&(b, _)| bucket_of(b as i64) == b) {
             for &(b, n) in run {
                 self.record_bucket(b, n);

@@ -631,3 +631,31 @@ async fn a_killed_prune_resumes_without_losing_or_double_archiving(pool: PgPool)
     assert_eq!(archived.into_iter().collect::<BTreeSet<_>>(), old_ids);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn prune_refuses_a_usage_rollup_older_than_this_jfmon(pool: PgPool) {
+    old_api_calls(&pool, 50).await;
+    old_and_new_rest(&pool).await;
+    // A usage rollup as a jfmon before migration 0016 left it.
+    sqlx::query("ALTER TABLE jfmon_rollup_usage_state DROP COLUMN followed_at")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sessions = count(&pool, "monitoring_sessions").await;
+    let url = url_of(&pool);
+    for args in [
+        &["prune", "--older-than", "30d", "--no-progress"][..],
+        &["rollup", "--backfill", "7d", "--no-progress"][..],
+    ] {
+        let out = jfmon(&url, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains(
+                "the usage rollup (jfmon_rollup_usage) predates this jfmon — run `jfmon migrate` first"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(count(&pool, "monitoring_sessions").await, sessions);
+}

@@ -86,6 +86,9 @@ pub async fn run(cfg: &Config, a: &PruneArgs) -> Outcome {
     };
     if !a.dry_run {
         // Everything about to go is counted into the rollups first.
+        super::rollup::refuse_unmigrated_usage_rollup(&pool)
+            .await
+            .map_err(db)??;
         eprintln!("jfmon prune: adding the rows to delete to the rollups first");
         super::rollup::backfill(
             &pool,

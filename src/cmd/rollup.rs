@@ -41,6 +41,7 @@ pub async fn run(cfg: &Config, a: &RollupArgs) -> Outcome {
             .await
             .map_err(db)?;
         let cutoff = now - chrono::TimeDelta::from_std(d).unwrap_or_default();
+        refuse_unmigrated_usage_rollup(&pool).await.map_err(db)??;
         backfill(&pool, cutoff, a.slice_rows, cfg.backfill_timeout, a.no_progress)
             .await
             .map_err(|e| {
@@ -100,6 +101,21 @@ async fn target_id(
 /// interactive statement timeout), then catch up to now unless another
 /// process follows. Also used by `jfmon prune`, which counts everything it
 /// deletes first.
+/// A backfill refuses to run on a usage rollup older than this jfmon
+/// (migration 0016 not applied): it would skip it, and `jfmon prune` would
+/// then delete sessions that rollup never counted.
+pub(super) async fn refuse_unmigrated_usage_rollup(
+    pool: &PgPool,
+) -> Result<Result<(), Fail>, sqlx::Error> {
+    Ok(match crate::rollup::usage::readiness(pool).await? {
+        crate::rollup::usage::Readiness::NeedsMigrate => Err(Fail::new(
+            "the usage rollup (jfmon_rollup_usage) predates this jfmon — run `jfmon migrate` first"
+                .to_string(),
+        )),
+        _ => Ok(()),
+    })
+}
+
 pub async fn backfill(
     pool: &PgPool,
     cutoff: chrono::DateTime<chrono::Utc>,

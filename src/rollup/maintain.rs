@@ -164,7 +164,9 @@ impl Maintainer {
             total.rows += o.rows;
             total.more |= o.more;
         }
-        if super::usage::available(&self.pool).await? {
+        // Before `jfmon migrate` adds migration 0016 the usage rollup is
+        // left as it is (a backfill says so: `usage_backfill_step`).
+        if super::usage::readiness(&self.pool).await? == super::usage::Readiness::Ready {
             // Counted in minutes, not raw rows: only whether more is due.
             let o = self
                 .with_retry(|c| Box::pin(super::usage::follow_step(c)))
@@ -179,8 +181,16 @@ impl Maintainer {
         &mut self,
         cutoff: DateTime<Utc>,
     ) -> Result<(u64, bool), sqlx::Error> {
-        if !super::usage::available(&self.pool).await? {
-            return Ok((0, true));
+        match super::usage::readiness(&self.pool).await? {
+            super::usage::Readiness::Absent => return Ok((0, true)),
+            // Refused rather than skipped: `jfmon prune` backfills before
+            // deleting, and must not delete sessions this rollup never counted.
+            super::usage::Readiness::NeedsMigrate => {
+                return Err(sqlx::Error::Configuration(
+                    "the usage rollup predates this jfmon: run `jfmon migrate` first".into(),
+                ));
+            }
+            super::usage::Readiness::Ready => {}
         }
         self.with_retry(|c| Box::pin(super::usage::backfill_step(c, cutoff)))
             .await

@@ -40,6 +40,9 @@ impl<'r> Decode<'r, Postgres> for Pairs {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
         if value.format() == PgValueFormat::Text {
             let flat: Vec<i64> = Decode::decode(value)?;
+            if !flat.len().is_multiple_of(2) {
+                return Err("histogram array of an odd length".into());
+            }
             return Ok(Pairs(
                 flat.chunks_exact(2).map(|p| pair(p[0], p[1])).collect(),
             ));
@@ -59,6 +62,9 @@ impl<'r> Decode<'r, Postgres> for Pairs {
         let len = i32::from_be_bytes(take(&mut buf)?).max(0) as usize;
         let _lower = take::<4>(&mut buf)?;
         // 12 bytes per element: a corrupt length cannot reserve more.
+        if !len.is_multiple_of(2) {
+            return Err(format!("histogram array of {len} elements, not pairs").into());
+        }
         let mut out = Vec::with_capacity((len / 2).min(buf.len() / 24));
         let mut next = || -> Result<i64, BoxDynError> {
             match i32::from_be_bytes(take(&mut buf)?) {

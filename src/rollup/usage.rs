@@ -19,10 +19,13 @@
 //! same transaction) and adds the ends of those that ended inside the
 //! minutes already added. What it cannot see: a session whose row is written
 //! more than [`SETTLE`] after the instant it records (a platform transaction
-//! open that long), one never followed (over [`FOLLOW_CAP`] idle ones,
-//! inserted already ended, or given an `ended_at` older than its last
-//! activity), or one that ended while a jfmon older than migration 0016
-//! kept the rollup.
+//! open that long), one never followed (beyond the [`FOLLOW_CAP`] idle
+//! longest, inserted already ended, or given an `ended_at` older than its
+//! last activity and than the settled edge), or one that ended while a jfmon
+//! older than migration 0016 kept the rollup (it also drops the followed
+//! set, kept in the state's `followed` column; migration 0016's comment on
+//! it predates this rule). And a session that ends, is made active again
+//! and ends again counts twice, once per end; the raw read counts it once.
 //!
 //! A step's cost follows the sessions, not the time it spans: before adding
 //! a span longer than one step it asks (in the same snapshot, one query on
@@ -51,18 +54,33 @@ fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
 }
 
-/// Whether this database has the usage rollup as this jfmon keeps it
-/// (migration 0016 applied: `jfmon migrate`) and the sessions table.
-pub async fn available(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+/// Whether this database has the usage rollup as this jfmon keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// No usage rollup, or no sessions table: nothing to keep.
+    Absent,
+    /// The rollup predates migration 0016 (`jfmon migrate` adds what this
+    /// jfmon writes).
+    NeedsMigrate,
+    Ready,
+}
+
+/// Which [`Readiness`] this database is in.
+pub async fn readiness(pool: &PgPool) -> Result<Readiness, sqlx::Error> {
+    let (tables, migrated): (bool, bool) = sqlx::query_as(
         "SELECT to_regclass('jfmon_rollup_usage_state') IS NOT NULL \
-                AND to_regclass('monitoring_sessions') IS NOT NULL \
-                AND EXISTS (SELECT 1 FROM pg_attribute \
-                            WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
-                              AND attname = 'followed_at' AND NOT attisdropped)",
+                AND to_regclass('monitoring_sessions') IS NOT NULL, \
+                EXISTS (SELECT 1 FROM pg_attribute \
+                        WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
+                          AND attname = 'followed_at' AND NOT attisdropped)",
     )
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok(match (tables, migrated) {
+        (false, _) => Readiness::Absent,
+        (true, false) => Readiness::NeedsMigrate,
+        (true, true) => Readiness::Ready,
+    })
 }
 
 /// Where the rollup stands, locked for a step.
@@ -151,8 +169,9 @@ async fn end_step(
     (covered_from, settled_to): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), sqlx::Error> {
     let mut followed: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM monitoring_sessions WHERE status = 'active' AND last_activity_at < $1 \
-         ORDER BY last_activity_at, id LIMIT $2",
+        "SELECT id FROM monitoring_sessions \
+         WHERE status = 'active' AND (last_activity_at < $1 OR last_activity_at IS NULL) \
+         ORDER BY last_activity_at NULLS FIRST, id LIMIT $2",
     )
     .bind(settled_to)
     .bind(FOLLOW_CAP)

@@ -98,9 +98,11 @@ pub async fn read(
             }
             other => Outcome::of_status(other).unwrap_or(Outcome::Abandoned),
         };
-        let (Some(quick), Some(duration)) = (
+        // A row without details, or whose histogram does not decode: the
+        // caller reads raw rows.
+        let (Some(quick), Ok(Some(duration))) = (
             r.try_get::<Option<i64>, _>(5)?,
-            r.try_get::<Option<Pairs>, _>(6)?,
+            r.try_get::<Option<Pairs>, _>(6),
         ) else {
             return Ok(None);
         };

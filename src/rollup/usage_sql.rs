@@ -77,7 +77,7 @@ pub(super) fn add_minutes() -> String {
 /// 0` keeps the subquery apart): planned as one statement, the range on the
 /// end would be a scan of the ended-sessions index over the rollup's whole
 /// span (days), filtering by id: 978 ms to find 2 sessions among 1 M, where
-/// the primary key takes 10 ms.
+/// the primary key takes 10 ms (0.3 ms for 5 ids among `hist_24h`'s 620 k).
 pub(super) fn late_end_groups(ids: &str, lo: &str, hi: &str) -> String {
     ended_groups(
         &format!("(SELECT * FROM monitoring_sessions WHERE id = ANY({ids}) OFFSET 0) AS s"),
