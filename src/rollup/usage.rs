@@ -343,23 +343,45 @@ pub async fn backfill_step(
     finish(conn, res).await
 }
 
+/// Where the usage rollup stands, as a reader sees it.
+pub(super) struct UsageSpan {
+    pub covered_from: DateTime<Utc>,
+    pub settled_to: DateTime<Utc>,
+    /// Where the minutes' details begin ([`super::usage_minutes`]); `None`
+    /// before migration 0016.
+    pub detailed_from: Option<DateTime<Utc>>,
+}
+
+/// covered_from, settled_to, detailed_from.
+type SpanRow = (DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// The span the usage rollup covers, if it can be read.
-async fn usage_span(
-    conn: &mut PgConnection,
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
-    let readable: bool = sqlx::query_scalar(
+pub(super) async fn usage_span(conn: &mut PgConnection) -> Result<Option<UsageSpan>, sqlx::Error> {
+    let (readable, detailed): (bool, bool) = sqlx::query_as(
         "SELECT CASE WHEN to_regclass('jfmon_rollup_usage_state') IS NULL THEN false \
                 ELSE has_table_privilege(to_regclass('jfmon_rollup_usage_state')::oid, 'SELECT') \
-                     AND has_table_privilege(to_regclass('jfmon_rollup_usage')::oid, 'SELECT') END",
+                     AND has_table_privilege(to_regclass('jfmon_rollup_usage')::oid, 'SELECT') END, \
+                EXISTS (SELECT 1 FROM pg_attribute \
+                        WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
+                          AND attname = 'detailed_from' AND NOT attisdropped)",
     )
     .fetch_one(&mut *conn)
     .await?;
     if !readable {
         return Ok(None);
     }
-    sqlx::query_as("SELECT covered_from, settled_to FROM jfmon_rollup_usage_state")
-        .fetch_optional(&mut *conn)
-        .await
+    let sql = match detailed {
+        true => "SELECT covered_from, settled_to, detailed_from FROM jfmon_rollup_usage_state",
+        false => "SELECT covered_from, settled_to, NULL::timestamptz FROM jfmon_rollup_usage_state",
+    };
+    let row: Option<SpanRow> = sqlx::query_as(sql).fetch_optional(&mut *conn).await?;
+    Ok(
+        row.map(|(covered_from, settled_to, detailed_from)| UsageSpan {
+            covered_from,
+            settled_to,
+            detailed_from,
+        }),
+    )
 }
 
 /// Per service over `[from, to)`, from the usage rollup.
@@ -449,10 +471,10 @@ pub async fn read_history(
 ) -> Result<UsageHistory, sqlx::Error> {
     let mut h = UsageHistory::default();
     let (start, end) = (minute_start(first), minute_start(last + 1));
-    if let Some((covered, settled)) = usage_span(conn).await? {
+    if let Some(span) = usage_span(conn).await? {
         for (days, slot) in [(1, &mut h.day_ago), (7, &mut h.week_ago)] {
             let shift = TimeDelta::days(days);
-            if covered <= start - shift && settled >= end - shift {
+            if span.covered_from <= start - shift && span.settled_to >= end - shift {
                 *slot = Some(totals(conn, start - shift, end - shift).await?);
             }
         }

@@ -23,34 +23,13 @@ use super::read::MINUTE;
 use super::usage_sql;
 use crate::model::{Minute, Outcome, UsageMinute, minute_of, slot_of};
 
-/// covered_from, detailed_from, settled_to.
-type SpanRow = (DateTime<Utc>, Option<DateTime<Utc>>, DateTime<Utc>);
-
 /// The minutes the rollup holds with their details, if it can be read.
 pub async fn detailed_span(
     conn: &mut PgConnection,
 ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
-    let readable: bool = sqlx::query_scalar(
-        "SELECT CASE WHEN to_regclass('jfmon_rollup_usage_state') IS NULL THEN false \
-                ELSE has_table_privilege(to_regclass('jfmon_rollup_usage_state')::oid, 'SELECT') \
-                     AND has_table_privilege(to_regclass('jfmon_rollup_usage')::oid, 'SELECT') \
-                     AND EXISTS (SELECT 1 FROM pg_attribute \
-                                 WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
-                                   AND attname = 'detailed_from' AND NOT attisdropped) END",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if !readable {
-        return Ok(None);
-    }
-    let span: Option<SpanRow> = sqlx::query_as(
-        "SELECT covered_from, detailed_from, settled_to FROM jfmon_rollup_usage_state",
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(span.and_then(|(covered, detailed, settled)| {
-        let from = covered.max(detailed?);
-        (from < settled).then_some((from, settled))
+    Ok(super::usage::usage_span(conn).await?.and_then(|s| {
+        let from = s.covered_from.max(s.detailed_from?);
+        (from < s.settled_to).then_some((from, s.settled_to))
     }))
 }
 
