@@ -6,6 +6,7 @@
     benches/history.py idle     DB   # dashboard at 24 h: first screen, RSS, idle CPU
     benches/history.py prune    DB   # prune --older-than 6d with simulate --rate 200
     benches/history.py storage  DB   # rollup storage per day
+    benches/history.py tier     DB   # windows from the minutes against the 5-minute tier
 
 `open`, per window (15m 1h 6h 24h 7d, or WINDOWS=...): the naive
 percentile_cont query (psql), `jfmon snapshot --json` (wall and peak RSS from
@@ -188,6 +189,8 @@ def truncate_rollups(db):
     psql(db, "DO $$ BEGIN IF to_regclass('jfmon_rollup_state') IS NOT NULL THEN "
              "TRUNCATE jfmon_rollup_api, jfmon_rollup_integrations, jfmon_rollup_business, "
              "jfmon_rollup_sessions, jfmon_rollup_state; END IF; END $$")
+    psql(db, "DO $$ BEGIN IF to_regclass('jfmon_rollup_api_5m') IS NOT NULL THEN "
+             "TRUNCATE jfmon_rollup_api_5m, jfmon_rollup_integrations_5m; END IF; END $$")
     psql(db, "DO $$ BEGIN IF to_regclass('jfmon_rollup_usage_state') IS NOT NULL THEN "
              "TRUNCATE jfmon_rollup_usage, jfmon_rollup_usage_state; END IF; END $$")
 
@@ -280,7 +283,8 @@ def cmd_idle(db):
 def cmd_storage(db):
     out = psql(db, "SELECT t, pg_total_relation_size(t::regclass) FROM unnest(ARRAY["
                    "'jfmon_rollup_api','jfmon_rollup_integrations','jfmon_rollup_business',"
-                   "'jfmon_rollup_sessions']) AS t")
+                   "'jfmon_rollup_sessions','jfmon_rollup_api_5m','jfmon_rollup_integrations_5m',"
+                   "'jfmon_rollup_usage']) AS t WHERE to_regclass(t) IS NOT NULL")
     sizes = {l.split("|")[0]: int(l.split("|")[1]) for l in out.splitlines()}
     days = float(psql(db, "SELECT extract(epoch FROM max(minute) - min(minute)) / 86400 "
                           "FROM jfmon_rollup_api"))
@@ -288,6 +292,35 @@ def cmd_storage(db):
     emit(what="storage", db=db, days=round(days, 2), bytes=sizes,
          mb_per_day=round(sum(sizes.values()) / days / 2**20, 2),
          api_raw_mb_per_day=round(raw / days / 2**20, 1))
+
+
+def cmd_tier(db):
+    """Windows read from the rollups' minutes against their 5-minute tier,
+    alternating in one run, on unchanged data (run after `rollups`, with no
+    follower: each measurement first marks the rollups current, and the tier
+    kept or not)."""
+    print(f"uptime: {subprocess.getoutput('uptime')}", file=sys.stderr)
+    rows = []
+    for w in WINDOWS:
+        r = {"window": w, "naive": [], "minutes": [], "minutes_mb": [], "tier": [], "tier_mb": []}
+        for _ in range(RUNS):
+            r["naive"].append(naive(db, w))
+            for kind, tier_at in (("minutes", "NULL"), ("tier", "now()")):
+                psql(db, f"UPDATE jfmon_rollup_state SET updated_at = now(), tier_at = {tier_at}")
+                wall, mb, hist = snapshot(db, w)
+                if hist != "rollups":
+                    emit(what="tier-not-from-rollups", db=db, window=w, kind=kind, history=hist)
+                r[kind].append(wall)
+                r[kind + "_mb"].append(mb)
+        emit(what="tier", db=db, **r)
+        rows.append({k: (v if k == "window" else med(v)) for k, v in r.items()})
+    print(f"\n{db}   (uptime load at the end: {' '.join(load())})", file=sys.stderr)
+    print("| window | naive | snapshot from minutes | its peak RSS | snapshot from the 5-minute tier "
+          "| its peak RSS | ratio |", file=sys.stderr)
+    for r in rows:
+        ratio = round(r["minutes"] / r["tier"], 2) if r["minutes"] and r["tier"] else None
+        print(f"| {r['window']} | {r['naive']} s | {r['minutes']} s | {r['minutes_mb']:.0f} MB | "
+              f"{r['tier']} s | {r['tier_mb']:.0f} MB | {ratio}x |", file=sys.stderr)
 
 
 def cmd_prune(db):
@@ -331,6 +364,7 @@ def cmd_prune(db):
 
 if __name__ == "__main__":
     modes = {"open": cmd_open, "idle": cmd_idle, "prune": cmd_prune, "storage": cmd_storage,
+             "tier": cmd_tier,
              "rollups": lambda db: cmd_open(db, skip_without=True)}
     if len(sys.argv) != 3 or sys.argv[1] not in modes:
         print(__doc__, file=sys.stderr)

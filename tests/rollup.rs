@@ -132,6 +132,80 @@ async fn integration_latency_matches(pool: &PgPool) {
     assert_eq!(rolled, exact);
 }
 
+/// The 5-minute slot of a minute.
+fn slot5(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(300), 0).unwrap()
+}
+
+fn add_pairs(into: &mut SparseHist, pairs: &[i64]) {
+    for p in pairs.chunks(2) {
+        let (b, n) = (p[0] as u32, p[1] as u64);
+        match into.0.binary_search_by_key(&b, |x| x.0) {
+            Ok(i) => into.0[i].1 += n,
+            Err(i) => into.0.insert(i, (b, n)),
+        }
+    }
+}
+
+/// The 5-minute tiers equal their minute tables summed by slot (counts and
+/// histogram pairs), summed here in Rust, not by the SQL under test.
+async fn tier_matches_minutes(pool: &PgPool) {
+    let mut want: BTreeMap<ApiKey, (i64, i64, SparseHist)> = BTreeMap::new();
+    for ((t, e, m, s), (n, w, l)) in rolled_api(pool).await {
+        let v = want.entry((slot5(t), e, m, s)).or_default();
+        v.0 += n;
+        v.1 += w;
+        add_pairs(&mut v.2, &l);
+    }
+    let want: BTreeMap<ApiKey, ApiVal> = want
+        .into_iter()
+        .map(|(k, (n, w, h))| (k, (n, w, pairs(&h))))
+        .collect();
+    let tier: Vec<RolledApiRow> = sqlx::query_as(
+        "SELECT slot, endpoint, method, status, requests, with_error, latency FROM jfmon_rollup_api_5m",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let got: BTreeMap<ApiKey, ApiVal> = tier
+        .into_iter()
+        .map(|(t, e, m, s, n, w, l)| ((t, e, m, s), (n, w, l)))
+        .collect();
+    assert_eq!(got, want, "the API 5-minute tier differs from its minutes");
+
+    type IntRow = (DateTime<Utc>, String, i64, i64, Vec<i64>);
+    let minutes: Vec<IntRow> = sqlx::query_as(
+        "SELECT minute, integration, calls, failures, latency FROM jfmon_rollup_integrations",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut want: BTreeMap<(DateTime<Utc>, String), (i64, i64, SparseHist)> = BTreeMap::new();
+    for (t, i, c, f, l) in minutes {
+        let v = want.entry((slot5(t), i)).or_default();
+        v.0 += c;
+        v.1 += f;
+        add_pairs(&mut v.2, &l);
+    }
+    let want: BTreeMap<_, _> = want
+        .into_iter()
+        .map(|(k, (c, f, h))| (k, (c, f, pairs(&h))))
+        .collect();
+    let got: BTreeMap<(DateTime<Utc>, String), (i64, i64, Vec<i64>)> = sqlx::query_as(
+        "SELECT slot, integration, calls, failures, latency FROM jfmon_rollup_integrations_5m",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(t, i, c, f, l): IntRow| ((t, i), (c, f, l)))
+    .collect();
+    assert_eq!(
+        got, want,
+        "the integration 5-minute tier differs from its minutes"
+    );
+}
+
 async fn assert_exact(pool: &PgPool) {
     let (e, r) = (exact_api(pool).await, rolled_api(pool).await);
     assert!(!e.is_empty());
@@ -156,6 +230,7 @@ async fn assert_exact(pool: &PgPool) {
         "integration/business/session rollups differ from exact SQL"
     );
     integration_latency_matches(pool).await;
+    tier_matches_minutes(pool).await;
 }
 
 async fn insert_others(pool: &PgPool, n: i32, spread_secs: i32) {
@@ -423,6 +498,103 @@ async fn window_from_rollups_equals_window_from_raw_rows(pool: PgPool) {
     let c = p.poll().await.unwrap();
     assert_eq!(p.history(), Some("raw rows"));
     assert_eq!(c.api, b.api);
+}
+
+/// Whether a window of `secs` loads the same from the rollups as from raw
+/// rows (and did load from the rollups).
+async fn window_same_as_raw(pool: &PgPool, secs: u64) -> bool {
+    let mut from_rollups = poller(pool, secs).await;
+    let mut from_raw = poller(pool, secs).await;
+    from_raw.set_use_rollups(false);
+    let a = from_rollups.poll().await.unwrap();
+    let b = from_raw.poll().await.unwrap();
+    assert_eq!(from_rollups.history(), Some("rollups"), "window {secs} s");
+    assert_eq!(from_raw.history(), Some("raw rows"));
+    assert!(!b.api.is_empty() && !b.integrations.is_empty());
+    a.api == b.api && a.integrations == b.integrations
+}
+
+/// Whether the last step of both rollups with a tier kept it.
+async fn tiers_kept(pool: &PgPool) -> bool {
+    sqlx::query_scalar(
+        "SELECT bool_and(tier_at IS NOT DISTINCT FROM updated_at) FROM jfmon_rollup_state \
+         WHERE source IN ('monitoring_api_calls', 'monitoring_integration_metrics')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn rename(pool: &PgPool, pairs: &[(&str, &str)]) {
+    for (from, to) in pairs {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {from} RENAME TO {to}"
+        )))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(pool: PgPool) {
+    let mut rng = Rng(0x5a5a);
+    insert_api_calls(&pool, &mut rng, 3_000, 6.0 * 3_600.0).await;
+    insert_others(&pool, 600, 6 * 3_600).await;
+    let mut m = Maintainer::new(jfmon_pool(&pool).await, Role::Follow);
+    assert!(m.try_lease().await.unwrap());
+    follow_until_idle(&mut m).await;
+    // A raw tail the rollups have not counted: a late commit inside a gap
+    // and rows above the high-water mark.
+    let mut late = pool.begin().await.unwrap();
+    insert_api_calls(&mut *late, &mut rng, 40, 600.0).await;
+    insert_api_calls(&pool, &mut rng, 200, 600.0).await;
+    follow_until_idle(&mut m).await;
+    late.commit().await.unwrap();
+    insert_api_calls(&pool, &mut rng, 150, 300.0).await;
+    insert_others(&pool, 30, 300).await;
+    for secs in [86_400, 7 * 86_400, 30 * 86_400] {
+        assert!(window_same_as_raw(&pool, secs).await, "{secs} s");
+    }
+
+    // Those windows (slots of 5, 30 and 120 minutes) read the tier: a
+    // change made to it shows there, and not at 6 h (1-minute slots).
+    sqlx::query("UPDATE jfmon_rollup_api_5m SET requests = requests + 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jfmon_rollup_integrations_5m SET calls = calls + 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(!window_same_as_raw(&pool, 86_400).await);
+    assert!(!window_same_as_raw(&pool, 7 * 86_400).await);
+    assert!(window_same_as_raw(&pool, 6 * 3_600).await);
+
+    // A jfmon without the tier steps (emulated by hiding the tier tables
+    // from this one during a step): the tier no longer follows the minutes,
+    // and loads set it aside.
+    insert_api_calls(&pool, &mut rng, 300, 120.0).await;
+    insert_others(&pool, 60, 120).await;
+    let hidden = [
+        ("jfmon_rollup_api_5m", "hidden_api_5m"),
+        ("jfmon_rollup_integrations_5m", "hidden_integrations_5m"),
+    ];
+    rename(&pool, &hidden).await;
+    follow_until_idle(&mut m).await;
+    rename(&pool, &hidden.map(|(a, b)| (b, a))).await;
+    assert!(!tiers_kept(&pool).await);
+    assert!(window_same_as_raw(&pool, 86_400).await);
+    assert!(window_same_as_raw(&pool, 7 * 86_400).await);
+
+    // The next step of this jfmon rebuilds it from the minutes.
+    follow_until_idle(&mut m).await;
+    assert_exact(&pool).await;
+    insert_api_calls(&pool, &mut rng, 100, 60.0).await;
+    follow_until_idle(&mut m).await;
+    assert_exact(&pool).await;
+    assert!(tiers_kept(&pool).await);
+    assert!(window_same_as_raw(&pool, 86_400).await);
 }
 
 fn url_of(pool: &PgPool) -> String {

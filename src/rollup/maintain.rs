@@ -289,10 +289,43 @@ async fn begin(conn: &mut PgConnection, r: Rollup) -> Result<(Position, Snap), s
                 } else {
                     minute_start(minute_of(snap.now) + 1)
                 },
+                tier: false,
             }
         }
     };
+    let mut pos = pos;
+    pos.tier = keep_tier(conn, r, pos.tier).await?;
     Ok((pos, snap))
+}
+
+/// Whether this step keeps `r`'s 5-minute tier: when the tier exists
+/// (migration 0017). When the last writer did not keep it (`kept` false: a
+/// new rollup, the first step after the migration, or a jfmon older than
+/// the tier stepped since), it is first rebuilt from the minute table, in
+/// this step's snapshot and under its lock on the position, so it equals
+/// the minutes the step starts from.
+async fn keep_tier(conn: &mut PgConnection, r: Rollup, kept: bool) -> Result<bool, sqlx::Error> {
+    let (Some(table), Some(rebuild)) = (r.tier_table(), r.tier_rebuild_sql()) else {
+        return Ok(false);
+    };
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(table)
+        .fetch_one(&mut *conn)
+        .await?;
+    if exists && !kept {
+        // Once per upgrade; a month of minutes takes longer than an
+        // interactive statement may (the setting ends with the transaction).
+        sqlx::query("SELECT set_config('statement_timeout', '0', true)")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(AssertSqlSafe(rebuild))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(exists)
 }
 
 struct Snap {
@@ -339,10 +372,12 @@ pub fn backfill_ids_sql(r: Rollup) -> String {
     )
 }
 
-/// Add the rows `(lo, hi]` ∪ `ids` of `r`'s raw table to its rollup.
+/// Add the rows `(lo, hi]` ∪ `ids` of `r`'s raw table to its rollup (and
+/// to its 5-minute tier, with `tier`).
 async fn add_delta(
     conn: &mut PgConnection,
     r: Rollup,
+    tier: bool,
     lo: i64,
     hi: i64,
     ids: &[i64],
@@ -350,7 +385,7 @@ async fn add_delta(
     if lo >= hi && ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(AssertSqlSafe(r.delta_sql()))
+    sqlx::query(AssertSqlSafe(r.delta_sql(tier)))
         .bind(lo)
         .bind(hi)
         .bind(ids)
@@ -395,7 +430,7 @@ async fn follow_in_tx(conn: &mut PgConnection, r: Rollup) -> Result<StepOutcome,
         .fetch_all(&mut *conn)
         .await?;
     pos.tail.advance(&new, snap.now);
-    add_delta(conn, r, old_hwm, pos.tail.hwm, &found).await?;
+    add_delta(conn, r, pos.tier, old_hwm, pos.tail.hwm, &found).await?;
     pos.settle(snap.now, snap.xmin, snap.xmax);
     state::save(conn, r, &pos).await?;
     sqlx::query("COMMIT").execute(&mut *conn).await?;
@@ -465,7 +500,7 @@ async fn backfill_in_tx(
     if lo < next {
         pos.tail.insert_gap(lo + 1, next, snap.now);
     }
-    add_delta(conn, r, lo, hi, &[]).await?;
+    add_delta(conn, r, pos.tier, lo, hi, &[]).await?;
     pos.base = lo;
     let latest = rows.iter().filter_map(|(_, t)| *t).max();
     let done = lo == 0 || latest.is_some_and(|t| t < cutoff - BACKFILL_MARGIN);

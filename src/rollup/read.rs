@@ -6,7 +6,9 @@
 //! A history answers, inside the load's snapshot, with the minutes it holds
 //! from the window start on and the raw rows it has not counted yet
 //! ([`Uncounted`]); the load adds those from the raw table, so the window is
-//! exactly what reading every raw row would give.
+//! exactly what reading every raw row would give. A window whose slots are
+//! whole multiples of 5 minutes reads jfmon's 5-minute tier instead of the
+//! minutes when the state says the tier was kept with them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -14,10 +16,11 @@ use std::future::Future;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::TryStreamExt;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::pairs::Pairs;
-use super::spec::Rollup;
+use super::spec::{Rollup, TIER_MINUTES};
+use super::state::TIER_KEPT;
 use crate::db::tail::Tail;
 use crate::hist::SparseHist;
 use crate::model::{ApiMinute, EndpointKey, IntegrationMinute, Minute, slot_of};
@@ -123,8 +126,21 @@ pub type BusinessTotals = BTreeMap<String, f64>;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PgRollups;
 
-/// tail, covered_from, updated_at, now().
-type StateRow = (Json<Tail>, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>);
+/// tail, covered_from, updated_at, now(), tier kept and readable.
+type StateRow = (
+    Json<Tail>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    bool,
+);
+
+/// What a rollup serves from a window start on.
+struct Coverage {
+    uncounted: Uncounted,
+    /// Its 5-minute tier equals its minutes and this role may read it.
+    tier: bool,
+}
 
 /// Whether the rollups of `r` serve minutes from `start` on, and what they
 /// have not counted.
@@ -132,7 +148,7 @@ async fn coverage(
     conn: &mut PgConnection,
     r: Rollup,
     start: DateTime<Utc>,
-) -> Result<Option<Uncounted>, sqlx::Error> {
+) -> Result<Option<Coverage>, sqlx::Error> {
     let readable: bool = sqlx::query_scalar(
         "SELECT CASE WHEN to_regclass('jfmon_rollup_state') IS NULL THEN false \
                 ELSE has_table_privilege(to_regclass('jfmon_rollup_state')::oid, 'SELECT') END",
@@ -142,24 +158,56 @@ async fn coverage(
     if !readable {
         return Ok(None);
     }
-    let row: Option<StateRow> = sqlx::query_as(
-        "SELECT tail, covered_from, updated_at, now() FROM jfmon_rollup_state WHERE source = $1",
-    )
+    let row: Option<StateRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT tail, covered_from, updated_at, now(), \
+                {TIER_KEPT} AND coalesce(has_table_privilege(to_regclass($2)::oid, 'SELECT'), false) \
+         FROM jfmon_rollup_state AS s WHERE source = $1"
+    )))
     .bind(r.table())
+    .bind(r.tier_table().unwrap_or(""))
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((tail, covered_from, updated_at, now)) = row else {
+    let Some((tail, covered_from, updated_at, now, tier)) = row else {
         return Ok(None);
     };
     if covered_from > start || now - updated_at > STALE_AFTER {
         return Ok(None);
     }
     let (gap_lo, gap_hi) = tail.0.gap_arrays();
-    Ok(Some(Uncounted {
-        hwm: tail.0.hwm,
-        gap_lo,
-        gap_hi,
+    Ok(Some(Coverage {
+        uncounted: Uncounted {
+            hwm: tail.0.hwm,
+            gap_lo,
+            gap_hi,
+        },
+        tier: tier && r.tier_table().is_some(),
     }))
+}
+
+/// The table and time column to read `r`'s slots of `step` minutes from,
+/// for a read from `start` (and before `until`): the 5-minute tier when it
+/// is kept and each of its slots lies whole inside one of the read's, else
+/// the minute table.
+fn source_of(
+    r: Rollup,
+    cov: &Coverage,
+    step: i64,
+    (start, until): (DateTime<Utc>, Option<DateTime<Utc>>),
+) -> (&'static str, &'static str) {
+    let aligned = |t: DateTime<Utc>| {
+        t.timestamp().rem_euclid(TIER_MINUTES * 60) == 0 && t.timestamp_subsec_nanos() == 0
+    };
+    match r.tier_table() {
+        Some(tier)
+            if cov.tier
+                && step % TIER_MINUTES == 0
+                && aligned(start)
+                && until.is_none_or(aligned) =>
+        {
+            (tier, "slot")
+        }
+        _ => (r.rollup_table(), "minute"),
+    }
 }
 
 /// A rollup row's latency histogram from its `(bucket, count)` pairs.
@@ -174,6 +222,11 @@ pub(super) fn hist(pairs: Pairs) -> SparseHist {
 /// and a week of API rollups is over a million rows).
 pub(super) const MINUTE: &str = "(date_part('epoch', minute) / 60)::int8";
 
+/// [`MINUTE`] of another time column.
+fn epoch_minute(col: &str) -> String {
+    format!("(date_part('epoch', {col}) / 60)::int8")
+}
+
 impl MinuteHistory for PgRollups {
     fn name(&self) -> &'static str {
         "rollups"
@@ -185,12 +238,14 @@ impl MinuteHistory for PgRollups {
         (start, until): (DateTime<Utc>, Option<DateTime<Utc>>),
         step: i64,
     ) -> Result<Option<(ApiMinutes, Uncounted)>, sqlx::Error> {
-        let Some(unc) = coverage(conn, Rollup::Api, start).await? else {
+        let Some(cov) = coverage(conn, Rollup::Api, start).await? else {
             return Ok(None);
         };
+        let (table, at) = source_of(Rollup::Api, &cov, step, (start, until));
         let sql = format!(
-            "SELECT {MINUTE} AS m, endpoint, method, status, requests, with_error, latency \
-             FROM jfmon_rollup_api WHERE minute >= $1 AND ($2::timestamptz IS NULL OR minute < $2)"
+            "SELECT {} AS m, endpoint, method, status, requests, with_error, latency \
+             FROM {table} WHERE {at} >= $1 AND ($2::timestamptz IS NULL OR {at} < $2)",
+            epoch_minute(at)
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(start)
@@ -216,7 +271,7 @@ impl MinuteHistory for PgRollups {
         drop(rows);
         let mut out: ApiMinutes = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
         out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        Ok(Some((out, unc)))
+        Ok(Some((out, cov.uncounted)))
     }
 
     async fn integrations(
@@ -225,12 +280,13 @@ impl MinuteHistory for PgRollups {
         start: DateTime<Utc>,
         step: i64,
     ) -> Result<Option<(IntegrationMinutes, Uncounted)>, sqlx::Error> {
-        let Some(unc) = coverage(conn, Rollup::Integrations, start).await? else {
+        let Some(cov) = coverage(conn, Rollup::Integrations, start).await? else {
             return Ok(None);
         };
+        let (table, at) = source_of(Rollup::Integrations, &cov, step, (start, None));
         let sql = format!(
-            "SELECT {MINUTE} AS m, integration, calls, failures, latency \
-             FROM jfmon_rollup_integrations WHERE minute >= $1"
+            "SELECT {} AS m, integration, calls, failures, latency FROM {table} WHERE {at} >= $1",
+            epoch_minute(at)
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(start);
         let mut rows = q.fetch(&mut *conn);
@@ -248,7 +304,7 @@ impl MinuteHistory for PgRollups {
         }
         drop(rows);
         let out = slots.into_iter().map(|((m, k), v)| (m, k, v)).collect();
-        Ok(Some((out, unc)))
+        Ok(Some((out, cov.uncounted)))
     }
 
     async fn business(
@@ -257,7 +313,8 @@ impl MinuteHistory for PgRollups {
         start: DateTime<Utc>,
         step: i64,
     ) -> Result<Option<(BusinessMinutes, Uncounted)>, sqlx::Error> {
-        let Some(unc) = coverage(conn, Rollup::Business, start).await? else {
+        let Some(Coverage { uncounted: unc, .. }) = coverage(conn, Rollup::Business, start).await?
+        else {
             return Ok(None);
         };
         let sql =
@@ -279,7 +336,8 @@ impl MinuteHistory for PgRollups {
         conn: &mut PgConnection,
         since: DateTime<Utc>,
     ) -> Result<Option<(BusinessTotals, Uncounted)>, sqlx::Error> {
-        let Some(unc) = coverage(conn, Rollup::Business, since).await? else {
+        let Some(Coverage { uncounted: unc, .. }) = coverage(conn, Rollup::Business, since).await?
+        else {
             return Ok(None);
         };
         let rows: Vec<(String, f64)> = sqlx::query_as(

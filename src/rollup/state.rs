@@ -35,13 +35,16 @@ pub struct Position {
     pub horizons: Vec<(DateTime<Utc>, i64)>,
     /// Minutes from here on are complete in the rollup.
     pub covered_from: DateTime<Utc>,
+    /// The 5-minute tier equals the minutes (as stored: the last writer
+    /// kept it), and this step keeps it (once the step has checked).
+    pub tier: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Horizons(Vec<(DateTime<Utc>, i64)>);
 
-/// A stored position: base, tail, horizons, covered_from.
-type StoredRow = (i64, Json<Tail>, Json<Horizons>, DateTime<Utc>);
+/// A stored position: base, tail, horizons, covered_from, tier kept.
+type StoredRow = (i64, Json<Tail>, Json<Horizons>, DateTime<Utc>, bool);
 
 impl Position {
     /// Note the current snapshot and close the gaps it proves settled.
@@ -67,37 +70,57 @@ impl Position {
 
 /// The position of `r`, locked for this transaction; `None` before the first step.
 pub async fn lock(conn: &mut PgConnection, r: Rollup) -> Result<Option<Position>, sqlx::Error> {
-    let row: Option<StoredRow> = sqlx::query_as(
-        "SELECT base, tail, horizons, covered_from FROM jfmon_rollup_state \
-         WHERE source = $1 FOR UPDATE",
-    )
+    let row: Option<StoredRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT base, tail, horizons, covered_from, {TIER_KEPT} FROM jfmon_rollup_state AS s \
+         WHERE source = $1 FOR UPDATE"
+    )))
     .bind(r.table())
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(base, tail, h, covered_from)| Position {
+    Ok(row.map(|(base, tail, h, covered_from, tier)| Position {
         base,
         tail: tail.0,
         horizons: h.0.0,
         covered_from,
+        tier,
     }))
 }
 
-/// Store `p` (insert or replace).
+/// Whether the state row `s` says its 5-minute tier was kept by the last
+/// writer (`tier_at = updated_at`, migration 0017). Read through `to_jsonb`
+/// so that it is simply false before the migration adds the column.
+pub const TIER_KEPT: &str =
+    "coalesce(to_jsonb(s) ->> 'tier_at' = to_jsonb(s) ->> 'updated_at', false)";
+
+/// Store `p` (insert or replace). With `p.tier`, also marks the tier as
+/// kept up to this position (`tier_at = updated_at`); without, leaves
+/// `tier_at` alone, as a jfmon older than the tier does.
 pub async fn save(conn: &mut PgConnection, r: Rollup, p: &Position) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO jfmon_rollup_state AS s (source, base, tail, horizons, covered_from, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, clock_timestamp()) \
-         ON CONFLICT (source) DO UPDATE SET base = excluded.base, tail = excluded.tail, \
-           horizons = excluded.horizons, covered_from = excluded.covered_from, \
-           updated_at = excluded.updated_at",
-    )
-    .bind(r.table())
-    .bind(p.base)
-    .bind(Json(&p.tail))
-    .bind(Json(Horizons(p.horizons.clone())))
-    .bind(p.covered_from)
-    .execute(&mut *conn)
-    .await?;
+    let sql = match p.tier {
+        false => {
+            "INSERT INTO jfmon_rollup_state AS s (source, base, tail, horizons, covered_from, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, clock_timestamp()) \
+             ON CONFLICT (source) DO UPDATE SET base = excluded.base, tail = excluded.tail, \
+               horizons = excluded.horizons, covered_from = excluded.covered_from, \
+               updated_at = excluded.updated_at"
+        }
+        true => {
+            "INSERT INTO jfmon_rollup_state AS s \
+               (source, base, tail, horizons, covered_from, updated_at, tier_at) \
+             SELECT $1, $2, $3, $4, $5, c.t, c.t FROM (SELECT clock_timestamp() AS t) AS c \
+             ON CONFLICT (source) DO UPDATE SET base = excluded.base, tail = excluded.tail, \
+               horizons = excluded.horizons, covered_from = excluded.covered_from, \
+               updated_at = excluded.updated_at, tier_at = excluded.tier_at"
+        }
+    };
+    sqlx::query(sql)
+        .bind(r.table())
+        .bind(p.base)
+        .bind(Json(&p.tail))
+        .bind(Json(Horizons(p.horizons.clone())))
+        .bind(p.covered_from)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -115,6 +138,7 @@ mod tests {
             tail: Tail::new(0),
             horizons: Vec::new(),
             covered_from: t(0),
+            tier: false,
         }
     }
 
