@@ -1,20 +1,24 @@
--- A coarser tier of the API and integration rollups: the same aggregates per
+-- A coarser tier of the API and integration rollups: their aggregates per
 -- 5-minute slot (UTC, aligned on the Unix epoch), so that a window whose
--- slots are 5 minutes or a multiple (24 hours, 7 days, 30 days) reads a
--- fifth of the rows or fewer (src/rollup/read.rs). Idempotent and additive.
+-- slots are 5 minutes or a multiple (24 hours, 7 days, 30 days) reads far
+-- fewer rows (src/rollup/read.rs). Idempotent and additive.
 --
 -- Kept by the statement that adds a delta to the minute table, in the same
 -- transaction (src/rollup/spec.rs), so a slot always equals the sum of its
 -- five minutes.
+
+-- API calls per slot × endpoint × method: the requests per status and those
+-- with a non-empty error text per status as (status, count) pairs sorted by
+-- status (errors: only the non-zero), and one latency histogram for all
+-- statuses (the views merge them), as in jfmon_rollup_api.
 CREATE TABLE IF NOT EXISTS jfmon_rollup_api_5m (
     slot       timestamptz  NOT NULL,
     endpoint   text         NOT NULL,
     method     text         NOT NULL,
-    status     integer      NOT NULL,
-    requests   bigint       NOT NULL,
-    with_error bigint       NOT NULL,
+    statuses   int8[]       NOT NULL,
+    errors     int8[]       NOT NULL,
     latency    int8[]       NOT NULL,
-    PRIMARY KEY (slot, endpoint, method, status)
+    PRIMARY KEY (slot, endpoint, method)
 );
 
 CREATE TABLE IF NOT EXISTS jfmon_rollup_integrations_5m (

@@ -150,26 +150,34 @@ fn add_pairs(into: &mut SparseHist, pairs: &[i64]) {
 /// The 5-minute tiers equal their minute tables summed by slot (counts and
 /// histogram pairs), summed here in Rust, not by the SQL under test.
 async fn tier_matches_minutes(pool: &PgPool) {
-    let mut want: BTreeMap<ApiKey, (i64, i64, SparseHist)> = BTreeMap::new();
+    /// slot, endpoint, method.
+    type TierKey = (DateTime<Utc>, String, String);
+    /// requests by status, with an error text by status (non-zero), latency.
+    type TierVal = (BTreeMap<i64, i64>, BTreeMap<i64, i64>, SparseHist);
+    let mut want: BTreeMap<TierKey, TierVal> = BTreeMap::new();
     for ((t, e, m, s), (n, w, l)) in rolled_api(pool).await {
-        let v = want.entry((slot5(t), e, m, s)).or_default();
-        v.0 += n;
-        v.1 += w;
+        let v = want.entry((slot5(t), e, m)).or_default();
+        *v.0.entry(s as i64).or_default() += n;
+        if w > 0 {
+            *v.1.entry(s as i64).or_default() += w;
+        }
         add_pairs(&mut v.2, &l);
     }
-    let want: BTreeMap<ApiKey, ApiVal> = want
+    let flat = |m: BTreeMap<i64, i64>| m.into_iter().flat_map(|(k, v)| [k, v]).collect();
+    let want: BTreeMap<TierKey, (Vec<i64>, Vec<i64>, Vec<i64>)> = want
         .into_iter()
-        .map(|(k, (n, w, h))| (k, (n, w, pairs(&h))))
+        .map(|(k, (s, e, h))| (k, (flat(s), flat(e), pairs(&h))))
         .collect();
-    let tier: Vec<RolledApiRow> = sqlx::query_as(
-        "SELECT slot, endpoint, method, status, requests, with_error, latency FROM jfmon_rollup_api_5m",
+    type TierRow = (DateTime<Utc>, String, String, Vec<i64>, Vec<i64>, Vec<i64>);
+    let tier: Vec<TierRow> = sqlx::query_as(
+        "SELECT slot, endpoint, method, statuses, errors, latency FROM jfmon_rollup_api_5m",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    let got: BTreeMap<ApiKey, ApiVal> = tier
+    let got: BTreeMap<TierKey, (Vec<i64>, Vec<i64>, Vec<i64>)> = tier
         .into_iter()
-        .map(|(t, e, m, s, n, w, l)| ((t, e, m, s), (n, w, l)))
+        .map(|(t, e, m, s, w, l)| ((t, e, m), (s, w, l)))
         .collect();
     assert_eq!(got, want, "the API 5-minute tier differs from its minutes");
 
@@ -559,7 +567,7 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
 
     // Those windows (slots of 5, 30 and 120 minutes) read the tier: a
     // change made to it shows there, and not at 6 h (1-minute slots).
-    sqlx::query("UPDATE jfmon_rollup_api_5m SET requests = requests + 1")
+    sqlx::query("UPDATE jfmon_rollup_api_5m SET statuses = statuses || ARRAY[999, 1]::int8[]")
         .execute(&pool)
         .await
         .unwrap();

@@ -160,11 +160,11 @@ async fn coverage(
     }
     let row: Option<StateRow> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT tail, covered_from, updated_at, now(), \
-                {TIER_KEPT} AND coalesce(has_table_privilege(to_regclass($2)::oid, 'SELECT'), false) \
+                {TIER_KEPT} AND coalesce(has_table_privilege(to_regclass($2::text)::oid, 'SELECT'), false) \
          FROM jfmon_rollup_state AS s WHERE source = $1"
     )))
     .bind(r.table())
-    .bind(r.tier_table().unwrap_or(""))
+    .bind(r.tier_table())
     .fetch_optional(&mut *conn)
     .await?;
     let Some((tail, covered_from, updated_at, now, tier)) = row else {
@@ -184,29 +184,48 @@ async fn coverage(
     }))
 }
 
-/// The table and time column to read `r`'s slots of `step` minutes from,
-/// for a read from `start` (and before `until`): the 5-minute tier when it
-/// is kept and each of its slots lies whole inside one of the read's, else
-/// the minute table.
+/// Where a read of a rollup's slots comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Minutes,
+    /// The 5-minute tier ([`Rollup::tier_table`]).
+    Tier,
+}
+
+/// Where to read `r`'s slots of `step` minutes from, for a read from
+/// `start` (and before `until`): the 5-minute tier when it is kept and each
+/// of its slots lies whole inside one of the read's, else the minutes.
 fn source_of(
     r: Rollup,
     cov: &Coverage,
     step: i64,
     (start, until): (DateTime<Utc>, Option<DateTime<Utc>>),
-) -> (&'static str, &'static str) {
+) -> Source {
     let aligned = |t: DateTime<Utc>| {
         t.timestamp().rem_euclid(TIER_MINUTES * 60) == 0 && t.timestamp_subsec_nanos() == 0
     };
     match r.tier_table() {
-        Some(tier)
+        Some(_)
             if cov.tier
                 && step % TIER_MINUTES == 0
                 && aligned(start)
                 && until.is_none_or(aligned) =>
         {
-            (tier, "slot")
+            Source::Tier
         }
-        _ => (r.rollup_table(), "minute"),
+        _ => Source::Minutes,
+    }
+}
+
+/// Add an API tier row's counts: `statuses`, the requests per status, and
+/// `errors`, those with an error text per status (only the non-zero), both
+/// sorted by status.
+fn add_statuses(slot: &mut ApiMinute, statuses: &Pairs, errors: &Pairs) {
+    let mut errors = errors.0.iter().peekable();
+    for &(status, n) in &statuses.0 {
+        while errors.next_if(|(s, _)| *s < status).is_some() {}
+        let with_error = errors.next_if(|(s, _)| *s == status).map_or(0, |e| e.1);
+        slot.add_counts(status as i32, n, with_error);
     }
 }
 
@@ -241,12 +260,18 @@ impl MinuteHistory for PgRollups {
         let Some(cov) = coverage(conn, Rollup::Api, start).await? else {
             return Ok(None);
         };
-        let (table, at) = source_of(Rollup::Api, &cov, step, (start, until));
-        let sql = format!(
-            "SELECT {} AS m, endpoint, method, status, requests, with_error, latency \
-             FROM {table} WHERE {at} >= $1 AND ($2::timestamptz IS NULL OR {at} < $2)",
-            epoch_minute(at)
-        );
+        let tier = source_of(Rollup::Api, &cov, step, (start, until)) == Source::Tier;
+        let sql = match tier {
+            false => format!(
+                "SELECT {MINUTE} AS m, endpoint, method, status, requests, with_error, latency \
+                 FROM jfmon_rollup_api WHERE minute >= $1 AND ($2::timestamptz IS NULL OR minute < $2)"
+            ),
+            true => format!(
+                "SELECT {} AS m, endpoint, method, statuses, errors, latency \
+                 FROM jfmon_rollup_api_5m WHERE slot >= $1 AND ($2::timestamptz IS NULL OR slot < $2)",
+                epoch_minute("slot")
+            ),
+        };
         let q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(start)
             .bind(until);
@@ -261,6 +286,11 @@ impl MinuteHistory for PgRollups {
             };
             let m: Minute = r.try_get(0)?;
             let slot = slots.entry((slot_of(m, step), key)).or_default();
+            if tier {
+                add_statuses(slot, &r.try_get::<Pairs, _>(3)?, &r.try_get::<Pairs, _>(4)?);
+                slot.latency.add_pairs(&r.try_get::<Pairs, _>(5)?.0);
+                continue;
+            }
             slot.add_counts(
                 r.try_get(3)?,
                 r.try_get::<i64, _>(4)?.max(0) as u64,
@@ -283,7 +313,10 @@ impl MinuteHistory for PgRollups {
         let Some(cov) = coverage(conn, Rollup::Integrations, start).await? else {
             return Ok(None);
         };
-        let (table, at) = source_of(Rollup::Integrations, &cov, step, (start, None));
+        let (table, at) = match source_of(Rollup::Integrations, &cov, step, (start, None)) {
+            Source::Minutes => (Rollup::Integrations.rollup_table(), "minute"),
+            Source::Tier => ("jfmon_rollup_integrations_5m", "slot"),
+        };
         let sql = format!(
             "SELECT {} AS m, integration, calls, failures, latency FROM {table} WHERE {at} >= $1",
             epoch_minute(at)
@@ -347,5 +380,28 @@ impl MinuteHistory for PgRollups {
         .fetch_all(&mut *conn)
         .await?;
         Ok(Some((rows.into_iter().collect(), unc)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tier_rows_errors_go_with_their_status() {
+        let mut slot = ApiMinute::default();
+        let statuses = Pairs(vec![(0, 2), (200, 10), (404, 3), (503, 4)]);
+        // Error texts on the NULL status and on some 404s.
+        let errors = Pairs(vec![(0, 2), (404, 1)]);
+        add_statuses(&mut slot, &statuses, &errors);
+        let mut want = ApiMinute::default();
+        for (status, n, e) in [(0, 2, 2), (200, 10, 0), (404, 3, 1), (503, 4, 0)] {
+            want.add_counts(status, n, e);
+        }
+        assert_eq!(slot, want);
+        assert_eq!(
+            (slot.requests, slot.errors, slot.client_errors),
+            (19, 2 + 1 + 4, 2)
+        );
     }
 }
