@@ -152,11 +152,14 @@ pub(super) async fn load_tail(
     .fetch_one(&mut *conn)
     .await?;
     let floor = (hwm - STARTUP_GAP_SCAN).max(0);
+    // One array rather than a row per id: 200,000 rows took the client
+    // longer to receive than the server to find (103 ms and then 86 ms
+    // decoding on hist_24h, against 32 ms for the array).
     let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT t.id::int8 FROM {table} AS t WHERE t.id > $1 ORDER BY t.id"
+        "SELECT array(SELECT t.id::int8 FROM {table} AS t WHERE t.id > $1 ORDER BY t.id)"
     )))
     .bind(floor)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     let mut tail = Tail::new(floor);
     tail.advance(&ids, now);
