@@ -285,12 +285,17 @@ def cmd_storage(db):
                    "'jfmon_rollup_api','jfmon_rollup_integrations','jfmon_rollup_business',"
                    "'jfmon_rollup_sessions','jfmon_rollup_api_5m','jfmon_rollup_integrations_5m',"
                    "'jfmon_rollup_usage']) AS t WHERE to_regclass(t) IS NOT NULL")
-    sizes = {l.split("|")[0]: int(l.split("|")[1]) for l in out.splitlines()}
+    every = {l.split("|")[0]: int(l.split("|")[1]) for l in out.splitlines()}
+    # mb_per_day: the four minute rollups, as in earlier runs; the others apart.
+    extra = {t: every.pop(t) for t in list(every)
+             if t.endswith("_5m") or t == "jfmon_rollup_usage"}
+    sizes = every
     days = float(psql(db, "SELECT extract(epoch FROM max(minute) - min(minute)) / 86400 "
                           "FROM jfmon_rollup_api"))
     raw = int(psql(db, "SELECT pg_total_relation_size('monitoring_api_calls')"))
     emit(what="storage", db=db, days=round(days, 2), bytes=sizes,
          mb_per_day=round(sum(sizes.values()) / days / 2**20, 2),
+         other_mb_per_day={t: round(b / days / 2**20, 2) for t, b in extra.items()},
          api_raw_mb_per_day=round(raw / days / 2**20, 1))
 
 

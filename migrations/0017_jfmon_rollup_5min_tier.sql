@@ -4,8 +4,9 @@
 -- fewer rows (src/rollup/read.rs). Idempotent and additive.
 --
 -- Kept by the statement that adds a delta to the minute table, in the same
--- transaction (src/rollup/spec.rs), so a slot always equals the sum of its
--- five minutes.
+-- transaction (src/rollup/spec.rs), so that while jfmon_rollup_state says
+-- the tier was kept (tier_at = updated_at, below) a slot equals the sum of
+-- its five minutes.
 
 -- API calls per slot × endpoint × method: the requests per status and those
 -- with a non-empty error text per status as (status, count) pairs sorted by

@@ -164,7 +164,9 @@ async fn tier_matches_minutes(pool: &PgPool) {
         add_pairs(&mut v.2, &l);
     }
     let flat = |m: BTreeMap<i64, i64>| m.into_iter().flat_map(|(k, v)| [k, v]).collect();
-    let want: BTreeMap<TierKey, (Vec<i64>, Vec<i64>, Vec<i64>)> = want
+    /// statuses, errors, latency pairs.
+    type TierPairs = (Vec<i64>, Vec<i64>, Vec<i64>);
+    let want: BTreeMap<TierKey, TierPairs> = want
         .into_iter()
         .map(|(k, (s, e, h))| (k, (flat(s), flat(e), pairs(&h))))
         .collect();
@@ -175,7 +177,7 @@ async fn tier_matches_minutes(pool: &PgPool) {
     .fetch_all(pool)
     .await
     .unwrap();
-    let got: BTreeMap<TierKey, (Vec<i64>, Vec<i64>, Vec<i64>)> = tier
+    let got: BTreeMap<TierKey, TierPairs> = tier
         .into_iter()
         .map(|(t, e, m, s, w, l)| ((t, e, m), (s, w, l)))
         .collect();
@@ -199,7 +201,8 @@ async fn tier_matches_minutes(pool: &PgPool) {
         .into_iter()
         .map(|(k, (c, f, h))| (k, (c, f, pairs(&h))))
         .collect();
-    let got: BTreeMap<(DateTime<Utc>, String), (i64, i64, Vec<i64>)> = sqlx::query_as(
+    type IntVal = (i64, i64, Vec<i64>);
+    let got: BTreeMap<(DateTime<Utc>, String), IntVal> = sqlx::query_as(
         "SELECT slot, integration, calls, failures, latency FROM jfmon_rollup_integrations_5m",
     )
     .fetch_all(pool)
@@ -509,8 +512,8 @@ async fn window_from_rollups_equals_window_from_raw_rows(pool: PgPool) {
 }
 
 /// Whether a window of `secs` loads the same from the rollups as from raw
-/// rows (and did load from the rollups).
-async fn window_same_as_raw(pool: &PgPool, secs: u64) -> bool {
+/// rows (and did load from the rollups): (API minutes, integration minutes).
+async fn window_same_as_raw(pool: &PgPool, secs: u64) -> (bool, bool) {
     let mut from_rollups = poller(pool, secs).await;
     let mut from_raw = poller(pool, secs).await;
     from_raw.set_use_rollups(false);
@@ -519,18 +522,24 @@ async fn window_same_as_raw(pool: &PgPool, secs: u64) -> bool {
     assert_eq!(from_rollups.history(), Some("rollups"), "window {secs} s");
     assert_eq!(from_raw.history(), Some("raw rows"));
     assert!(!b.api.is_empty() && !b.integrations.is_empty());
-    a.api == b.api && a.integrations == b.integrations
+    (a.api == b.api, a.integrations == b.integrations)
 }
 
-/// Whether the last step of both rollups with a tier kept it.
+/// Whether the last step of either rollup with a tier kept it: (API,
+/// integrations) both, or neither (else the test fails here).
 async fn tiers_kept(pool: &PgPool) -> bool {
-    sqlx::query_scalar(
-        "SELECT bool_and(tier_at IS NOT DISTINCT FROM updated_at) FROM jfmon_rollup_state \
-         WHERE source IN ('monitoring_api_calls', 'monitoring_integration_metrics')",
+    let kept: Vec<bool> = sqlx::query_scalar(
+        "SELECT tier_at IS NOT DISTINCT FROM updated_at FROM jfmon_rollup_state \
+         WHERE source IN ('monitoring_api_calls', 'monitoring_integration_metrics') ORDER BY source",
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await
-    .unwrap()
+    .unwrap();
+    assert!(
+        kept.len() == 2 && kept[0] == kept[1],
+        "tiers kept: {kept:?}"
+    );
+    kept[0]
 }
 
 async fn rename(pool: &PgPool, pairs: &[(&str, &str)]) {
@@ -546,6 +555,7 @@ async fn rename(pool: &PgPool, pairs: &[(&str, &str)]) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(pool: PgPool) {
+    const DAY: u64 = 86_400;
     let mut rng = Rng(0x5a5a);
     insert_api_calls(&pool, &mut rng, 3_000, 6.0 * 3_600.0).await;
     insert_others(&pool, 600, 6 * 3_600).await;
@@ -561,23 +571,42 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
     late.commit().await.unwrap();
     insert_api_calls(&pool, &mut rng, 150, 300.0).await;
     insert_others(&pool, 30, 300).await;
-    for secs in [86_400, 7 * 86_400, 30 * 86_400] {
-        assert!(window_same_as_raw(&pool, secs).await, "{secs} s");
+    assert!(tiers_kept(&pool).await);
+    for secs in [DAY, 7 * DAY, 30 * DAY] {
+        assert_eq!(
+            window_same_as_raw(&pool, secs).await,
+            (true, true),
+            "{secs} s"
+        );
     }
 
-    // Those windows (slots of 5, 30 and 120 minutes) read the tier: a
-    // change made to it shows there, and not at 6 h (1-minute slots).
-    sqlx::query("UPDATE jfmon_rollup_api_5m SET statuses = statuses || ARRAY[999, 1]::int8[]")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE jfmon_rollup_integrations_5m SET calls = calls + 1")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert!(!window_same_as_raw(&pool, 86_400).await);
-    assert!(!window_same_as_raw(&pool, 7 * 86_400).await);
-    assert!(window_same_as_raw(&pool, 6 * 3_600).await);
+    // Those windows (slots of 5, 30 and 120 minutes) read the tiers: a
+    // change made to one shows there, and not at 6 h (1-minute slots).
+    exec(
+        &pool,
+        "UPDATE jfmon_rollup_api_5m SET statuses = statuses || ARRAY[999, 1]::int8[]",
+    )
+    .await;
+    for secs in [DAY, 7 * DAY, 30 * DAY] {
+        assert_eq!(
+            window_same_as_raw(&pool, secs).await,
+            (false, true),
+            "{secs} s"
+        );
+    }
+    exec(
+        &pool,
+        "UPDATE jfmon_rollup_integrations_5m SET calls = calls + 1",
+    )
+    .await;
+    for secs in [DAY, 7 * DAY, 30 * DAY] {
+        assert_eq!(
+            window_same_as_raw(&pool, secs).await,
+            (false, false),
+            "{secs} s"
+        );
+    }
+    assert_eq!(window_same_as_raw(&pool, 6 * 3_600).await, (true, true));
 
     // A jfmon without the tier steps (emulated by hiding the tier tables
     // from this one during a step): the tier no longer follows the minutes,
@@ -592,17 +621,87 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
     follow_until_idle(&mut m).await;
     rename(&pool, &hidden.map(|(a, b)| (b, a))).await;
     assert!(!tiers_kept(&pool).await);
-    assert!(window_same_as_raw(&pool, 86_400).await);
-    assert!(window_same_as_raw(&pool, 7 * 86_400).await);
+    for secs in [DAY, 7 * DAY] {
+        assert_eq!(
+            window_same_as_raw(&pool, secs).await,
+            (true, true),
+            "{secs} s"
+        );
+    }
 
-    // The next step of this jfmon rebuilds it from the minutes.
+    // A backfill step leaves the stale tier to the follower.
+    let mut b = Maintainer::new(jfmon_pool(&pool).await, Role::Backfill);
+    assert!(b.try_lease().await.unwrap());
+    for r in [Rollup::Api, Rollup::Integrations] {
+        b.backfill_step(r, Utc::now() - chrono::TimeDelta::days(1), 1_000)
+            .await
+            .unwrap();
+    }
+    assert!(!tiers_kept(&pool).await);
+
+    // The next follow step of this jfmon rebuilds it from the minutes.
     follow_until_idle(&mut m).await;
     assert_exact(&pool).await;
     insert_api_calls(&pool, &mut rng, 100, 60.0).await;
     follow_until_idle(&mut m).await;
     assert_exact(&pool).await;
     assert!(tiers_kept(&pool).await);
-    assert!(window_same_as_raw(&pool, 86_400).await);
+    assert_eq!(window_same_as_raw(&pool, DAY).await, (true, true));
+}
+
+async fn exec(pool: &PgPool, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_role_that_may_not_rewrite_the_tier_keeps_the_minutes_and_leaves_it_aside(pool: PgPool) {
+    let db = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or("x")
+        .to_owned();
+    let mut role = format!(
+        "nd_{}",
+        db.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+    .to_ascii_lowercase();
+    role.truncate(60);
+    for sql in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("REVOKE DELETE ON jfmon_rollup_api_5m, jfmon_rollup_integrations_5m FROM {role}"),
+    ] {
+        exec(&pool, &sql).await;
+    }
+    let mut rng = Rng(0x7e7e);
+    insert_api_calls(&pool, &mut rng, 1_000, 3_600.0).await;
+    insert_others(&pool, 200, 3_600).await;
+    let opts = (*pool.connect_options()).clone().username(&role);
+    let as_role = jfmon::db::connect::pool_with(opts, &settings(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        jfmon::rollup::follow::cannot_maintain(&as_role)
+            .await
+            .unwrap(),
+        None
+    );
+    let mut m = Maintainer::new(as_role, Role::Follow);
+    assert!(m.try_lease().await.unwrap());
+    follow_until_idle(&mut m).await;
+    // The minutes are kept, the tier is not (and is not read).
+    let (e, r) = (exact_api(&pool).await, rolled_api(&pool).await);
+    assert_eq!(e, r);
+    assert!(!tiers_kept(&pool).await);
+    assert_eq!(window_same_as_raw(&pool, 86_400).await, (true, true));
+    drop(m);
+    exec(&pool, &format!("DROP OWNED BY {role}")).await;
+    exec(&pool, &format!("DROP ROLE {role}")).await;
 }
 
 fn url_of(pool: &PgPool) -> String {

@@ -380,8 +380,19 @@ impl Poller {
         let mut integration_tails = None;
         // A new series for this load's job (a stopped job's go nowhere).
         self.older_starts = Default::default();
-        // The integration rollup (its histograms as heavy as the API's)
-        // is read beside the API's, from the start.
+        // The rollups are read beside the load from the start (the API's
+        // in two halves, each on a connection of its own), while the load
+        // reads the tails of the raw tables.
+        let api_history = match use_history && self.has(API_CALLS) {
+            true => {
+                let s = snapshot.clone();
+                let read: Read<_> = Box::new(move |c| {
+                    Box::pin(async move { api_from_history(&s, c, (start, now), step).await })
+                });
+                Some(Aside::start(Some(&snapshot), &mut tx, read).await?)
+            }
+            false => None,
+        };
         let integration_history = match use_history && self.has(INTEGRATION_METRICS) {
             true => {
                 let read: Read<_> =
@@ -392,10 +403,9 @@ impl Poller {
         };
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
-            let raw = if use_history {
-                api_from_history(&snapshot, &mut tx, (start, now), step).await?
-            } else {
-                None
+            let raw = match api_history {
+                Some(read) => read.get().await?,
+                None => None,
             };
             from_history |= raw.is_some();
             let from = raw.as_ref().map_or(recent, |_| start);
@@ -744,10 +754,10 @@ pub fn api_forward_sql() -> String {
     forward_sql(API_CALLS, API_COLS)
 }
 
-/// The window's API minutes from the rollups, its older half read beside the
-/// load (see `aside`) while the load reads the newer: a week is 1.4 M rollup
-/// rows of 20-odd histogram pairs each, and one connection serialises,
-/// sends and decodes them one after the other.
+/// The window's API minutes from the rollups (itself read beside the load),
+/// its older half read beside it (see `aside`) while it reads the newer: a
+/// week of minutes is 1.4 M rollup rows of 20-odd histogram pairs each, and
+/// one connection serialises, sends and decodes them one after the other.
 async fn api_from_history(
     snapshot: &Snapshot,
     tx: &mut PgConnection,

@@ -45,7 +45,9 @@ impl std::fmt::Display for CannotMaintain {
 
 /// Whether this connection can keep the rollups: the tables exist (`jfmon
 /// migrate` creates them), the role may write every one of them and the
-/// session is not read-only. `Ok(None)` means it can.
+/// session is not read-only. `Ok(None)` means it can. (The 5-minute tiers
+/// are left out: without the rights to rewrite them, the maintainer leaves
+/// them aside and keeps the minutes.)
 pub async fn cannot_maintain(pool: &PgPool) -> Result<Option<CannotMaintain>, sqlx::Error> {
     let (exist, writable, read_only): (bool, bool, bool) = sqlx::query_as(
         "SELECT to_regclass('jfmon_rollup_state') IS NOT NULL, \
@@ -54,6 +56,7 @@ pub async fn cannot_maintain(pool: &PgPool) -> Result<Option<CannotMaintain>, sq
                                    AND has_table_privilege(c.oid, 'UPDATE')) \
                             FROM pg_class c \
                            WHERE c.relname LIKE 'jfmon\\_rollup\\_%' AND c.relkind = 'r' \
+                             AND c.relname NOT LIKE '%\\_5m' \
                              AND pg_table_is_visible(c.oid)), false), \
                 current_setting('transaction_read_only') = 'on'",
     )

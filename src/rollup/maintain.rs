@@ -261,12 +261,19 @@ pub async fn existing(pool: &PgPool) -> Result<Vec<Rollup>, sqlx::Error> {
 }
 
 /// Begin the step's transaction and lock the position (created when absent).
-async fn begin(conn: &mut PgConnection, r: Rollup) -> Result<(Position, Snap), sqlx::Error> {
+async fn begin(
+    conn: &mut PgConnection,
+    r: Rollup,
+    role: Role,
+) -> Result<(Position, Snap), sqlx::Error> {
     sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .execute(&mut *conn)
         .await?;
     let pos = state::lock(conn, r).await?;
     let snap = snap(conn).await?;
+    // A new rollup's tier is started by whichever step comes first (there
+    // are no minutes yet to rebuild it from).
+    let rebuild = role == Role::Follow || pos.is_none();
     let pos = match pos {
         Some(p) => p,
         None => {
@@ -294,38 +301,63 @@ async fn begin(conn: &mut PgConnection, r: Rollup) -> Result<(Position, Snap), s
         }
     };
     let mut pos = pos;
-    pos.tier = keep_tier(conn, r, pos.tier).await?;
+    pos.tier = keep_tier(conn, r, pos.tier, rebuild).await?;
     Ok((pos, snap))
 }
 
+/// The longest a rebuild of the 5-minute tier may take (a month of
+/// minutes takes minutes; an interactive statement may take 5 s).
+const REBUILD_TIMEOUT: &str = "15min";
+
 /// Whether this step keeps `r`'s 5-minute tier: when the tier exists
-/// (migration 0017). When the last writer did not keep it (`kept` false: a
-/// new rollup, the first step after the migration, or a jfmon older than
-/// the tier stepped since), it is first rebuilt from the minute table, in
-/// this step's snapshot and under its lock on the position, so it equals
-/// the minutes the step starts from.
-async fn keep_tier(conn: &mut PgConnection, r: Rollup, kept: bool) -> Result<bool, sqlx::Error> {
-    let (Some(table), Some(rebuild)) = (r.tier_table(), r.tier_rebuild_sql()) else {
+/// (migration 0017) and this role may rewrite it. When the last writer did
+/// not keep it (`kept` false: a new rollup, the first step after the
+/// migration, or a jfmon older than the tier stepped since), a follow step
+/// (`rebuild`) first rebuilds it from the minute table, in this step's
+/// snapshot and under its lock on the position, so it equals the minutes
+/// the step starts from; a backfill step of an existing rollup leaves it to
+/// the follower (beside an older follower it would rebuild a month of
+/// minutes every slice).
+async fn keep_tier(
+    conn: &mut PgConnection,
+    r: Rollup,
+    kept: bool,
+    rebuild: bool,
+) -> Result<bool, sqlx::Error> {
+    let (Some(table), Some(refill)) = (r.tier_table(), r.tier_rebuild_sql()) else {
         return Ok(false);
     };
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(table)
-        .fetch_one(&mut *conn)
-        .await?;
-    if exists && !kept {
-        // Once per upgrade; a month of minutes takes longer than an
-        // interactive statement may (the setting ends with the transaction).
-        sqlx::query("SELECT set_config('statement_timeout', '0', true)")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(AssertSqlSafe(rebuild))
-            .execute(&mut *conn)
-            .await?;
+    // Each right on its own: with a list, `has_table_privilege` asks for any.
+    let usable: bool = sqlx::query_scalar(
+        "SELECT coalesce(bool_and(has_table_privilege(to_regclass($1)::oid, p)), false) \
+         FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p",
+    )
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !usable || kept {
+        return Ok(usable);
     }
-    Ok(exists)
+    if !rebuild {
+        return Ok(false);
+    }
+    let timeout: String = sqlx::query_scalar(
+        "SELECT current_setting('statement_timeout') FROM (SELECT set_config('statement_timeout', $1, true)) AS s",
+    )
+    .bind(REBUILD_TIMEOUT)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(AssertSqlSafe(refill))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+        .bind(timeout)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
 }
 
 struct Snap {
@@ -412,7 +444,7 @@ pub async fn follow_step(conn: &mut PgConnection, r: Rollup) -> Result<StepOutco
 }
 
 async fn follow_in_tx(conn: &mut PgConnection, r: Rollup) -> Result<StepOutcome, sqlx::Error> {
-    let (mut pos, snap) = begin(conn, r).await?;
+    let (mut pos, snap) = begin(conn, r, Role::Follow).await?;
     let mut found: Vec<i64> = Vec::new();
     if pos.tail.has_gaps() {
         let (lo, hi) = pos.tail.gap_arrays();
@@ -461,7 +493,7 @@ async fn backfill_in_tx(
     cutoff: DateTime<Utc>,
     slice: i64,
 ) -> Result<BackfillProgress, sqlx::Error> {
-    let (mut pos, snap) = begin(conn, r).await?;
+    let (mut pos, snap) = begin(conn, r, Role::Backfill).await?;
     if pos.base <= 0 {
         pos.covered_from = DateTime::<Utc>::UNIX_EPOCH;
     }

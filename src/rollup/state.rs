@@ -89,8 +89,8 @@ pub async fn lock(conn: &mut PgConnection, r: Rollup) -> Result<Option<Position>
 /// Whether the state row `s` says its 5-minute tier was kept by the last
 /// writer (`tier_at = updated_at`, migration 0017). Read through `to_jsonb`
 /// so that it is simply false before the migration adds the column.
-pub const TIER_KEPT: &str =
-    "coalesce(to_jsonb(s) ->> 'tier_at' = to_jsonb(s) ->> 'updated_at', false)";
+pub const TIER_KEPT: &str = "coalesce((SELECT j ->> 'tier_at' = j ->> 'updated_at' \
+     FROM (SELECT to_jsonb(s) - 'tail' - 'horizons' AS j) AS x), false)";
 
 /// Store `p` (insert or replace). With `p.tier`, also marks the tier as
 /// kept up to this position (`tier_at = updated_at`); without, leaves
