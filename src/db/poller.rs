@@ -401,6 +401,25 @@ impl Poller {
             }
             false => None,
         };
+        // The integration and business tails (an index scan of their newest
+        // ids each) beside the load too, while it reads the API calls.
+        let other_tails = {
+            let (int, biz) = (self.has(INTEGRATION_METRICS), self.has(BUSINESS_METRICS));
+            let read: Read<_> = Box::new(move |c| {
+                Box::pin(async move {
+                    let i = match int {
+                        true => Some(load_tail(c, INTEGRATION_METRICS, now).await?),
+                        false => None,
+                    };
+                    let b = match biz {
+                        true => Some(load_tail(c, BUSINESS_METRICS, now).await?),
+                        false => None,
+                    };
+                    Ok((i, b))
+                })
+            });
+            Aside::start(Some(&snapshot), &mut tx, read).await?
+        };
         if self.has(API_CALLS) {
             self.api = load_tail(&mut tx, API_CALLS, now).await?;
             let raw = match api_history {
@@ -423,8 +442,9 @@ impl Poller {
         // usage and today's business totals.
         let progressive_raw = self.progressive && !from_history;
         let mut older_today = None;
-        if self.has(INTEGRATION_METRICS) {
-            self.integrations = load_tail(&mut tx, INTEGRATION_METRICS, now).await?;
+        let (integration_tail, business_tail) = other_tails.get().await?;
+        if let Some(tail) = integration_tail {
+            self.integrations = tail;
             let raw = match integration_history {
                 Some(read) => read.get().await?,
                 None => None,
@@ -441,8 +461,8 @@ impl Poller {
             integration_minutes_aside = Some(Aside::start(Some(&snapshot), &mut tx, read).await?);
             integration_tails = Some((from, hwm));
         }
-        if self.has(BUSINESS_METRICS) {
-            self.business = load_tail(&mut tx, BUSINESS_METRICS, now).await?;
+        if let Some(tail) = business_tail {
+            self.business = tail;
             let raw = if use_history {
                 history.business(&mut tx, start, step).await?
             } else {
