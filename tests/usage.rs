@@ -671,7 +671,8 @@ async fn a_window_from_the_usage_rollup_equals_the_raw_read_late_ends_included(p
     // it come from raw rows, the rest from the rollup, by minute at 6 h
     // and summed into the same slots at 24 h.
     let rolled = load(&pool, SIX_HOURS, true).await;
-    let detailed = minute_of(settled) - 122;
+    // Two minutes into the slot of about two hours ago, whatever the clock.
+    let detailed = slot_of(minute_of(settled) - 122, step) + 2;
     assert_ne!(detailed % step, 0);
     sqlx::query("UPDATE jfmon_rollup_usage_state SET detailed_from = $1")
         .bind(minute_start(detailed))
