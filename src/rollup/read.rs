@@ -138,7 +138,8 @@ type StateRow = (
 /// What a rollup serves from a window start on.
 struct Coverage {
     uncounted: Uncounted,
-    /// Its 5-minute tier equals its minutes and this role may read it.
+    /// It has a 5-minute tier, equal to its minutes, that this role may
+    /// read (false for a rollup without one: `to_regclass(NULL)`).
     tier: bool,
 }
 
@@ -180,7 +181,7 @@ async fn coverage(
             gap_lo,
             gap_hi,
         },
-        tier: tier && r.tier_table().is_some(),
+        tier,
     }))
 }
 
@@ -192,11 +193,10 @@ enum Source {
     Tier,
 }
 
-/// Where to read `r`'s slots of `step` minutes from, for a read from
+/// Where to read a rollup's slots of `step` minutes from, for a read from
 /// `start` (and before `until`): the 5-minute tier when it is kept and each
 /// of its slots lies whole inside one of the read's, else the minutes.
 fn source_of(
-    r: Rollup,
     cov: &Coverage,
     step: i64,
     (start, until): (DateTime<Utc>, Option<DateTime<Utc>>),
@@ -204,16 +204,9 @@ fn source_of(
     let aligned = |t: DateTime<Utc>| {
         t.timestamp().rem_euclid(TIER_MINUTES * 60) == 0 && t.timestamp_subsec_nanos() == 0
     };
-    match r.tier_table() {
-        Some(_)
-            if cov.tier
-                && step % TIER_MINUTES == 0
-                && aligned(start)
-                && until.is_none_or(aligned) =>
-        {
-            Source::Tier
-        }
-        _ => Source::Minutes,
+    match cov.tier && step % TIER_MINUTES == 0 && aligned(start) && until.is_none_or(aligned) {
+        true => Source::Tier,
+        false => Source::Minutes,
     }
 }
 
@@ -260,7 +253,7 @@ impl MinuteHistory for PgRollups {
         let Some(cov) = coverage(conn, Rollup::Api, start).await? else {
             return Ok(None);
         };
-        let tier = source_of(Rollup::Api, &cov, step, (start, until)) == Source::Tier;
+        let tier = source_of(&cov, step, (start, until)) == Source::Tier;
         let sql = match tier {
             false => format!(
                 "SELECT {MINUTE} AS m, endpoint, method, status, requests, with_error, latency \
@@ -313,7 +306,7 @@ impl MinuteHistory for PgRollups {
         let Some(cov) = coverage(conn, Rollup::Integrations, start).await? else {
             return Ok(None);
         };
-        let (table, at) = match source_of(Rollup::Integrations, &cov, step, (start, None)) {
+        let (table, at) = match source_of(&cov, step, (start, None)) {
             Source::Minutes => (Rollup::Integrations.rollup_table(), "minute"),
             Source::Tier => ("jfmon_rollup_integrations_5m", "slot"),
         };

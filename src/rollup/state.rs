@@ -96,24 +96,21 @@ pub const TIER_KEPT: &str = "coalesce((SELECT j ->> 'tier_at' = j ->> 'updated_a
 /// kept up to this position (`tier_at = updated_at`); without, leaves
 /// `tier_at` alone, as a jfmon older than the tier does.
 pub async fn save(conn: &mut PgConnection, r: Rollup, p: &Position) -> Result<(), sqlx::Error> {
-    let sql = match p.tier {
-        false => {
-            "INSERT INTO jfmon_rollup_state AS s (source, base, tail, horizons, covered_from, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, clock_timestamp()) \
-             ON CONFLICT (source) DO UPDATE SET base = excluded.base, tail = excluded.tail, \
-               horizons = excluded.horizons, covered_from = excluded.covered_from, \
-               updated_at = excluded.updated_at"
-        }
-        true => {
-            "INSERT INTO jfmon_rollup_state AS s \
-               (source, base, tail, horizons, covered_from, updated_at, tier_at) \
-             SELECT $1, $2, $3, $4, $5, c.t, c.t FROM (SELECT clock_timestamp() AS t) AS c \
-             ON CONFLICT (source) DO UPDATE SET base = excluded.base, tail = excluded.tail, \
-               horizons = excluded.horizons, covered_from = excluded.covered_from, \
-               updated_at = excluded.updated_at, tier_at = excluded.tier_at"
-        }
+    // Without the tier the statement names no `tier_at`: the column exists
+    // only once migration 0017 has run.
+    let (column, value, set) = match p.tier {
+        false => ("", "", ""),
+        true => (", tier_at", ", c.t", ", tier_at = excluded.tier_at"),
     };
-    sqlx::query(sql)
+    let sql = format!(
+        "INSERT INTO jfmon_rollup_state AS s \
+           (source, base, tail, horizons, covered_from, updated_at{column}) \
+         SELECT $1, $2, $3, $4, $5, c.t{value} FROM (SELECT clock_timestamp() AS t) AS c \
+         ON CONFLICT (source) DO UPDATE SET base = excluded.base, tail = excluded.tail, \
+           horizons = excluded.horizons, covered_from = excluded.covered_from, \
+           updated_at = excluded.updated_at{set}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(r.table())
         .bind(p.base)
         .bind(Json(&p.tail))
