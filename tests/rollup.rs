@@ -137,13 +137,11 @@ fn slot5(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(300), 0).unwrap()
 }
 
+/// Add a rollup column's flattened `(bucket, count)` pairs to `into`, one at
+/// a time (not the readers' one-pass merge).
 fn add_pairs(into: &mut SparseHist, pairs: &[i64]) {
     for p in pairs.chunks(2) {
-        let (b, n) = (p[0] as u32, p[1] as u64);
-        match into.0.binary_search_by_key(&b, |x| x.0) {
-            Ok(i) => into.0[i].1 += n,
-            Err(i) => into.0.insert(i, (b, n)),
-        }
+        into.record_bucket(p[0] as u32, p[1] as u64);
     }
 }
 
@@ -544,18 +542,20 @@ async fn tiers_kept(pool: &PgPool) -> bool {
 
 async fn rename(pool: &PgPool, pairs: &[(&str, &str)]) {
     for (from, to) in pairs {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER TABLE {from} RENAME TO {to}"
-        )))
-        .execute(pool)
-        .await
-        .unwrap();
+        exec(pool, &format!("ALTER TABLE {from} RENAME TO {to}")).await;
+    }
+}
+
+/// [`window_same_as_raw`] at 24 h, 7 d and 30 d (slots of 5, 30 and 120
+/// minutes: windows that may read the tier), each equal to `want`.
+async fn long_windows_same_as_raw(pool: &PgPool, want: (bool, bool)) {
+    for secs in [86_400, 7 * 86_400, 30 * 86_400] {
+        assert_eq!(window_same_as_raw(pool, secs).await, want, "{secs} s");
     }
 }
 
 #[sqlx::test(migrations = "./migrations")]
 async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(pool: PgPool) {
-    const DAY: u64 = 86_400;
     let mut rng = Rng(0x5a5a);
     insert_api_calls(&pool, &mut rng, 3_000, 6.0 * 3_600.0).await;
     insert_others(&pool, 600, 6 * 3_600).await;
@@ -572,13 +572,7 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
     insert_api_calls(&pool, &mut rng, 150, 300.0).await;
     insert_others(&pool, 30, 300).await;
     assert!(tiers_kept(&pool).await);
-    for secs in [DAY, 7 * DAY, 30 * DAY] {
-        assert_eq!(
-            window_same_as_raw(&pool, secs).await,
-            (true, true),
-            "{secs} s"
-        );
-    }
+    long_windows_same_as_raw(&pool, (true, true)).await;
 
     // Those windows (slots of 5, 30 and 120 minutes) read the tiers: a
     // change made to one shows there, and not at 6 h (1-minute slots).
@@ -587,25 +581,13 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
         "UPDATE jfmon_rollup_api_5m SET statuses = statuses || ARRAY[999, 1]::int8[]",
     )
     .await;
-    for secs in [DAY, 7 * DAY, 30 * DAY] {
-        assert_eq!(
-            window_same_as_raw(&pool, secs).await,
-            (false, true),
-            "{secs} s"
-        );
-    }
+    long_windows_same_as_raw(&pool, (false, true)).await;
     exec(
         &pool,
         "UPDATE jfmon_rollup_integrations_5m SET calls = calls + 1",
     )
     .await;
-    for secs in [DAY, 7 * DAY, 30 * DAY] {
-        assert_eq!(
-            window_same_as_raw(&pool, secs).await,
-            (false, false),
-            "{secs} s"
-        );
-    }
+    long_windows_same_as_raw(&pool, (false, false)).await;
     assert_eq!(window_same_as_raw(&pool, 6 * 3_600).await, (true, true));
 
     // A jfmon without the tier steps (emulated by hiding the tier tables
@@ -621,13 +603,7 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
     follow_until_idle(&mut m).await;
     rename(&pool, &hidden.map(|(a, b)| (b, a))).await;
     assert!(!tiers_kept(&pool).await);
-    for secs in [DAY, 7 * DAY] {
-        assert_eq!(
-            window_same_as_raw(&pool, secs).await,
-            (true, true),
-            "{secs} s"
-        );
-    }
+    long_windows_same_as_raw(&pool, (true, true)).await;
 
     // A backfill step leaves the stale tier to the follower.
     let mut b = Maintainer::new(jfmon_pool(&pool).await, Role::Backfill);
@@ -646,7 +622,7 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
     follow_until_idle(&mut m).await;
     assert_exact(&pool).await;
     assert!(tiers_kept(&pool).await);
-    assert_eq!(window_same_as_raw(&pool, DAY).await, (true, true));
+    long_windows_same_as_raw(&pool, (true, true)).await;
 }
 
 async fn exec(pool: &PgPool, sql: &str) {
