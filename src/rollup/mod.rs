@@ -2,9 +2,9 @@
 //! created by `jfmon migrate`): what they hold ([`spec`]: minutes, and for
 //! API and integration calls a 5-minute tier that long windows read), where
 //! each stands ([`state`]) and how they are kept current, exactly once
-//! ([`maintain`]);
-//! sessions per service and outcome, added by settled minute ([`usage`]),
-//! and a window's usage minutes read from them ([`usage_minutes`]).
+//! ([`maintain`]); sessions per service and outcome, added by settled
+//! minute ([`usage`]), and a window's usage minutes read from them
+//! ([`usage_minutes`]).
 
 pub mod baseline;
 pub mod follow;

@@ -1,9 +1,8 @@
 //! The usage rollup (`jfmon_rollup_usage`): sessions per minute × service ×
 //! outcome, with the credits, quick ends and durations of the sessions that
 //! ended (what a window's Usage view needs: [`super::usage_minutes`]), and
-//! reading from
-//! it (and from the sessions-started rollup) the past windows the Usage view
-//! compares with.
+//! reading from it (and from the sessions-started rollup) the past windows
+//! the Usage view compares with.
 //!
 //! Sessions change status after they are inserted, so rolling them up by id
 //! (as the other rollups do) would count them while still active. This one
@@ -65,15 +64,19 @@ pub enum Readiness {
     Ready,
 }
 
+/// Whether migration 0016 has given the usage state the columns this jfmon
+/// reads and writes (`detailed_from`, `followed`, `followed_at`: added
+/// together), as an SQL expression.
+const MIGRATED_0016: &str = "EXISTS (SELECT 1 FROM pg_attribute \
+     WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
+       AND attname = 'followed_at' AND NOT attisdropped)";
+
 /// Which [`Readiness`] this database is in.
 pub async fn readiness(pool: &PgPool) -> Result<Readiness, sqlx::Error> {
-    let (tables, migrated): (bool, bool) = sqlx::query_as(
+    let (tables, migrated): (bool, bool) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT to_regclass('jfmon_rollup_usage_state') IS NOT NULL \
-                AND to_regclass('monitoring_sessions') IS NOT NULL, \
-                EXISTS (SELECT 1 FROM pg_attribute \
-                        WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
-                          AND attname = 'followed_at' AND NOT attisdropped)",
-    )
+                AND to_regclass('monitoring_sessions') IS NOT NULL, {MIGRATED_0016}"
+    )))
     .fetch_one(pool)
     .await?;
     Ok(match (tables, migrated) {
@@ -357,14 +360,12 @@ type SpanRow = (DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// The span the usage rollup covers, if it can be read.
 pub(super) async fn usage_span(conn: &mut PgConnection) -> Result<Option<UsageSpan>, sqlx::Error> {
-    let (readable, detailed): (bool, bool) = sqlx::query_as(
+    let (readable, detailed): (bool, bool) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT CASE WHEN to_regclass('jfmon_rollup_usage_state') IS NULL THEN false \
                 ELSE has_table_privilege(to_regclass('jfmon_rollup_usage_state')::oid, 'SELECT') \
                      AND has_table_privilege(to_regclass('jfmon_rollup_usage')::oid, 'SELECT') END, \
-                EXISTS (SELECT 1 FROM pg_attribute \
-                        WHERE attrelid = to_regclass('jfmon_rollup_usage_state') \
-                          AND attname = 'detailed_from' AND NOT attisdropped)",
-    )
+                {MIGRATED_0016}"
+    )))
     .fetch_one(&mut *conn)
     .await?;
     if !readable {
