@@ -91,18 +91,16 @@ struct Position {
     covered_from: DateTime<Utc>,
     settled_to: DateTime<Utc>,
     /// The sessions followed at the last step, ascending; `None` when
-    /// another writer moved the position since (see [`FOLLOWED_SQL`]).
+    /// another writer moved the position since (see [`FOLLOWED`]).
     followed: Option<Vec<i64>>,
     now: DateTime<Utc>,
 }
 
-/// The position and the sessions followed: valid only if written by the
+/// The sessions followed, from the state row: valid only if written by the
 /// step that last moved the position (`followed_at = updated_at`). A jfmon
 /// older than migration 0016 moves it without them (and adds minutes
-/// without their details); a NULL `followed` then.
-const FOLLOWED_SQL: &str = "SELECT covered_from, settled_to, \
-            CASE WHEN followed_at = updated_at THEN followed END \
-     FROM jfmon_rollup_usage_state FOR UPDATE";
+/// without their details); NULL then.
+pub(super) const FOLLOWED: &str = "CASE WHEN followed_at = updated_at THEN followed END";
 
 /// Begin a step: lock the position, creating it (empty, at the settled
 /// edge) when absent.
@@ -123,7 +121,11 @@ async fn begin(conn: &mut PgConnection) -> Result<Position, sqlx::Error> {
     .execute(&mut *conn)
     .await?;
     let (covered_from, settled_to, followed): (DateTime<Utc>, DateTime<Utc>, Option<Vec<i64>>) =
-        sqlx::query_as(FOLLOWED_SQL).fetch_one(&mut *conn).await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT covered_from, settled_to, {FOLLOWED} FROM jfmon_rollup_usage_state FOR UPDATE"
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(Position {
         covered_from,
         settled_to,

@@ -33,10 +33,6 @@ pub async fn detailed_span(
     }))
 }
 
-/// The sessions the rollup follows for late ends (see [`super::usage`]).
-const FOLLOWED: &str = "(SELECT CASE WHEN followed_at = updated_at THEN followed ELSE '{}' END \
-                          FROM jfmon_rollup_usage_state)::int8[]";
-
 /// Usage per slot of `step` minutes × service over `[from, to)` (minute
 /// starts inside [`detailed_span`]), each slot at its first minute in that
 /// span: the rollup's minutes, and the ends of the sessions it follows that
@@ -47,7 +43,12 @@ pub async fn read(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     step: i64,
 ) -> Result<Option<Vec<(Minute, String, UsageMinute)>>, sqlx::Error> {
-    let late = usage_sql::rows_of(&usage_sql::late_end_groups(FOLLOWED, "$1", "$2"));
+    // The sessions the rollup follows for late ends (none when invalid).
+    let followed = format!(
+        "coalesce((SELECT {} FROM jfmon_rollup_usage_state), '{{}}')::int8[]",
+        super::usage::FOLLOWED
+    );
+    let late = usage_sql::rows_of(&usage_sql::late_end_groups(&followed, "$1", "$2"));
     let sql = format!(
         "SELECT {MINUTE}, service, outcome, sessions, credits, quick, duration \
          FROM jfmon_rollup_usage WHERE minute >= $1 AND minute < $2 \
