@@ -214,32 +214,28 @@ impl Rollup {
                      FROM g GROUP BY 1, 2, 3"
                 ),
             ),
-            Rollup::Business | Rollup::Sessions => return self.other_delta_sql(),
+            Rollup::Business => {
+                return format!(
+                    "INSERT INTO jfmon_rollup_business AS r (minute, metric, observations, total) \
+                     SELECT date_trunc('minute', recorded_at), metric, count(*), sum(value) \
+                     FROM monitoring_business_metrics WHERE {ROWS} GROUP BY 1, 2 \
+                     ON CONFLICT (minute, metric) DO UPDATE SET \
+                       observations = r.observations + excluded.observations, \
+                       total = r.total + excluded.total"
+                );
+            }
+            Rollup::Sessions => {
+                return format!(
+                    "INSERT INTO jfmon_rollup_sessions AS r (minute, started) \
+                     SELECT date_trunc('minute', started_at), count(*) \
+                     FROM monitoring_sessions WHERE {ROWS} GROUP BY 1 \
+                     ON CONFLICT (minute) DO UPDATE SET started = r.started + excluded.started"
+                );
+            }
         };
         match self.tier_upsert(&counts, &buckets) {
             Some(t) if tier => format!("WITH g AS ({g}), m AS ({minutes}) {t}"),
             _ => format!("WITH g AS ({g}) {minutes}"),
-        }
-    }
-
-    /// The delta of a rollup without a tier.
-    fn other_delta_sql(self) -> String {
-        match self {
-            Rollup::Api | Rollup::Integrations => self.delta_sql(false),
-            Rollup::Business => format!(
-                "INSERT INTO jfmon_rollup_business AS r (minute, metric, observations, total) \
-                 SELECT date_trunc('minute', recorded_at), metric, count(*), sum(value) \
-                 FROM monitoring_business_metrics WHERE {ROWS} GROUP BY 1, 2 \
-                 ON CONFLICT (minute, metric) DO UPDATE SET \
-                   observations = r.observations + excluded.observations, \
-                   total = r.total + excluded.total"
-            ),
-            Rollup::Sessions => format!(
-                "INSERT INTO jfmon_rollup_sessions AS r (minute, started) \
-                 SELECT date_trunc('minute', started_at), count(*) \
-                 FROM monitoring_sessions WHERE {ROWS} GROUP BY 1 \
-                 ON CONFLICT (minute) DO UPDATE SET started = r.started + excluded.started"
-            ),
         }
     }
 }
