@@ -25,6 +25,9 @@ pub fn describe_db_error(err: &sqlx::Error, url: &str) -> String {
             "the database URL is malformed: {} — expected postgres://user:password@host:5432/dbname",
             source_chain(e.as_ref())
         ),
+        // PostgreSQL's driver never raises it: jfmon's own refusals, already
+        // one sentence that says what to do.
+        sqlx::Error::InvalidArgument(m) => m.clone(),
         sqlx::Error::PoolTimedOut => {
             format!(
                 "timed out connecting to PostgreSQL at {at} — check the host, port and firewall"
@@ -350,6 +353,15 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("hunter2"), "{s}");
+    }
+
+    #[test]
+    fn jfmons_own_refusal_is_shown_as_it_is() {
+        let e = sqlx::Error::InvalidArgument(crate::rollup::usage::NEEDS_MIGRATE.into());
+        assert_eq!(
+            describe_db_error(&e, URL),
+            crate::rollup::usage::NEEDS_MIGRATE
+        );
     }
 
     #[test]

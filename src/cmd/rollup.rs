@@ -108,10 +108,9 @@ pub(super) async fn refuse_unmigrated_usage_rollup(
     pool: &PgPool,
 ) -> Result<Result<(), Fail>, sqlx::Error> {
     Ok(match crate::rollup::usage::readiness(pool).await? {
-        crate::rollup::usage::Readiness::NeedsMigrate => Err(Fail::new(
-            "the usage rollup (jfmon_rollup_usage) predates this jfmon — run `jfmon migrate` first"
-                .to_string(),
-        )),
+        crate::rollup::usage::Readiness::NeedsMigrate => {
+            Err(Fail::new(crate::rollup::usage::NEEDS_MIGRATE.to_string()))
+        }
         _ => Ok(()),
     })
 }

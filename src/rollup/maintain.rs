@@ -186,8 +186,9 @@ impl Maintainer {
             // Refused rather than skipped: `jfmon prune` backfills before
             // deleting, and must not delete sessions this rollup never counted.
             super::usage::Readiness::NeedsMigrate => {
-                return Err(sqlx::Error::Configuration(
-                    "the usage rollup predates this jfmon: run `jfmon migrate` first".into(),
+                // A sentence of jfmon's own, shown as it is (`user_error`).
+                return Err(sqlx::Error::InvalidArgument(
+                    super::usage::NEEDS_MIGRATE.into(),
                 ));
             }
             super::usage::Readiness::Ready => {}

@@ -53,6 +53,11 @@ fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
 }
 
+/// What a step or a backfill says on a usage rollup older than migration
+/// 0016 (one line, shown as it is).
+pub const NEEDS_MIGRATE: &str =
+    "the usage rollup (jfmon_rollup_usage) predates this jfmon — run `jfmon migrate` first";
+
 /// Whether this database has the usage rollup as this jfmon keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
