@@ -7,6 +7,7 @@
     benches/history.py prune    DB   # prune --older-than 6d with simulate --rate 200
     benches/history.py storage  DB   # rollup storage per day
     benches/history.py tier     DB   # windows from the minutes against the 5-minute tier
+    benches/history.py short    DB   # short windows without rollups against the naive SQL
 
 `open`, per window (15m 1h 6h 24h 7d, or WINDOWS=...): the naive
 percentile_cont query (psql), `jfmon snapshot --json` (wall and peak RSS from
@@ -22,6 +23,7 @@ the writers' insert latency (its per-transaction log gives the worst).
 
 Environment: BIN (default target/release/jfmon; copy it out of a shared
 target dir first), PGHOST/PGPORT/PGUSER (127.0.0.1, 5432, postgres), RUNS (3),
+BUSINESS_TZ (UTC; the business strip's "today"),
 WINDOWS, IDLE_SECS (180), BACKFILL (how far `open` backfills: 30d when
 WINDOWS holds 30d, else 7d). Prints one JSON line per measurement and a
 summary table (medians) on stderr; `uptime` goes with every table.
@@ -46,6 +48,15 @@ IDLE_SECS = int(os.environ.get("IDLE_SECS", "180"))
 BACKFILL = os.environ.get("BACKFILL", "30d" if "30d" in WINDOWS else "7d")
 SECS = {"m": 60, "h": 3600, "d": 86400}
 
+# "Today" in the business time zone: BUSINESS_TZ (default UTC), passed to
+# jfmon as JFMON_BUSINESS_TIMEZONE. A zone where the day is nearly over
+# (Etc/GMT+7 at 06:30 UTC is 23:30) measures a day's worth of "today" at
+# any hour.
+BUSINESS_TZ = os.environ.get("BUSINESS_TZ", "UTC")
+os.environ["JFMON_BUSINESS_TIMEZONE"] = BUSINESS_TZ
+NAIVE_TODAY = ("SELECT metric, sum(value) FROM monitoring_business_metrics "
+               f"WHERE recorded_at >= (SELECT date_trunc('day', now() AT TIME ZONE '{BUSINESS_TZ}') "
+               f"AT TIME ZONE '{BUSINESS_TZ}') GROUP BY 1")  # (once, not per row)
 NAIVE = (
     "SELECT endpoint, method, count(*), "
     "count(*) FILTER (WHERE status_code >= 500 OR btrim(coalesce(error, '')) <> ''), "
@@ -53,6 +64,37 @@ NAIVE = (
     "FROM monitoring_api_calls WHERE timestamp >= now()::timestamp - interval '{w}' "
     "GROUP BY 1, 2"
 )
+
+
+# The naive SQL for what a load shows (dashboard and snapshot alike), one
+# statement after another on one connection, as a tool without jfmon's
+# machinery would read it: per endpoint and per integration the window's
+# percentiles, their per-minute series, the business series and today's
+# totals since midnight (in BUSINESS_TZ, as jfmon's), sessions started
+# per minute and open now, the newest errors and the slowest calls.
+NAIVE_ALL = [
+    NAIVE,
+    "SELECT date_trunc('minute', timestamp), endpoint, method, count(*), "
+    "count(*) FILTER (WHERE status_code >= 500 OR btrim(coalesce(error, '')) <> '') "
+    "FROM monitoring_api_calls WHERE timestamp >= now()::timestamp - interval '{w}' "
+    "GROUP BY 1, 2, 3",
+    "SELECT integration, count(*), count(*) FILTER (WHERE NOT success), "
+    "percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_ms) "
+    "FROM monitoring_integration_metrics WHERE created_at >= now() - interval '{w}' GROUP BY 1",
+    "SELECT date_trunc('minute', created_at), integration, count(*), "
+    "count(*) FILTER (WHERE NOT success) FROM monitoring_integration_metrics "
+    "WHERE created_at >= now() - interval '{w}' GROUP BY 1, 2",
+    "SELECT date_trunc('minute', recorded_at), metric, sum(value) FROM monitoring_business_metrics "
+    "WHERE recorded_at >= now() - interval '{w}' GROUP BY 1, 2",
+    NAIVE_TODAY,
+    "SELECT date_trunc('minute', started_at), service, count(*) FROM monitoring_sessions "
+    "WHERE started_at >= now() - interval '{w}' GROUP BY 1, 2",
+    "SELECT count(*) FROM monitoring_sessions WHERE status = 'active'",
+    "SELECT * FROM monitoring_api_calls WHERE timestamp >= now()::timestamp - interval '{w}' "
+    "AND (status_code >= 500 OR btrim(coalesce(error, '')) <> '') ORDER BY id DESC LIMIT 100",
+    "SELECT * FROM monitoring_api_calls WHERE timestamp >= now()::timestamp - interval '{w}' "
+    "AND response_time IS NOT NULL ORDER BY response_time DESC LIMIT 50",
+]
 
 
 def url(db):
@@ -84,6 +126,19 @@ def interval(w):
 def naive(db, w):
     t = time.monotonic()
     psql(db, "SET statement_timeout = 0; SET jit = off; " + NAIVE.format(w=interval(w)))
+    return time.monotonic() - t
+
+
+def naive_all(db, w):
+    t = time.monotonic()
+    psql(db, "SET statement_timeout = 0; SET jit = off; "
+         + "; ".join(q.format(w=interval(w)) for q in NAIVE_ALL))
+    return time.monotonic() - t
+
+
+def naive_today(db):
+    t = time.monotonic()
+    psql(db, "SET statement_timeout = 0; SET jit = off; " + NAIVE_TODAY)
     return time.monotonic() - t
 
 
@@ -328,6 +383,39 @@ def cmd_tier(db):
               f"{r['tier']} s | {r['tier_mb']:.0f} MB | {ratio}x |", file=sys.stderr)
 
 
+def cmd_short(db):
+    """Windows without rollups (their tables emptied), alternating in one
+    run: the naive API query alone, today's business totals alone, the naive
+    SQL for everything the load shows (`NAIVE_ALL`), and `jfmon snapshot`."""
+    truncate_rollups(db)
+    hours = float(psql(db, f"SELECT extract(epoch FROM now() - date_trunc('day', now() "
+                           f"AT TIME ZONE '{BUSINESS_TZ}') AT TIME ZONE '{BUSINESS_TZ}') / 3600"))
+    print(f"uptime: {subprocess.getoutput('uptime')}; today holds {hours:.1f} h",
+          file=sys.stderr)
+    rows = []
+    for w in WINDOWS:
+        r = {"window": w, "naive": [], "today": [], "naive_all": [], "snap": []}
+        for _ in range(RUNS):
+            r["naive"].append(naive(db, w))
+            r["today"].append(naive_today(db))
+            r["naive_all"].append(naive_all(db, w))
+            wall, _, hist = snapshot(db, w)
+            if hist != "raw rows":
+                emit(what="short-not-from-raw-rows", db=db, window=w, history=hist)
+            r["snap"].append(wall)
+        emit(what="short", db=db, today_hours=round(hours, 2), **r)
+        rows.append({k: (v if k == "window" else med(v)) for k, v in r.items()})
+    print(f"\n{db}   (today in {BUSINESS_TZ}: {hours:.1f} h; uptime load at the end: {' '.join(load())})",
+          file=sys.stderr)
+    print("| window | naive API query | today's totals alone | naive SQL for all the load shows "
+          "| `snapshot --json` | / naive API | / naive all |", file=sys.stderr)
+    for r in rows:
+        a = round(r["snap"] / r["naive"], 2) if r["snap"] and r["naive"] else None
+        b = round(r["snap"] / r["naive_all"], 2) if r["snap"] and r["naive_all"] else None
+        print(f"| {r['window']} | {r['naive']} s | {r['today']} s | {r['naive_all']} s | "
+              f"{r['snap']} s | {a}x | {b}x |", file=sys.stderr)
+
+
 def cmd_prune(db):
     older = os.environ.get("OLDER_THAN", "6d")
     probe = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
@@ -369,7 +457,7 @@ def cmd_prune(db):
 
 if __name__ == "__main__":
     modes = {"open": cmd_open, "idle": cmd_idle, "prune": cmd_prune, "storage": cmd_storage,
-             "tier": cmd_tier,
+             "tier": cmd_tier, "short": cmd_short,
              "rollups": lambda db: cmd_open(db, skip_without=True)}
     if len(sys.argv) != 3 or sys.argv[1] not in modes:
         print(__doc__, file=sys.stderr)
