@@ -726,3 +726,69 @@ async fn a_window_from_the_usage_rollup_equals_the_raw_read_late_ends_included(p
         .unwrap();
     assert!(d >= settled, "{d} < {settled}");
 }
+
+/// The findings `jfmon check --json` reports under `name`, as "LEVEL: message".
+fn check_findings(pool: &PgPool, name: &str) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
+        .args(["check", "--json"])
+        .env("DATABASE_URL", url_of(pool))
+        .env("XDG_CONFIG_HOME", "/nonexistent-jfmon-test")
+        .output()
+        .expect("run jfmon");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == name)
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["level"].as_str().unwrap(),
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// `n` sessions still marked active, idle for half an hour and more.
+async fn idle_sessions(pool: &PgPool, from: i64, n: i64) {
+    sqlx::query(
+        "INSERT INTO monitoring_sessions (session_id, service, status, started_at, \
+                                          last_activity_at) \
+         SELECT 'idle-' || g, 'guidance', 'active', now() - interval '40 minutes', \
+                now() - interval '30 minutes' - make_interval(secs => g) \
+         FROM generate_series($1::int8, $1::int8 + $2::int8 - 1) AS g",
+    )
+    .bind(from)
+    .bind(n)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn check_warns_when_more_idle_sessions_could_end_late_than_the_rollup_follows(pool: PgPool) {
+    use jfmon::rollup::usage::FOLLOW_CAP;
+    idle_sessions(&pool, 1, FOLLOW_CAP).await;
+    // No usage rollup kept yet: nothing to say.
+    assert_eq!(check_findings(&pool, "usage-rollup"), Vec::<String>::new());
+    let jp = jfmon_pool(&pool).await;
+    let mut f = Maintainer::new(jp.clone(), Role::Follow);
+    assert!(f.try_lease().await.unwrap());
+    while f.follow_all().await.unwrap().more {}
+    // As many as it follows: all followed.
+    assert_eq!(usage_state(&pool).await.2.len() as i64, FOLLOW_CAP);
+    assert_eq!(check_findings(&pool, "usage-rollup"), Vec::<String>::new());
+    idle_sessions(&pool, FOLLOW_CAP + 1, 1).await;
+    assert_eq!(
+        check_findings(&pool, "usage-rollup"),
+        vec![format!(
+            "WARNING: {} sessions are still active but idle for over 5 minutes, more than the \
+             {FOLLOW_CAP} the usage rollup follows — ends recorded late for the others are not \
+             counted; check that the platform closes idle sessions",
+            FOLLOW_CAP + 1
+        )]
+    );
+}

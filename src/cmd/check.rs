@@ -229,6 +229,19 @@ async fn findings(
             out.extend(id_finding(&pool, table, instant).await?);
         }
     }
+    if let Some(n) = crate::rollup::usage::beyond_follow_cap(&pool).await? {
+        out.push(Finding {
+            check: "usage-rollup",
+            level: Verdict::Warning,
+            message: format!(
+                "{n} sessions are still active but idle for over {} minutes, more than the \
+                 {FOLLOW_CAP} the usage rollup follows — ends recorded late for the others \
+                 are not counted; check that the platform closes idle sessions",
+                crate::rollup::usage::SETTLE.num_minutes(),
+                FOLLOW_CAP = crate::rollup::usage::FOLLOW_CAP,
+            ),
+        });
+    }
     let mut p = poller(cfg, pool);
     let batch = p.poll().await?;
     let at = batch.now;

@@ -19,7 +19,7 @@
 //! minutes already added. What it cannot see: a session whose row is written
 //! more than [`SETTLE`] after the instant it records (a platform transaction
 //! open that long), one never followed (beyond the [`FOLLOW_CAP`] idle
-//! longest, inserted already ended, or given an `ended_at` older than its
+//! longest, which `jfmon check` warns of; inserted already ended, or given an `ended_at` older than its
 //! last activity and than the settled edge), or one that ended while a jfmon
 //! older than migration 0016 kept the rollup (it also drops the followed
 //! set, kept in the state's `followed` column; migration 0016's comment on
@@ -139,8 +139,37 @@ async fn begin(conn: &mut PgConnection) -> Result<Position, sqlx::Error> {
     })
 }
 
-/// Most sessions followed for late ends (those idle longest first).
+/// Most sessions followed for late ends (those idle longest first); `jfmon
+/// check` warns when more could end late ([`beyond_follow_cap`]).
 pub const FOLLOW_CAP: i64 = 20_000;
+
+/// The sessions this rollup would follow beyond [`FOLLOW_CAP`] (active, and
+/// idle since before its settled edge), when it is kept here and this role
+/// may read it: an end written late for one of those is not counted. `None`
+/// within the cap (`jfmon check` warns otherwise).
+pub async fn beyond_follow_cap(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+    if readiness(pool).await? != Readiness::Ready {
+        return Ok(None);
+    }
+    let may_read: bool = sqlx::query_scalar(
+        "SELECT has_table_privilege('jfmon_rollup_usage_state', 'SELECT') \
+            AND has_table_privilege('monitoring_sessions', 'SELECT')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !may_read {
+        return Ok(None);
+    }
+    let idle: Option<i64> = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM monitoring_sessions \
+                 WHERE status = 'active' \
+                   AND (last_activity_at < s.settled_to OR last_activity_at IS NULL)) \
+         FROM jfmon_rollup_usage_state AS s",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(idle.filter(|n| *n > FOLLOW_CAP))
+}
 
 /// Add the ends of the followed sessions that ended inside the minutes
 /// already added (a session whose end is written with an end time older than
