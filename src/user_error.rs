@@ -14,6 +14,12 @@ use crate::redact::{db_host_port, db_name, db_user, redact_text, redact_url, url
 /// One line describing `err`, which happened while using the database at
 /// `url`. The password in `url` never appears in the result.
 pub fn describe_db_error(err: &sqlx::Error, url: &str) -> String {
+    // PostgreSQL's driver never raises it: jfmon's own refusals, a fixed
+    // sentence that says what to do (and holds no secret, so it is not
+    // masked either: a password that is also a word would blank it).
+    if let sqlx::Error::InvalidArgument(m) = err {
+        return m.clone();
+    }
     let at = db_host_port(url);
     let line = match err {
         sqlx::Error::Io(e) => describe_io(e, &at),
@@ -25,9 +31,6 @@ pub fn describe_db_error(err: &sqlx::Error, url: &str) -> String {
             "the database URL is malformed: {} — expected postgres://user:password@host:5432/dbname",
             source_chain(e.as_ref())
         ),
-        // PostgreSQL's driver never raises it: jfmon's own refusals, already
-        // one sentence that says what to do.
-        sqlx::Error::InvalidArgument(m) => m.clone(),
         sqlx::Error::PoolTimedOut => {
             format!(
                 "timed out connecting to PostgreSQL at {at} — check the host, port and firewall"
@@ -360,6 +363,11 @@ mod tests {
         let e = sqlx::Error::InvalidArgument(crate::rollup::usage::NEEDS_MIGRATE.into());
         assert_eq!(
             describe_db_error(&e, URL),
+            crate::rollup::usage::NEEDS_MIGRATE
+        );
+        // Not masked word by word when the password is also a word in it.
+        assert_eq!(
+            describe_db_error(&e, "postgres://jfmon:jfmon@db:5432/app"),
             crate::rollup::usage::NEEDS_MIGRATE
         );
     }

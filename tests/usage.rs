@@ -727,8 +727,9 @@ async fn a_window_from_the_usage_rollup_equals_the_raw_read_late_ends_included(p
     assert!(d >= settled, "{d} < {settled}");
 }
 
-/// The findings `jfmon check --json` reports under `name`, as "LEVEL: message".
-fn check_findings(pool: &PgPool, name: &str) -> Vec<String> {
+/// `jfmon check --json`: its status, and the findings it reports under
+/// `name` as "LEVEL: message".
+fn check_findings(pool: &PgPool, name: &str) -> (String, Vec<String>) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_jfmon"))
         .args(["check", "--json"])
         .env("DATABASE_URL", url_of(pool))
@@ -737,7 +738,7 @@ fn check_findings(pool: &PgPool, name: &str) -> Vec<String> {
         .expect("run jfmon");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    v["findings"]
+    let found = v["findings"]
         .as_array()
         .unwrap()
         .iter()
@@ -749,20 +750,26 @@ fn check_findings(pool: &PgPool, name: &str) -> Vec<String> {
                 f["message"].as_str().unwrap()
             )
         })
-        .collect()
+        .collect();
+    (v["status"].as_str().unwrap().to_owned(), found)
 }
 
-/// `n` sessions still marked active, idle for half an hour and more.
-async fn idle_sessions(pool: &PgPool, from: i64, n: i64) {
+/// `n` sessions with ids `idle-<from>`… marked `status`, idle for half an
+/// hour and more (`last_activity_at` a minute ago instead when `recent`).
+async fn sessions(pool: &PgPool, (from, n): (i64, i64), status: &str, recent: bool) {
     sqlx::query(
         "INSERT INTO monitoring_sessions (session_id, service, status, started_at, \
-                                          last_activity_at) \
-         SELECT 'idle-' || g, 'guidance', 'active', now() - interval '40 minutes', \
-                now() - interval '30 minutes' - make_interval(secs => g) \
+                                          last_activity_at, ended_at) \
+         SELECT 'idle-' || g, 'guidance', $3, now() - interval '40 minutes', \
+                CASE WHEN $4 THEN now() - interval '1 minute' \
+                     ELSE now() - interval '30 minutes' - make_interval(secs => g) END, \
+                CASE WHEN $3 <> 'active' THEN now() - interval '30 minutes' END \
          FROM generate_series($1::int8, $1::int8 + $2::int8 - 1) AS g",
     )
     .bind(from)
     .bind(n)
+    .bind(status)
+    .bind(recent)
     .execute(pool)
     .await
     .unwrap();
@@ -771,24 +778,42 @@ async fn idle_sessions(pool: &PgPool, from: i64, n: i64) {
 #[sqlx::test(migrations = "./migrations")]
 async fn check_warns_when_more_idle_sessions_could_end_late_than_the_rollup_follows(pool: PgPool) {
     use jfmon::rollup::usage::FOLLOW_CAP;
-    idle_sessions(&pool, 1, FOLLOW_CAP).await;
+    let over = FOLLOW_CAP + 1;
+    sessions(&pool, (1, over), "active", false).await;
+    // Not counted: sessions active a minute ago, and ended ones.
+    sessions(&pool, (over + 1, 5), "active", true).await;
+    sessions(&pool, (over + 6, 5), "completed", false).await;
+    let no_finding = |(status, found): (String, Vec<String>)| {
+        assert!(status == "OK" || status == "WARNING", "{status}");
+        assert_eq!(found, Vec::<String>::new());
+    };
     // No usage rollup kept yet: nothing to say.
-    assert_eq!(check_findings(&pool, "usage-rollup"), Vec::<String>::new());
+    no_finding(check_findings(&pool, "usage-rollup"));
     let jp = jfmon_pool(&pool).await;
     let mut f = Maintainer::new(jp.clone(), Role::Follow);
     assert!(f.try_lease().await.unwrap());
     while f.follow_all().await.unwrap().more {}
-    // As many as it follows: all followed.
     assert_eq!(usage_state(&pool).await.2.len() as i64, FOLLOW_CAP);
-    assert_eq!(check_findings(&pool, "usage-rollup"), Vec::<String>::new());
-    idle_sessions(&pool, FOLLOW_CAP + 1, 1).await;
-    assert_eq!(
-        check_findings(&pool, "usage-rollup"),
-        vec![format!(
-            "WARNING: {} sessions are still active but idle for over 5 minutes, more than the \
-             {FOLLOW_CAP} the usage rollup follows — ends recorded late for the others are not \
-             counted; check that the platform closes idle sessions",
-            FOLLOW_CAP + 1
-        )]
-    );
+    let warning = vec![format!(
+        "WARNING: {over} sessions are still active but idle for over 5 minutes, more than the \
+         {FOLLOW_CAP} the usage rollup follows — ends recorded late for the others are not \
+         counted; check that the platform closes idle sessions"
+    )];
+    assert_eq!(check_findings(&pool, "usage-rollup").1, warning);
+    // A rollup nobody followed for hours: counted up to where its next step
+    // will settle, not up to where it stands.
+    sqlx::query("UPDATE jfmon_rollup_usage_state SET settled_to = settled_to - interval '3 hours'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(check_findings(&pool, "usage-rollup").1, warning);
+    // One of them ends: as many as it follows, all followed.
+    sqlx::query(
+        "UPDATE monitoring_sessions SET status = 'abandoned', ended_at = last_activity_at \
+         WHERE session_id = 'idle-1'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    no_finding(check_findings(&pool, "usage-rollup"));
 }

@@ -76,7 +76,7 @@ pub async fn run(cfg: &Config, a: &CheckArgs) -> Outcome {
         Err(f) => unknown(f.message),
         Ok(url) => match pool(&connect_settings(cfg, url), true).await {
             Err(e) => unknown(describe_db_error(&e, url)),
-            Ok(p) => match findings(cfg, p).await {
+            Ok(p) => match findings(cfg, url, p).await {
                 Ok((at, f)) => report(Some(at), f),
                 Err(e) => unknown(describe_db_error(&e, url)),
             },
@@ -128,6 +128,31 @@ async fn id_finding(
     }))
 }
 
+/// A WARNING when more sessions could end late than the usage rollup
+/// follows. Its own failure (a count over very many sessions timing out) is
+/// a WARNING of its own, not the whole check's.
+async fn follow_cap_finding(pool: &sqlx::PgPool, url: &str) -> Option<Finding> {
+    use crate::rollup::usage::{FOLLOW_CAP, SETTLE, beyond_follow_cap};
+    let message = match beyond_follow_cap(pool).await {
+        Ok(None) => return None,
+        Ok(Some(n)) => format!(
+            "{n} sessions are still active but idle for over {} minutes, more than the \
+             {FOLLOW_CAP} the usage rollup follows — ends recorded late for the others are not \
+             counted; check that the platform closes idle sessions",
+            SETTLE.num_minutes(),
+        ),
+        Err(e) => format!(
+            "could not count the idle sessions the usage rollup follows: {}",
+            describe_db_error(&e, url)
+        ),
+    };
+    Some(Finding {
+        check: "usage-rollup",
+        level: Verdict::Warning,
+        message,
+    })
+}
+
 fn unknown(message: String) -> Report {
     report(
         None,
@@ -166,6 +191,7 @@ fn report(checked_at: Option<DateTime<Utc>>, findings: Vec<Finding>) -> Report {
 
 async fn findings(
     cfg: &Config,
+    url: &str,
     pool: sqlx::PgPool,
 ) -> Result<(DateTime<Utc>, Vec<Finding>), sqlx::Error> {
     let mut out = vec![Finding {
@@ -229,19 +255,7 @@ async fn findings(
             out.extend(id_finding(&pool, table, instant).await?);
         }
     }
-    if let Some(n) = crate::rollup::usage::beyond_follow_cap(&pool).await? {
-        out.push(Finding {
-            check: "usage-rollup",
-            level: Verdict::Warning,
-            message: format!(
-                "{n} sessions are still active but idle for over {} minutes, more than the \
-                 {FOLLOW_CAP} the usage rollup follows — ends recorded late for the others \
-                 are not counted; check that the platform closes idle sessions",
-                crate::rollup::usage::SETTLE.num_minutes(),
-                FOLLOW_CAP = crate::rollup::usage::FOLLOW_CAP,
-            ),
-        });
-    }
+    out.extend(follow_cap_finding(&pool, url).await);
     let mut p = poller(cfg, pool);
     let batch = p.poll().await?;
     let at = batch.now;

@@ -96,11 +96,6 @@ async fn target_id(
     Ok(id.unwrap_or(0))
 }
 
-/// Add history down to `cutoff` to every rollup (with a progress bar unless
-/// `no_progress`), each slice's statements under `timeout` (not the pool's
-/// interactive statement timeout), then catch up to now unless another
-/// process follows. Also used by `jfmon prune`, which counts everything it
-/// deletes first.
 /// A backfill refuses to run on a usage rollup older than this jfmon
 /// (migration 0016 not applied): it would skip it, and `jfmon prune` would
 /// then delete sessions that rollup never counted.
@@ -115,6 +110,11 @@ pub(super) async fn refuse_unmigrated_usage_rollup(
     })
 }
 
+/// Add history down to `cutoff` to every rollup (with a progress bar unless
+/// `no_progress`), each slice's statements under `timeout` (not the pool's
+/// interactive statement timeout), then catch up to now unless another
+/// process follows. Also used by `jfmon prune`, which counts everything it
+/// deletes first.
 pub async fn backfill(
     pool: &PgPool,
     cutoff: chrono::DateTime<chrono::Utc>,

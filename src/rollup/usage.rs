@@ -19,7 +19,7 @@
 //! minutes already added. What it cannot see: a session whose row is written
 //! more than [`SETTLE`] after the instant it records (a platform transaction
 //! open that long), one never followed (beyond the [`FOLLOW_CAP`] idle
-//! longest, which `jfmon check` warns of; inserted already ended, or given an `ended_at` older than its
+//! longest, which `jfmon check` warns of, or inserted already ended, or given an `ended_at` older than its
 //! last activity and than the settled edge), or one that ended while a jfmon
 //! older than migration 0016 kept the rollup (it also drops the followed
 //! set, kept in the state's `followed` column; migration 0016's comment on
@@ -143,10 +143,11 @@ async fn begin(conn: &mut PgConnection) -> Result<Position, sqlx::Error> {
 /// check` warns when more could end late ([`beyond_follow_cap`]).
 pub const FOLLOW_CAP: i64 = 20_000;
 
-/// The sessions this rollup would follow beyond [`FOLLOW_CAP`] (active, and
-/// idle since before its settled edge), when it is kept here and this role
-/// may read it: an end written late for one of those is not counted. `None`
-/// within the cap (`jfmon check` warns otherwise).
+/// How many sessions could end late (active, and idle since before the
+/// settled edge its next step will have), when that is more than
+/// [`FOLLOW_CAP`], the rollup is kept here and this role may read it: the
+/// follower keeps only the cap, and an end written late for any of the rest
+/// is not counted. `None` otherwise (`jfmon check` warns of `Some`).
 pub async fn beyond_follow_cap(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     if readiness(pool).await? != Readiness::Ready {
         return Ok(None);
@@ -163,9 +164,14 @@ pub async fn beyond_follow_cap(pool: &PgPool) -> Result<Option<i64>, sqlx::Error
     let idle: Option<i64> = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM monitoring_sessions \
                  WHERE status = 'active' \
-                   AND (last_activity_at < s.settled_to OR last_activity_at IS NULL)) \
+                   AND (last_activity_at < greatest(s.settled_to, \
+                          date_trunc('minute', now() - make_interval(mins => $1))) \
+                        OR last_activity_at IS NULL)) \
          FROM jfmon_rollup_usage_state AS s",
     )
+    // A rollup nobody followed lately is behind: its next step settles up to
+    // the edge a current one stands at.
+    .bind(SETTLE.num_minutes() as i32)
     .fetch_optional(pool)
     .await?;
     Ok(idle.filter(|n| *n > FOLLOW_CAP))
