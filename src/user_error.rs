@@ -12,7 +12,9 @@ use std::io;
 use crate::redact::{db_host_port, db_name, db_user, redact_text, redact_url, url_secrets};
 
 /// One line describing `err`, which happened while using the database at
-/// `url`. The password in `url` never appears in the result.
+/// `url`. The password in `url` never appears in the result, except as a
+/// word of one of jfmon's own fixed sentences (`InvalidArgument`), which
+/// take nothing from the URL or the server.
 pub fn describe_db_error(err: &sqlx::Error, url: &str) -> String {
     // PostgreSQL's driver never raises it: jfmon's own refusals, a fixed
     // sentence that says what to do (and holds no secret, so it is not

@@ -19,11 +19,12 @@
 //! minutes already added. What it cannot see: a session whose row is written
 //! more than [`SETTLE`] after the instant it records (a platform transaction
 //! open that long), one never followed (beyond the [`FOLLOW_CAP`] idle
-//! longest, which `jfmon check` warns of, or inserted already ended, or given an `ended_at` older than its
-//! last activity and than the settled edge), or one that ended while a jfmon
-//! older than migration 0016 kept the rollup (it also drops the followed
-//! set, kept in the state's `followed` column; migration 0016's comment on
-//! it predates this rule). And a session that ends, is made active again
+//! longest, which `jfmon check` warns of; inserted already ended; or given
+//! an `ended_at` older than its last activity and than the settled edge),
+//! or one that ended while a jfmon older than migration 0016 kept the
+//! rollup (it also drops the followed set, kept in the state's `followed`
+//! column; migration 0016's comment on it predates this rule). And a
+//! session that ends, is made active again
 //! and ends again counts twice, once per end; the raw read counts it once.
 //!
 //! A step's cost follows the sessions, not the time it spans: before adding
