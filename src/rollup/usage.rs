@@ -24,8 +24,8 @@
 //! or one that ended while a jfmon older than migration 0016 kept the
 //! rollup (it also drops the followed set, kept in the state's `followed`
 //! column; migration 0016's comment on it predates this rule). And a
-//! session that ends, is made active again
-//! and ends again counts twice, once per end; the raw read counts it once.
+//! session that ends, is made active again and ends again counts twice,
+//! once per end; the raw read counts it once.
 //!
 //! A step's cost follows the sessions, not the time it spans: before adding
 //! a span longer than one step it asks (in the same snapshot, one query on
