@@ -625,6 +625,23 @@ async fn long_windows_read_the_5_minute_tier_which_an_older_writer_sets_aside(po
     long_windows_same_as_raw(&pool, (true, true)).await;
 }
 
+/// A role for this test database, `<prefix>_<database>` (roles are
+/// cluster-wide), as PostgreSQL spells an unquoted name.
+fn test_role(pool: &PgPool, prefix: &str) -> String {
+    let db = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or("postgres")
+        .to_owned();
+    let mut role = format!(
+        "{prefix}_{}",
+        db.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+    .to_ascii_lowercase();
+    role.truncate(60);
+    role
+}
+
 async fn exec(pool: &PgPool, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
         .execute(pool)
@@ -634,17 +651,7 @@ async fn exec(pool: &PgPool, sql: &str) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn a_role_that_may_not_rewrite_the_tier_keeps_the_minutes_and_leaves_it_aside(pool: PgPool) {
-    let db = pool
-        .connect_options()
-        .get_database()
-        .unwrap_or("x")
-        .to_owned();
-    let mut role = format!(
-        "nd_{}",
-        db.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    )
-    .to_ascii_lowercase();
-    role.truncate(60);
+    let role = test_role(&pool, "nd");
     for sql in [
         format!("DROP ROLE IF EXISTS {role}"),
         format!("CREATE ROLE {role} LOGIN"),
@@ -862,18 +869,7 @@ async fn reasons_logged(pool: &PgPool, user: &str, log: &std::path::Path) -> Vec
 
 #[sqlx::test(migrations = "./migrations")]
 async fn serve_on_a_read_only_role_or_legacy_database_keeps_serving(pool: PgPool) {
-    let db = pool
-        .connect_options()
-        .get_database()
-        .unwrap_or("postgres")
-        .to_owned();
-    // A role per test database (roles are cluster-wide), as PostgreSQL spells it.
-    let mut role = format!(
-        "ro_{}",
-        db.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    )
-    .to_ascii_lowercase();
-    role.truncate(60);
+    let role = test_role(&pool, "ro");
     let log = std::env::temp_dir().join(format!("jfmon-{role}.log"));
     for sql in [
         format!("DROP ROLE IF EXISTS {role}"),
